@@ -1,0 +1,3 @@
+from cio_desktop.cli import main
+
+raise SystemExit(main())

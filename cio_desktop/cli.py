@@ -1,0 +1,64 @@
+"""Command-line entry point: the GUI by default, headless subcommands for scripts and schedulers.
+
+Exit codes shared by all subcommands: 0 success, 1 partial failure (some people failed),
+2 configuration or credentials wrong (the reason is printed), 130 cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from cio_desktop import APP_NAME, __version__
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_CONFIG = 2
+EXIT_CANCELLED = 130
+
+# Subcommand modules under cio_desktop.commands, in the order `--help` lists them.
+COMMANDS: tuple[str, ...] = ()
+
+
+def _command_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"cio_desktop.commands.{name}") for name in COMMANDS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=APP_NAME,
+        description="Sync a Hull organization to Customer.io. Without a subcommand, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    parser.add_argument(
+        "--demo", action="store_true", help="open the app on a seeded demo organization (no credentials needed)"
+    )
+    parser.add_argument("--profile", help="profile to open in the app")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # Imported here so headless commands never load Qt.
+        from cio_desktop.gui.app import run_gui
+
+        return run_gui(demo=args.demo, profile=args.profile)
+    module = importlib.import_module(f"cio_desktop.commands.{args.command.replace('-', '_')}")
+    try:
+        result: int = module.run(args)
+        return result
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,359 @@
+"""The profile: every non-secret setting of one Hull-to-Customer.io connection.
+
+Profiles are plain frozen dataclasses so every layer (engine, CLI, GUI) can pass them around
+without touching disk. Reading and writing them lives in :mod:`cio_desktop.config.store`.
+Secrets (connector secret, API keys, webhook keys) are never part of a profile: they live in the
+OS keyring (:mod:`cio_desktop.config.secrets`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+SCHEMA_VERSION = 2
+
+# Customer.io limits that also constrain what a profile may hold (API-CONTRACTS.md).
+MAX_ATTRIBUTE_NAME_BYTES = 150
+MAX_WEBHOOK_URL_CHARS = 255
+
+_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+_CONNECTOR_ID_RE = re.compile(r"^[0-9a-f]{24}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?$")
+
+
+class SourceKind(StrEnum):
+    """Where users and events come from."""
+
+    HULL_API = "hull_api"
+    FILES = "files"
+
+
+class Region(StrEnum):
+    """Customer.io data center. AUTO asks the Track API which one the workspace lives in."""
+
+    AUTO = "auto"
+    US = "us"
+    EU = "eu"
+
+
+class ProfileError(ValueError):
+    """A profile setting is invalid. ``field`` names the setting, the message says what is wrong."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"{field_name}: {problem}")
+        self.field = field_name
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """A Hull segment chosen for sync. The name is kept so the UI can show it offline."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AttributeMapping:
+    """Send Hull attribute ``hull`` to Customer.io under the attribute name ``cio``."""
+
+    hull: str
+    cio: str
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Base URLs of the services. Empty means the real service (derived from org host / region).
+
+    Only demo mode, tests and benchmarks point these at the local sandbox.
+    """
+
+    hull_api: str = ""  # e.g. https://acme.hullapp.io/api/v1
+    hull_firehose: str = ""  # e.g. https://firehose.hullapp.io
+    cio_track: str = ""  # e.g. https://track.customer.io
+    cio_app: str = ""  # e.g. https://api.customer.io
+
+
+@dataclass(frozen=True)
+class FileSourceSettings:
+    """Hull export files used when ``source`` is ``SourceKind.FILES``."""
+
+    users_path: str = ""  # .jsonl / .json / .csv, optionally .gz
+    events_path: str = ""  # optional JSON lines of Hull events
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One connection between a Hull organization (or its export files) and a Customer.io workspace."""
+
+    name: str
+    # Hull
+    hull_organization: str = ""  # the org host, e.g. "acme.hullapp.io"
+    hull_connector_id: str = ""  # 24 hex chars
+    source: SourceKind = SourceKind.HULL_API
+    files: FileSourceSettings = FileSourceSettings()
+    # Customer.io
+    cio_site_id: str = ""
+    cio_region: Region = Region.AUTO
+    rate_limit: float = 100.0  # Track API requests per second for this workspace
+    # Who
+    segments: tuple[SegmentRef, ...] = ()  # empty = send nobody
+    delete_on_leave: bool = False
+    # What
+    events: tuple[str, ...] = ()  # whitelisted Hull event names
+    anonymous_events: bool = False
+    customer_id_attribute: str = "external_id"
+    mappings: tuple[AttributeMapping, ...] = ()
+    require_email: bool = True
+    send_nulls: bool = False
+    write_back: bool = True
+    # Webhook (email activity back into Hull)
+    webhook_public_url: str = ""  # public base URL that reaches the receiver, e.g. https://x.example.com
+    webhook_listen: str = "127.0.0.1:8765"
+    # Where the services are (empty = the real ones)
+    endpoints: Endpoints = Endpoints()
+    # Sending
+    concurrency: int = 4
+
+    @property
+    def segment_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.segments)
+
+    def replace(self, **changes: Any) -> Profile:
+        """A copy with ``changes`` applied (validated)."""
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise :class:`ProfileError` naming the first invalid field."""
+        if not _PROFILE_NAME_RE.match(self.name or ""):
+            raise ProfileError(
+                "name",
+                "must be 1-64 characters: letters, digits, space, '_', '.', '-', starting with a letter or digit",
+            )
+        if self.hull_organization and not _HOST_RE.match(self.hull_organization):
+            raise ProfileError(
+                "hull_organization", f"{self.hull_organization!r} is not a host name like 'acme.hullapp.io'"
+            )
+        if self.hull_connector_id and not _CONNECTOR_ID_RE.match(self.hull_connector_id):
+            raise ProfileError("hull_connector_id", "must be 24 lowercase hexadecimal characters")
+        if not isinstance(self.source, SourceKind):
+            raise ProfileError("source", f"must be one of {', '.join(k.value for k in SourceKind)}")
+        if self.cio_site_id and not re.match(r"^[A-Za-z0-9]{1,64}$", self.cio_site_id):
+            raise ProfileError("cio_site_id", "must be letters and digits only (Customer.io > Integrations)")
+        if not isinstance(self.cio_region, Region):
+            raise ProfileError("cio_region", f"must be one of {', '.join(r.value for r in Region)}")
+        if (
+            isinstance(self.rate_limit, bool)
+            or not isinstance(self.rate_limit, int | float)
+            or not math.isfinite(self.rate_limit)
+            or not 0.1 <= self.rate_limit <= 3000
+        ):
+            raise ProfileError("rate_limit", "must be a number of requests per second between 0.1 and 3000")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 32:
+            raise ProfileError("concurrency", "must be a whole number between 1 and 32")
+        seen: set[str] = set()
+        for i, seg in enumerate(self.segments):
+            if not seg.id:
+                raise ProfileError(f"segments[{i}].id", "is empty")
+            if seg.id in seen:
+                raise ProfileError(f"segments[{i}].id", f"segment {seg.id!r} is listed twice")
+            seen.add(seg.id)
+        for i, ev in enumerate(self.events):
+            if not ev or len(ev.encode()) > 100:
+                raise ProfileError(f"events[{i}]", "event names must be 1-100 bytes")
+        if not self.customer_id_attribute:
+            raise ProfileError("customer_id_attribute", "is empty; choose e.g. 'external_id' or 'id'")
+        names: set[str] = set()
+        for i, m in enumerate(self.mappings):
+            if not m.hull:
+                raise ProfileError(f"mappings[{i}].hull", "is empty")
+            if not m.cio:
+                raise ProfileError(f"mappings[{i}].cio", "is empty")
+            if len(m.cio.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+                raise ProfileError(
+                    f"mappings[{i}].cio", f"{m.cio[:40]!r}... is longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes"
+                )
+            if m.cio in names:
+                raise ProfileError(f"mappings[{i}].cio", f"Customer.io attribute {m.cio!r} is mapped twice")
+            names.add(m.cio)
+        if self.webhook_public_url:
+            parts = urlsplit(self.webhook_public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ProfileError("webhook_public_url", "must be an http(s) URL like https://hooks.example.com")
+            if len(self.webhook_public_url) > MAX_WEBHOOK_URL_CHARS:
+                raise ProfileError("webhook_public_url", f"is longer than {MAX_WEBHOOK_URL_CHARS} characters")
+        parse_listen(self.webhook_listen)
+        for fname in ("hull_api", "hull_firehose", "cio_track", "cio_app"):
+            url = getattr(self.endpoints, fname)
+            if url:
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ProfileError(f"endpoints.{fname}", f"{url!r} is not an http(s) URL")
+
+    # ------------------------------------------------------------------ (de)serialization
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape written to disk (without ``schema_version``; the store adds it)."""
+        d = dataclasses.asdict(self)
+        d["source"] = self.source.value
+        d["cio_region"] = self.cio_region.value
+        d["segments"] = [dataclasses.asdict(s) for s in self.segments]
+        d["events"] = list(self.events)
+        d["mappings"] = [dataclasses.asdict(m) for m in self.mappings]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Profile:
+        """Build and validate a profile from its JSON shape; unknown keys are an error."""
+        if not isinstance(data, Mapping):
+            raise ProfileError("(profile)", "must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known - {"schema_version"})
+        if unknown:
+            raise ProfileError(unknown[0], "is not a known setting")
+        kw: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            v = data[f.name]
+            kw[f.name] = _convert(f.name, v)
+        if "name" not in kw:
+            raise ProfileError("name", "is missing")
+        profile = cls(**kw)
+        profile.validate()
+        return profile
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (IPv6 as ``[::1]:port``); raise ProfileError('webhook_listen') if invalid."""
+    m = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$", value or "") or re.match(
+        r"^([A-Za-z0-9.-]+):(\d{1,5})$", value or ""
+    )
+    if not m:
+        raise ProfileError("webhook_listen", "must look like 127.0.0.1:8765")
+    host, port = m.group(1), int(m.group(2))
+    if not 0 <= port <= 65535:
+        raise ProfileError("webhook_listen", "port must be 0-65535")
+    if ":" in host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ProfileError("webhook_listen", f"{host!r} is not an IP address") from None
+    return host, port
+
+
+def _expect(name: str, value: Any, typ: type | tuple[type, ...], what: str) -> Any:
+    allowed = typ if isinstance(typ, tuple) else (typ,)
+    if isinstance(value, bool) and bool not in allowed:
+        raise ProfileError(name, f"must be {what}, not true/false")
+    if not isinstance(value, typ):
+        raise ProfileError(name, f"must be {what}")
+    return value
+
+
+def _convert(name: str, v: Any) -> Any:
+    str_fields = {
+        "name", "hull_organization", "hull_connector_id", "cio_site_id", "customer_id_attribute",
+        "webhook_public_url", "webhook_listen",
+    }
+    bool_fields = {"delete_on_leave", "anonymous_events", "require_email", "send_nulls", "write_back"}
+    if name in str_fields:
+        return _expect(name, v, str, "text")
+    if name in bool_fields:
+        return _expect(name, v, bool, "true or false")
+    if name == "source":
+        try:
+            return SourceKind(_expect(name, v, str, "text"))
+        except ValueError:
+            raise ProfileError(name, f"must be one of {', '.join(k.value for k in SourceKind)}") from None
+    if name == "cio_region":
+        try:
+            return Region(_expect(name, v, str, "text"))
+        except ValueError:
+            raise ProfileError(name, f"must be one of {', '.join(r.value for r in Region)}") from None
+    if name == "rate_limit":
+        return float(_expect(name, v, (int, float), "a number"))
+    if name == "concurrency":
+        return _expect(name, v, int, "a whole number")
+    if name == "segments":
+        out = []
+        for i, s in enumerate(_expect(name, v, list, "a list")):
+            s = _expect(f"segments[{i}]", s, dict, 'an object {"id": ..., "name": ...}')
+            out.append(
+                SegmentRef(
+                    id=_expect(f"segments[{i}].id", s.get("id"), str, "text"),
+                    name=_expect(f"segments[{i}].name", s.get("name", ""), str, "text"),
+                )
+            )
+        return tuple(out)
+    if name == "events":
+        return tuple(_expect(f"events[{i}]", e, str, "text") for i, e in enumerate(_expect(name, v, list, "a list")))
+    if name == "mappings":
+        out_m = []
+        for i, m in enumerate(_expect(name, v, list, "a list")):
+            m = _expect(f"mappings[{i}]", m, dict, 'an object {"hull": ..., "cio": ...}')
+            out_m.append(
+                AttributeMapping(
+                    hull=_expect(f"mappings[{i}].hull", m.get("hull"), str, "text"),
+                    cio=_expect(f"mappings[{i}].cio", m.get("cio"), str, "text"),
+                )
+            )
+        return tuple(out_m)
+    if name == "endpoints":
+        d = _expect(name, v, dict, "an object")
+        allowed = {f.name for f in dataclasses.fields(Endpoints)}
+        for k in d:
+            if k not in allowed:
+                raise ProfileError(f"endpoints.{k}", "is not a known setting")
+        return Endpoints(**{k: _expect(f"endpoints.{k}", d[k], str, "text") for k in d})
+    if name == "files":
+        d = _expect(name, v, dict, "an object")
+        allowed = {f.name for f in dataclasses.fields(FileSourceSettings)}
+        for k in d:
+            if k not in allowed:
+                raise ProfileError(f"files.{k}", "is not a known setting")
+        return FileSourceSettings(**{k: _expect(f"files.{k}", d[k], str, "text") for k in d})
+    raise ProfileError(name, "is not a known setting")  # pragma: no cover - guarded by from_dict
+
+
+def default_cio_name(hull_attribute: str) -> str:
+    """Customer.io attribute name Hull's connector used for a Hull attribute.
+
+    ``traits_clearbit/given_name`` -> ``clearbit-given_name``; ``id`` -> ``hull_id``;
+    ``account.domain`` -> ``account_domain``.
+    """
+    name = hull_attribute
+    if name == "id":
+        return "hull_id"
+    if name.startswith("account."):
+        name = "account_" + name[len("account.") :]
+    if name.startswith("traits_"):
+        name = name[len("traits_") :]
+    return name.replace("/", "-")
+
+
+__all__ = [
+    "MAX_ATTRIBUTE_NAME_BYTES",
+    "MAX_WEBHOOK_URL_CHARS",
+    "SCHEMA_VERSION",
+    "AttributeMapping",
+    "Endpoints",
+    "FileSourceSettings",
+    "Profile",
+    "ProfileError",
+    "Region",
+    "SegmentRef",
+    "SourceKind",
+    "default_cio_name",
+    "parse_listen",
+]

@@ -1,0 +1,121 @@
+"""Where users and events come from: the Hull REST API or Hull export files.
+
+The sync engine, the preview and the GUI only see :class:`UserSource`; they never know which
+implementation they are talking to.
+
+Users are plain dicts in Hull's own user shape (API-CONTRACTS.md, "A Hull user"):
+``id``, ``email``, ``external_id``, ``anonymous_ids`` (list), ``name``, ``created_at``,
+``updated_at``, ``segment_ids`` (list of segment ids), custom attributes flat with a ``traits_``
+prefix (``traits_clearbit/given_name``), an optional ``account`` object, and the connector's
+written-back traits ``traits_customerio/created_at``, ``traits_customerio/deleted_at``,
+``traits_customerio/hash``, ``traits_customerio/id``, ``traits_customerio/synced_at``.
+Dates may come in any form Hull emits (``2018-03-30T14:38:02Z``, ``+00:00``, ``... UTC``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+HullUser = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A Hull user segment. ``size`` is the member count when the source knows it."""
+
+    id: str
+    name: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A Hull user attribute and its type: string, date, boolean, number, json or event."""
+
+    key: str
+    type: str = "string"
+
+
+@dataclass(frozen=True)
+class EventName:
+    """A Hull event name with how many were seen when the source knows it."""
+
+    name: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class HullEvent:
+    """One Hull event of a user.
+
+    ``created_at`` is Unix seconds (float). ``event_type`` is ``track``, ``page`` or ``screen``.
+    ``user_id`` is the Hull user id; file sources that only know ``external_id`` or ``email`` fill
+    those instead and leave ``user_id`` empty.
+    """
+
+    event_id: str
+    name: str
+    created_at: float
+    user_id: str = ""
+    external_id: str = ""
+    email: str = ""
+    anonymous_id: str = ""
+    event_type: str = "track"
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """A record the source could not read (bad JSON line, wrong CSV field count, bad bytes)."""
+
+    file: str
+    line: int
+    reason: str
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be used (bad credentials, missing file...). Message is user-facing."""
+
+
+@runtime_checkable
+class UserSource(Protocol):
+    """What the engine needs from Hull (live API or export files)."""
+
+    def describe(self) -> str:
+        """One line for the UI: "Hull organization acme.hullapp.io" or "users.jsonl (3 files)"."""
+        ...
+
+    def check(self) -> str:
+        """Verify access (credentials, files readable). Returns a short success message or raises SourceError."""
+        ...
+
+    def segments(self) -> list[Segment]: ...
+
+    def attributes(self) -> list[Attribute]: ...
+
+    def event_names(self) -> list[EventName]: ...
+
+    def iter_users(
+        self,
+        segment_ids: Sequence[str] | None,
+        *,
+        updated_since: float | None = None,
+    ) -> Iterator[HullUser]:
+        """Stream users. ``segment_ids=None`` = every user (used to find people who left the segments);
+        an empty sequence yields nothing. ``updated_since`` (Unix seconds) keeps users updated after it.
+        Each user is yielded exactly once, with ``segment_ids`` filled in."""
+        ...
+
+    def iter_events(self, names: Sequence[str], *, since: float | None = None) -> Iterator[HullEvent]:
+        """Stream events whose name is in ``names`` created after ``since``, oldest first."""
+        ...
+
+    def count_users(self, segment_ids: Sequence[str] | None) -> int | None:
+        """How many users ``iter_users(segment_ids)`` would yield, or None if unknown (cheap)."""
+        ...
+
+    def problems(self) -> list[SourceProblem]:
+        """Records skipped since the last iteration started (file sources); empty for the API."""
+        ...
