@@ -160,7 +160,11 @@ class Profile:
             or not 0.1 <= self.rate_limit <= 3000
         ):
             raise ProfileError("rate_limit", "must be a number of requests per second between 0.1 and 3000")
-        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 32:
+        if (
+            isinstance(self.concurrency, bool)
+            or not isinstance(self.concurrency, int)
+            or not 1 <= self.concurrency <= 32
+        ):
             raise ProfileError("concurrency", "must be a whole number between 1 and 32")
         seen: set[str] = set()
         for i, seg in enumerate(self.segments):
@@ -263,8 +267,13 @@ def _expect(name: str, value: Any, typ: type | tuple[type, ...], what: str) -> A
 
 def _convert(name: str, v: Any) -> Any:
     str_fields = {
-        "name", "hull_organization", "hull_connector_id", "cio_site_id", "customer_id_attribute",
-        "webhook_public_url", "webhook_listen",
+        "name",
+        "hull_organization",
+        "hull_connector_id",
+        "cio_site_id",
+        "customer_id_attribute",
+        "webhook_public_url",
+        "webhook_listen",
     }
     bool_fields = {"delete_on_leave", "anonymous_events", "require_email", "send_nulls", "write_back"}
     if name in str_fields:
