@@ -1,0 +1,661 @@
+"""The ledger: what this tool sent to whom, per profile, in SQLite (WAL).
+
+It is the engine's memory between runs and the reason a run can be cancelled or killed at any
+moment without losing or duplicating anything:
+
+- ``people``: per Customer.io customer id, the Hull id, the hash (and compressed copy) of the last
+  attributes Customer.io accepted, when we created and deleted the person. A person is written only
+  after Customer.io accepted the operation, so whatever was not acknowledged is retried next run.
+- ``events_sent``: Hull event ids already accepted (with the ULID sent), so no event goes twice.
+- ``checkpoints``: the event checkpoint and the time of the last completed user pass (incremental).
+- ``runs`` / ``run_errors``: the run history and every per-person failure, exportable to CSV.
+
+One connection guarded by a lock serves every thread (the pipeline reads, sender threads write):
+SQLite serializes writers anyway and one connection keeps the per-run ``seen`` temp table visible
+to all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from cio_desktop.config import paths
+from cio_desktop.sync.model import KnownPerson
+
+SCHEMA_VERSION = 1
+LEDGER_FILENAME = "ledger.sqlite3"
+# Errors of older runs are pruned so a ledger does not grow without bound.
+KEEP_RUN_ERRORS_FOR_RUNS = 100
+# SQLite limits host parameters per statement (32766 since 3.32); stay well below.
+_CHUNK = 900
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS people (
+    customer_id  TEXT PRIMARY KEY NOT NULL,
+    hull_id      TEXT,
+    payload_hash TEXT,
+    attributes   BLOB,
+    created_at   REAL,
+    deleted_at   REAL,
+    synced_at    REAL
+);
+CREATE INDEX IF NOT EXISTS people_hull_id ON people(hull_id);
+CREATE TABLE IF NOT EXISTS events_sent (
+    event_id TEXT PRIMARY KEY,
+    ulid     TEXT NOT NULL,
+    sent_at  REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    mode       TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at   REAL,
+    status     TEXT NOT NULL,
+    counts     TEXT NOT NULL DEFAULT '{}',
+    failed     INTEGER NOT NULL DEFAULT 0,
+    message    TEXT NOT NULL DEFAULT '',
+    pid        INTEGER
+);
+CREATE TABLE IF NOT EXISTS run_errors (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL,
+    customer_id TEXT NOT NULL DEFAULT '',
+    hull_id     TEXT NOT NULL DEFAULT '',
+    kind        TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    field       TEXT NOT NULL DEFAULT '',
+    created_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_errors_run ON run_errors(run_id);
+"""
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used. The message says why and what to do."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another process is running a sync of the same profile."""
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    # The process died (killed, crashed, power loss) while the run was going; found at next open.
+    INTERRUPTED = "interrupted"
+
+
+class Checkpoint(StrEnum):
+    """Keys of the ``checkpoints`` table."""
+
+    # Hull event time (Unix seconds) up to which every whitelisted event was handled.
+    EVENTS = "events_since"
+    # Start time of the last user pass that completed; incremental runs take users updated after it.
+    USERS_UPDATED = "users_updated_since"
+
+
+@dataclass(frozen=True)
+class PersonWrite:
+    """A person operation Customer.io accepted.
+
+    ``deleted`` marks a delete; otherwise an identify with the ``payload_hash`` (and the
+    ``attributes``, kept to show what changed in a preview). ``created_at`` keeps an earlier creation
+    time (e.g. known from Hull's written-back trait); None means "now" for a new person.
+    ``merged_from`` is the previous customer id when this identify followed a merge.
+    """
+
+    customer_id: str
+    hull_id: str
+    deleted: bool = False
+    payload_hash: str | None = None
+    attributes: Mapping[str, Any] | None = None
+    created_at: float | None = None
+    merged_from: str | None = None
+
+
+@dataclass(frozen=True)
+class EventWrite:
+    """A Hull event Customer.io accepted, with the ULID it was sent under."""
+
+    event_id: str
+    ulid: str
+
+
+@dataclass(frozen=True)
+class ErrorWrite:
+    """A failure concerning one person (or one event): ``kind`` is a short machine label."""
+
+    kind: str
+    message: str
+    customer_id: str = ""
+    hull_id: str = ""
+    field: str = ""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    mode: str
+    status: RunStatus
+    started_at: float
+    ended_at: float | None
+    counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    failed: int = 0
+    message: str = ""
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+@dataclass(frozen=True)
+class RunError:
+    run_id: int
+    kind: str
+    message: str
+    customer_id: str
+    hull_id: str
+    field: str
+    created_at: float
+
+
+def ledger_path(profile_name: str) -> Path:
+    return paths.profile_data_dir(profile_name) / LEDGER_FILENAME
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _in_query(prefix: str, n: int) -> str:
+    """``prefix IN (?, ?, ...)``: only placeholders are interpolated, values stay bound parameters."""
+    return f"{prefix} IN ({','.join('?' * n)})"
+
+
+def _pack(attributes: Mapping[str, Any] | None) -> bytes | None:
+    if attributes is None:
+        return None
+    return zlib.compress(json.dumps(attributes, separators=(",", ":"), sort_keys=True).encode(), 1)
+
+
+def _unpack(blob: bytes | None) -> dict[str, Any] | None:
+    if blob is None:
+        return None
+    value = json.loads(zlib.decompress(blob))
+    return value if isinstance(value, dict) else None
+
+
+class Ledger:
+    """The per-profile ledger. Safe to share between threads; close it when done."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._seen_ready = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                f"The sync ledger {self.path} cannot be opened ({exc}). If the file is damaged, move it"
+                " aside: the next full sync rebuilds it (people already in Customer.io are updated,"
+                " not duplicated)."
+            ) from exc
+        self._mark_interrupted_runs()
+
+    @classmethod
+    def for_profile(cls, profile_name: str) -> Ledger:
+        return cls(ledger_path(profile_name))
+
+    # ------------------------------------------------------------------ lifecycle
+    def _init_schema(self) -> None:
+        c = self._conn
+        c.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process; only a power cut can lose the last commits,
+        # which are then simply resent (Customer.io identify is idempotent, events carry ULIDs).
+        c.execute("PRAGMA synchronous=NORMAL")
+        c.execute("PRAGMA temp_store=FILE")
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"The sync ledger {self.path} was written by a newer cio-desktop (schema {version}, this"
+                f" version knows {SCHEMA_VERSION}). Update cio-desktop."
+            )
+        if version < SCHEMA_VERSION:
+            with self._tx():
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _mark_interrupted_runs(self) -> None:
+        with self._lock:
+            rows = self._conn.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)).fetchall()
+            dead = [rid for rid, pid in rows if not _pid_alive(pid or 0)]
+            if dead:
+                with self._tx():
+                    self._conn.executemany(
+                        "UPDATE runs SET status=?, message=? WHERE id=?",
+                        [
+                            (RunStatus.INTERRUPTED.value, "the process stopped before the run finished", rid)
+                            for rid in dead
+                        ],
+                    )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    class _Tx:
+        def __init__(self, ledger: Ledger) -> None:
+            self._ledger = ledger
+
+        def __enter__(self) -> None:
+            self._ledger._lock.acquire()
+            try:
+                self._ledger._conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._ledger._lock.release()
+                raise
+
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+            try:
+                self._ledger._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self._ledger._lock.release()
+
+    def _tx(self) -> Ledger._Tx:
+        return Ledger._Tx(self)
+
+    # ------------------------------------------------------------------ people
+    def known_by_hull_id(self, hull_ids: Iterable[str]) -> dict[str, KnownPerson]:
+        """The ledger's person for each Hull id it knows (one query per ~900 ids).
+
+        When several customer ids share a Hull id (an old deleted one and a current one), the
+        person not deleted, then the most recently synced, wins.
+        """
+        ids = list(dict.fromkeys(i for i in hull_ids if i))
+        out: dict[str, KnownPerson] = {}
+        best: dict[str, tuple[bool, float]] = {}
+        with self._lock:
+            for chunk in _chunks(ids):
+                rows = self._conn.execute(
+                    _in_query(
+                        "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at, synced_at"
+                        " FROM people WHERE hull_id",
+                        len(chunk),
+                    ),
+                    tuple(chunk),
+                ).fetchall()
+                for cid, hid, phash, created, deleted, synced in rows:
+                    rank = (deleted is None, synced or 0.0)
+                    if hid not in best or rank > best[hid]:
+                        best[hid] = rank
+                        out[hid] = _known(cid, hid, phash, created, deleted)
+        return out
+
+    def known_by_customer_id(self, customer_ids: Iterable[str]) -> dict[str, KnownPerson]:
+        ids = list(dict.fromkeys(i for i in customer_ids if i))
+        out: dict[str, KnownPerson] = {}
+        with self._lock:
+            for chunk in _chunks(ids):
+                for cid, hid, phash, created, deleted in self._conn.execute(
+                    _in_query(
+                        "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at"
+                        " FROM people WHERE customer_id",
+                        len(chunk),
+                    ),
+                    tuple(chunk),
+                ):
+                    out[cid] = _known(cid, hid, phash, created, deleted)
+        return out
+
+    def last_attributes(self, customer_id: str) -> dict[str, Any] | None:
+        """The attributes Customer.io last accepted for this person (None if never identified)."""
+        with self._lock:
+            row = self._conn.execute("SELECT attributes FROM people WHERE customer_id=?", (customer_id,)).fetchone()
+        return _unpack(row[0]) if row else None
+
+    def people_count(self, *, active_only: bool = True) -> int:
+        sql = "SELECT COUNT(*) FROM people"
+        if active_only:
+            sql += " WHERE deleted_at IS NULL"
+        with self._lock:
+            return int(self._conn.execute(sql).fetchone()[0])
+
+    # --- members seen during a full run (to find who left the segments)
+    def begin_seen(self) -> None:
+        """Start tracking the Hull ids seen among segment members (a temp table: nothing persists)."""
+        with self._lock:
+            self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen (hull_id TEXT PRIMARY KEY) WITHOUT ROWID")
+            self._conn.execute("DELETE FROM temp.seen")
+            self._seen_ready = True
+
+    def mark_seen(self, hull_ids: Iterable[str]) -> None:
+        with self._lock:
+            if not self._seen_ready:
+                raise RuntimeError("begin_seen() first")
+            self._conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((h,) for h in hull_ids if h))
+
+    def known_not_seen(self, page_size: int = 1000) -> Iterator[KnownPerson]:
+        """People this tool created and has not deleted whose Hull id was not seen since begin_seen().
+
+        Paged by customer id so sender threads can keep writing while this is consumed.
+        """
+        last = ""
+        while True:
+            with self._lock:
+                if not self._seen_ready:
+                    raise RuntimeError("begin_seen() first")
+                rows = self._conn.execute(
+                    "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at FROM people"
+                    " WHERE customer_id > ? AND created_at IS NOT NULL AND deleted_at IS NULL"
+                    " AND (hull_id IS NULL OR hull_id NOT IN (SELECT hull_id FROM temp.seen))"
+                    " ORDER BY customer_id LIMIT ?",
+                    (last, page_size),
+                ).fetchall()
+            if not rows:
+                return
+            for cid, hid, phash, created, deleted in rows:
+                yield _known(cid, hid, phash, created, deleted)
+            last = rows[-1][0]
+
+    def end_seen(self) -> None:
+        with self._lock:
+            if self._seen_ready:
+                self._conn.execute("DROP TABLE IF EXISTS temp.seen")
+                self._seen_ready = False
+
+    # ------------------------------------------------------------------ events
+    def sent_event_ids(self, event_ids: Iterable[str]) -> set[str]:
+        """Those of ``event_ids`` already accepted by Customer.io."""
+        ids = list(dict.fromkeys(event_ids))
+        found: set[str] = set()
+        with self._lock:
+            for chunk in _chunks(ids):
+                found.update(
+                    r[0]
+                    for r in self._conn.execute(
+                        _in_query("SELECT event_id FROM events_sent WHERE event_id", len(chunk)), tuple(chunk)
+                    )
+                )
+        return found
+
+    def events_sent_count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM events_sent").fetchone()[0])
+
+    # ------------------------------------------------------------------ one accepted batch
+    def record_sent(
+        self,
+        run_id: int | None,
+        *,
+        people: Sequence[PersonWrite] = (),
+        events: Sequence[EventWrite] = (),
+        errors: Sequence[ErrorWrite] = (),
+    ) -> None:
+        """Record the outcome of one batch in one transaction: it is all there or not at all."""
+        if not (people or events or errors):
+            return
+        now = self._clock()
+        identifies = []
+        deletes = []
+        merged = []
+        for p in people:
+            if p.merged_from and p.merged_from != p.customer_id:
+                merged.append((p.merged_from,))
+            if p.deleted:
+                deletes.append((p.customer_id, p.hull_id, p.created_at, now))
+            else:
+                identifies.append(
+                    (p.customer_id, p.hull_id, p.payload_hash, _pack(p.attributes), p.created_at or now, now)
+                )
+        with self._tx():
+            c = self._conn
+            if merged:
+                # Customer.io folded the old person into the new one: the old customer id is gone.
+                c.executemany("DELETE FROM people WHERE customer_id=?", merged)
+            if identifies:
+                c.executemany(
+                    "INSERT INTO people (customer_id, hull_id, payload_hash, attributes, created_at, synced_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(customer_id) DO UPDATE SET hull_id=excluded.hull_id,"
+                    " payload_hash=excluded.payload_hash, attributes=excluded.attributes,"
+                    " synced_at=excluded.synced_at,"
+                    # Someone deleted earlier and sent again was created again, now.
+                    " created_at=CASE WHEN people.deleted_at IS NOT NULL OR people.created_at IS NULL"
+                    " THEN excluded.created_at ELSE people.created_at END,"
+                    " deleted_at=NULL",
+                    identifies,
+                )
+            if deletes:
+                c.executemany(
+                    "INSERT INTO people (customer_id, hull_id, created_at, deleted_at, synced_at)"
+                    " VALUES (?, ?, ?, ?, ?4)"
+                    " ON CONFLICT(customer_id) DO UPDATE SET deleted_at=excluded.deleted_at,"
+                    " synced_at=excluded.synced_at, payload_hash=NULL, attributes=NULL",
+                    deletes,
+                )
+            if events:
+                c.executemany(
+                    "INSERT OR IGNORE INTO events_sent (event_id, ulid, sent_at) VALUES (?, ?, ?)",
+                    [(e.event_id, e.ulid, now) for e in events],
+                )
+            if errors and run_id is not None:
+                c.executemany(
+                    "INSERT INTO run_errors (run_id, customer_id, hull_id, kind, message, field, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, e.customer_id, e.hull_id, e.kind, e.message, e.field, now) for e in errors],
+                )
+
+    def record_errors(self, run_id: int, errors: Sequence[ErrorWrite]) -> None:
+        self.record_sent(run_id, errors=errors)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, key: Checkpoint | str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM checkpoints WHERE key=?", (str(key),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def checkpoint_float(self, key: Checkpoint | str) -> float | None:
+        value = self.checkpoint(key)
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            return None
+
+    def set_checkpoint(self, key: Checkpoint | str, value: str | float) -> None:
+        with self._tx():
+            self._conn.execute(
+                "INSERT INTO checkpoints (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (str(key), repr(value) if isinstance(value, float) else str(value)),
+            )
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, mode: str) -> int:
+        """Open a run. Raises :class:`LedgerBusyError` if another live process is running one."""
+        with self._tx():
+            c = self._conn
+            for rid, pid in c.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)):
+                if pid != os.getpid() and _pid_alive(pid or 0):
+                    raise LedgerBusyError(
+                        f"Another sync of this profile is running (process {pid}, run {rid}). Wait for it"
+                        " to finish or stop it, then try again."
+                    )
+            cur = c.execute(
+                "INSERT INTO runs (mode, started_at, status, pid) VALUES (?, ?, ?, ?)",
+                (str(mode), self._clock(), RunStatus.RUNNING.value, os.getpid()),
+            )
+            run_id = int(cur.lastrowid or 0)
+            # Keep the errors of the most recent runs only.
+            c.execute(
+                "DELETE FROM run_errors WHERE run_id <= ?",
+                (run_id - KEEP_RUN_ERRORS_FOR_RUNS,),
+            )
+        return run_id
+
+    def update_run(self, run_id: int, *, counts: Mapping[str, int], failed: int) -> None:
+        """Save the running counts (so an interrupted run still shows how far it got)."""
+        with self._tx():
+            self._conn.execute(
+                "UPDATE runs SET counts=?, failed=? WHERE id=?",
+                (json.dumps(dict(counts), sort_keys=True), failed, run_id),
+            )
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        counts: Mapping[str, int],
+        failed: int,
+        message: str = "",
+    ) -> RunRecord:
+        with self._tx():
+            self._conn.execute(
+                "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=? WHERE id=?",
+                (status.value, self._clock(), json.dumps(dict(counts), sort_keys=True), failed, message, run_id),
+            )
+        run = self.run(run_id)
+        assert run is not None
+        return run
+
+    def run(self, run_id: int) -> RunRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, mode, status, started_at, ended_at, counts, failed, message FROM runs WHERE id=?",
+                (run_id,),
+            ).fetchone()
+        return None if row is None else _run_record(row)
+
+    def runs(self, limit: int = 100) -> list[RunRecord]:
+        """Most recent first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, mode, status, started_at, ended_at, counts, failed, message FROM runs"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_run_record(r) for r in rows]
+
+    def last_run(self, *, status: RunStatus | None = None, modes: Sequence[str] | None = None) -> RunRecord | None:
+        sql = "SELECT id, mode, status, started_at, ended_at, counts, failed, message FROM runs WHERE 1=1"
+        params: list[Any] = []
+        if status is not None:
+            sql += " AND status=?"
+            params.append(status.value)
+        if modes:
+            sql += f" AND mode IN ({','.join('?' * len(modes))})"
+            params.extend(modes)
+        sql += " ORDER BY id DESC LIMIT 1"
+        with self._lock:
+            row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else _run_record(row)
+
+    def run_errors(self, run_id: int, search: str | None = None, *, limit: int | None = None) -> list[RunError]:
+        """Errors of a run in the order they happened; ``search`` matches any column (case-insensitive)."""
+        return list(self.iter_run_errors(run_id, search, limit=limit))
+
+    def iter_run_errors(
+        self, run_id: int, search: str | None = None, *, limit: int | None = None
+    ) -> Iterator[RunError]:
+        sql = "SELECT run_id, kind, message, customer_id, hull_id, field, created_at FROM run_errors WHERE run_id=?"
+        params: list[Any] = [run_id]
+        if search:
+            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            sql += (
+                " AND (customer_id LIKE ?1 ESCAPE '\\' OR hull_id LIKE ?1 ESCAPE '\\' OR kind LIKE ?1 ESCAPE '\\'"
+                " OR message LIKE ?1 ESCAPE '\\' OR field LIKE ?1 ESCAPE '\\')"
+            ).replace("?1", "?")
+            params.extend([like] * 5)
+        sql += " AND id > ? ORDER BY id LIMIT ?"
+        last_id = 0
+        remaining = limit if limit is not None else -1
+        while remaining != 0:
+            page = 1000 if remaining < 0 else min(1000, remaining)
+            with self._lock:
+                rows = self._conn.execute(
+                    sql.replace("SELECT run_id", "SELECT id, run_id"), [*params, last_id, page]
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield RunError(*row[1:])
+            last_id = rows[-1][0]
+            if remaining > 0:
+                remaining -= len(rows)
+
+    def export_errors_csv(self, run_id: int, path: Path | str, search: str | None = None) -> int:
+        """Write the run's errors to a CSV file; returns how many rows were written."""
+        from cio_desktop.sync.report import write_errors_csv
+
+        return write_errors_csv(self.iter_run_errors(run_id, search), path)
+
+
+def _known(cid: str, hid: str | None, phash: str | None, created: float | None, deleted: float | None) -> KnownPerson:
+    return KnownPerson(
+        customer_id=cid,
+        hull_id=hid or "",
+        payload_hash=phash,
+        created_at=created,
+        deleted_at=deleted,
+    )
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    rid, mode, status, started, ended, counts, failed, message = row
+    try:
+        parsed = json.loads(counts or "{}")
+    except ValueError:
+        parsed = {}
+    return RunRecord(
+        id=int(rid),
+        mode=str(mode),
+        status=RunStatus(status),
+        started_at=float(started),
+        ended_at=None if ended is None else float(ended),
+        counts=MappingProxyType({str(k): int(v) for k, v in parsed.items()}),
+        failed=int(failed or 0),
+        message=str(message or ""),
+    )

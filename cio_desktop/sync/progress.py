@@ -1,0 +1,179 @@
+"""Progress of a run: what the engine reports to the CLI progress bar and the GUI.
+
+The engine calls :meth:`ProgressTracker.advance` for every user it handles; the tracker turns that
+into at most a few :class:`Progress` values per second (phase changes and the final value always
+get through), so a GUI that forwards each one as a queued signal never floods its event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+# At most this many progress reports per second (phase changes excepted).
+MAX_REPORTS_PER_SECOND = 5.0
+# Rate is measured over this sliding window so it follows slowdowns (rate limits, retries).
+_RATE_WINDOW_S = 5.0
+
+
+class Phase(StrEnum):
+    """Stages of a run, in order."""
+
+    STARTING = "starting"
+    USERS = "users"
+    DELETIONS = "deletions"
+    EVENTS = "events"
+    FINISHING = "finishing"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run.
+
+    ``done``/``total`` count users (or events in the events phase); ``total`` is None when the
+    source cannot say. ``rate`` is items per second over the last few seconds, ``eta_s`` the
+    seconds left at that rate (None when unknown). ``counts`` maps a decision label
+    ("identify (new)", "skip (unchanged)", ...) to how many got it so far; ``failed`` counts people
+    and events Customer.io refused or that could not be sent.
+    """
+
+    phase: str
+    done: int
+    total: int | None
+    rate: float
+    eta_s: float | None
+    counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    failed: int = 0
+    message: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        """0..1 when the total is known."""
+        if not self.total:
+            return None
+        return min(1.0, self.done / self.total)
+
+
+class ProgressTracker:
+    """Thread-safe accumulator that emits throttled :class:`Progress` values to a callback."""
+
+    def __init__(
+        self,
+        callback: Callable[[Progress], None] | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_per_second: float = MAX_REPORTS_PER_SECOND,
+    ) -> None:
+        self._callback = callback
+        self._clock = clock
+        self._min_interval = 1.0 / max_per_second
+        self._lock = threading.Lock()
+        self._phase = Phase.STARTING.value
+        self._done = 0
+        self._total: int | None = None
+        self._counts: dict[str, int] = {}
+        self._failed = 0
+        self._message = ""
+        self._last_emit = float("-inf")
+        self._samples: deque[tuple[float, int]] = deque()
+
+    # ------------------------------------------------------------------ updates
+    def phase(self, phase: Phase | str, *, total: int | None = None, message: str = "") -> None:
+        """Start a phase: ``done`` restarts at 0. Always reported."""
+        with self._lock:
+            self._phase = str(phase)
+            self._done = 0
+            self._total = total
+            self._message = message
+            self._samples.clear()
+            self._samples.append((self._clock(), 0))
+        self._emit(force=True)
+
+    def set_total(self, total: int | None) -> None:
+        with self._lock:
+            self._total = total
+
+    def advance(self, n: int = 1, *, label: str | None = None, message: str | None = None) -> None:
+        """``n`` more items handled in the current phase; ``label`` counts them under a decision."""
+        with self._lock:
+            self._done += n
+            if label is not None:
+                self._counts[label] = self._counts.get(label, 0) + n
+            if message is not None:
+                self._message = message
+        self._emit(force=False)
+
+    def count(self, label: str, n: int = 1) -> None:
+        """Count ``n`` under ``label`` without moving ``done`` (e.g. deletions, events)."""
+        with self._lock:
+            self._counts[label] = self._counts.get(label, 0) + n
+        self._emit(force=False)
+
+    def fail(self, n: int = 1) -> None:
+        with self._lock:
+            self._failed += n
+        self._emit(force=False)
+
+    def message(self, text: str, *, force: bool = False) -> None:
+        with self._lock:
+            self._message = text
+        self._emit(force=force)
+
+    def flush(self) -> None:
+        """Report the current state now (end of a run)."""
+        self._emit(force=True)
+
+    # ------------------------------------------------------------------ reads
+    @property
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def failed(self) -> int:
+        with self._lock:
+            return self._failed
+
+    def snapshot(self) -> Progress:
+        with self._lock:
+            return self._snapshot_locked(self._clock())
+
+    # ------------------------------------------------------------------ internals
+    def _snapshot_locked(self, now: float) -> Progress:
+        self._samples.append((now, self._done))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= _RATE_WINDOW_S:
+            self._samples.popleft()
+        t0, d0 = self._samples[0]
+        elapsed = now - t0
+        rate = (self._done - d0) / elapsed if elapsed > 0 else 0.0
+        eta: float | None = None
+        if self._total is not None and rate > 0:
+            eta = max(0.0, (self._total - self._done) / rate)
+        return Progress(
+            phase=self._phase,
+            done=self._done,
+            total=self._total,
+            rate=rate,
+            eta_s=eta,
+            counts=MappingProxyType(dict(self._counts)),
+            failed=self._failed,
+            message=self._message,
+        )
+
+    def _emit(self, *, force: bool) -> None:
+        if self._callback is None:
+            return
+        with self._lock:
+            now = self._clock()
+            if not force and now - self._last_emit < self._min_interval:
+                return
+            self._last_emit = now
+            snap = self._snapshot_locked(now)
+        # Outside the lock: a slow callback must not block the sender threads' bookkeeping.
+        self._callback(snap)

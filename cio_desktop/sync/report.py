@@ -1,0 +1,58 @@
+"""Reports of a run: the per-person errors as CSV, and a one-object JSON summary for scripts."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cio_desktop.sync.ledger import RunError
+
+CSV_COLUMNS = ("time", "customer_id", "hull_id", "kind", "field", "message")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _cell(value: str) -> str:
+    # A cell starting with = + - @ is run as a formula by spreadsheets (CSV injection); Hull data is
+    # user-controlled, so quote it out the way OWASP recommends.
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+def write_errors_csv(errors: Iterable[RunError], path: Path | str) -> int:
+    """Write ``errors`` to ``path`` (UTF-8 with BOM so spreadsheets read accents); returns the row count.
+
+    Written to a temporary file then renamed, so a half-written export never replaces a good one.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".errors-", suffix=".csv", dir=str(target.parent))
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CSV_COLUMNS)
+            for e in errors:
+                writer.writerow(
+                    [
+                        _iso(e.created_at),
+                        _cell(e.customer_id),
+                        _cell(e.hull_id),
+                        e.kind,
+                        _cell(e.field),
+                        _cell(e.message),
+                    ]
+                )
+                count += 1
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count

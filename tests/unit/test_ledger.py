@@ -1,0 +1,257 @@
+"""The ledger remembers exactly what Customer.io accepted, across runs, threads and crashes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from cio_desktop.sync.ledger import (
+    SCHEMA_VERSION,
+    Checkpoint,
+    ErrorWrite,
+    EventWrite,
+    Ledger,
+    LedgerBusyError,
+    LedgerError,
+    PersonWrite,
+    RunStatus,
+    ledger_path,
+)
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: Clock) -> Ledger:
+    led = Ledger(tmp_path / "ledger.sqlite3", clock=clock)
+    yield led
+    led.close()
+
+
+def test_ledger_of_a_profile_lives_in_the_profile_data_dir(isolated_home: Path) -> None:
+    path = ledger_path("Acme")
+    assert path == isolated_home / "data" / "Acme" / "ledger.sqlite3"
+    with Ledger.for_profile("Acme") as led:
+        assert led.path.exists()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_identified_person_is_known_by_hull_id_with_hash_and_creation_time(ledger: Ledger, clock: Clock) -> None:
+    ledger.record_sent(
+        None, people=[PersonWrite("c1", "h1", payload_hash="aa", attributes={"email": "a@x.io", "n": 1})]
+    )
+    known = ledger.known_by_hull_id(["h1", "h2"])
+    assert set(known) == {"h1"}
+    person = known["h1"]
+    assert (person.customer_id, person.payload_hash, person.created_at, person.deleted_at) == (
+        "c1",
+        "aa",
+        clock.t,
+        None,
+    )
+    assert ledger.last_attributes("c1") == {"email": "a@x.io", "n": 1}
+    assert ledger.known_by_customer_id(["c1"])["c1"].hull_id == "h1"
+
+
+def test_bulk_lookup_handles_more_ids_than_sqlite_allows_in_one_statement(ledger: Ledger) -> None:
+    ledger.record_sent(None, people=[PersonWrite(f"c{i}", f"h{i}", payload_hash="x") for i in range(2500)])
+    known = ledger.known_by_hull_id([f"h{i}" for i in range(0, 5000)])
+    assert len(known) == 2500
+    assert known["h2499"].customer_id == "c2499"
+
+
+def test_changed_person_keeps_its_original_creation_time(ledger: Ledger, clock: Clock) -> None:
+    ledger.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="v1")])
+    created = clock.t
+    clock.t += 100
+    ledger.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="v2")])
+    person = ledger.known_by_hull_id(["h1"])["h1"]
+    assert person.payload_hash == "v2"
+    assert person.created_at == created
+
+
+def test_deleted_person_is_marked_and_recreated_later_with_a_new_creation_time(ledger: Ledger, clock: Clock) -> None:
+    ledger.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="v1")])
+    clock.t += 10
+    ledger.record_sent(None, people=[PersonWrite("c1", "h1", deleted=True)])
+    gone = ledger.known_by_hull_id(["h1"])["h1"]
+    assert gone.deleted_at == clock.t
+    assert gone.payload_hash is None
+    clock.t += 10
+    ledger.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="v1")])
+    back = ledger.known_by_hull_id(["h1"])["h1"]
+    assert back.deleted_at is None
+    assert back.created_at == clock.t
+
+
+def test_merge_replaces_the_old_customer_id(ledger: Ledger) -> None:
+    ledger.record_sent(None, people=[PersonWrite("old", "h1", payload_hash="v1")])
+    ledger.record_sent(None, people=[PersonWrite("new", "h1", payload_hash="v2", merged_from="old")])
+    assert ledger.known_by_customer_id(["old", "new"]).keys() == {"new"}
+    assert ledger.known_by_hull_id(["h1"])["h1"].customer_id == "new"
+
+
+def test_current_person_wins_over_a_deleted_one_with_the_same_hull_id(ledger: Ledger, clock: Clock) -> None:
+    ledger.record_sent(None, people=[PersonWrite("a", "h1", payload_hash="v1")])
+    clock.t += 1
+    ledger.record_sent(None, people=[PersonWrite("b", "h1", payload_hash="v2")])
+    clock.t += 1
+    ledger.record_sent(None, people=[PersonWrite("a", "h1", deleted=True)])
+    assert ledger.known_by_hull_id(["h1"])["h1"].customer_id == "b"
+
+
+def test_people_created_and_not_seen_among_members_are_deletion_candidates(ledger: Ledger) -> None:
+    ledger.record_sent(None, people=[PersonWrite(f"c{i}", f"h{i}", payload_hash="x") for i in range(5)])
+    ledger.record_sent(None, people=[PersonWrite("c4", "h4", deleted=True)])
+    ledger.begin_seen()
+    ledger.mark_seen(["h0", "h2", "unknown"])
+    missing = [p.customer_id for p in ledger.known_not_seen(page_size=1)]
+    assert missing == ["c1", "c3"]  # c4 already deleted
+    ledger.end_seen()
+    with pytest.raises(RuntimeError):
+        list(ledger.known_not_seen())
+
+
+def test_events_sent_are_remembered(ledger: Ledger) -> None:
+    ledger.record_sent(None, events=[EventWrite("e1", "01H0000000000000000000000A")])
+    ledger.record_sent(None, events=[EventWrite("e1", "01H0000000000000000000000A")])  # idempotent
+    assert ledger.sent_event_ids(["e1", "e2"]) == {"e1"}
+    assert ledger.events_sent_count() == 1
+
+
+def test_a_batch_is_recorded_all_or_nothing(ledger: Ledger) -> None:
+    bad_error = ErrorWrite("http", None)  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.record_sent(
+            1, people=[PersonWrite("c1", "h1", payload_hash="x")], events=[EventWrite("e1", "u")], errors=[bad_error]
+        )
+    assert ledger.known_by_hull_id(["h1"]) == {}
+    assert ledger.sent_event_ids(["e1"]) == set()
+
+
+def test_checkpoints_round_trip_floats_exactly(ledger: Ledger) -> None:
+    assert ledger.checkpoint_float(Checkpoint.EVENTS) is None
+    ledger.set_checkpoint(Checkpoint.EVENTS, 1700000000.123456)
+    ledger.set_checkpoint(Checkpoint.EVENTS, 1700000001.654321)
+    assert ledger.checkpoint_float(Checkpoint.EVENTS) == 1700000001.654321
+
+
+def test_run_lifecycle_with_counts_and_errors(ledger: Ledger, clock: Clock) -> None:
+    run_id = ledger.start_run("full")
+    assert ledger.runs()[0].status is RunStatus.RUNNING
+    ledger.record_sent(
+        run_id,
+        errors=[
+            ErrorWrite("rejected", "value for attribute 'bio' cannot be longer than 1000 bytes", "c1", "h1", "bio"),
+            ErrorWrite("http", "Customer.io answered 500", "c2", "h2"),
+        ],
+    )
+    clock.t += 12.5
+    run = ledger.finish_run(run_id, RunStatus.COMPLETED, counts={"identify (new)": 3}, failed=2, message="ok")
+    assert run.status is RunStatus.COMPLETED
+    assert run.duration_s == 12.5
+    assert dict(run.counts) == {"identify (new)": 3}
+    assert run.failed == 2
+    assert [e.customer_id for e in ledger.run_errors(run_id)] == ["c1", "c2"]
+    assert [e.field for e in ledger.run_errors(run_id, search="BIO")] == ["bio"]
+    assert ledger.run_errors(run_id, search="100%") == []
+    assert len(ledger.run_errors(run_id, limit=1)) == 1
+    assert ledger.last_run(status=RunStatus.COMPLETED, modes=["full"]) == run
+    assert ledger.last_run(modes=["incremental"]) is None
+
+
+def test_errors_export_to_csv_safe_for_spreadsheets(ledger: Ledger, tmp_path: Path) -> None:
+    run_id = ledger.start_run("full")
+    ledger.record_errors(
+        run_id,
+        [
+            ErrorWrite("rejected", '=HYPERLINK("http://evil")', "c1", "h1", "name"),
+            ErrorWrite("rejected", 'accents éà, "quotes"', "c2", "h2"),
+        ],
+    )
+    out = tmp_path / "errs" / "run.csv"
+    assert ledger.export_errors_csv(run_id, out) == 2
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["time", "customer_id", "hull_id", "kind", "field", "message"]
+    assert rows[1][5].startswith("'=")
+    assert rows[2][5] == 'accents éà, "quotes"'
+    assert rows[1][0].endswith("Z")
+
+
+def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_at_next_open(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    code = (
+        "import os; from cio_desktop.sync.ledger import Ledger;"
+        f"l = Ledger({str(path)!r}); l.start_run('full'); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with Ledger(path) as led:
+        run = led.runs()[0]
+        assert run.status is RunStatus.INTERRUPTED
+        assert "stopped" in run.message
+        # and a new run can start
+        assert led.start_run("full") > run.id
+
+
+def test_second_live_process_cannot_start_a_run_of_the_same_profile(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as led:
+        rid = led.start_run("full")
+        # Pretend the run belongs to another live process (our parent).
+        led._conn.execute("UPDATE runs SET pid=? WHERE id=?", (os.getppid(), rid))
+        with pytest.raises(LedgerBusyError, match="Another sync of this profile is running"):
+            led.start_run("full")
+
+
+def test_ledger_from_a_newer_version_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(LedgerError, match="newer cio-desktop"):
+        Ledger(path)
+
+
+def test_damaged_ledger_file_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerError, match="move it aside"):
+        Ledger(path)
+
+
+def test_concurrent_writers_and_readers_do_not_lose_records(ledger: Ledger) -> None:
+    def writer(t: int) -> None:
+        for i in range(50):
+            ledger.record_sent(
+                None,
+                people=[PersonWrite(f"c{t}-{i}-{j}", f"h{t}-{i}-{j}", payload_hash="x") for j in range(10)],
+                events=[EventWrite(f"e{t}-{i}", "u")],
+            )
+            ledger.known_by_hull_id([f"h{t}-{i}-0"])
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert ledger.people_count() == 4 * 50 * 10
+    assert ledger.events_sent_count() == 200
