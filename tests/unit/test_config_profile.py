@@ -1,0 +1,135 @@
+"""The Profile model: defaults, validation messages that name the field, and the JSON round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cio_desktop.config.profile import (
+    AttributeMapping,
+    Endpoints,
+    FileSourceSettings,
+    Profile,
+    ProfileError,
+    Region,
+    SegmentRef,
+    SourceKind,
+    default_cio_name,
+    parse_listen,
+)
+
+
+def full_profile() -> Profile:
+    return Profile(
+        name="Acme prod",
+        hull_organization="acme.hullapp.io",
+        hull_connector_id="5f0c1a2b3c4d5e6f7a8b9c0d",
+        source=SourceKind.FILES,
+        files=FileSourceSettings(users_path="/tmp/users.jsonl.gz", events_path="/tmp/events.jsonl"),
+        cio_site_id="abc123",
+        cio_region=Region.EU,
+        rate_limit=42.5,
+        segments=(SegmentRef("5f0c1a2b3c4d5e6f7a8b9c01", "Paying"), SegmentRef("s2", "Trial")),
+        delete_on_leave=True,
+        events=("Signed up", "Paid"),
+        anonymous_events=True,
+        customer_id_attribute="email",
+        mappings=(AttributeMapping("traits_clearbit/given_name", "first_name"), AttributeMapping("id", "hull_id")),
+        require_email=False,
+        send_nulls=True,
+        write_back=False,
+        webhook_public_url="https://hooks.example.com",
+        webhook_listen="[::1]:9000",
+        endpoints=Endpoints(hull_api="http://127.0.0.1:5000/hull/api/v1", cio_track="http://127.0.0.1:5000/cio-track"),
+        concurrency=8,
+    )
+
+
+def test_defaults_match_the_documented_behaviour() -> None:
+    p = Profile(name="x")
+    p.validate()
+    assert p.rate_limit == 100.0
+    assert p.segments == ()  # empty = send nobody
+    assert p.delete_on_leave is False
+    assert p.anonymous_events is False
+    assert p.customer_id_attribute == "external_id"
+    assert p.require_email is True
+    assert p.send_nulls is False
+    assert p.write_back is True
+    assert p.cio_region is Region.AUTO
+
+
+def test_every_setting_survives_a_round_trip_through_its_json_shape() -> None:
+    p = full_profile()
+    assert Profile.from_dict(p.to_dict()) == p
+
+
+def test_round_trip_output_is_plain_json_types() -> None:
+    d = full_profile().to_dict()
+    assert d["source"] == "files" and d["cio_region"] == "eu"
+    assert d["segments"][0] == {"id": "5f0c1a2b3c4d5e6f7a8b9c01", "name": "Paying"}
+    assert d["mappings"][1] == {"hull": "id", "cio": "hull_id"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "a/b"}, "name"),
+        ({"hull_organization": "not a host"}, "hull_organization"),
+        ({"hull_connector_id": "XYZ"}, "hull_connector_id"),
+        ({"cio_site_id": "a-b"}, "cio_site_id"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_limit": float("nan")}, "rate_limit"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"segments": (SegmentRef("a", "A"), SegmentRef("a", "B"))}, "segments[1].id"),
+        ({"events": ("",)}, "events[0]"),
+        ({"customer_id_attribute": ""}, "customer_id_attribute"),
+        ({"mappings": (AttributeMapping("a", "x"), AttributeMapping("b", "x"))}, "mappings[1].cio"),
+        ({"mappings": (AttributeMapping("a", "x" * 151),)}, "mappings[0].cio"),
+        ({"webhook_public_url": "ftp://x"}, "webhook_public_url"),
+        ({"webhook_listen": "localhost"}, "webhook_listen"),
+        ({"endpoints": Endpoints(cio_app="nope")}, "endpoints.cio_app"),
+    ],
+)
+def test_invalid_settings_are_reported_with_the_field_name(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(ProfileError) as err:
+        Profile(name="ok").replace(**change)
+    assert err.value.field == field
+    assert str(err.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({}, "name", "missing"),
+        ({"name": "x", "colour": "red"}, "colour", "not a known setting"),
+        ({"name": "x", "rate_limit": "fast"}, "rate_limit", "number"),
+        ({"name": "x", "require_email": "yes"}, "require_email", "true or false"),
+        ({"name": "x", "concurrency": True}, "concurrency", "not true/false"),
+        ({"name": "x", "cio_region": "asia"}, "cio_region", "auto, us, eu"),
+        ({"name": "x", "segments": [{"name": "no id"}]}, "segments[0].id", "text"),
+        ({"name": "x", "endpoints": {"hull": "x"}}, "endpoints.hull", "not a known setting"),
+        ([], "(profile)", "JSON object"),
+    ],
+)
+def test_from_dict_rejects_bad_json_naming_the_field(data: Any, field: str, words: str) -> None:
+    with pytest.raises(ProfileError) as err:
+        Profile.from_dict(data)
+    assert err.value.field == field
+    assert words in str(err.value)
+
+
+def test_default_cio_names_follow_hulls_connector() -> None:
+    assert default_cio_name("traits_clearbit/given_name") == "clearbit-given_name"
+    assert default_cio_name("id") == "hull_id"
+    assert default_cio_name("account.domain") == "account_domain"
+    assert default_cio_name("email") == "email"
+
+
+def test_listen_address_parses_ipv4_and_ipv6() -> None:
+    assert parse_listen("127.0.0.1:8765") == ("127.0.0.1", 8765)
+    assert parse_listen("[::1]:80") == ("::1", 80)
+    with pytest.raises(ProfileError, match="webhook_listen"):
+        parse_listen("127.0.0.1:70000")
