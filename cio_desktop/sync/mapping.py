@@ -1,0 +1,273 @@
+"""Hull user -> Customer.io person (pure; the per-user hot path of every sync).
+
+What a person looks like, as Hull's connector sent it (API-CONTRACTS.md):
+- identifier: the profile's customerId attribute (``external_id`` by default; ``id``, ``email`` or any
+  attribute such as ``traits_crm/id``), sent as ``{"id": ...}``, or ``{"email": ...}`` when it is the email;
+- base attributes ``email``, ``created_at`` (Unix seconds) and ``hull_segments`` (names, sorted);
+- the profile's mapped attributes under their Customer.io names (a mapping may override a base one).
+
+Values: dates (Hull type ``date`` or a name ending ``_at``/``_date``) become integer Unix seconds;
+text, booleans and numbers are kept; lists and objects are sent as JSON values; ``None`` is left out
+unless the profile sends nulls. NaN/infinity and values that are not JSON are violations, as is
+everything over a Customer.io limit (:mod:`cio_desktop.sync.validation`). Mapping never raises on a
+JSON-like user: whatever is wrong ends up in ``MappedPerson.violations``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from cio_desktop.sync.model import MappedPerson, MappingContext, Violation
+from cio_desktop.sync.validation import (
+    check_attributes,
+    check_identifier,
+    check_operation_size,
+    json_text,
+)
+
+_NUMERIC_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z: later "dates" are not dates
+_MIN_UNIX = -62135596800  # 0001-01-01T00:00:00Z
+_TZ_SUFFIXES = (" UTC", " GMT", "UTC", "GMT")
+
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+# Length of '{"type":"person","identifiers":I,"action":"identify","attributes":A}' minus len(I) + len(A),
+# versus the hash material '[I,A]' minus the same: lets the hash double as the exact operation size.
+_IDENTIFY_OVERHEAD = len('{"type":"person","identifiers":,"action":"identify","attributes":}') - len("[,]")
+
+
+def parse_date(value: Any) -> int | None:
+    """Unix seconds for any date form Hull emits, or None when ``value`` is not a date.
+
+    ISO 8601 with ``Z``/``+00:00``/``+0000`` or no zone (taken as UTC), fractional seconds of any length,
+    a space instead of ``T``, a trailing `` UTC``, date only, RFC 2822 and epoch numbers (seconds,
+    milliseconds or microseconds; numeric text too).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _NUMERIC_RE.match(text):
+        return _from_epoch(float(text))
+    for suffix in _TZ_SUFFIXES:
+        if text.endswith(suffix):
+            text = text[: -len(suffix)].rstrip() + "+00:00"
+            break
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            dt = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        return math.floor(dt.timestamp())
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _from_epoch(number: float) -> int | None:
+    if not math.isfinite(number):
+        return None
+    magnitude = abs(number)
+    if magnitude >= 1e14:  # microseconds
+        number /= 1_000_000
+    elif magnitude >= 1e11:  # milliseconds (1e11 s would be the year 5138)
+        number /= 1000
+    seconds = math.floor(number)
+    return seconds if _MIN_UNIX <= seconds <= _MAX_UNIX else None
+
+
+def format_time(unix_seconds: float) -> str:
+    """ISO 8601 UTC text, as written back to Hull traits (``2018-03-30T14:38:02Z``)."""
+    return datetime.fromtimestamp(math.floor(unix_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_attribute(user: dict[str, Any], key: str) -> Any:
+    """A Hull attribute of ``user``; ``account.x`` reads the nested account object (or a flat ``account.x``)."""
+    value = user.get(key)
+    if value is None and key.startswith("account."):
+        account = user.get("account")
+        if isinstance(account, dict):
+            value = account.get(key[8:])
+    return value
+
+
+def customer_id_of(user: dict[str, Any], ctx: MappingContext) -> tuple[str | None, Violation | None]:
+    """The customerId from the profile's chosen attribute; (None, None) when the user has none."""
+    value = read_attribute(user, ctx.id_attribute)
+    if value is None:
+        return None, None
+    if type(value) is str:
+        return (value, None) if value.strip() else (None, None)
+    if isinstance(value, bool):
+        problem = "is true/false"
+    elif isinstance(value, int):
+        return str(value), None
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value)), None
+    else:
+        problem = "is a number with a fraction" if isinstance(value, float) else f"is a {type(value).__name__}"
+    return None, Violation(
+        "(identifier)", f"customerId attribute '{ctx.id_attribute}' {problem}, not text; choose another attribute"
+    )
+
+
+def segment_names_of(user: dict[str, Any], ctx: MappingContext) -> list[str]:
+    ids = user.get("segment_ids")
+    if not isinstance(ids, list):
+        return []
+    names = ctx.segment_names
+    return sorted({names[s] for s in ids if isinstance(s, str) and s in names})
+
+
+def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
+    """Turn one Hull user into the Customer.io person the profile describes (never raises)."""
+    violations: list[Violation] = []
+    send_nulls = ctx.profile.send_nulls
+    raw_id = user.get("id")
+    hull_id = raw_id if isinstance(raw_id, str) else ("" if raw_id is None else str(raw_id))
+
+    customer_id, id_problem = customer_id_of(user, ctx)
+    if id_problem is not None:
+        violations.append(id_problem)
+    identifiers: dict[str, str] = {}
+    if customer_id is not None:
+        identifiers[ctx.id_key] = customer_id
+        v = check_identifier(ctx.id_key, customer_id)
+        if v is not None:
+            violations.append(v)
+
+    raw_email = user.get("email")
+    email = raw_email if isinstance(raw_email, str) and raw_email.strip() else None
+
+    attributes: dict[str, Any] = {}
+    if email is not None or send_nulls:
+        attributes["email"] = email
+    created = user.get("created_at")
+    if created is not None:
+        ts = parse_date(created)
+        if ts is None:
+            violations.append(Violation("created_at", f"created_at {_show(created)} is not a date"))
+        else:
+            attributes["created_at"] = ts
+    elif send_nulls:
+        attributes["created_at"] = None
+    attributes["hull_segments"] = segment_names_of(user, ctx)
+
+    for f in ctx.fields:
+        value = user.get(f.hull)
+        if value is None and f.account_key is not None:
+            account = user.get("account")
+            if isinstance(account, dict):
+                value = account.get(f.account_key)
+        if value is None:
+            if send_nulls:
+                attributes[f.cio] = None
+            else:
+                attributes.pop(f.cio, None)  # a mapping overriding a base attribute wins, even when empty
+            continue
+        if f.is_date:
+            ts = parse_date(value)
+            if ts is not None:
+                attributes[f.cio] = ts
+                continue
+            if f.strict_date:
+                attributes.pop(f.cio, None)
+                violations.append(Violation(f.cio, f"'{f.hull}' is a date attribute but {_show(value)} is not a date"))
+                continue
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:
+            attributes[f.cio] = value
+        elif kind is float:
+            if math.isfinite(value):
+                attributes[f.cio] = value
+            else:
+                attributes.pop(f.cio, None)
+                violations.append(Violation(f.cio, f"value for attribute '{f.cio}' is {value} (NaN or infinity)"))
+        elif kind is list or kind is dict or kind is tuple:
+            if kind is tuple:
+                value = list(value)
+            try:
+                json_text(value)
+            except (ValueError, TypeError):
+                attributes.pop(f.cio, None)
+                violations.append(
+                    Violation(f.cio, f"value for attribute '{f.cio}' holds NaN, infinity or a value that is not JSON")
+                )
+                continue
+            attributes[f.cio] = value
+        elif isinstance(value, int | str | float):  # subclasses (e.g. IntEnum) from non-JSON sources
+            attributes[f.cio] = value
+        else:
+            attributes.pop(f.cio, None)
+            violations.append(
+                Violation(f.cio, f"value for attribute '{f.cio}' is a {kind.__name__}, which is not a JSON value")
+            )
+
+    violations.extend(check_attributes(attributes))
+    material = _material(identifiers, attributes, violations)
+    size_problem = check_operation_size(len(material) + _IDENTIFY_OVERHEAD, "identify operation")
+    if size_problem is not None:
+        violations.append(size_problem)
+    anon = user.get("anonymous_ids")
+    anonymous_id = next((a for a in anon if isinstance(a, str) and a), None) if isinstance(anon, list) else None
+    return MappedPerson(
+        hull_id=hull_id,
+        customer_id=customer_id,
+        identifiers=identifiers,
+        attributes=attributes,
+        payload_hash=hashlib.blake2b(material.encode("ascii"), digest_size=8).hexdigest(),
+        violations=tuple(violations),
+        email=email,
+        anonymous_id=anonymous_id,
+    )
+
+
+def _material(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> str:
+    """Canonical JSON of identifiers + attributes (sorted keys, ASCII): hashed, and sized for the 32 KB rule."""
+    try:
+        return _canonical([identifiers, attributes])
+    except (TypeError, ValueError):
+        # Only JSON objects whose keys cannot be sorted (mixed types) get here: drop them as invalid.
+        for name in list(attributes):
+            try:
+                _canonical(attributes[name])
+            except (TypeError, ValueError):
+                del attributes[name]
+                violations.append(Violation(name, f"value for attribute '{name}' has keys that are not all text"))
+        return _canonical([identifiers, attributes])
+
+
+def identify_operation(person: MappedPerson) -> dict[str, Any]:
+    """The v2 batch ``identify`` operation for a person (shares the person's dicts; do not mutate)."""
+    return {"type": "person", "identifiers": person.identifiers, "action": "identify", "attributes": person.attributes}
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+__all__ = [
+    "customer_id_of",
+    "format_time",
+    "identify_operation",
+    "map_user",
+    "parse_date",
+    "read_attribute",
+    "segment_names_of",
+]
