@@ -1,8 +1,8 @@
 """Pack v2 batch operations into requests under Customer.io's size limits (pure, streaming).
 
-Each operation is encoded once (compact JSON, non-ASCII escaped, see
-:func:`cio_desktop.sync.validation.json_bytes`); a finished :class:`Batch` carries the exact request
-body, so the sender posts ``batch.body`` as is and the size that was checked is the size that is sent.
+Each operation is encoded once, exactly as the Track client encodes it
+(:func:`cio_desktop.customerio.sizes.dumps`, compact UTF-8 JSON): a finished :class:`Batch` carries the
+request body, byte for byte what ``TrackClient.batch(batch.operations)`` sends.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from cio_desktop.sync.validation import MAX_BATCH_BYTES, MAX_OPERATION_BYTES, json_bytes
+from cio_desktop.customerio.sizes import dumps
+from cio_desktop.sync.validation import MAX_BATCH_BYTES, MAX_OPERATION_BYTES
 
 T = TypeVar("T")
 
@@ -49,7 +50,8 @@ class BatchPacker(Generic[T]):
     """Streaming packer: ``add`` returns a full batch when the new operation does not fit, ``flush`` the rest.
 
     A batch never exceeds ``max_bytes`` (whole body, envelope and commas included) nor ``max_ops``
-    operations. An operation over ``max_op_bytes`` raises ValueError: the planner never emits one.
+    operations. An operation over ``max_op_bytes`` or not encodable raises ValueError: the planner never
+    emits one.
     """
 
     def __init__(
@@ -75,7 +77,10 @@ class BatchPacker(Generic[T]):
         return self._size if self._items else 0
 
     def add(self, operation: dict[str, Any], tag: T) -> Batch[T] | None:
-        encoded = json_bytes(operation)
+        try:
+            encoded = dumps(operation)
+        except (ValueError, TypeError, UnicodeEncodeError) as exc:
+            raise ValueError(f"a batch operation is not valid JSON text ({exc.__class__.__name__})") from None
         if len(encoded) > self.max_op_bytes:
             raise ValueError(
                 f"a batch operation is {len(encoded)} bytes, over the {self.max_op_bytes}-byte limit per operation"

@@ -20,7 +20,7 @@ from typing import Any
 from cio_desktop.hull.source import HullEvent
 from cio_desktop.sync.model import EventDecision, EventReason, EventRoute, MappingContext, Violation
 from cio_desktop.sync.ulid import event_ulid
-from cio_desktop.sync.validation import check_event, check_operation_size, describe, json_text
+from cio_desktop.sync.validation import check_event, check_operation_size, describe, wire_size
 
 _ACTIONS = {"page": "page", "screen": "screen"}
 
@@ -69,7 +69,9 @@ def plan_event(
         problems.append(Violation("(event data)", "event properties are not a JSON object"))
     else:
         try:
-            data_bytes = len(json_text(properties))
+            data_bytes = wire_size(properties)
+        except UnicodeEncodeError:
+            problems.append(Violation("(event data)", "event properties hold text that is not valid Unicode"))
         except (ValueError, TypeError):
             problems.append(
                 Violation("(event data)", "event properties hold NaN, infinity or a value that is not JSON")
@@ -92,7 +94,10 @@ def plan_event(
             "timestamp": timestamp,
             "attributes": properties,
         }
-        size_problem = check_operation_size(len(json_text(operation)), "event operation")
+        try:
+            size_problem = check_operation_size(wire_size(operation), "event operation")
+        except UnicodeEncodeError:
+            size_problem = Violation("(identifier)", "the customerId is not valid Unicode text")
         if size_problem is not None:
             return skip(EventReason.INVALID, size_problem.message, (size_problem,))
         return EventDecision(
@@ -105,6 +110,11 @@ def plan_event(
         )
     body = {"name": event.name, "anonymous_id": anon, "id": ulid, "timestamp": timestamp, "type": action}
     body["data"] = properties
+    try:
+        wire_size(body)
+    except UnicodeEncodeError:
+        problem = Violation("(anonymous id)", "the anonymous id is not valid Unicode text")
+        return skip(EventReason.INVALID, problem.message, (problem,))
     return EventDecision(
         event.event_id,
         ulid,

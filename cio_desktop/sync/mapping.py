@@ -19,16 +19,20 @@ import hashlib
 import json
 import math
 import re
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from cio_desktop.sync.model import MappedPerson, MappingContext, Violation
 from cio_desktop.sync.validation import (
+    MAX_OPERATION_BYTES,
     check_attributes,
     check_identifier,
     check_operation_size,
     json_text,
+    utf8_len,
+    wire_size,
 )
 
 _NUMERIC_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -93,7 +97,7 @@ def _from_epoch(number: float) -> int | None:
 
 def format_time(unix_seconds: float) -> str:
     """ISO 8601 UTC text, as written back to Hull traits (``2018-03-30T14:38:02Z``)."""
-    return datetime.fromtimestamp(math.floor(unix_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(unix_seconds)))
 
 
 def read_attribute(user: dict[str, Any], key: str) -> Any:
@@ -220,7 +224,17 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
 
     violations.extend(check_attributes(attributes))
     material = _material(identifiers, attributes, violations)
-    size_problem = check_operation_size(len(material) + _IDENTIFY_OVERHEAD, "identify operation")
+    if "\\ud" in material:  # escaped surrogates: emoji, or lone surrogates that cannot be sent
+        violations.extend(_invalid_unicode(identifiers, attributes, {v.attribute for v in violations}))
+    op_bytes = len(material) + _IDENTIFY_OVERHEAD  # upper bound: non-ASCII is escaped in the material
+    if op_bytes > MAX_OPERATION_BYTES:
+        try:
+            op_bytes = wire_size(
+                {"type": "person", "identifiers": identifiers, "action": "identify", "attributes": attributes}
+            )
+        except (ValueError, TypeError, UnicodeEncodeError):
+            pass  # already reported above; keep the upper bound
+    size_problem = check_operation_size(op_bytes, "identify operation")
     if size_problem is not None:
         violations.append(size_problem)
     anon = user.get("anonymous_ids")
@@ -250,6 +264,19 @@ def _material(identifiers: dict[str, str], attributes: dict[str, Any], violation
                 del attributes[name]
                 violations.append(Violation(name, f"value for attribute '{name}' has keys that are not all text"))
         return _canonical([identifiers, attributes])
+
+
+def _invalid_unicode(identifiers: dict[str, str], attributes: dict[str, Any], reported: set[str]) -> list[Violation]:
+    out: list[Violation] = []
+    for key, value in identifiers.items():
+        if "(identifier)" not in reported and utf8_len(value) is None:
+            out.append(Violation("(identifier)", f"{key} is not valid Unicode text"))
+    for name, value in attributes.items():
+        if name in reported or isinstance(value, list | dict):
+            continue  # lists and objects are measured exactly (and reported) by check_attributes
+        if utf8_len(name) is None or (isinstance(value, str) and utf8_len(value) is None):
+            out.append(Violation(name, f"attribute '{name}' is not valid Unicode text"))
+    return out
 
 
 def identify_operation(person: MappedPerson) -> dict[str, Any]:

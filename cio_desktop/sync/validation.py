@@ -3,10 +3,9 @@
 Every check returns :class:`Violation` values naming the attribute concerned; nothing is truncated or
 fixed up silently: an invalid person or event is not sent and the violations are reported.
 
-Sizes of JSON values and operations are measured as compact JSON with non-ASCII escaped
-(:func:`json_bytes`), which is the largest of the usual encodings and exactly what
-:class:`cio_desktop.sync.batching.BatchPacker` sends, so a value that passes here passes there.
-Where Customer.io's "KB" is ambiguous the smaller decimal reading is used (the safe side).
+Limits and the wire encoding come from :mod:`cio_desktop.customerio.sizes` (compact UTF-8 JSON, what
+the Track client sends), so what passes here is accepted by the client's own size checks. Text that is
+not valid Unicode (lone surrogates, possible in JSON input) cannot be encoded and is a violation.
 """
 
 from __future__ import annotations
@@ -15,33 +14,39 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from cio_desktop.config.profile import MAX_ATTRIBUTE_NAME_BYTES
+from cio_desktop.customerio.sizes import (
+    MAX_ATTRIBUTE_NAME_BYTES,
+    MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_ATTRIBUTES_PER_CALL,
+    MAX_BATCH_BYTES,
+    MAX_EVENT_DATA_BYTES,
+    MAX_EVENT_NAME_BYTES,
+    MAX_IDENTIFIER_BYTES,
+    dumps,
+)
+from cio_desktop.customerio.sizes import MAX_OP_BYTES as MAX_OPERATION_BYTES
 from cio_desktop.sync.model import Violation
-
-MAX_IDENTIFIER_BYTES = 150
-MAX_ATTRIBUTE_VALUE_BYTES = 1000
-MAX_ATTRIBUTES_PER_CALL = 300
-MAX_EVENT_NAME_BYTES = 100
-MAX_EVENT_DATA_BYTES = 100_000
-MAX_OPERATION_BYTES = 32_000  # "32 KB" per v2 batch operation
-MAX_BATCH_BYTES = 500_000  # "500 KB" per v2 batch request
 
 # A UTF-8 character is at most 4 bytes, so strings this short can skip the encode() in hot loops.
 _SAFE_NAME_CHARS = MAX_ATTRIBUTE_NAME_BYTES // 4
 _SAFE_VALUE_CHARS = MAX_ATTRIBUTE_VALUE_BYTES // 4
 _SAFE_IDENTIFIER_CHARS = MAX_IDENTIFIER_BYTES // 4
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+# ASCII-escaped JSON is never shorter than the UTF-8 wire form and never fails to encode: hot paths
+# measure with it first and only compute the exact size when the estimate comes near a limit.
+_ascii_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
 
 def json_text(value: Any) -> str:
-    """Compact JSON (non-ASCII escaped); raises ValueError for NaN/infinity, TypeError for non-JSON values."""
-    return _dumps(value)
+    """Compact ASCII-escaped JSON; raises ValueError for NaN/infinity, TypeError for non-JSON values."""
+    return _ascii_dumps(value)
 
 
-def json_bytes(value: Any) -> bytes:
-    """The exact bytes an operation or value occupies on the wire."""
-    return _dumps(value).encode("ascii")
+def wire_size(value: Any) -> int:
+    """Exact bytes of ``value`` on the wire (compact UTF-8 JSON).
+
+    Raises ValueError (NaN/infinity), TypeError (not JSON) or UnicodeEncodeError (lone surrogates)."""
+    return len(dumps(value))
 
 
 def utf8_len(text: str) -> int | None:
@@ -91,7 +96,9 @@ def check_attribute_value(name: str, value: Any) -> Violation | None:
             return Violation(name, f"value for attribute '{name}' is not valid Unicode text")
     elif isinstance(value, list | dict):
         try:
-            n = len(json_text(value))
+            n = wire_size(value)
+        except UnicodeEncodeError:
+            return Violation(name, f"value for attribute '{name}' is not valid Unicode text")
         except (ValueError, TypeError):
             return Violation(name, f"value for attribute '{name}' holds NaN, infinity or a non-JSON value")
     else:
@@ -116,9 +123,17 @@ def check_attributes(attributes: Mapping[str, Any]) -> list[Violation]:
             )
         )
     for name, value in attributes.items():
-        v = check_attribute_name(name)
-        if v is not None:
-            out.append(v)
+        # Fast path first: short names and short strings/numbers cannot break a limit.
+        if not name or len(name) > _SAFE_NAME_CHARS:
+            v = check_attribute_name(name)
+            if v is not None:
+                out.append(v)
+        kind = type(value)
+        if kind is str:
+            if len(value) <= _SAFE_VALUE_CHARS:
+                continue
+        elif kind is not list and kind is not dict:
+            continue
         v = check_attribute_value(name, value)
         if v is not None:
             out.append(v)
@@ -180,7 +195,7 @@ __all__ = [
     "check_identifier",
     "check_operation_size",
     "describe",
-    "json_bytes",
     "json_text",
     "utf8_len",
+    "wire_size",
 ]
