@@ -13,6 +13,7 @@ echo "== pytest"
 # A private D-Bus session with an unlocked gnome-keyring: the real Secret Service tests use it,
 # and nothing touches the user's own keyring.
 if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then
+    export CIO_TEST_PRIVATE_DBUS=1
     exec dbus-run-session -- scripts/pytest-in-session.sh "$@"
 fi
 exec scripts/pytest-in-session.sh "$@"
