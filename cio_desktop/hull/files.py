@@ -31,6 +31,7 @@ Write-back to Hull is impossible for files: :attr:`FileSource.supports_write_bac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import json
@@ -267,6 +268,8 @@ def _value_kind(value: Any, known: int) -> int:
         if known & _STR:
             return _STR  # already a plain string attribute: skip the date check
         return _DATESTR if _ISO_DATE.match(value) else _STR
+    if isinstance(value, list):
+        return _STR  # Hull's schema types an array by its values: lists of tags are "string"
     return _JSON
 
 
@@ -579,8 +582,8 @@ class FileSource:
 
     # ------------------------------------------------------------------ internals
     def _check_one(self, path: Path, shape: FileShape, what: str) -> str:
-        with OpenedFile(path, what) as opened:
-            for item in READERS[shape.format](opened):
+        with OpenedFile(path, what) as opened, contextlib.closing(READERS[shape.format](opened)) as items:
+            for item in items:
                 if isinstance(item, Row):
                     break
         return f"{path.name} ({_format_label(shape)}, {_size_label(path.stat().st_size)})"
@@ -603,9 +606,9 @@ class FileSource:
         report: Callable[[SourceProblem], None],
         progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[Row]:
-        with OpenedFile(path, what) as opened:
+        with OpenedFile(path, what) as opened, contextlib.closing(READERS[shape.format](opened)) as items:
             count = 0
-            for item in READERS[shape.format](opened):
+            for item in items:
                 if isinstance(item, Row):
                     count += 1
                     if progress is not None and count % PROGRESS_EVERY == 0:

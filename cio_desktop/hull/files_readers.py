@@ -22,6 +22,7 @@ CSV header convention (one column per Hull attribute, empty cell = attribute abs
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
@@ -29,7 +30,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -189,7 +190,7 @@ def _corrupt(path: Path, line: int) -> SourceProblem:
 # --------------------------------------------------------------------------- JSON lines
 
 
-def read_json_lines(opened: OpenedFile) -> Iterator[Item]:
+def read_json_lines(opened: OpenedFile) -> Generator[Item, None, None]:
     """One JSON value per line; blank lines are ignored."""
     name = str(opened.path)
     lines = iter(opened.stream)
@@ -389,8 +390,8 @@ class _ArrayReader:
             search_from = self.pos
 
 
-def read_json_array(opened: OpenedFile) -> Iterator[Item]:
-    return iter(_ArrayReader(opened))
+def read_json_array(opened: OpenedFile) -> Generator[Item, None, None]:
+    yield from _ArrayReader(opened)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -512,11 +513,19 @@ def csv_row_to_user(columns: list[CsvColumn], row: list[str], report: Callable[[
     return user
 
 
-def read_csv(opened: OpenedFile) -> Iterator[Item]:
+def read_csv(opened: OpenedFile) -> Generator[Item, None, None]:
     """CSV per the header convention in this module's docstring; rows start on physical lines
     (quoted cells may span lines)."""
-    name = str(opened.path)
     text = io.TextIOWrapper(opened.stream, encoding="utf-8", errors="surrogateescape", newline="")
+    try:
+        yield from _csv_items(text, opened)
+    finally:
+        with contextlib.suppress(ValueError):
+            text.detach()  # the OpenedFile owns the stream and closes it
+
+
+def _csv_items(text: io.TextIOWrapper, opened: OpenedFile) -> Generator[Item, None, None]:
+    name = str(opened.path)
     reader = csv.reader(text, strict=True)
     columns: list[CsvColumn] | None = None
     while True:
@@ -551,7 +560,7 @@ def read_csv(opened: OpenedFile) -> Iterator[Item]:
         yield Row(start_line, user)
 
 
-READERS: dict[FileFormat, Callable[[OpenedFile], Iterator[Item]]] = {
+READERS: dict[FileFormat, Callable[[OpenedFile], Generator[Item, None, None]]] = {
     FileFormat.JSON_LINES: read_json_lines,
     FileFormat.JSON_ARRAY: read_json_array,
     FileFormat.CSV: read_csv,
