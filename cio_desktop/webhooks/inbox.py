@@ -281,7 +281,7 @@ class Inbox:
                 if name is None:
                     cur = conn.execute(
                         "UPDATE events SET status='pending', reason=NULL, attempts=0, next_attempt_at=0"
-                        " WHERE event_id=? AND status='failed'",
+                        " WHERE event_id=? AND status='failed' AND as_user IS NOT NULL",
                         (event_id,),
                     )
                 else:

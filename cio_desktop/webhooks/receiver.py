@@ -287,6 +287,7 @@ class WebhookReceiver:
                 await self._send(writer, response)
                 log.debug("%d in %.1f ms", response.status, (time.monotonic() - started) * 1000)
                 if response.close:
+                    await self._linger(reader, writer)
                     break
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -295,6 +296,24 @@ class WebhookReceiver:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    @staticmethod
+    async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Half-close, then discard what the client is still sending for a moment.
+
+        Closing a socket with unread input makes the kernel send a reset, which can destroy our
+        answer (e.g. the 413) before the client reads it; a short, bounded drain avoids that.
+        """
+        with contextlib.suppress(Exception):
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(0.5):
+                discarded = 0
+                while discarded < 4 * MAX_BODY_BYTES:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        break
+                    discarded += len(chunk)
 
     async def _send(self, writer: asyncio.StreamWriter, response: _Response) -> None:
         payload = json.dumps(response.body).encode("utf-8")
