@@ -12,7 +12,7 @@ import requests
 
 from cio_desktop.customerio.errors import APP_KEY_HINT, NotFoundError, ServiceError
 from cio_desktop.net.http import ErrorWording, JsonHttp, Timeout, dumps, parse_json
-from cio_desktop.net.ratelimit import bucket_for
+from cio_desktop.net.ratelimit import TokenBucket, bucket_for
 from cio_desktop.net.retry import RetryPolicy
 
 APP_HOSTS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}
@@ -44,6 +44,7 @@ class AppClient:
         timeout: Timeout = (5, 30),
         session: requests.Session | None = None,
         cancel: threading.Event | None = None,
+        bucket: TokenBucket | None = None,
     ) -> None:
         region = str(region).lower()
         if region not in ("auto", "us", "eu"):
@@ -59,7 +60,7 @@ class AppClient:
             session=session,
             timeout=timeout,
             retry=retry,
-            bucket=bucket_for(f"cio-app:{key_id}", rate_limit),
+            bucket=bucket if bucket is not None else bucket_for(f"cio-app:{key_id}", rate_limit),
             headers={"Authorization": f"Bearer {app_api_key}", "Accept": "application/json"},
         )
 

@@ -17,7 +17,7 @@ import requests
 from cio_desktop.customerio.errors import CREDENTIALS_HINT, ServiceError
 from cio_desktop.customerio.sizes import MAX_BATCH_BYTES, batch_size, dumps
 from cio_desktop.net.http import ErrorWording, JsonHttp, Timeout, api_messages, parse_json
-from cio_desktop.net.ratelimit import bucket_for
+from cio_desktop.net.ratelimit import TokenBucket, bucket_for
 from cio_desktop.net.retry import RetryPolicy
 
 TRACK_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
@@ -73,7 +73,8 @@ class TrackClient:
     ``region`` is ``"us"``, ``"eu"`` or ``"auto"``; with ``"auto"`` (and no ``base_url``) the first
     call asks ``/api/v1/accounts/region`` and uses the EU host when the workspace lives there.
     ``base_url`` overrides the host (the sandbox). ``rate_limit`` is requests per second for the whole
-    workspace: clients with the same Site ID share one bucket. ``cancel`` interrupts waits.
+    workspace: clients with the same Site ID share one bucket (``bucket`` replaces it, for tests).
+    ``cancel`` interrupts waits.
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class TrackClient:
         timeout: Timeout = (5, 30),
         session: requests.Session | None = None,
         cancel: threading.Event | None = None,
+        bucket: TokenBucket | None = None,
     ) -> None:
         region = str(region).lower()
         if region not in ("auto", "us", "eu"):
@@ -106,7 +108,7 @@ class TrackClient:
             session=session,
             timeout=timeout,
             retry=retry,
-            bucket=bucket_for(f"cio-track:{site_id}", rate_limit),
+            bucket=bucket if bucket is not None else bucket_for(f"cio-track:{site_id}", rate_limit),
             auth=(site_id, api_key),
         )
 

@@ -142,8 +142,8 @@ class FirehoseWriter:
             if self._closed:
                 raise RuntimeError("the firehose writer is closed")
             self._queue.append(item)
-            if len(self._queue) >= MAX_BATCH:
-                self._cond.notify_all()
+            if len(self._queue) == 1 or len(self._queue) >= MAX_BATCH:
+                self._cond.notify_all()  # start the flush timer, or send a full batch now
 
     def _take(self, *, force: bool) -> list[FirehoseItem]:
         """Up to 50 items from the queue: always when ``force``, else only if full or a second old."""

@@ -58,7 +58,8 @@ class TokenBucket:
             tat = max(self._tat, now)
             allowed_at = tat - self._tolerance
             self._tat = tat + self._interval
-        return max(0.0, allowed_at - now)
+        wait = allowed_at - now
+        return wait if wait > 1e-9 else 0.0  # ignore float rounding dust
 
     def acquire(self, cancel: threading.Event | None = None) -> None:
         """Block until a token is available. Raise :class:`Cancelled` if ``cancel`` is set meanwhile."""
