@@ -260,6 +260,9 @@ class HullClient:
             filters = list(base)
             if last is not None:
                 created, eid = last
+                # Redundant with the clause below, but a plain top-level range lets the search
+                # narrow its scan to what is left instead of re-reading from the start each page.
+                filters.append({"range": {"created_at": {"gte": created}}})
                 filters.append(
                     {
                         "bool": {

@@ -281,6 +281,7 @@ def test_iter_events_filters_and_pages_on_created_at_then_id(rsps: responses.Req
         {"terms": {"user_id": [uid(1)]}},
     ]
     assert second["page"] == 1
+    assert second["query"]["bool"]["filter"][-2] == {"range": {"created_at": {"gte": "2024-01-01T00:00:01Z"}}}
     assert second["query"]["bool"]["filter"][-1] == {
         "bool": {
             "should": [

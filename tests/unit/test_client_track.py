@@ -362,3 +362,31 @@ def test_oversized_batch_is_refused_before_sending(rsps: responses.RequestsMock,
 def test_unknown_region_is_refused() -> None:
     with pytest.raises(ValueError):
         TrackClient("s", "k", "mars")
+
+
+def test_clients_of_one_workspace_share_one_rate_limiter() -> None:
+    a = TrackClient("shared-site", API_KEY, "us", rate_limit=50)
+    b = TrackClient("shared-site", "other-key", "us", rate_limit=50)
+    other = TrackClient("another-site", API_KEY, "us", rate_limit=50)
+    assert a._http.bucket is b._http.bucket
+    assert a._http.bucket is not other._http.bucket
+
+
+def test_retry_after_holds_back_the_whole_workspace(rsps: responses.RequestsMock) -> None:
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+        def sleep(self, s: float) -> None:
+            self.now += s
+
+    clock = Clock()
+    bucket = TokenBucket(1000, clock=clock, sleep=clock.sleep)
+    c = TrackClient("s-pause", API_KEY, "us", retry=RetryPolicy(sleep=lambda s: None), bucket=bucket)
+    rsps.put(f"{US}/api/v1/customers/u", status=429, headers={"Retry-After": "5"})
+    rsps.put(f"{US}/api/v1/customers/u", json={})
+    c.identify("u", {})
+    # The retry waited in the shared bucket, where every other thread of this workspace waits too.
+    assert clock.now >= 5.0
