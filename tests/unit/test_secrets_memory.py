@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import keyring
@@ -184,3 +185,35 @@ def test_backend_failures_become_keyring_unavailable_without_the_value(error: Ex
     assert "the-secret-value-9" not in str(err.value)
     with pytest.raises(KeyringUnavailableError):
         store.delete("acme", SecretKey.HULL_SECRET)
+
+
+def test_secret_service_without_a_running_daemon_gives_the_specific_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from keyring.backends import SecretService
+
+    # A bus address nobody listens on: the real backend, but no Secret Service (and no user keyring).
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
+    store = SecretStore(SecretService.Keyring())
+    with pytest.raises(KeyringUnavailableError) as err:
+        store.set("acme", SecretKey.CIO_API_KEY, "api-key-0004")
+    assert err.value.fix in str(err.value)
+    assert "api-key-0004" not in str(err.value)
+    assert store.backend_name() == "Secret Service"
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "where"),
+    [
+        ("keyring.backends.SecretService", "Secret Service", "Stored in your system keyring (Secret Service)"),
+        ("keyring.backends.libsecret", "Secret Service", "Stored in your system keyring (Secret Service)"),
+        ("keyring.backends.kwallet", "KWallet", "Stored in your system keyring (KWallet)"),
+        ("keyring.backends.macOS", "macOS Keychain", "Stored in your macOS Keychain"),
+        ("keyring.backends.Windows", "Windows Credential Locker", "Stored in Windows Credential Locker"),
+    ],
+)
+def test_backends_are_named_for_the_ui(module: str, name: str, where: str) -> None:
+    fake = type("Keyring", (_Broken,), {"__module__": module})
+    store = SecretStore(fake())
+    assert store.backend_name() == name
+    assert store.where_text() == where
