@@ -259,18 +259,16 @@ def _events_meta_from_json(data: dict[str, Any]) -> _EventsMeta:
     )
 
 
+_KIND_OF_TYPE: dict[type, int] = {bool: _BOOL, int: _NUM, float: _NUM, list: _STR, dict: _JSON}
+
+
 def _value_kind(value: Any, known: int) -> int:
-    if isinstance(value, bool):
-        return _BOOL
-    if isinstance(value, int | float):
-        return _NUM
-    if isinstance(value, str):
+    if type(value) is str:
         if known & _STR:
             return _STR  # already a plain string attribute: skip the date check
         return _DATESTR if _ISO_DATE.match(value) else _STR
-    if isinstance(value, list):
-        return _STR  # Hull's schema types an array by its values: lists of tags are "string"
-    return _JSON
+    # Hull's schema types an array by its values: lists of tags are "string".
+    return _KIND_OF_TYPE.get(type(value), _JSON)
 
 
 def _attribute_type(key: str, bits: int) -> str:
@@ -296,6 +294,7 @@ class _UserTally:
     segment_sizes: Counter[str] = field(default_factory=Counter)
     combinations: Counter[str] | None = field(default_factory=Counter)
     kinds: dict[str, int] = field(default_factory=dict)
+    settled: set[str] = field(default_factory=set)
 
     def add(self, user: HullUser, names: Iterable[tuple[str, str | None]], with_types: bool) -> None:
         self.users += 1
@@ -311,19 +310,32 @@ class _UserTally:
             if len(self.combinations) > MAX_SEGMENT_COMBINATIONS:
                 self.combinations = None
         if with_types:
-            kinds = self.kinds
-            for key, value in user.items():
-                if value is None or key == "segment_ids":
-                    continue
-                if key == "account" and isinstance(value, dict):
-                    for akey, avalue in value.items():
-                        if avalue is not None:
-                            name = f"account.{akey}"
-                            known = kinds.get(name, 0)
-                            kinds[name] = known | _value_kind(avalue, known)
-                    continue
-                known = kinds.get(key, 0)
-                kinds[key] = known | _value_kind(value, known)
+            self._add_kinds(user)
+
+    def _add_kinds(self, user: HullUser) -> None:
+        kinds, settled = self.kinds, self.settled
+        for key in user.keys() - settled:
+            value = user[key]
+            if value is None or key == "segment_ids":
+                continue
+            if key == "account" and type(value) is dict:
+                for akey, avalue in value.items():
+                    if avalue is not None:
+                        self._add_kind(f"account.{akey}", avalue)
+                continue
+            known = kinds.get(key, 0)
+            bits = known | _value_kind(value, known)
+            if bits != known:
+                kinds[key] = bits
+                # "string" is final: no further value can change it, so stop looking at this key.
+                if _attribute_type(key, bits) == "string":
+                    settled.add(key)
+
+    def _add_kind(self, key: str, value: Any) -> None:
+        known = self.kinds.get(key, 0)
+        bits = known | _value_kind(value, known)
+        if bits != known:
+            self.kinds[key] = bits
 
 
 # --------------------------------------------------------------------------- normalising records
