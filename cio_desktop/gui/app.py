@@ -1,20 +1,170 @@
-"""Start the Qt application and open the main window."""
+"""Start the Qt application and open the main window (optionally on the built-in demo organization)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import sys
+import tempfile
+from typing import Any
 
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication
 
 from cio_desktop import APP_NAME, APP_TITLE, __version__
+from cio_desktop.config import paths
+from cio_desktop.gui.resources import app_icon, stylesheet
+from cio_desktop.gui.workers import JobContext, JobRunner
+
+log = logging.getLogger(__name__)
+
+DEMO_USERS = 2000
+DEMO_SEED = 7
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication with name, icon and stylesheet (reused when one exists, as in tests)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_TITLE)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_NAME)  # matches resources/cio-desktop.desktop on Linux
+    app.setWindowIcon(app_icon())
+    # The stylesheet only uses palette() colours, so it follows the OS light/dark scheme; re-polish on change.
+    app.setStyleSheet(stylesheet())
+    hints = app.styleHints()
+    if hasattr(hints, "colorSchemeChanged"):
+        hints.colorSchemeChanged.connect(lambda _s: app.setStyleSheet(stylesheet()))
+    return app
+
+
+class DemoSession(QObject):
+    """The in-process sandbox behind demo mode: started on a worker so the window paints first.
+
+    Signals: ``ready(Profile)`` once the demo profile is saved and its secrets are in memory;
+    ``failed(str)`` if the sandbox could not start.
+    """
+
+    ready = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, runner: JobRunner, store: Any, secrets: Any, home: str | None, users: int = DEMO_USERS) -> None:
+        super().__init__()
+        self.runner = runner
+        self.store = store
+        self.secrets = secrets
+        self.home = home
+        self.users = users
+        self.sandbox: Any = None
+
+    def start(self) -> None:
+        store, secrets, users = self.store, self.secrets, self.users
+
+        def work(_job: JobContext) -> tuple[Any, Any]:
+            from cio_desktop.sandbox import Sandbox
+
+            sandbox = Sandbox(users=users, seed=DEMO_SEED)
+            sandbox.start()
+            try:
+                profile = sandbox.demo_profile()
+                store.save(profile)
+                for key, value in _credential_items(sandbox.credentials):
+                    secrets.set(profile.name, key, value)
+            except BaseException:
+                sandbox.stop()
+                raise
+            return sandbox, profile
+
+        def started(result: tuple[Any, Any]) -> None:
+            self.sandbox, profile = result
+            self.ready.emit(profile)
+
+        from cio_desktop.gui import core
+
+        self.runner.submit(
+            "demo-start", work, on_result=started, on_error=lambda e: self.failed.emit(core.error_text(e)), serial=True
+        )
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+        if self.home:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
+
+
+def _credential_items(credentials: Any) -> list[tuple[Any, str]]:
+    """The sandbox's credentials as (SecretKey, value) pairs, whatever mapping shape it hands out."""
+    from cio_desktop.config.secrets import SecretKey
+
+    if hasattr(credentials, "items"):
+        pairs = list(credentials.items())
+    else:
+        pairs = [(k, getattr(credentials, k)) for k in vars(credentials)]
+    out = []
+    for key, value in pairs:
+        try:
+            out.append((SecretKey(getattr(key, "value", key)), str(value)))
+        except ValueError:
+            continue
+    return out
+
+
+def create_window(*, demo: bool = False, profile: str | None = None, runner: JobRunner | None = None) -> Any:
+    """Build (not show) the main window; in demo mode also the sandbox session (``window.demo_session``).
+
+    Demo mode points CIO_DESKTOP_HOME at a temporary folder and keeps secrets in memory, so nothing is
+    written to the user's real profiles, ledgers or keyring.
+    """
+    from cio_desktop.config.secrets import SecretStore
+    from cio_desktop.config.store import ProfileStore
+    from cio_desktop.gui.main_window import MainWindow
+
+    home = None
+    if demo:
+        home = tempfile.mkdtemp(prefix="cio-desktop-demo-")
+        os.environ[paths.HOME_ENV] = home
+        secrets = SecretStore.in_memory()
+    else:
+        secrets = SecretStore()
+    store = ProfileStore()
+    runner = runner or JobRunner()
+    window = MainWindow(runner, store, secrets, demo=demo)
+    runner.setParent(window)
+    if demo:
+        session = DemoSession(runner, store, secrets, home)
+        session.setParent(window)
+        window.demo_session = session
+        window.header_status.show_status("busy", "Starting the demo organization…")
+
+        def demo_ready(p: Any) -> None:
+            window.header_status.clear_status()
+            window.load_profiles(p.name)
+
+        session.ready.connect(demo_ready)
+        session.failed.connect(lambda m: window.header_status.show_status("error", f"The demo could not start: {m}"))
+        session.start()
+    else:
+        window.load_profiles(profile)
+    return window
 
 
 def run_gui(*, demo: bool = False, profile: str | None = None) -> int:
-    app = QApplication.instance() or QApplication(sys.argv)
-    app.setApplicationName(APP_NAME)
-    app.setApplicationVersion(__version__)
-    window = QMainWindow()
-    window.setWindowTitle(APP_TITLE + (" (demo)" if demo else ""))
-    window.resize(1100, 720)
+    from cio_desktop.config.logs import setup_logging
+
+    app = make_app()
+    window = create_window(demo=demo, profile=profile)
+    if not demo:
+        setup_logging()
     window.show()
-    return int(app.exec())
+    window.raise_()
+    app.setAttribute(Qt.ApplicationAttribute.AA_DontShowIconsInMenus, False)
+    code = int(app.exec())
+    if window.demo_session is not None:
+        window.demo_session.stop()
+    return code

@@ -1,0 +1,426 @@
+"""The GUI's only doorway into the Qt-free core. Everything here runs on worker threads.
+
+Keeping the calls in one module means the pages stay about widgets, and a change in a core API is
+fixed in one place.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from cio_desktop.config.profile import Profile, ProfileError, Region, SourceKind
+from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
+from cio_desktop.gui.workers import JobCancelled, JobContext
+from cio_desktop.hull.source import SourceError, UserSource
+from cio_desktop.net.errors import ServiceError
+
+KEY_HULL = SecretKey.HULL_SECRET
+KEY_CIO_API = SecretKey.CIO_API_KEY
+KEY_CIO_APP = SecretKey.CIO_APP_KEY
+
+# Labels of profile fields, for messages a marketer reads.
+FIELD_LABELS = {
+    "name": "Profile name",
+    "hull_organization": "Hull organization",
+    "hull_connector_id": "Connector ID",
+    "cio_site_id": "Site ID",
+    "customer_id_attribute": "customerId attribute",
+    "webhook_public_url": "Public webhook URL",
+    "webhook_listen": "Listen address",
+}
+
+
+def describe_profile_error(exc: ProfileError) -> str:
+    field = exc.field.split("[")[0].split(".")[0]
+    label = FIELD_LABELS.get(field, exc.field.replace("_", " "))
+    return f"{label} {exc.problem}"
+
+
+def error_text(exc: BaseException) -> str:
+    """A message for the user: the core's own user-facing messages pass through as they are."""
+    if isinstance(exc, JobCancelled):
+        return "Cancelled."
+    if isinstance(exc, ProfileError):
+        return describe_profile_error(exc)
+    if isinstance(exc, ServiceError | SourceError | KeyringUnavailableError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return f"Could not read or write a file{where}: {exc.strerror or exc}."
+    # Anything else is a bug: say so plainly, without dumping internals (the log has the traceback).
+    return f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}). The log file has the details."
+
+
+def has_source_settings(profile: Profile) -> bool:
+    if profile.source is SourceKind.FILES:
+        return bool(profile.files.users_path)
+    return bool(profile.hull_organization and profile.hull_connector_id)
+
+
+def read_secrets(secrets: SecretStore, name: str) -> dict[SecretKey, str]:
+    out: dict[SecretKey, str] = {}
+    for key in (KEY_HULL, KEY_CIO_API, KEY_CIO_APP):
+        value = secrets.get(name, key)
+        if value:
+            out[key] = value
+    return out
+
+
+def secrets_where(secrets: SecretStore) -> tuple[str, str]:
+    """(status, sentence) for the line under the Connect form."""
+    if not secrets.is_available():
+        return "error", secrets.where_text() + ". " + _fix_text()
+    return "ok", secrets.where_text() + "."
+
+
+def _fix_text() -> str:
+    from cio_desktop.config.secrets import fix_instructions
+
+    return fix_instructions()
+
+
+def open_source(profile: Profile, secrets: SecretStore, secret_name: str) -> UserSource:
+    """The user source the profile describes (Hull API or export files)."""
+    if profile.source is SourceKind.FILES:
+        from cio_desktop.hull.files import FileSource
+
+        if not profile.files.users_path:
+            raise SourceError("Choose the users export file on the Connect page.")
+        return FileSource(profile.files.users_path, profile.files.events_path or None)
+    from cio_desktop.hull.api_source import HullApiSource
+    from cio_desktop.hull.client import HullClient
+
+    secret = secrets.get(secret_name, KEY_HULL)
+    if not (profile.hull_organization and profile.hull_connector_id and secret):
+        raise SourceError("Fill in the Hull organization, connector ID and secret on the Connect page.")
+    client = HullClient(
+        profile.hull_organization,
+        profile.hull_connector_id,
+        secret,
+        base_url=profile.endpoints.hull_api or None,
+        firehose_url=profile.endpoints.hull_firehose or None,
+    )
+    return HullApiSource(client)
+
+
+def test_hull(profile: Profile, secret: str) -> str:
+    from cio_desktop.hull.api_source import HullApiSource
+    from cio_desktop.hull.client import HullClient
+
+    client = HullClient(
+        profile.hull_organization,
+        profile.hull_connector_id,
+        secret,
+        base_url=profile.endpoints.hull_api or None,
+        firehose_url=profile.endpoints.hull_firehose or None,
+    )
+    with client:
+        return HullApiSource(client).check()
+
+
+def test_cio(profile: Profile, api_key: str, app_key: str) -> tuple[str, Region | None]:
+    """Check the Track credentials (and the App key when given); returns the message and the region."""
+    from cio_desktop.customerio.app import AppClient
+    from cio_desktop.customerio.track import TrackClient
+
+    with TrackClient(
+        profile.cio_site_id,
+        api_key,
+        profile.cio_region.value,
+        base_url=profile.endpoints.cio_track or None,
+    ) as track:
+        info = track.check()
+    region = Region(info.region)
+    if profile.cio_region is not Region.AUTO and profile.cio_region is not region:
+        return (
+            f"Credentials accepted, but this workspace is in the {region.value.upper()} region while the profile "
+            f"says {profile.cio_region.value.upper()}. Choose {region.value.upper()} or 'Detect automatically'.",
+            region,
+        )
+    message = f"Connected to Customer.io workspace {profile.cio_site_id} ({region.value.upper()} region)."
+    if app_key:
+        with AppClient(app_key, region.value, base_url=profile.endpoints.cio_app or None) as app:
+            app.segments()
+        message += " App API key accepted."
+    return message, region
+
+
+def check_files(profile: Profile, job: JobContext) -> str:
+    """Scan the export files once (cached by the file source) and describe what they hold."""
+    from cio_desktop.hull.files import FileSource, ScanCancelled
+
+    source = FileSource(profile.files.users_path, profile.files.events_path or None)
+    try:
+        s = source.scan(on_progress=lambda p: job.progress((p.bytes_read, p.bytes_total)), cancel=job.cancel)
+    except ScanCancelled:
+        raise JobCancelled() from None
+    text = (
+        f"{s.users:,} users ({s.users_format}), {len(s.segments)} segments, {len(s.attributes)} attributes"
+        + (f", {s.events_total:,} events of {len(s.events)} kinds" if profile.files.events_path else "")
+        + "."
+    )
+    if s.bad_rows:
+        first = s.problems[0] if s.problems else None
+        where = f" First: {first.file} line {first.line}: {first.reason}." if first else ""
+        text += f" {s.bad_rows:,} rows could not be read and will be skipped.{where}"
+    return text
+
+
+def count_missing(
+    profile: Profile, secrets: SecretStore, secret_name: str, attribute: str, sample: int, job: JobContext
+) -> tuple[int, int]:
+    """How many of the first ``sample`` users of the chosen segments lack ``attribute``."""
+    source = open_source(profile, secrets, secret_name)
+    missing = total = 0
+    for user in itertools.islice(source.iter_users(profile.segment_ids), sample):
+        job.check_cancelled()
+        total += 1
+        if _value(user, attribute) in (None, "", []):
+            missing += 1
+    return missing, total
+
+
+def _value(user: dict[str, Any], key: str) -> Any:
+    if key.startswith("account."):
+        account = user.get("account") or {}
+        return account.get(key[len("account.") :]) if isinstance(account, dict) else None
+    return user.get(key)
+
+
+# ---------------------------------------------------------------------- history (ledger reads)
+CHART_RUNS = 30
+
+
+def list_runs(profile_name: str, limit: int = 200) -> list[Any]:
+    from cio_desktop.sync.ledger import Ledger, ledger_path
+
+    if not ledger_path(profile_name).exists():
+        return []  # no sync yet: do not create a ledger just to look at it
+    with Ledger.for_profile(profile_name) as ledger:
+        return ledger.runs(limit)
+
+
+def list_errors(profile_name: str, run_id: int, search: str | None, limit: int = 100_000) -> list[Any]:
+    from cio_desktop.sync.ledger import Ledger
+
+    with Ledger.for_profile(profile_name) as ledger:
+        return ledger.run_errors(run_id, search, limit=limit)
+
+
+def export_errors(profile_name: str, run_id: int, path: str, search: str | None) -> int:
+    from cio_desktop.sync.ledger import Ledger
+
+    with Ledger.for_profile(profile_name) as ledger:
+        return ledger.export_errors_csv(run_id, path, search)
+
+
+def run_totals(run: Any) -> dict[str, int]:
+    """Sent / skipped / failed people of a run, from its per-decision counts."""
+    sent = skipped = 0
+    for label, n in dict(run.counts).items():
+        if label.startswith("skip"):
+            skipped += n
+        elif label.startswith(("identify", "delete", "merge")):
+            sent += n
+    failed = int(run.failed)
+    return {"sent": max(0, sent - failed), "skipped": skipped, "failed": failed}
+
+
+def run_tooltip(run: Any) -> str:
+    lines = [f"{label}: {n:,}" for label, n in sorted(dict(run.counts).items())]
+    if run.message:
+        lines.append(run.message)
+    return "\n".join(lines) or "No people handled."
+
+
+MODE_TEXT = {"full": "Full", "incremental": "Changes", "dry_run": "Dry run", "single": "One person"}
+
+
+def mode_text(mode: str) -> str:
+    return MODE_TEXT.get(str(mode).lower(), str(mode))
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds) // 60} min {int(seconds) % 60:02d} s"
+
+
+PHASE_TEXT = {
+    "starting": "Starting",
+    "users": "Sending people",
+    "deletions": "Deleting people who left the segments",
+    "events": "Sending events",
+    "finishing": "Finishing",
+    "done": "Done",
+}
+
+
+def phase_text(phase: str) -> str:
+    return PHASE_TEXT.get(phase, phase.capitalize())
+
+
+# ---------------------------------------------------------------------- engine: preview, sync, send one
+def open_engine(profile: Profile, secrets: SecretStore, secret_name: str, job: JobContext, *, send: bool) -> Any:
+    """A SyncEngine for ``profile``; with ``send`` it gets the Track client and the Hull write-back."""
+    from cio_desktop.customerio.track import TrackClient
+    from cio_desktop.sync.engine import SyncEngine
+    from cio_desktop.sync.ledger import Ledger
+
+    source = open_source(profile, secrets, secret_name)
+    track = None
+    writer = None
+    if send:
+        api_key = secrets.get(secret_name, KEY_CIO_API)
+        if not (profile.cio_site_id and api_key):
+            raise SourceError("Fill in the Customer.io Site ID and API key on the Connect page.")
+        track = TrackClient(
+            profile.cio_site_id,
+            api_key,
+            profile.cio_region.value,
+            base_url=profile.endpoints.cio_track or None,
+            rate_limit=profile.rate_limit,
+            cancel=job.cancel,
+        )
+        client = getattr(source, "client", None)
+        if profile.write_back and client is not None and hasattr(client, "firehose"):
+            writer = client.firehose()
+    ledger = Ledger.for_profile(profile.name)
+    return SyncEngine(profile, source, ledger, track, writer)
+
+
+def _close_engine(engine: Any) -> None:
+    for closer in (
+        getattr(engine.hull_writer, "close", None),
+        getattr(engine.track, "close", None),
+        getattr(getattr(engine.source, "client", None), "close", None),
+        getattr(engine.ledger, "close", None),
+    ):
+        if callable(closer):
+            closer()
+
+
+def preview(profile: Profile, secrets: SecretStore, secret_name: str, limit: int, job: JobContext) -> list[Any]:
+    engine = open_engine(profile, secrets, secret_name, job, send=False)
+    try:
+        rows: list[Any] = engine.preview(limit, cancel=job.cancel)
+    finally:
+        _close_engine(engine)
+    job.check_cancelled()
+    return rows
+
+
+def run_sync(profile: Profile, secrets: SecretStore, secret_name: str, mode: str, job: JobContext) -> Any:
+    """Run a sync; progress and log lines go through the job's throttled forwarding."""
+    engine = open_engine(profile, secrets, secret_name, job, send=mode != "dry_run")
+    try:
+        return engine.run(mode, on_progress=job.progress, on_log=job.log, cancel=job.cancel)
+    finally:
+        _close_engine(engine)
+
+
+def send_one(profile: Profile, secrets: SecretStore, secret_name: str, hull_id: str, job: JobContext) -> str:
+    engine = open_engine(profile, secrets, secret_name, job, send=True)
+    try:
+        summary = engine.send_one(hull_id, cancel=job.cancel)
+    finally:
+        _close_engine(engine)
+    status, text = summary_text(summary)
+    if status == "error":
+        raise SourceError(text)
+    return text
+
+
+def summary_status(summary: Any) -> str:
+    status = getattr(summary, "status", "")
+    return str(getattr(status, "value", status))
+
+
+def summary_text(summary: Any) -> tuple[str, str]:
+    """(status for the StatusLine, one paragraph) describing a finished run."""
+    status = summary_status(summary)
+    counts = dict(getattr(summary, "counts", {}) or {})
+    people = getattr(summary, "people_sent", 0)
+    events = getattr(summary, "events_sent", 0)
+    failed = getattr(summary, "failed", 0)
+    duration = duration_text(getattr(summary, "duration_s", None))
+    skipped = sum(n for label, n in counts.items() if label.startswith("skip"))
+    mode = str(getattr(getattr(summary, "mode", ""), "value", ""))
+    if mode == "dry_run":
+        planned = sum(n for label, n in counts.items() if not label.startswith(("skip", "event skip")))
+        head = (
+            f"Dry run finished in {duration}: {planned:,} operations planned, {skipped:,} people skipped. "
+            "Nothing was sent."
+        )
+    else:
+        head = f"Sent {people:,} people and {events:,} events in {duration}; {skipped:,} people skipped" + (
+            f"; {failed:,} failed (see History)." if failed else "."
+        )
+    message = getattr(summary, "message", "")
+    if status == "completed":
+        return ("warning" if failed else "ok"), head
+    if status == "cancelled":
+        return "warning", f"Cancelled. {head}"
+    return "error", (message or "The sync failed.") + (f" {head}" if people or events else "")
+
+
+def row_customer_id(row: Any) -> str:
+    return str(row.decision.customer_id or "")
+
+
+def row_label(row: Any) -> str:
+    return str(row.label)
+
+
+def row_action(row: Any) -> str:
+    return str(row.decision.action.value)
+
+
+def row_user(row: Any) -> str:
+    return str(row.user)
+
+
+def row_hull_id(row: Any) -> str:
+    return str(row.decision.hull_id)
+
+
+def row_segments(row: Any) -> str:
+    person = row.decision.person
+    segments = person.attributes.get("hull_segments") if person is not None else None
+    return ", ".join(str(s) for s in segments) if isinstance(segments, list) else ""
+
+
+def row_message(row: Any) -> str:
+    message = str(row.decision.message or "")
+    return f"{row.label}: {message}" if message else str(row.label)
+
+
+def row_sendable(row: Any) -> bool:
+    return row.decision.person is not None and bool(row.decision.customer_id)
+
+
+def row_json(row: Any) -> str:
+    if not row.payload:
+        return "Nothing is sent for this person: " + row_message(row)
+    try:
+        return json.dumps(json.loads(row.payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        return str(row.payload)
+
+
+def row_changes(row: Any) -> str:
+    reason = str(row.decision.reason.value)
+    if reason == "new":
+        return "Never sent before: every attribute is new."
+    ch = row.changes
+    if not ch.any:
+        return "Nothing changed since the last sync."
+    lines = []
+    for title, names in (("Added", ch.added), ("Changed", ch.changed), ("Removed", ch.removed)):
+        if names:
+            lines.append(f"{title}: {', '.join(names)}")
+    return "\n".join(lines)

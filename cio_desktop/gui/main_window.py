@@ -1,0 +1,433 @@
+"""The main window: profile switcher, sidebar of pages, status bar, demo badge, safe closing."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cio_desktop import APP_TITLE
+from cio_desktop.config.profile import Profile
+from cio_desktop.gui import core
+from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.pages.audience import AudiencePage
+from cio_desktop.gui.pages.connect import ConnectPage
+from cio_desktop.gui.pages.events import EventsPage
+from cio_desktop.gui.pages.fields import FieldsPage
+from cio_desktop.gui.pages.history import HistoryPage
+from cio_desktop.gui.pages.preview import PreviewPage
+from cio_desktop.gui.pages.sync import SyncPage
+from cio_desktop.gui.settings import gui_settings
+from cio_desktop.gui.widgets import StatusLine
+from cio_desktop.gui.workers import JobContext, JobRunner
+
+log = logging.getLogger(__name__)
+
+PAGE_NAMES = ("Connect", "Audience", "Events", "Fields", "Preview", "Sync", "History", "Webhook")
+
+
+class MainWindow(QMainWindow):
+    """Signals: ``profiles_loaded(list)`` after the profile list was read; ``closed()`` once really closing."""
+
+    profiles_loaded = Signal(list)
+    wizard_opened = Signal(object)
+
+    def __init__(self, runner: JobRunner, store: Any, secrets: Any, *, demo: bool = False) -> None:
+        super().__init__()
+        self.runner = runner
+        self.store = store
+        self.secrets = secrets
+        self.demo = demo
+        self.wizard: Any = None
+        self.demo_session: Any = None  # set by app.create_window in demo mode
+        self._closing_after_cancel = False
+        self._profile_names: list[str] = []
+        self.ctx = AppContext(runner, store, secrets, autosave=True, demo=demo, parent=self)
+        self.setWindowTitle(APP_TITLE + (" — Demo" if demo else ""))
+        self.setAccessibleName("Main window")
+
+        # -- header: profile switcher + menu + demo badge
+        header = QWidget()
+        header.setObjectName("header")
+        hl = QHBoxLayout(header)
+        hl.setContentsMargins(12, 8, 12, 8)
+        profile_label = QLabel("Profile")
+        self.profile_combo = QComboBox()
+        self.profile_combo.setAccessibleName("Profile")
+        self.profile_combo.setMinimumWidth(220)
+        profile_label.setBuddy(self.profile_combo)
+        self.profile_menu_button = QToolButton()
+        self.profile_menu_button.setText("Profiles")
+        self.profile_menu_button.setAccessibleName("Profile actions")
+        self.profile_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.profile_menu_button)
+        self.new_action = menu.addAction("New profile…", self.new_profile)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.duplicate_action = menu.addAction("Duplicate…", self.duplicate_profile)
+        self.rename_action = menu.addAction("Rename…", self.rename_profile)
+        menu.addSeparator()
+        self.import_action = menu.addAction("Import…", self.import_profile)
+        self.export_action = menu.addAction("Export…", self.export_profile)
+        menu.addSeparator()
+        self.delete_action = menu.addAction("Delete…", self.delete_profile)
+        self.profile_menu_button.setMenu(menu)
+        self.addActions(menu.actions())
+        self.demo_badge = QLabel("DEMO")
+        self.demo_badge.setObjectName("demoBadge")
+        self.demo_badge.setAccessibleName("Demo mode")
+        self.demo_badge.setToolTip(
+            "Demo mode: a local sandbox stands in for Hull and Customer.io. Nothing is sent anywhere."
+        )
+        self.demo_badge.setVisible(demo)
+        self.header_status = StatusLine(name="Application status")
+        hl.addWidget(profile_label)
+        hl.addWidget(self.profile_combo)
+        hl.addWidget(self.profile_menu_button)
+        hl.addSpacing(12)
+        hl.addWidget(self.demo_badge)
+        hl.addWidget(self.header_status, 1)
+
+        # -- pages
+        self.connect_page = ConnectPage(self.ctx)
+        self.audience_page = AudiencePage(self.ctx)
+        self.events_page = EventsPage(self.ctx)
+        self.fields_page = FieldsPage(self.ctx)
+        self.preview_page = PreviewPage(self.ctx)
+        self.sync_page = SyncPage(self.ctx)
+        self.history_page = HistoryPage(self.ctx)
+        self.webhook_page = self._make_webhook_page()
+        pages: list[tuple[str, QWidget]] = [
+            ("Connect", self.connect_page),
+            ("Audience", self.audience_page),
+            ("Events", self.events_page),
+            ("Fields", self.fields_page),
+            ("Preview", self.preview_page),
+            ("Sync", self.sync_page),
+            ("History", self.history_page),
+        ]
+        if self.webhook_page is not None:
+            pages.append(("Webhook", self.webhook_page))
+        self.page_names = [n for n, _w in pages]
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setAccessibleName("Pages")
+        self.sidebar.setFixedWidth(170)
+        self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stack = QStackedWidget()
+        for i, (name, widget) in enumerate(pages):
+            self.sidebar.addItem(name)
+            self.stack.addWidget(widget)
+            # Ctrl+1..8 jump to a page from anywhere.
+            shortcut = QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self)
+            shortcut.activated.connect(lambda i=i: self.show_page(i))
+        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+
+        body = QWidget()
+        bl = QHBoxLayout(body)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.setSpacing(0)
+        bl.addWidget(self.sidebar)
+        bl.addWidget(self.stack, 1)
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(header)
+        cl.addWidget(body, 1)
+        self.setCentralWidget(central)
+        QWidget.setTabOrder(self.profile_combo, self.profile_menu_button)
+        QWidget.setTabOrder(self.profile_menu_button, self.sidebar)
+
+        # -- status bar
+        self.status_profile = QLabel()
+        self.status_region = QLabel()
+        self.status_keyring = QLabel()
+        for w, name in (
+            (self.status_profile, "Current profile"),
+            (self.status_region, "Customer.io region"),
+            (self.status_keyring, "Where secrets are kept"),
+        ):
+            w.setAccessibleName(name)
+            self.statusBar().addPermanentWidget(w)
+        self.statusBar().setSizeGripEnabled(True)
+
+        self.profile_combo.activated.connect(self._profile_chosen)
+        self.ctx.profile_changed.connect(self._update_status)
+        self.ctx.save_failed.connect(lambda m: self.header_status.show_status("error", m))
+        self.ctx.saved.connect(lambda _p: self.header_status.clear_status())
+        self.sync_page.run_started.connect(self._sync_started)
+        self.sync_page.run_finished.connect(self._sync_finished)
+        self._restore_settings()
+        self._update_status(None)
+        runner.submit("keyring-name", lambda _j: secrets.backend_name(), on_result=self._show_keyring, serial=True)
+
+    # ------------------------------------------------------------------ pages
+    def _make_webhook_page(self) -> QWidget | None:
+        try:
+            # Imported by name: the webhook page is written separately and may be absent in a partial build.
+            module = importlib.import_module("cio_desktop.gui.pages.webhook")
+        except ImportError as exc:
+            log.warning("webhook page not available: %s", exc)
+            return None
+        page: Any = module.WebhookPage()
+        self.ctx.profile_changed.connect(lambda p: page.set_context(p, self.secrets) if p is not None else None)
+        return page
+
+    def show_page(self, index_or_name: int | str) -> None:
+        index = self.page_names.index(index_or_name) if isinstance(index_or_name, str) else index_or_name
+        if 0 <= index < self.sidebar.count():
+            self.sidebar.setCurrentRow(index)
+
+    def current_page_name(self) -> str:
+        return self.page_names[self.stack.currentIndex()]
+
+    # ------------------------------------------------------------------ settings
+    def _restore_settings(self) -> None:
+        s = gui_settings()
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1180, 780)
+        page = s.value("window/page", "Connect")
+        self.show_page(self.page_names.index(page) if page in self.page_names else 0)
+
+    def save_settings(self) -> None:
+        s = gui_settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/page", self.current_page_name())
+        if self.ctx.profile is not None and not self.demo:
+            s.setValue("profile/last", self.ctx.profile.name)
+        s.sync()
+
+    # ------------------------------------------------------------------ profiles
+    def load_profiles(self, preferred: str | None = None, *, wizard_if_empty: bool = True) -> None:
+        """Read the profile list off the GUI thread; open ``preferred`` (or the last used, or the first)."""
+        store = self.store
+
+        def work(_job: JobContext) -> tuple[list[Profile], list[Any]]:
+            profiles, errors = store.load_all()
+            return profiles, errors
+
+        def loaded(result: tuple[list[Profile], list[Any]]) -> None:
+            profiles, errors = result
+            if errors:
+                self.header_status.show_status(
+                    "warning", " ".join(str(e) for e in errors[:2]) + (" …" if len(errors) > 2 else "")
+                )
+            self._set_profile_list(profiles)
+            self.profiles_loaded.emit([p.name for p in profiles])
+            if not profiles:
+                self.ctx.set_profile(None)
+                if wizard_if_empty:
+                    self.open_wizard()
+                return
+            last = preferred or str(gui_settings().value("profile/last", "") or "")
+            chosen = next((p for p in profiles if p.name == last), profiles[0])
+            self.open_profile(chosen)
+
+        self.runner.submit(
+            "profiles",
+            work,
+            on_result=loaded,
+            on_error=lambda e: self.header_status.show_status("error", core.error_text(e)),
+        )
+
+    def _set_profile_list(self, profiles: list[Profile]) -> None:
+        self._profiles = {p.name: p for p in profiles}
+        self._profile_names = [p.name for p in profiles]
+        self.profile_combo.blockSignals(True)
+        self.profile_combo.clear()
+        for p in profiles:
+            self.profile_combo.addItem(p.name)
+        self.profile_combo.blockSignals(False)
+        has = bool(profiles)
+        for a in (self.duplicate_action, self.rename_action, self.export_action, self.delete_action):
+            a.setEnabled(has)
+
+    def open_profile(self, profile: Profile) -> None:
+        if self.ctx.sync_running:
+            self.header_status.show_status("warning", "A sync is running: switch profiles when it ends.")
+            return
+        pos = self.profile_combo.findText(profile.name)
+        if pos >= 0:
+            self.profile_combo.setCurrentIndex(pos)
+        self.ctx.region_text = profile.cio_region.value.upper() if profile.cio_region.value != "auto" else ""
+        self.ctx.set_profile(profile)
+        self.connect_page.load_secrets()
+
+    def _profile_chosen(self, index: int) -> None:
+        name = self.profile_combo.itemText(index)
+        if self.ctx.profile is not None and name == self.ctx.profile.name:
+            return
+        profile = getattr(self, "_profiles", {}).get(name)
+        if profile is not None:
+            self.open_profile(profile)
+
+    def open_wizard(self) -> None:
+        from cio_desktop.gui.wizard import SetupWizard
+
+        if self.wizard is not None:
+            self.wizard.raise_()
+            return
+        self.wizard = SetupWizard(self.runner, self.store, self.secrets, list(self._profile_names), parent=self)
+        self.wizard.profile_created.connect(lambda p: self.load_profiles(p.name, wizard_if_empty=False))
+        self.wizard.finished.connect(self._wizard_closed)
+        self.wizard_opened.emit(self.wizard)
+        self.wizard.open()
+
+    def _wizard_closed(self, _result: int) -> None:
+        self.wizard = None
+
+    def new_profile(self) -> None:
+        self.open_wizard()
+
+    def _ask_name(self, title: str, label: str, default: str) -> str | None:
+        name, ok = QInputDialog.getText(self, title, label, text=default)
+        name = name.strip()
+        return name if ok and name else None
+
+    def _profile_job(self, work: Any, then: str | None, done_text: str) -> None:
+        def ok(name: Any) -> None:
+            self.header_status.show_status("ok", done_text)
+            self.load_profiles(then or (name if isinstance(name, str) else None), wizard_if_empty=True)
+
+        self.runner.submit(
+            "profile-op",
+            work,
+            on_result=ok,
+            on_error=lambda e: self.header_status.show_status("error", core.error_text(e)),
+            serial=True,
+        )
+
+    def duplicate_profile(self) -> None:
+        p = self.ctx.profile
+        if p is None:
+            return
+        new = self._ask_name("Duplicate profile", "Name of the copy:", f"{p.name} copy")
+        if new:
+            store = self.store
+            self._profile_job(
+                lambda _j: store.duplicate(p.name, new).name,
+                new,
+                f"Duplicated “{p.name}” as “{new}” (secrets are not copied).",
+            )
+
+    def rename_profile(self) -> None:
+        p = self.ctx.profile
+        if p is None or self.ctx.sync_running:
+            return
+        new = self._ask_name("Rename profile", "New name:", p.name)
+        if new and new != p.name:
+            store, secrets = self.store, self.secrets
+            self._profile_job(lambda _j: store.rename(p.name, new, secrets).name, new, f"Renamed to “{new}”.")
+
+    def delete_profile(self) -> None:
+        p = self.ctx.profile
+        if p is None or self.ctx.sync_running:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Delete profile",
+            f"Delete the profile “{p.name}” and its saved secrets? Its sync history stays on disk; nothing is "
+            "deleted in Hull or Customer.io.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            store, secrets = self.store, self.secrets
+            self._profile_job(lambda _j: store.delete(p.name, secrets), None, f"Deleted “{p.name}”.")
+
+    def export_profile(self) -> None:
+        p = self.ctx.profile
+        if p is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export profile", f"{p.name}.json", "Profiles (*.json)")
+        if path:
+            from pathlib import Path
+
+            store = self.store
+            self._profile_job(
+                lambda _j: (store.export(p.name, Path(path)), p.name)[1],
+                p.name,
+                f"Exported to {path} (without secrets).",
+            )
+
+    def import_profile(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import profile", "", "Profiles (*.json)")
+        if path:
+            from pathlib import Path
+
+            store = self.store
+            self._profile_job(
+                lambda _j: store.import_file(Path(path)).name,
+                None,
+                "Profile imported: enter its secrets on the Connect page.",
+            )
+
+    # ------------------------------------------------------------------ status
+    def _update_status(self, profile: Profile | None) -> None:
+        self.status_profile.setText(f"Profile: {profile.name}" if profile else "No profile")
+        region = self.ctx.region_text or (
+            profile.cio_region.value.upper() if profile and profile.cio_region.value != "auto" else "auto"
+        )
+        self.status_region.setText(f"Region: {region}")
+
+    def _show_keyring(self, name: str) -> None:
+        self.status_keyring.setText(f"Secrets: {name}")
+
+    def _sync_started(self, _mode: str) -> None:
+        self.profile_combo.setEnabled(False)
+        self.profile_menu_button.setEnabled(False)
+
+    def _sync_finished(self, _status: str, _summary: Any) -> None:
+        self.profile_combo.setEnabled(True)
+        self.profile_menu_button.setEnabled(True)
+        self.history_page.refresh()
+        if self._closing_after_cancel:
+            QTimer.singleShot(0, self.close)
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.sync_page.running and not self._closing_after_cancel:
+            answer = QMessageBox.question(
+                self,
+                "A sync is running",
+                "A sync is running. Cancel it and quit? People already sent stay sent; the next sync continues "
+                "where this one stopped.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self._closing_after_cancel = True
+            self.sync_page.cancel()
+            self.header_status.show_status("busy", "Cancelling the sync, then quitting…")
+            event.ignore()
+            return
+        if self.sync_page.running:
+            event.ignore()  # still cancelling: _sync_finished closes again
+            return
+        self.save_settings()
+        self.runner.cancel_all()
+        self.runner.wait_all(10000)
+        event.accept()

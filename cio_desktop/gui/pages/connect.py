@@ -1,0 +1,455 @@
+"""Connect: where the users come from (Hull API or export files) and which Customer.io workspace.
+
+Each service has its own "Test connection" with the result inline. Secrets are masked; they are kept
+by the context's secret store (the OS keyring in the main window) and a line says where.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cio_desktop.config.profile import FileSourceSettings, Profile, Region, SourceKind
+from cio_desktop.gui import core
+from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.widgets import HowTo, Page, SecretField, StatusLine, hint
+
+HULL_HOWTO = (
+    "In your Hull organization, open the <b>Connectors</b> page and open the Customer.io connector "
+    "(or <i>Add Connector</i> &gt; <i>Install</i> on the Customer.io card). Its <b>Settings</b> tab lists the "
+    "credentials: the <b>Organization</b> (a host like <tt>acme.hullapp.io</tt>), the connector <b>ID</b> "
+    "(24 characters) and the <b>Secret</b>."
+)
+CIO_HOWTO = (
+    "In your Customer.io dashboard, choose <b>Integrations</b> in the menu on the left and click "
+    "<b>Settings</b> next to <i>Customer.io API</i> (newer accounts: <i>Settings &gt; Workspace Settings &gt; "
+    "API and webhook credentials</i>). Note down the <b>Site ID</b> and the <b>API Key</b>. The optional "
+    "<b>App API Key</b> (App API Keys tab) lets this app read people back to verify a sync. "
+    "Workspaces in the EU data center are detected automatically."
+)
+FILES_HOWTO = (
+    "Use the files of a Hull export: users as JSON lines (<tt>.jsonl</tt>), JSON or CSV (optionally "
+    "<tt>.gz</tt>), and optionally the events as JSON lines. Drop the files here or choose them."
+)
+
+
+class _DropGroup(QGroupBox):
+    """A group box that accepts dropped files (users file first, then events file)."""
+
+    files_dropped = Signal(list)
+
+    def __init__(self, title: str) -> None:
+        super().__init__(title)
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.files_dropped.emit(paths)
+            event.acceptProposedAction()
+
+
+class ConnectPage(Page):
+    """Signals: ``tested(str, bool)``: a connection test ended (service "hull"/"cio"/"files", success)."""
+
+    tested = Signal(str, bool)
+
+    def __init__(self, ctx: AppContext, *, show_name: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Connect",
+            "Tell the app where your people come from and which Customer.io workspace receives them.",
+            parent,
+        )
+        self.ctx = ctx
+        self._loading = False
+        lay = self.body_layout
+
+        # -- profile name (wizard only: the main window renames through the profile menu)
+        self.name_edit = QLineEdit()
+        self.name_edit.setAccessibleName("Profile name")
+        self.name_edit.setPlaceholderText("e.g. Acme production")
+        self.name_status = StatusLine(name="Profile name problem")
+        if show_name:
+            box = QGroupBox("Profile")
+            form = QFormLayout(box)
+            form.addRow("Name", self.name_edit)
+            form.addRow("", self.name_status)
+            lay.addWidget(box)
+            self.name_edit.editingFinished.connect(self._name_edited)
+
+        # -- source choice
+        self.api_radio = QRadioButton("Hull organization (live API)")
+        self.files_radio = QRadioButton("Hull export files")
+        self.api_radio.setAccessibleName("Use the Hull API")
+        self.files_radio.setAccessibleName("Use Hull export files")
+        self.source_group = QButtonGroup(self)
+        self.source_group.addButton(self.api_radio)
+        self.source_group.addButton(self.files_radio)
+        row = QHBoxLayout()
+        row.addWidget(self.api_radio)
+        row.addWidget(self.files_radio)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.api_radio.toggled.connect(self._source_toggled)
+
+        # -- Hull API
+        self.hull_box = QGroupBox("Hull")
+        form = QFormLayout(self.hull_box)
+        self.org_edit = QLineEdit()
+        self.org_edit.setPlaceholderText("acme.hullapp.io")
+        self.org_edit.setAccessibleName("Hull organization")
+        self.connector_edit = QLineEdit()
+        self.connector_edit.setPlaceholderText("24 characters, e.g. 5a1b2c3d4e5f60718293a4b5")
+        self.connector_edit.setAccessibleName("Hull connector ID")
+        self.hull_secret = SecretField("Hull connector secret")
+        self.hull_test = QPushButton("Test connection")
+        self.hull_test.setAccessibleName("Test the Hull connection")
+        self.hull_status = StatusLine(name="Hull connection result")
+        form.addRow("Organization", self.org_edit)
+        form.addRow("Connector ID", self.connector_edit)
+        form.addRow("Connector secret", self.hull_secret)
+        form.addRow("", self._row(self.hull_test, self.hull_status))
+        form.addRow(HowTo(HULL_HOWTO))
+        lay.addWidget(self.hull_box)
+
+        # -- export files
+        self.files_box = _DropGroup("Hull export files")
+        vf = QVBoxLayout(self.files_box)
+        vf.addWidget(hint(FILES_HOWTO))
+        fform = QFormLayout()
+        self.users_edit = QLineEdit()
+        self.users_edit.setAccessibleName("Users file")
+        self.users_edit.setPlaceholderText("users.jsonl")
+        self.events_edit = QLineEdit()
+        self.events_edit.setAccessibleName("Events file (optional)")
+        self.events_edit.setPlaceholderText("events.jsonl (optional)")
+        users_browse = QPushButton("Choose…")
+        users_browse.setAccessibleName("Choose the users file")
+        events_browse = QPushButton("Choose…")
+        events_browse.setAccessibleName("Choose the events file")
+        users_browse.clicked.connect(lambda: self._browse(self.users_edit, "Choose the users export"))
+        events_browse.clicked.connect(lambda: self._browse(self.events_edit, "Choose the events export"))
+        fform.addRow("Users", self._row(self.users_edit, users_browse))
+        fform.addRow("Events", self._row(self.events_edit, events_browse))
+        vf.addLayout(fform)
+        self.files_test = QPushButton("Check files")
+        self.files_test.setAccessibleName("Check the export files")
+        self.files_progress = QProgressBar()
+        self.files_progress.setAccessibleName("File check progress")
+        self.files_progress.setVisible(False)
+        self.files_status = StatusLine(name="File check result")
+        vf.addWidget(self._row(self.files_test, self.files_progress))
+        vf.addWidget(self.files_status)
+        self.files_box.files_dropped.connect(self._dropped)
+        lay.addWidget(self.files_box)
+
+        # -- Customer.io
+        self.cio_box = QGroupBox("Customer.io")
+        cform = QFormLayout(self.cio_box)
+        self.site_edit = QLineEdit()
+        self.site_edit.setAccessibleName("Customer.io Site ID")
+        self.site_edit.setPlaceholderText("Site ID")
+        self.api_key = SecretField("Customer.io API key")
+        self.app_key = SecretField("Customer.io App API key (optional)")
+        self.app_key.setPlaceholderText("optional")
+        self.region_combo = QComboBox()
+        self.region_combo.setAccessibleName("Customer.io region")
+        for text, region in (("Detect automatically", Region.AUTO), ("US", Region.US), ("EU", Region.EU)):
+            self.region_combo.addItem(text, region)
+        self.cio_test = QPushButton("Test connection")
+        self.cio_test.setAccessibleName("Test the Customer.io connection")
+        self.cio_status = StatusLine(name="Customer.io connection result")
+        cform.addRow("Site ID", self.site_edit)
+        cform.addRow("API key", self.api_key)
+        cform.addRow("App API key", self.app_key)
+        cform.addRow("Region", self.region_combo)
+        cform.addRow("", self._row(self.cio_test, self.cio_status))
+        cform.addRow(HowTo(CIO_HOWTO))
+        lay.addWidget(self.cio_box)
+
+        self.secrets_line = StatusLine(name="Where secrets are kept")
+        lay.addWidget(self.secrets_line)
+        self.save_status = StatusLine(name="Save problem")
+        lay.addWidget(self.save_status)
+        lay.addStretch(1)
+
+        # Edits are applied when a field is left (not per keystroke: no half-typed host is validated).
+        for w in (self.org_edit, self.connector_edit, self.site_edit, self.users_edit, self.events_edit):
+            w.editingFinished.connect(self._fields_edited)
+        self.region_combo.currentIndexChanged.connect(self._fields_edited)
+        self.hull_secret.editingFinished.connect(lambda: self._secret_edited("hull"))
+        self.api_key.editingFinished.connect(lambda: self._secret_edited("cio_api"))
+        self.app_key.editingFinished.connect(lambda: self._secret_edited("cio_app"))
+        self.hull_test.clicked.connect(self.test_hull)
+        self.cio_test.clicked.connect(self.test_cio)
+        self.files_test.clicked.connect(self.check_files)
+        ctx.profile_changed.connect(self._profile_changed)
+        ctx.save_failed.connect(lambda msg: self.save_status.show_status("error", msg))
+        QTimer.singleShot(0, self._show_backend)
+        self._profile_changed(ctx.profile)
+        self._apply_tab_order(show_name)
+
+    @staticmethod
+    def _row(*widgets: QWidget) -> QWidget:
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        for i, x in enumerate(widgets):
+            h.addWidget(x, 1 if i == len(widgets) - 1 else 0)
+        return w
+
+    def _apply_tab_order(self, with_name: bool) -> None:
+        chain: list[QWidget] = [
+            self.api_radio,
+            self.files_radio,
+            self.org_edit,
+            self.connector_edit,
+            self.hull_secret.edit,
+            self.hull_test,
+            self.users_edit,
+            self.events_edit,
+            self.files_test,
+            self.site_edit,
+            self.api_key.edit,
+            self.app_key.edit,
+            self.region_combo,
+            self.cio_test,
+        ]
+        if with_name:
+            chain.insert(0, self.name_edit)
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    # ------------------------------------------------------------------ load
+    def _profile_changed(self, profile: Profile | None) -> None:
+        if profile is None or self._loading:
+            return
+        self._loading = True
+        try:
+            if not self.name_edit.hasFocus():
+                self.name_edit.setText(profile.name)
+            (self.files_radio if profile.source is SourceKind.FILES else self.api_radio).setChecked(True)
+            self._set_if_idle(self.org_edit, profile.hull_organization)
+            self._set_if_idle(self.connector_edit, profile.hull_connector_id)
+            self._set_if_idle(self.site_edit, profile.cio_site_id)
+            self._set_if_idle(self.users_edit, profile.files.users_path)
+            self._set_if_idle(self.events_edit, profile.files.events_path)
+            self.region_combo.setCurrentIndex(max(0, self.region_combo.findData(profile.cio_region)))
+            self._source_toggled()
+        finally:
+            self._loading = False
+
+    def load_secrets(self) -> None:
+        """Fill the masked fields from the secret store (read off the GUI thread)."""
+
+        def fill(values: dict[Any, str]) -> None:
+            self.hull_secret.setText(values.get(core.KEY_HULL, ""))
+            self.api_key.setText(values.get(core.KEY_CIO_API, ""))
+            self.app_key.setText(values.get(core.KEY_CIO_APP, ""))
+
+        self.ctx.get_secrets(fill)
+
+    @staticmethod
+    def _set_if_idle(edit: QLineEdit, value: str) -> None:
+        if not edit.hasFocus() and edit.text() != value:
+            edit.setText(value)
+
+    def _show_backend(self) -> None:
+        def shown(text: tuple[str, str]) -> None:
+            status, message = text
+            self.secrets_line.show_status(status, message)
+
+        self.ctx.runner.submit(
+            "keyring-where",
+            lambda _j: core.secrets_where(self.ctx.display_secrets),
+            on_result=shown,
+            serial=True,
+        )
+
+    # ------------------------------------------------------------------ edits
+    def _source_toggled(self, *_: Any) -> None:
+        files = self.files_radio.isChecked()
+        self.hull_box.setVisible(not files)
+        self.files_box.setVisible(files)
+        if not self._loading:
+            self._fields_edited()
+
+    def _name_edited(self) -> None:
+        name = self.name_edit.text().strip()
+        if self.ctx.profile is None or name == self.ctx.profile.name:
+            return
+        err = self.ctx.update(name=name)
+        if err:
+            self.name_status.show_status("error", err)
+        else:
+            self.name_status.clear_status()
+
+    def _fields_edited(self, *_: Any) -> None:
+        if self._loading or self.ctx.profile is None:
+            return
+        changes = {
+            "source": SourceKind.FILES if self.files_radio.isChecked() else SourceKind.HULL_API,
+            "hull_organization": self.org_edit.text().strip(),
+            "hull_connector_id": self.connector_edit.text().strip().lower(),
+            "cio_site_id": self.site_edit.text().strip(),
+            "cio_region": self.region_combo.currentData(),
+            "files": FileSourceSettings(self.users_edit.text().strip(), self.events_edit.text().strip()),
+        }
+        err = self.ctx.update(**changes)
+        if err:
+            self.save_status.show_status("error", err)
+        else:
+            self.save_status.clear_status()
+
+    def commit(self, on_done: Any = None) -> None:
+        """Apply every field and keep every secret now (leaving the page); ``on_done`` once all are kept."""
+        self._fields_edited()
+        self._name_edited()
+        self.ctx.set_secret(core.KEY_HULL, self.hull_secret.text())
+        self.ctx.set_secret(core.KEY_CIO_API, self.api_key.text())
+        self.ctx.set_secret(core.KEY_CIO_APP, self.app_key.text(), on_done=on_done)
+
+    def _secret_edited(self, which: str) -> None:
+        key, field = {
+            "hull": (core.KEY_HULL, self.hull_secret),
+            "cio_api": (core.KEY_CIO_API, self.api_key),
+            "cio_app": (core.KEY_CIO_APP, self.app_key),
+        }[which]
+        self.ctx.set_secret(key, field.text())
+
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        start = str(Path(edit.text()).parent) if edit.text() else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, title, start, "Hull exports (*.jsonl *.json *.csv *.gz *.ndjson);;All files (*)"
+        )
+        if path:
+            edit.setText(path)
+            self._fields_edited()
+
+    def _dropped(self, paths: list[str]) -> None:
+        self.users_edit.setText(paths[0])
+        if len(paths) > 1:
+            self.events_edit.setText(paths[1])
+        self._fields_edited()
+
+    # ------------------------------------------------------------------ tests
+    def test_hull(self) -> None:
+        self._fields_edited()
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        secret = self.hull_secret.text()
+        missing = [
+            n
+            for n, v in (
+                ("organization", profile.hull_organization),
+                ("connector ID", profile.hull_connector_id),
+                ("connector secret", secret),
+            )
+            if not v
+        ]
+        if missing:
+            self.hull_status.show_status("error", "Fill in the " + ", ".join(missing) + " first.")
+            self.tested.emit("hull", False)
+            return
+        self.ctx.set_secret(core.KEY_HULL, secret)
+        self.hull_status.show_status("busy", "Checking…")
+        self.hull_test.setEnabled(False)
+        self.ctx.runner.submit(
+            "test-hull",
+            lambda _j: core.test_hull(profile, secret),
+            on_result=lambda msg: self._tested(self.hull_status, "hull", True, msg),
+            on_error=lambda e: self._tested(self.hull_status, "hull", False, core.error_text(e)),
+            on_finished=lambda: self.hull_test.setEnabled(True),
+        )
+
+    def test_cio(self) -> None:
+        self._fields_edited()
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        api_key, app_key = self.api_key.text(), self.app_key.text()
+        if not profile.cio_site_id or not api_key:
+            self.cio_status.show_status("error", "Fill in the Site ID and the API key first.")
+            self.tested.emit("cio", False)
+            return
+        self.ctx.set_secret(core.KEY_CIO_API, api_key)
+        self.ctx.set_secret(core.KEY_CIO_APP, app_key)
+        self.cio_status.show_status("busy", "Checking…")
+        self.cio_test.setEnabled(False)
+
+        def ok(result: tuple[str, Region | None]) -> None:
+            message, region = result
+            if region is not None:
+                self.ctx.region_text = region.value.upper()
+                self.ctx.profile_changed.emit(self.ctx.profile)
+            self._tested(self.cio_status, "cio", True, message)
+
+        self.ctx.runner.submit(
+            "test-cio",
+            lambda _j: core.test_cio(profile, api_key, app_key),
+            on_result=ok,
+            on_error=lambda e: self._tested(self.cio_status, "cio", False, core.error_text(e)),
+            on_finished=lambda: self.cio_test.setEnabled(True),
+        )
+
+    def check_files(self) -> None:
+        self._fields_edited()
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        if not profile.files.users_path:
+            self.files_status.show_status("error", "Choose the users file first.")
+            self.tested.emit("files", False)
+            return
+        self.files_status.show_status("busy", "Reading the files…")
+        self.files_progress.setVisible(True)
+        self.files_progress.setRange(0, 0)
+        self.files_test.setEnabled(False)
+
+        def progress(value: tuple[int, int]) -> None:
+            done, total = value
+            if total:
+                self.files_progress.setRange(0, 1000)
+                self.files_progress.setValue(int(1000 * done / total))
+
+        def finished() -> None:
+            self.files_test.setEnabled(True)
+            self.files_progress.setVisible(False)
+
+        self.ctx.runner.submit(
+            "check-files",
+            lambda job: core.check_files(profile, job),
+            on_result=lambda msg: self._tested(self.files_status, "files", True, msg),
+            on_error=lambda e: self._tested(self.files_status, "files", False, core.error_text(e)),
+            on_progress=progress,
+            on_finished=finished,
+        )
+
+    def _tested(self, line: StatusLine, service: str, ok: bool, message: str) -> None:
+        line.show_status("ok" if ok else "error", message)
+        self.tested.emit(service, ok)
+        if ok:
+            self.ctx.load_catalog()

@@ -1,0 +1,290 @@
+"""History: past runs with their counts, a chart of sent / skipped / failed, and each run's errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cio_desktop.gui import core
+from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine
+
+SERIES = (("sent", QColor("#2e9e50")), ("skipped", QColor("#8a8f98")), ("failed", QColor("#d64545")))
+
+
+class RunChart(QWidget):
+    """Stacked bars of sent / skipped / failed per run, oldest on the left (drawn with QPainter)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Chart of sent, skipped and failed people per run")
+        self.setMinimumHeight(150)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.bars: list[tuple[str, dict[str, int]]] = []
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, 170)
+
+    def set_runs(self, bars: list[tuple[str, dict[str, int]]]) -> None:
+        self.bars = bars
+        total = sum(sum(v.values()) for _l, v in bars)
+        self.setAccessibleDescription(f"{len(bars)} runs, {total:,} people in all")
+        self.update()
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pal = self.palette()
+        text_color = pal.color(pal.ColorRole.WindowText)
+        grid = pal.color(pal.ColorRole.Mid)
+        fm = self.fontMetrics()
+        legend_h = fm.height() + 6
+        area = QRectF(40, legend_h + 4, self.width() - 50, self.height() - legend_h - fm.height() - 14)
+        # legend
+        x = 40.0
+        for name, color in SERIES:
+            p.fillRect(QRectF(x, 4, 10, 10), color)
+            p.setPen(text_color)
+            p.drawText(int(x + 14), 4 + fm.ascent() - 1, name)
+            x += 14 + fm.horizontalAdvance(name) + 16
+        if not self.bars:
+            p.setPen(text_color)
+            p.drawText(area, Qt.AlignmentFlag.AlignCenter, "No runs yet.")
+            return
+        top = max(1, max(sum(v.values()) for _l, v in self.bars))
+        p.setPen(grid)
+        p.drawLine(area.bottomLeft(), area.bottomRight())
+        p.setPen(text_color)
+        p.drawText(QRectF(0, area.top() - fm.height() / 2, 36, fm.height()), Qt.AlignmentFlag.AlignRight, _short(top))
+        p.drawText(QRectF(0, area.bottom() - fm.height() / 2, 36, fm.height()), Qt.AlignmentFlag.AlignRight, "0")
+        n = len(self.bars)
+        slot = area.width() / n
+        width = max(2.0, min(36.0, slot * 0.7))
+        for i, (label, values) in enumerate(self.bars):
+            cx = area.left() + slot * i + (slot - width) / 2
+            y = area.bottom()
+            for name, color in SERIES:
+                h = area.height() * values.get(name, 0) / top
+                if h > 0:
+                    p.fillRect(QRectF(cx, y - h, width, h), color)
+                    y -= h
+            if slot >= fm.horizontalAdvance(label) + 4:
+                p.setPen(text_color)
+                p.drawText(
+                    QRectF(cx - slot / 2, area.bottom() + 2, width + slot, fm.height()),
+                    Qt.AlignmentFlag.AlignHCenter,
+                    label,
+                )
+
+
+def _short(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 10_000:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+class HistoryPage(Page):
+    """Signals: ``exported(int, str)``: rows written and the CSV path."""
+
+    exported = Signal(int, str)
+    runs_loaded = Signal(int)
+    errors_loaded = Signal(int)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__("History", "Past syncs of this profile and what went wrong in them.", parent, scroll=False)
+        self.ctx = ctx
+        self.chart = RunChart()
+        self.body_layout.addWidget(self.chart)
+
+        self.runs_model = LazyTableModel(
+            [
+                Column("Run", lambda r: str(r.id), align_right=True),
+                Column("Started", lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at))),
+                Column("Mode", lambda r: core.mode_text(r.mode)),
+                Column("Status", lambda r: str(r.status.value if hasattr(r.status, "value") else r.status)),
+                Column("Sent", lambda r: f"{core.run_totals(r)['sent']:,}", align_right=True),
+                Column("Skipped", lambda r: f"{core.run_totals(r)['skipped']:,}", align_right=True),
+                Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
+                Column("Duration", lambda r: core.duration_text(r.duration_s)),
+            ],
+            self,
+        )
+        self.runs_model.tooltip = core.run_tooltip
+        self.runs = QTableView()
+        self.runs.setAccessibleName("Runs")
+        self.runs.setModel(self.runs_model)
+        self.runs.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.runs.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.runs.verticalHeader().setVisible(False)
+        self.runs.horizontalHeader().setStretchLastSection(True)
+        self.runs.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+        errors = QWidget()
+        el = QVBoxLayout(errors)
+        el.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.search = SearchField("Search errors (customerId, message, field…)", "Search errors")
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setAccessibleName("Export the errors as CSV")
+        self.export_button.setEnabled(False)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setAccessibleName("Refresh history")
+        row.addWidget(self.search, 1)
+        row.addWidget(self.export_button)
+        row.addWidget(self.refresh_button)
+        el.addLayout(row)
+        self.errors_model = LazyTableModel(
+            [
+                Column("customerId", lambda e: e.customer_id),
+                Column("Hull id", lambda e: e.hull_id),
+                Column("Kind", lambda e: e.kind),
+                Column("Field", lambda e: e.field),
+                Column("Message", lambda e: e.message),
+            ],
+            self,
+        )
+        self.errors_model.tooltip = lambda e: e.message
+        self.errors = QTableView()
+        self.errors.setAccessibleName("Errors of the selected run")
+        self.errors.setModel(self.errors_model)
+        self.errors.verticalHeader().setVisible(False)
+        self.errors.horizontalHeader().setStretchLastSection(True)
+        for col, width in enumerate((160, 200, 110, 120)):
+            self.errors.setColumnWidth(col, width)
+        el.addWidget(self.errors, 1)
+        self.status = StatusLine(name="History status")
+        el.addWidget(self.status)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.runs)
+        split.addWidget(errors)
+        split.setChildrenCollapsible(False)
+        self.body_layout.addWidget(split, 1)
+
+        self.refresh_button.clicked.connect(self.refresh)
+        self.export_button.clicked.connect(self._export_clicked)
+        self.search.textChanged.connect(lambda _t: self.load_errors())
+        self.runs.selectionModel().currentRowChanged.connect(lambda _c, _p: self.load_errors())
+        ctx.profile_changed.connect(self._profile_changed)
+        self._profile_name = ""
+        for a, b in (
+            (self.runs, self.search),
+            (self.search, self.export_button),
+            (self.export_button, self.refresh_button),
+            (self.refresh_button, self.errors),
+        ):
+            QWidget.setTabOrder(a, b)
+
+    def _profile_changed(self, profile: Any) -> None:
+        name = profile.name if profile is not None else ""
+        if name != self._profile_name:
+            self._profile_name = name
+            self.refresh()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    def selected_run_id(self) -> int | None:
+        index = self.runs.currentIndex()
+        if not index.isValid():
+            return None
+        return int(self.runs_model.row(index.row()).id)
+
+    def refresh(self) -> None:
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        name = profile.name
+        keep = self.selected_run_id()
+
+        def shown(runs: list[Any]) -> None:
+            self.runs_model.set_rows(runs)
+            self.chart.set_runs([(f"#{r.id}", core.run_totals(r)) for r in reversed(runs[: core.CHART_RUNS])])
+            self.runs_loaded.emit(len(runs))
+            target = 0
+            for i, r in enumerate(runs):
+                if r.id == keep:
+                    target = i
+            if runs:
+                self.runs.selectRow(target)
+            else:
+                self.errors_model.set_rows([])
+                self.status.show_status("", "No runs yet: start one on the Sync page.")
+
+        self.ctx.runner.submit(
+            "history-runs",
+            lambda _j: core.list_runs(name),
+            on_result=shown,
+            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+        )
+
+    def load_errors(self) -> None:
+        run_id = self.selected_run_id()
+        profile = self.ctx.profile
+        if run_id is None or profile is None:
+            return
+        name, search = profile.name, self.search.text().strip() or None
+
+        def shown(errors: list[Any]) -> None:
+            self.errors_model.set_rows(errors)
+            self.export_button.setEnabled(bool(errors))
+            self.status.show_status(
+                "",
+                f"Run #{run_id}: {len(errors):,} error{'s' if len(errors) != 1 else ''}"
+                + (" matching the search." if search else "."),
+            )
+            self.errors_loaded.emit(len(errors))
+
+        self.ctx.runner.submit(
+            "history-errors",
+            lambda _j: core.list_errors(name, run_id, search),
+            on_result=shown,
+            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+        )
+
+    def _export_clicked(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is None:
+            return
+        default = str(Path.home() / f"cio-desktop-run-{run_id}-errors.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export errors", default, "CSV files (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path: str) -> None:
+        """Write the selected run's errors (matching the search) to ``path`` off the GUI thread."""
+        run_id = self.selected_run_id()
+        profile = self.ctx.profile
+        if run_id is None or profile is None:
+            return
+        name, search = profile.name, self.search.text().strip() or None
+
+        def done(count: int) -> None:
+            self.status.show_status("ok", f"Wrote {count:,} errors to {path}.")
+            self.exported.emit(count, path)
+
+        self.ctx.runner.submit(
+            "history-export",
+            lambda _j: core.export_errors(name, run_id, path, search),
+            on_result=done,
+            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+        )

@@ -1,0 +1,275 @@
+"""Preview: what the next sync would do with the first N users, and the exact JSON Customer.io gets.
+
+Rows come from the engine's preview on a worker; the table model is lazy, so 10,000 rows show at
+once and scroll smoothly. Changing the segments (or anything else) while a preview loads makes that
+load stale: its rows are dropped, not shown.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cio_desktop.config.profile import Profile
+from cio_desktop.gui import core
+from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine
+
+ALL = "All decisions"
+
+
+class PreviewPage(Page):
+    """Signals: ``rows_shown(int)`` after rows reached the table; ``sent(bool, str)`` after "Send now"."""
+
+    rows_shown = Signal(int)
+    sent = Signal(bool, str)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Preview",
+            "What the next sync would do with the first users of your segments. Nothing is sent until you "
+            "run a sync or press “Send this person now”.",
+            parent,
+            scroll=False,
+        )
+        self.ctx = ctx
+        self.data_arrived_at: float | None = None
+        self.first_paint_ms: float | None = None
+        self._dirty = True
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("First"))
+        self.limit = QSpinBox()
+        self.limit.setRange(10, 100_000)
+        self.limit.setSingleStep(100)
+        self.limit.setValue(1000)
+        self.limit.setGroupSeparatorShown(True)
+        self.limit.setAccessibleName("Number of users to preview")
+        top.addWidget(self.limit)
+        top.addWidget(QLabel("users"))
+        self.refresh = QPushButton("Refresh preview")
+        self.refresh.setObjectName("primary")
+        self.refresh.setAccessibleName("Refresh preview")
+        top.addWidget(self.refresh)
+        top.addSpacing(16)
+        self.decision_filter = QComboBox()
+        self.decision_filter.setAccessibleName("Filter by decision")
+        self.decision_filter.addItem(ALL)
+        self.decision_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        top.addWidget(self.decision_filter)
+        self.search = SearchField("Search customerId, name or email", "Search preview")
+        top.addWidget(self.search, 1)
+        self.body_layout.addLayout(top)
+        self.status = StatusLine(name="Preview status")
+        self.body_layout.addWidget(self.status)
+
+        self.model = LazyTableModel(
+            [
+                Column("customerId", lambda r: core.row_customer_id(r)),
+                Column("Decision", lambda r: core.row_label(r)),
+                Column("Person", lambda r: core.row_user(r)),
+                Column("Segments", lambda r: core.row_segments(r)),
+            ],
+            self,
+        )
+        self.model.tooltip = core.row_message
+        self.table = QTableView()
+        self.table.setAccessibleName("Preview rows")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        # Fixed row heights and no per-row size hints: scrolling 10,000 rows stays cheap.
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setStretchLastSection(True)
+        for col, width in enumerate((190, 170, 300)):
+            self.table.setColumnWidth(col, width)
+        self.table.setAlternatingRowColors(True)
+
+        detail = QWidget()
+        dl = QVBoxLayout(detail)
+        dl.setContentsMargins(0, 0, 0, 0)
+        self.detail_title = QLabel("Select a person to see what Customer.io will receive.")
+        self.detail_title.setWordWrap(True)
+        self.detail_title.setAccessibleName("Selected person")
+        dl.addWidget(self.detail_title)
+        self.json_view = QPlainTextEdit()
+        self.json_view.setObjectName("json")
+        self.json_view.setReadOnly(True)
+        self.json_view.setAccessibleName("JSON sent to Customer.io")
+        self.json_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        dl.addWidget(QLabel("Sent to Customer.io"))
+        dl.addWidget(self.json_view, 3)
+        dl.addWidget(QLabel("Changed since the last sync"))
+        self.changes_view = QPlainTextEdit()
+        self.changes_view.setObjectName("json")
+        self.changes_view.setReadOnly(True)
+        self.changes_view.setAccessibleName("Changes since the last sync")
+        dl.addWidget(self.changes_view, 2)
+        send_row = QHBoxLayout()
+        self.send_button = QPushButton("Send this person now")
+        self.send_button.setAccessibleName("Send this person now")
+        self.send_button.setEnabled(False)
+        send_row.addWidget(self.send_button)
+        send_row.addStretch(1)
+        dl.addLayout(send_row)
+        self.send_status = StatusLine(name="Send result")
+        dl.addWidget(self.send_status)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setChildrenCollapsible(False)
+        self.body_layout.addWidget(split, 1)
+
+        self.refresh.clicked.connect(self.load)
+        self.decision_filter.currentIndexChanged.connect(self._apply_filter)
+        self.search.textChanged.connect(self._apply_filter)
+        self.table.selectionModel().currentRowChanged.connect(self._row_selected)
+        self.send_button.clicked.connect(self._send_now)
+        ctx.profile_changed.connect(self._profile_changed)
+        for a, b in (
+            (self.limit, self.refresh),
+            (self.refresh, self.decision_filter),
+            (self.decision_filter, self.search),
+            (self.search, self.table),
+            (self.table, self.send_button),
+        ):
+            QWidget.setTabOrder(a, b)
+
+    # ------------------------------------------------------------------ loading
+    def _profile_changed(self, _profile: Profile | None) -> None:
+        # Any change can alter decisions: a load in flight is stale, and the page reloads when shown.
+        self._dirty = True
+        if self.ctx.runner.is_running("preview"):
+            self.ctx.runner.cancel("preview")
+            self.load()
+        elif self.isVisible():
+            self.status.show_status("warning", "Settings changed: refresh to see the new decisions.")
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._dirty and self.ctx.profile is not None and core.has_source_settings(self.ctx.profile):
+            self.load()
+
+    def load(self) -> None:
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        if not profile.segments:
+            self.model.set_rows([])
+            self.status.show_status("warning", "No segment chosen on the Audience page: nobody will be sent.")
+            return
+        self._dirty = False
+        limit = self.limit.value()
+        secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
+        self.status.show_status("busy", f"Preparing a preview of the first {limit:,} users…")
+        self.refresh.setEnabled(False)
+        self.ctx.runner.submit(
+            "preview",
+            lambda job: core.preview(profile, secrets, secret_name, limit, job),
+            on_result=self.show_rows,
+            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+            on_finished=lambda: self.refresh.setEnabled(True),
+        )
+
+    def show_rows(self, rows: list[Any]) -> None:
+        """Put ``rows`` in the table (GUI thread). Measures the time until the first rows are painted."""
+        self.data_arrived_at = time.perf_counter()
+        self.model.set_rows(rows)
+        labels = sorted({core.row_label(r) for r in rows})
+        current = self.decision_filter.currentText()
+        self.decision_filter.blockSignals(True)
+        self.decision_filter.clear()
+        self.decision_filter.addItem(ALL)
+        for label in labels:
+            self.decision_filter.addItem(label)
+        pos = self.decision_filter.findText(current)
+        self.decision_filter.setCurrentIndex(max(0, pos))
+        self.decision_filter.blockSignals(False)
+        self._apply_filter()
+        counts: dict[str, int] = {}
+        for r in rows:
+            key = core.row_action(r)
+            counts[key] = counts.get(key, 0) + 1
+        parts = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
+        self.status.show_status("ok", f"{len(rows):,} users previewed: {parts}." if rows else "No users found.")
+        self.table.viewport().update()
+        self.rows_shown.emit(len(rows))
+
+    def _apply_filter(self, *_: Any) -> None:
+        label = self.decision_filter.currentText()
+        text = self.search.text().strip().lower()
+        if label in ("", ALL) and not text:
+            self.model.set_filter(None)
+            return
+
+        def keep(row: Any) -> bool:
+            if label not in ("", ALL) and core.row_label(row) != label:
+                return False
+            if text and text not in core.row_customer_id(row).lower() and text not in core.row_user(row).lower():
+                return False
+            return True
+
+        self.model.set_filter(keep)
+
+    # ------------------------------------------------------------------ details
+    def _row_selected(self, current: Any, _previous: Any) -> None:
+        if not current.isValid():
+            self.send_button.setEnabled(False)
+            return
+        row = self.model.row(current.row())
+        self.detail_title.setText(f"<b>{core.row_customer_id(row) or '(no customerId)'}</b> — {core.row_message(row)}")
+        self.json_view.setPlainText(core.row_json(row))
+        self.changes_view.setPlainText(core.row_changes(row))
+        self.send_button.setEnabled(core.row_sendable(row) and not self.ctx.sync_running)
+        self.send_status.clear_status()
+
+    def _send_now(self) -> None:
+        index = self.table.currentIndex()
+        profile = self.ctx.profile
+        if not index.isValid() or profile is None:
+            return
+        row = self.model.row(index.row())
+        hull_id = core.row_hull_id(row)
+        secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
+        self.send_button.setEnabled(False)
+        self.send_status.show_status("busy", "Sending…")
+
+        def ok(message: str) -> None:
+            self.send_status.show_status("ok", message)
+            self.sent.emit(True, message)
+
+        def failed(exc: BaseException) -> None:
+            message = core.error_text(exc)
+            self.send_status.show_status("error", message)
+            self.sent.emit(False, message)
+
+        self.ctx.runner.submit(
+            "send-one",
+            lambda job: core.send_one(profile, secrets, secret_name, hull_id, job),
+            on_result=ok,
+            on_error=failed,
+            on_finished=lambda: self.send_button.setEnabled(True),
+        )

@@ -1,0 +1,232 @@
+"""Sync: run a full, incremental or dry run, watch it live, cancel it, read the summary."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cio_desktop.gui import core
+from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.widgets import Page, StatusLine, hint
+
+# A run longer than this that ends while the window is in the background gets a desktop notification.
+NOTIFY_AFTER_S = 20.0
+LOG_MAX_LINES = 5000
+
+MODES = (
+    ("incremental", "Sync changes", "People updated and events created since the last sync."),
+    ("full", "Full sync", "Every person of the chosen segments, and deletions of people who left them."),
+    ("dry_run", "Dry run", "Plan everything, send nothing: see what a sync would do."),
+)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class SyncPage(Page):
+    """Signals: ``run_started(str)``, ``run_finished(str, object)`` (status, summary or None)."""
+
+    run_started = Signal(str)
+    run_finished = Signal(str, object)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__("Sync", "Send the chosen people and events to Customer.io now.", parent)
+        self.ctx = ctx
+        self.tray: QSystemTrayIcon | None = None
+        self._started_at = 0.0
+        self._mode = ""
+        self.last_progress: Any = None
+
+        modes = QHBoxLayout()
+        self.mode_buttons: dict[str, QPushButton] = {}
+        for mode, text, tip in MODES:
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.setAccessibleName(text)
+            b.setAccessibleDescription(tip)
+            if mode == "incremental":
+                b.setObjectName("primary")
+            b.clicked.connect(lambda _c=False, m=mode: self.start(m))
+            modes.addWidget(b)
+            self.mode_buttons[mode] = b
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel the running sync")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        modes.addStretch(1)
+        modes.addWidget(self.cancel_button)
+        self.body_layout.addLayout(modes)
+        self.body_layout.addWidget(hint(" · ".join(f"{t}: {tip}" for _m, t, tip in MODES)))
+
+        box = QGroupBox("Progress")
+        bl = QVBoxLayout(box)
+        self.phase_label = QLabel("Not running.")
+        self.phase_label.setAccessibleName("Sync phase")
+        self.bar = QProgressBar()
+        self.bar.setAccessibleName("Sync progress")
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.bar.setTextVisible(True)
+        self.bar.setFormat("")
+        bl.addWidget(self.phase_label)
+        bl.addWidget(self.bar)
+        grid = QGridLayout()
+        self.rate_label = QLabel("—")
+        self.eta_label = QLabel("—")
+        self.failed_label = QLabel("0")
+        self.rate_label.setAccessibleName("Rate")
+        self.eta_label.setAccessibleName("Time left")
+        self.failed_label.setAccessibleName("Failed")
+        grid.addWidget(QLabel("Rate"), 0, 0)
+        grid.addWidget(self.rate_label, 0, 1)
+        grid.addWidget(QLabel("Time left"), 0, 2)
+        grid.addWidget(self.eta_label, 0, 3)
+        grid.addWidget(QLabel("Failed"), 0, 4)
+        grid.addWidget(self.failed_label, 0, 5)
+        grid.setColumnStretch(6, 1)
+        bl.addLayout(grid)
+        self.counts_label = QLabel("")
+        self.counts_label.setWordWrap(True)
+        self.counts_label.setAccessibleName("Counts per decision")
+        bl.addWidget(self.counts_label)
+        self.body_layout.addWidget(box)
+
+        self.summary = StatusLine(name="Sync summary")
+        self.body_layout.addWidget(self.summary)
+        self.body_layout.addWidget(QLabel("Log"))
+        self.log_view = QPlainTextEdit()
+        self.log_view.setObjectName("log")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(LOG_MAX_LINES)
+        self.log_view.setAccessibleName("Sync log")
+        self.log_view.setMinimumHeight(160)
+        self.body_layout.addWidget(self.log_view, 1)
+
+    # ------------------------------------------------------------------ run
+    @property
+    def running(self) -> bool:
+        return self.ctx.runner.is_running("sync")
+
+    def start(self, mode: str) -> None:
+        profile = self.ctx.profile
+        if profile is None or self.running:
+            return
+        if not profile.segments:
+            self.summary.show_status("warning", "No segment chosen on the Audience page: nobody would be sent.")
+            return
+        secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
+        self._mode = mode
+        self._started_at = time.monotonic()
+        self.last_progress = None
+        self.ctx.sync_running = True
+        self._set_running(True)
+        self.summary.show_status("busy", "Starting…")
+        self.log_view.clear()
+        self.counts_label.setText("")
+        self.bar.setRange(0, 0)
+        self.append_log([f"{time.strftime('%H:%M:%S')} {dict((m, t) for m, t, _ in MODES)[mode]} started"])
+        self.ctx.runner.submit(
+            "sync",
+            lambda job: core.run_sync(profile, secrets, secret_name, mode, job),
+            on_result=self._done,
+            on_error=self._failed,
+            on_progress=self.show_progress,
+            on_log=self.append_log,
+            on_finished=self._finished,
+        )
+        self.run_started.emit(mode)
+
+    def cancel(self) -> None:
+        if self.running:
+            self.ctx.runner.cancel("sync")
+            self.cancel_button.setEnabled(False)
+            self.summary.show_status("busy", "Cancelling: finishing the batch in flight…")
+
+    def _set_running(self, on: bool) -> None:
+        for b in self.mode_buttons.values():
+            b.setEnabled(not on)
+        self.cancel_button.setEnabled(on)
+
+    def show_progress(self, p: Any) -> None:
+        self.last_progress = p
+        total = getattr(p, "total", None)
+        done = getattr(p, "done", 0)
+        phase = str(getattr(p, "phase", ""))
+        message = getattr(p, "message", "")
+        if total:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * min(1.0, done / total)))
+            self.bar.setFormat(f"{done:,} / {total:,}")
+        else:
+            self.bar.setRange(0, 0)
+        self.phase_label.setText(core.phase_text(phase) + (f" — {message}" if message else ""))
+        rate = getattr(p, "rate", 0.0) or 0.0
+        self.rate_label.setText(f"{rate:,.0f} / s")
+        self.eta_label.setText(format_eta(getattr(p, "eta_s", None)))
+        self.failed_label.setText(f"{getattr(p, 'failed', 0):,}")
+        counts = dict(getattr(p, "counts", {}) or {})
+        self.counts_label.setText("   ".join(f"{label}: {n:,}" for label, n in sorted(counts.items())))
+
+    def append_log(self, lines: list[str]) -> None:
+        self.log_view.appendPlainText("\n".join(lines))
+
+    def _done(self, summary: Any) -> None:
+        status, text = core.summary_text(summary)
+        self.summary.show_status(status, text)
+        self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
+        if self.bar.maximum() == 0:
+            self.bar.setRange(0, 1000)
+        self.bar.setValue(1000 if status == "ok" else self.bar.value())
+        self._notify(text)
+        self.run_finished.emit(core.summary_status(summary), summary)
+
+    def _failed(self, exc: BaseException) -> None:
+        text = core.error_text(exc)
+        cancelled = text == "Cancelled."
+        self.summary.show_status("warning" if cancelled else "error", text if not cancelled else "Sync cancelled.")
+        self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
+        if self.bar.maximum() == 0:
+            self.bar.setRange(0, 1000)
+        self._notify(text)
+        self.run_finished.emit("cancelled" if cancelled else "failed", None)
+
+    def _finished(self) -> None:
+        self.ctx.sync_running = False
+        self._set_running(False)
+        self.phase_label.setText("Not running.")
+
+    def _notify(self, text: str) -> None:
+        window = self.window()
+        in_background = not window.isActiveWindow() or window.isMinimized()
+        if time.monotonic() - self._started_at < NOTIFY_AFTER_S or not in_background:
+            return
+        if self.tray is None and QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(QApplication.windowIcon(), self)
+            self.tray.show()
+        if self.tray is not None and QSystemTrayIcon.supportsMessages():
+            self.tray.showMessage("Sync finished", text, QSystemTrayIcon.MessageIcon.Information, 8000)
+        else:
+            QApplication.alert(window)
