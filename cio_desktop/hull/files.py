@@ -554,9 +554,9 @@ class FileSource:
             yield user
 
     def iter_events(self, names: Sequence[str], *, since: float | None = None) -> Iterator[HullEvent]:
-        """Events named in ``names`` created at or after ``since``, oldest first (ties in file order).
-        At-or-after so a run resumed at a checkpoint never loses events sharing its second; the
-        ledger and the deterministic event ids drop the ones already sent."""
+        """Events named in ``names`` created strictly after ``since``, oldest first (ties in file
+        order), as the API source does: the engine's checkpoint never sits on a time an unfinished
+        event shares."""
         self._event_problems = _ProblemLog()
         wanted = set(names)
         if not self.events_path or not wanted:
@@ -565,7 +565,7 @@ class FileSource:
         selected = (
             event
             for event in self._read_events(self._event_problems.add)
-            if event.name in wanted and (since is None or event.created_at >= since)
+            if event.name in wanted and (since is None or event.created_at > since)
         )
         if meta.in_order:
             yield from selected
