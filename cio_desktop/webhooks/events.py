@@ -29,6 +29,8 @@ from enum import StrEnum
 from typing import Any
 
 SOURCE = "customerio"
+# Event ids of "Send test event" samples: stored and shown, never forwarded (no such person in Hull).
+TEST_EVENT_PREFIX = "cio-desktop-test-"
 MAX_EVENT_ID_CHARS = 200
 MAX_NAME_CHARS = 100
 
@@ -233,6 +235,17 @@ def map_payload(
     """
     event_id = _event_id(payload.get("event_id"), raw)
     created_at = _iso_time(payload.get("timestamp"), received_at)
+    if event_id.startswith(TEST_EVENT_PREFIX):
+        return MappedEvent(
+            event_id=event_id,
+            format=PayloadFormat.CURRENT,
+            object_type=_label(payload.get("object_type")),
+            metric=_label(payload.get("metric")),
+            name="Webhook test event",
+            known=False,
+            created_at=created_at,
+            problem="test event sent by cio-desktop: kept here, not forwarded to Hull",
+        )
     data_value = payload.get("data")
     data: Mapping[str, Any] = data_value if isinstance(data_value, Mapping) else {}
 
@@ -447,6 +460,7 @@ def _json_type(value: Any) -> str:
 __all__ = [
     "LEGACY_EVENT_NAMES",
     "SOURCE",
+    "TEST_EVENT_PREFIX",
     "IdentityProblem",
     "MappedEvent",
     "PayloadFormat",

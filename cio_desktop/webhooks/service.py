@@ -1,0 +1,158 @@
+"""Receiver + inbox + forwarder for one profile, started and stopped as one thing.
+
+Used by ``cio-desktop webhook serve`` and by the app's Webhook page (from a worker thread), so both
+behave the same: the receiver stores every accepted event; the forwarder, when the profile has
+Hull credentials, drains the inbox to Hull. Without Hull credentials events still arrive and wait
+as pending (``forwarding_problem`` says why nothing is forwarded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cio_desktop.config.profile import Profile, parse_listen
+from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.webhooks.events import decode_body, map_payload
+from cio_desktop.webhooks.forwarder import (
+    FirehoseSender,
+    Forwarder,
+    ForwarderConfigError,
+    ForwarderStats,
+    hull_sender_for,
+)
+from cio_desktop.webhooks.inbox import Inbox, InboxCounts, InboxRow
+from cio_desktop.webhooks.receiver import ReceiverStats, WebhookReceiver
+from cio_desktop.webhooks.setup import WebhookUrlError, ensure_token, webhook_url
+
+
+@dataclass(frozen=True)
+class WebhookStatus:
+    """Everything the status line / page shows."""
+
+    running: bool
+    listening: str | None
+    local_url: str | None
+    public_url: str | None
+    url_problem: str | None
+    counts: InboxCounts
+    receiver: ReceiverStats | None
+    forwarder: ForwarderStats | None
+    forwarding_problem: str | None
+    last_event: InboxRow | None
+
+
+class WebhookService:
+    """Owns the inbox for ``profile``; ``start()`` opens the receiver (and forwarder), ``close()`` all."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        secrets: SecretStore,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        allow_public: bool = False,
+        sender: FirehoseSender | None = None,
+        inbox: Inbox | None = None,
+        forward: bool = True,
+    ) -> None:
+        self.profile = profile
+        self.secrets = secrets
+        listen_host, listen_port = parse_listen(profile.webhook_listen)
+        self.host = host or listen_host
+        self.port = listen_port if port is None else port
+        self.allow_public = allow_public
+        self.inbox = inbox or Inbox.for_profile(profile.name)
+        self._sender = sender
+        self._forward = forward
+        self.receiver: WebhookReceiver | None = None
+        self.forwarder: Forwarder | None = None
+        self.forwarding_problem: str | None = None
+
+    def start(self) -> None:
+        """Start listening (raises ReceiverError with the reason) and forwarding when possible."""
+        if self.receiver is not None and self.receiver.running:
+            return
+        token = ensure_token(self.profile.name, self.secrets)
+        signing_key = self.secrets.get(self.profile.name, SecretKey.WEBHOOK_SIGNING_KEY)
+        receiver = WebhookReceiver(
+            self.inbox,
+            token,
+            signing_key,
+            host=self.host,
+            port=self.port,
+            allow_public=self.allow_public,
+            customer_id_attribute=self.profile.customer_id_attribute,
+        )
+        receiver.start()
+        self.receiver = receiver
+        if not self._forward:
+            self.forwarding_problem = "forwarding to Hull is switched off"
+            return
+        try:
+            sender = self._sender or hull_sender_for(self.profile, self.secrets)
+        except ForwarderConfigError as exc:
+            self.forwarding_problem = str(exc)
+            return
+        self.forwarding_problem = None
+        self.forwarder = Forwarder(self.inbox, sender)
+        self.forwarder.start()
+
+    def stop(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.stop()
+            self.forwarder = None
+        if self.receiver is not None:
+            self.receiver.stop()
+            self.receiver = None
+
+    def close(self) -> None:
+        self.stop()
+        self.inbox.close()
+
+    def set_signing_key(self, signing_key: str | None) -> None:
+        if self.receiver is not None:
+            self.receiver.set_signing_key(signing_key)
+
+    def retry_failed(self) -> int:
+        moved = self.inbox.retry_failed(
+            lambda body, at: map_payload(
+                decode_body(body), body, customer_id_attribute=self.profile.customer_id_attribute, received_at=at
+            )
+        )
+        if self.forwarder is not None:
+            self.forwarder.wake()
+        return moved
+
+    def status(self) -> WebhookStatus:
+        token = self.secrets.get(self.profile.name, SecretKey.WEBHOOK_TOKEN)
+        public_url: str | None = None
+        url_problem: str | None = None
+        if token:
+            try:
+                public_url = webhook_url(self.profile, token)
+            except WebhookUrlError as exc:
+                url_problem = str(exc)
+        receiver = self.receiver
+        running = receiver is not None and receiver.running
+        return WebhookStatus(
+            running=running,
+            listening=receiver.address if receiver is not None and running else None,
+            local_url=receiver.local_url if receiver is not None and running else None,
+            public_url=public_url,
+            url_problem=url_problem,
+            counts=self.inbox.counts(),
+            receiver=receiver.stats() if receiver is not None else None,
+            forwarder=self.forwarder.stats() if self.forwarder is not None else None,
+            forwarding_problem=self.forwarding_problem,
+            last_event=self.inbox.last_event(),
+        )
+
+    def __enter__(self) -> WebhookService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["WebhookService", "WebhookStatus"]

@@ -1,0 +1,180 @@
+"""Setting up the webhook in Customer.io: the URL to paste, numbered instructions, a test event.
+
+The URL is the profile's public base URL (whatever reaches this receiver from the internet: a
+tunnel, a reverse proxy) + ``/webhooks/customerio/`` + a random per-profile token kept in the
+keyring. Customer.io's URL field takes at most 255 characters, so longer URLs are refused here
+rather than silently cut by Customer.io.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as _secrets
+import time
+from dataclasses import dataclass
+
+import requests
+
+from cio_desktop.config.profile import MAX_WEBHOOK_URL_CHARS, Profile
+from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.webhooks.events import TEST_EVENT_PREFIX
+from cio_desktop.webhooks.receiver import WEBHOOK_PATH_PREFIX
+from cio_desktop.webhooks.signature import signed_headers
+
+TOKEN_BYTES = 24  # 32 URL-safe characters
+TEST_TIMEOUT = (5.0, 10.0)
+
+
+class WebhookUrlError(ValueError):
+    """No usable webhook URL; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """Outcome of "Send test event", worded like Customer.io's own Send Test."""
+
+    ok: bool
+    status: int | None
+    message: str
+    response_body: str
+    elapsed_ms: float
+
+    __test__ = False  # not a pytest test class
+
+
+def generate_token() -> str:
+    return _secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def ensure_token(profile_name: str, store: SecretStore) -> str:
+    """The profile's webhook token from the keyring, created on first use."""
+    token = store.get(profile_name, SecretKey.WEBHOOK_TOKEN)
+    if not token:
+        token = generate_token()
+        store.set(profile_name, SecretKey.WEBHOOK_TOKEN, token)
+    return token
+
+
+def rotate_token(profile_name: str, store: SecretStore) -> str:
+    """Replace the token (the old URL stops working at once; paste the new one into Customer.io)."""
+    token = generate_token()
+    store.set(profile_name, SecretKey.WEBHOOK_TOKEN, token)
+    return token
+
+
+def webhook_url(profile: Profile, token: str) -> str:
+    """The URL to paste into Customer.io."""
+    base = profile.webhook_public_url.strip().rstrip("/")
+    if not base:
+        raise WebhookUrlError(
+            "No public URL is set, so Customer.io cannot reach this computer. Expose the receiver "
+            f"({profile.webhook_listen}) through a tunnel or reverse proxy and enter its https address as "
+            "the public URL on the Webhook page."
+        )
+    url = base + WEBHOOK_PATH_PREFIX + token
+    if len(url) > MAX_WEBHOOK_URL_CHARS:
+        raise WebhookUrlError(
+            f"The webhook URL would be {len(url)} characters; Customer.io accepts at most "
+            f"{MAX_WEBHOOK_URL_CHARS}. Use a shorter public URL."
+        )
+    return url
+
+
+def setup_instructions(profile: Profile, url: str, *, signing_key_set: bool = False) -> str:
+    """Numbered steps to set up the reporting webhook in Customer.io (plain text, for copying)."""
+    key_step = (
+        "The signing key is already saved here; if you regenerate it in Customer.io, paste the new one here."
+        if signing_key_set
+        else 'Paste it into the "Signing key" field on cio-desktop\'s Webhook page (it is kept in your '
+        "system keyring, never in a file). Until then only the secret token in the URL protects the receiver."
+    )
+    steps = [
+        "Log in to Customer.io and open the workspace this profile syncs to"
+        + (f" (site ID {profile.cio_site_id})." if profile.cio_site_id else "."),
+        'Go to Data & Integrations > Integrations, find "Reporting Webhooks" (older workspaces call it '
+        '"Email Activity Webhook" and show a Settings button) and click "Add Reporting Webhook".',
+        f'Paste this URL into the "Webhook Endpoint" field:\n   {url}',
+        "Tick the events to send to Hull. Email: Sent, Delivered, Opened, Clicked, Converted, Bounced, "
+        "Dropped, Spammed, Unsubscribed, Failed. Customer: Subscribed, Unsubscribed. Add push, SMS or "
+        "in-app events if you use those channels.",
+        'Leave "Send Frequency" on "every time" if you want every open and click in Hull, and leave '
+        '"Body Content" off (Hull does not need message bodies).',
+        'Click "Save and Enable Webhook", then "Send Test": it should report success and the test '
+        "event appears in the inbox below.",
+        "Copy the webhook's signing key: open the webhook's settings in Customer.io; the key is shown under "
+        '"Webhook signing key" (Reveal / copy). ' + key_step,
+        f"Keep cio-desktop's receiver running (it listens on {profile.webhook_listen}); Customer.io retries "
+        "events for up to 7 days while it is stopped.",
+    ]
+    return "\n".join(f"{n}. {text}" for n, text in enumerate(steps, start=1))
+
+
+def sample_test_event(now: float | None = None) -> dict[str, object]:
+    """A current-format event like the one Customer.io's "Send Test" posts."""
+    ts = int(time.time() if now is None else now)
+    return {
+        "data": {
+            "action_id": 1,
+            "campaign_id": 1,
+            "customer_id": "cio-desktop-test",
+            "delivery_id": f"{TEST_EVENT_PREFIX}{ts}",
+            "identifiers": {"id": "cio-desktop-test", "email": "test@example.com"},
+            "recipient": "test@example.com",
+            "subject": "cio-desktop test event",
+        },
+        "event_id": f"{TEST_EVENT_PREFIX}{ts}-{_secrets.token_hex(4)}",
+        "metric": "sent",
+        "object_type": "email",
+        "timestamp": ts,
+    }
+
+
+def send_test_event(url: str, signing_key: str | None, *, timeout: tuple[float, float] = TEST_TIMEOUT) -> TestResult:
+    """POST a signed sample event to ``url`` and report like Customer.io's "Send Test"."""
+    body = json.dumps(sample_test_event(), separators=(",", ":")).encode("utf-8")
+    headers = {"Content-Type": "application/json", "User-Agent": "cio-desktop webhook test"}
+    if signing_key:
+        headers.update(signed_headers(signing_key, body))
+    started = time.monotonic()
+    try:
+        resp = requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
+    except requests.Timeout:
+        return _result(False, None, "Test failed: the endpoint did not answer in time.", "", started)
+    except requests.ConnectionError as exc:
+        return _result(
+            False,
+            None,
+            f"Test failed: could not connect ({type(exc).__name__}). Is the receiver running and the public URL "
+            "forwarded to it?",
+            "",
+            started,
+        )
+    except requests.RequestException as exc:
+        return _result(False, None, f"Test failed: {type(exc).__name__}.", "", started)
+    text = resp.text[:500]
+    if 200 <= resp.status_code < 300:
+        return _result(True, resp.status_code, f"Success! The endpoint answered {resp.status_code}.", text, started)
+    hint = {
+        401: " The token in the URL or the signing key does not match this profile's.",
+        404: " The URL's path is wrong: copy the URL again.",
+    }.get(resp.status_code, "")
+    return _result(
+        False, resp.status_code, f"Test failed: the endpoint answered {resp.status_code}.{hint}", text, started
+    )
+
+
+def _result(ok: bool, status: int | None, message: str, body: str, started: float) -> TestResult:
+    return TestResult(ok, status, message, body, (time.monotonic() - started) * 1000.0)
+
+
+__all__ = [
+    "TestResult",
+    "WebhookUrlError",
+    "ensure_token",
+    "generate_token",
+    "rotate_token",
+    "sample_test_event",
+    "send_test_event",
+    "setup_instructions",
+    "webhook_url",
+]
