@@ -37,10 +37,13 @@ def _org_of(source: Any) -> FakeOrg:
     """The FakeOrg of a Sandbox (or the FakeOrg itself)."""
     if isinstance(source, FakeOrg):
         return source
-    for name in ("org", "data", "fake_org", "hull_org"):
+    for name in ("org", "data", "fake_org", "hull_org", "hull"):
         candidate = getattr(source, name, None)
         if isinstance(candidate, FakeOrg):
             return candidate
+        nested = getattr(candidate, "org", None)  # e.g. the sandbox's HullService
+        if isinstance(nested, FakeOrg):
+            return nested
     raise TypeError(f"cannot find the seeded organization in {type(source).__name__}")
 
 
