@@ -1,0 +1,273 @@
+"""`cio-desktop sync`: run a sync headless (cron, schedulers), with a progress bar on a terminal.
+
+Exit codes: 0 everyone sent, 1 some people failed (or a service failed mid-run), 2 configuration or
+credentials wrong (the reason is printed), 130 cancelled (Ctrl-C stops between batches, cleanly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, TextIO
+
+from cio_desktop.cli import EXIT_CANCELLED, EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL
+from cio_desktop.config.paths import HOME_ENV
+from cio_desktop.config.profile import Profile
+from cio_desktop.sync.engine import Problem, RunMode, RunSummary
+from cio_desktop.sync.factory import ConfigurationError, Services, open_services
+from cio_desktop.sync.ledger import RunStatus
+from cio_desktop.sync.progress import Progress
+
+CONFIG_PROBLEMS = frozenset({Problem.CREDENTIALS, Problem.CONFIGURATION, Problem.BUSY, Problem.NOT_FOUND})
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "sync",
+        help="send the chosen Hull users and events to Customer.io",
+        description=(
+            "Send the profile's Hull users and events to Customer.io. Without --full, only users changed"
+            " since the last run are read (the first run of a profile is always full)."
+        ),
+    )
+    add_profile_arguments(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--full", action="store_true", help="everyone in the chosen segments, plus deletions")
+    which.add_argument("--incremental", action="store_true", help="users updated since the last run (default)")
+    p.add_argument("--dry-run", action="store_true", help="plan a full run and report; send nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the outcome, nothing else")
+
+
+def add_profile_arguments(p: argparse.ArgumentParser) -> None:
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--profile", metavar="P", help="profile name (default: the only profile, if there is one)")
+    who.add_argument(
+        "--demo", action="store_true", help="use a built-in demo organization and workspace (touches nothing real)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- services
+@dataclass
+class Opened:
+    services: Services
+    label: str
+
+
+def load_profile(name: str | None) -> Profile:
+    """The named profile, or the only one. Raises ConfigurationError saying what to do."""
+    from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore
+
+    store = ProfileStore()
+    if name is None:
+        names = store.names()
+        if len(names) != 1:
+            listed = ", ".join(repr(n) for n in names) if names else "none yet"
+            raise ConfigurationError(
+                f"Choose a profile with --profile (profiles: {listed}), or try --demo. Profiles are created in"
+                " the app or with `cio-desktop profiles import`.",
+                setting="profile",
+            )
+        name = names[0]
+    try:
+        return store.load(name)
+    except (ProfileNotFoundError, ProfileLoadError) as exc:
+        raise ConfigurationError(str(exc), setting="profile") from exc
+
+
+@contextlib.contextmanager
+def open_for_args(args: argparse.Namespace, *, need_track: bool) -> Iterator[Opened]:
+    """Services for ``--profile``/``--demo``. The demo runs an in-process sandbox with its own home
+    folder and an in-memory secret store, so it never touches real profiles, ledgers or keyrings."""
+    if getattr(args, "demo", False):
+        from cio_desktop.sandbox import Sandbox
+        from cio_desktop.sync.factory import demo_services
+
+        with tempfile.TemporaryDirectory(prefix="cio-desktop-demo-") as home, _env(HOME_ENV, home), Sandbox() as sb:
+            services = demo_services(sb)
+            try:
+                yield Opened(services, f"demo ({sb.urls.base})")
+            finally:
+                services.close()
+        return
+    profile = load_profile(getattr(args, "profile", None))
+    services = open_services(profile, _secret_store(), need_track=need_track)
+    try:
+        yield Opened(services, profile.name)
+    finally:
+        services.close()
+
+
+def _secret_store() -> Any:
+    from cio_desktop.config.secrets import SecretStore
+
+    return SecretStore()
+
+
+@contextlib.contextmanager
+def _env(key: str, value: str) -> Iterator[None]:
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+# ---------------------------------------------------------------------------------------------- output
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _counts_text(counts: Any, limit: int = 4) -> str:
+    items = sorted(counts.items(), key=lambda kv: -kv[1])
+    text = ", ".join(f"{k} {v:,}" for k, v in items[:limit])
+    if len(items) > limit:
+        text += ", ..."
+    return text
+
+
+class ProgressPrinter:
+    """A one-line progress bar on a terminal; plain lines (every few seconds) otherwise."""
+
+    def __init__(self, stream: TextIO, *, tty: bool, plain_every_s: float = 5.0) -> None:
+        self.stream = stream
+        self.tty = tty
+        self.plain_every_s = plain_every_s
+        self._last_plain = 0.0
+        self._last_phase = ""
+        self._width = 0
+
+    def __call__(self, p: Progress) -> None:
+        total = f"/{p.total:,}" if p.total is not None else ""
+        rate = f"{p.rate:,.0f}/s" if p.rate else ""
+        counts = _counts_text(p.counts)
+        failed = f" | failed {p.failed:,}" if p.failed else ""
+        if self.tty:
+            frac = p.fraction
+            bar = ""
+            if frac is not None:
+                filled = int(frac * 20)
+                bar = "[" + "#" * filled + "-" * (20 - filled) + f"] {frac * 100:3.0f}% "
+            eta = f" ETA {_fmt_duration(p.eta_s)}" if p.eta_s is not None else ""
+            line = f"{bar}{p.phase} {p.done:,}{total} {rate}{eta} | {counts}{failed}"
+            line = line[:160]
+            pad = max(0, self._width - len(line))
+            self._width = len(line)
+            self.stream.write("\r" + line + " " * pad)
+            if p.phase == "done":
+                self.stream.write("\n")
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if p.phase != self._last_phase or p.phase == "done" or now - self._last_plain >= self.plain_every_s:
+            self._last_phase = p.phase
+            self._last_plain = now
+            msg = f" - {p.message}" if p.message else ""
+            self.stream.write(f"{p.phase}: {p.done:,}{total} {rate} | {counts}{failed}{msg}\n")
+            self.stream.flush()
+
+    def log(self, line: str) -> None:
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def exit_code(summary: RunSummary) -> int:
+    if summary.status is RunStatus.CANCELLED:
+        return EXIT_CANCELLED
+    if summary.problem in CONFIG_PROBLEMS:
+        return EXIT_CONFIG
+    if summary.status is not RunStatus.COMPLETED or summary.failed:
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def print_summary(summary: RunSummary, label: str, out: TextIO) -> None:
+    mode = summary.mode.value.replace("_", " ")
+    out.write(f"{mode} sync of {label}: {summary.status.value} in {_fmt_duration(summary.duration_s)}\n")
+    for key, value in sorted(summary.counts.items()):
+        out.write(f"  {key:<36} {value:>10,}\n")
+    out.write(
+        f"  people sent {summary.people_sent:,}, events sent {summary.events_sent:,},"
+        f" Customer.io requests {summary.requests:,}, failed {summary.failed:,}\n"
+    )
+    if summary.message:
+        out.write(f"  {summary.message}\n")
+    for line in summary.errors_sample:
+        out.write(f"  error: {line}\n")
+    if summary.failed and summary.run_id is not None:
+        out.write(f"  Failed people are sent again by the next run. Run id {summary.run_id}.\n")
+
+
+# ---------------------------------------------------------------------------------------------- run
+@contextlib.contextmanager
+def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
+    """First Ctrl-C asks the run to stop between batches; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        mode = RunMode.DRY_RUN
+    elif args.full:
+        mode = RunMode.FULL
+    else:
+        mode = RunMode.INCREMENTAL
+    err = sys.stderr
+    try:
+        with open_for_args(args, need_track=mode is not RunMode.DRY_RUN) as opened:
+            printer = ProgressPrinter(err, tty=err.isatty())
+            cancel = threading.Event()
+            with _sigint_sets(cancel):
+                summary = opened.services.engine().run(
+                    mode,
+                    on_progress=None if args.json else printer,
+                    on_log=None if args.json else printer.log,
+                    cancel=cancel,
+                )
+            if args.json:
+                payload = summary.to_dict()
+                payload["profile"] = opened.label
+                sys.stdout.write(json.dumps(payload) + "\n")
+            else:
+                print_summary(summary, opened.label, sys.stdout)
+            return exit_code(summary)
+    except ConfigurationError as exc:
+        if args.json:
+            sys.stdout.write(json.dumps({"status": "failed", "problem": "configuration", "message": str(exc)}) + "\n")
+        else:
+            err.write(f"cio-desktop sync: {exc}\n")
+        return EXIT_CONFIG
