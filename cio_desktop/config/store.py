@@ -283,17 +283,22 @@ class ProfileStore:
         existing = self._existing_spelling(new)
         if existing is not None and existing.casefold() != old.casefold():
             raise ProfileError("name", f"a profile named {existing!r} already exists")
-        old_path = self.path_for(old)
-        if old.casefold() == new.casefold():
-            # Case-only rename: on case-insensitive file systems both names are one file.
-            write_atomic(old_path, _encode(profile_document(renamed)))
-            os.replace(old_path, self.path_for(new))
-        else:
-            write_atomic(self.path_for(new), _encode(profile_document(renamed)))
+        # Secrets first: when the keyring is unavailable the rename fails before any file changed.
         if secrets is not None:
             secrets.rename_profile(old, new)
-        if old_path.exists() and old.casefold() != new.casefold():
-            old_path.unlink()
+        old_path = self.path_for(old)
+        try:
+            if old.casefold() == new.casefold():
+                # Case-only rename: on case-insensitive file systems both names are one file.
+                write_atomic(old_path, _encode(profile_document(renamed)))
+                os.replace(old_path, self.path_for(new))
+            else:
+                write_atomic(self.path_for(new), _encode(profile_document(renamed)))
+                old_path.unlink()
+        except OSError:
+            if secrets is not None:
+                secrets.rename_profile(new, old)
+            raise
         _fsync_dir(self.directory)
         old_data, new_data = paths.profile_data_dir(old), paths.profile_data_dir(new)
         if old_data.is_dir() and not new_data.exists():

@@ -223,6 +223,17 @@ def test_rename_moves_file_secrets_and_sync_history(store: ProfileStore, memory_
     assert (paths.profile_data_dir("acme-eu") / "ledger.sqlite3").exists()
 
 
+def test_rename_without_a_usable_keyring_changes_nothing(store: ProfileStore) -> None:
+    from keyring.backends import fail
+
+    from cio_desktop.config.secrets import KeyringUnavailableError
+
+    store.save(sample("acme"))
+    with pytest.raises(KeyringUnavailableError):
+        store.rename("acme", "acme2", SecretStore(fail.Keyring()))
+    assert store.names() == ["acme"]
+
+
 def test_rename_changing_only_case_works(store: ProfileStore) -> None:
     store.save(sample("acme"))
     store.rename("acme", "ACME")
