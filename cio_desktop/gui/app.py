@@ -102,7 +102,9 @@ def _credential_items(credentials: Any) -> list[tuple[Any, str]]:
     """The sandbox's credentials as (SecretKey, value) pairs, whatever mapping shape it hands out."""
     from cio_desktop.config.secrets import SecretKey
 
-    if hasattr(credentials, "items"):
+    if hasattr(credentials, "secrets"):
+        pairs = list(credentials.secrets().items())
+    elif hasattr(credentials, "items"):
         pairs = list(credentials.items())
     else:
         pairs = [(k, getattr(credentials, k)) for k in vars(credentials)]

@@ -6,8 +6,11 @@ fixed in one place.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from cio_desktop.config.profile import Profile, ProfileError, Region, SourceKind
@@ -38,6 +41,12 @@ def describe_profile_error(exc: ProfileError) -> str:
     return f"{label} {exc.problem}"
 
 
+_USER_FACING = (
+    ("cio_desktop.sync.factory", "ConfigurationError"),
+    ("cio_desktop.sync.ledger", "LedgerError"),
+)
+
+
 def error_text(exc: BaseException) -> str:
     """A message for the user: the core's own user-facing messages pass through as they are."""
     if isinstance(exc, JobCancelled):
@@ -46,6 +55,11 @@ def error_text(exc: BaseException) -> str:
         return describe_profile_error(exc)
     if isinstance(exc, ServiceError | SourceError | KeyringUnavailableError):
         return str(exc)
+    # The sync layer's own user-facing errors; checked only if their module is loaded (else exc cannot be one).
+    for module, name in _USER_FACING:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return str(exc)
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         return f"Could not read or write a file{where}: {exc.strerror or exc}."
@@ -265,70 +279,44 @@ def phase_text(phase: str) -> str:
 
 
 # ---------------------------------------------------------------------- engine: preview, sync, send one
-def open_engine(profile: Profile, secrets: SecretStore, secret_name: str, job: JobContext, *, send: bool) -> Any:
+def _secrets_for(profile: Profile, secrets: SecretStore, secret_name: str) -> SecretStore:
+    """The factory reads secrets under the profile's name; the wizard keeps its draft under another."""
+    if secret_name == profile.name:
+        return secrets
+    copy = SecretStore.in_memory()
+    for key, value in read_secrets(secrets, secret_name).items():
+        copy.set(profile.name, key, value)
+    return copy
+
+
+@contextlib.contextmanager
+def open_engine(profile: Profile, secrets: SecretStore, secret_name: str, *, send: bool) -> Iterator[Any]:
     """A SyncEngine for ``profile``; with ``send`` it gets the Track client and the Hull write-back."""
-    from cio_desktop.customerio.track import TrackClient
-    from cio_desktop.sync.engine import SyncEngine
-    from cio_desktop.sync.ledger import Ledger
+    from cio_desktop.sync.factory import open_services
 
-    source = open_source(profile, secrets, secret_name)
-    track = None
-    writer = None
-    if send:
-        api_key = secrets.get(secret_name, KEY_CIO_API)
-        if not (profile.cio_site_id and api_key):
-            raise SourceError("Fill in the Customer.io Site ID and API key on the Connect page.")
-        track = TrackClient(
-            profile.cio_site_id,
-            api_key,
-            profile.cio_region.value,
-            base_url=profile.endpoints.cio_track or None,
-            rate_limit=profile.rate_limit,
-            cancel=job.cancel,
-        )
-        client = getattr(source, "client", None)
-        if profile.write_back and client is not None and hasattr(client, "firehose"):
-            writer = client.firehose()
-    ledger = Ledger.for_profile(profile.name)
-    return SyncEngine(profile, source, ledger, track, writer)
-
-
-def _close_engine(engine: Any) -> None:
-    for closer in (
-        getattr(engine.hull_writer, "close", None),
-        getattr(engine.track, "close", None),
-        getattr(getattr(engine.source, "client", None), "close", None),
-        getattr(engine.ledger, "close", None),
-    ):
-        if callable(closer):
-            closer()
+    services = open_services(profile, _secrets_for(profile, secrets, secret_name), need_track=send)
+    try:
+        yield services.engine()
+    finally:
+        services.close()
 
 
 def preview(profile: Profile, secrets: SecretStore, secret_name: str, limit: int, job: JobContext) -> list[Any]:
-    engine = open_engine(profile, secrets, secret_name, job, send=False)
-    try:
+    with open_engine(profile, secrets, secret_name, send=False) as engine:
         rows: list[Any] = engine.preview(limit, cancel=job.cancel)
-    finally:
-        _close_engine(engine)
     job.check_cancelled()
     return rows
 
 
 def run_sync(profile: Profile, secrets: SecretStore, secret_name: str, mode: str, job: JobContext) -> Any:
     """Run a sync; progress and log lines go through the job's throttled forwarding."""
-    engine = open_engine(profile, secrets, secret_name, job, send=mode != "dry_run")
-    try:
+    with open_engine(profile, secrets, secret_name, send=mode != "dry_run") as engine:
         return engine.run(mode, on_progress=job.progress, on_log=job.log, cancel=job.cancel)
-    finally:
-        _close_engine(engine)
 
 
 def send_one(profile: Profile, secrets: SecretStore, secret_name: str, hull_id: str, job: JobContext) -> str:
-    engine = open_engine(profile, secrets, secret_name, job, send=True)
-    try:
+    with open_engine(profile, secrets, secret_name, send=True) as engine:
         summary = engine.send_one(hull_id, cancel=job.cancel)
-    finally:
-        _close_engine(engine)
     status, text = summary_text(summary)
     if status == "error":
         raise SourceError(text)

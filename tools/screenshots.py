@@ -1,0 +1,102 @@
+"""Open every page of the app on the demo organization and save one PNG per page.
+
+    .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--size 1280x820]
+
+Runs offscreen by default (no display needed). The Sync page is captured after a real sync of the
+demo organization, and History after it, so both show real numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(app: object, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--size", default="1280x820")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    width, height = (int(x) for x in args.size.split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from cio_desktop.gui.app import create_window, make_app
+
+    app = make_app([sys.argv[0]])
+    window = create_window(demo=True)
+    window.resize(width, height)
+    window.show()
+    ctx = window.ctx
+    wait_until(app, lambda: ctx.profile is not None, 60, "the demo profile")
+    wait_until(app, lambda: ctx.catalog is not None, 60, "segments and attributes")
+    app.processEvents()
+
+    def shoot(name: str) -> None:
+        app.processEvents()
+        time.sleep(0.05)
+        app.processEvents()
+        path = out / f"{name.lower()}.png"
+        window.grab().save(str(path))
+        print(f"wrote {path}")
+
+    for name in ("Connect", "Audience", "Events"):
+        window.show_page(name)
+        shoot(name)
+    window.show_page("Fields")
+    id_status = window.fields_page.id_status
+    wait_until(app, lambda: id_status.status not in ("", "busy"), 60, "the customerId check")
+    shoot("Fields")
+
+    window.show_page("Preview")
+    preview = window.preview_page
+    wait_until(app, lambda: preview.model.total_rows() > 0, 120, "preview rows")
+    preview.table.selectRow(0)
+    shoot("Preview")
+
+    window.show_page("Sync")
+    sync = window.sync_page
+    sync.start("full")
+    wait_until(app, lambda: not sync.running, 300, "the demo sync")
+    shoot("Sync")
+
+    window.show_page("History")
+    history = window.history_page
+    wait_until(app, lambda: history.runs_model.total_rows() > 0, 60, "the run history")
+    shoot("History")
+
+    if "Webhook" in window.page_names:
+        window.show_page("Webhook")
+        shoot("Webhook")
+
+    window.open_wizard()
+    wizard = window.wizard
+    wizard.resize(width - 200, height - 100)
+    app.processEvents()
+    wizard.grab().save(str(out / "wizard.png"))
+    print(f"wrote {out / 'wizard.png'}")
+    wizard.reject()
+    window.close()
+    if window.demo_session is not None:
+        window.demo_session.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
