@@ -83,7 +83,8 @@ def redact(text: str) -> str:
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     """Rewrite ``record`` in place: message (with its arguments), exception and stack text."""
-    if getattr(record, "_cio_redacted", False):
+    # The marker is the redacted message itself: if anything replaced msg since, redact again.
+    if record.args is None and getattr(record, "_cio_redacted", None) is record.msg:
         return record
     try:
         message = record.getMessage()
@@ -97,7 +98,7 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         record.exc_text = redact(record.exc_text)
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
-    setattr(record, "_cio_redacted", True)  # noqa: B010 - LogRecord has no such attribute to type
+    setattr(record, "_cio_redacted", record.msg)  # noqa: B010 - LogRecord has no such attribute to type
     return record
 
 

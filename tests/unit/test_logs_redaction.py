@@ -113,3 +113,14 @@ def test_setup_logging_again_replaces_its_handlers(monkeypatch: pytest.MonkeyPat
     logging.getLogger("cio_desktop.test").warning("only in the second")
     assert "only in the second" in second.read_text()
     assert "only in the second" not in first.read_text()
+
+
+def test_records_rebuilt_from_a_dict_are_redacted_by_the_handler() -> None:
+    value = secret()
+    logs.register_secret(value)
+    path = logs.setup_logging()
+    # makeLogRecord (socket/queue receivers) builds a record through the factory, then overwrites msg.
+    record = logging.makeLogRecord({"name": "remote", "levelno": logging.INFO, "levelname": "INFO", "msg": value})
+    for handler in logging.getLogger().handlers:
+        handler.handle(record)
+    assert value not in path.read_text()
