@@ -33,7 +33,7 @@ from cio_desktop.sync.model import (
     MappingContext,
     Reason,
 )
-from cio_desktop.sync.validation import MAX_IDENTIFIER_BYTES, describe
+from cio_desktop.sync.validation import check_identifier, describe
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,8 @@ def _leave(
 ) -> Decision:
     """Someone outside the synchronized segments: delete if allowed, else skip."""
     target = history.customer_id or fallback_id
+    if target is not None and check_identifier(ctx.id_key, target) is not None:
+        target = None  # cannot be addressed in Customer.io (so it was never created there under this id)
     if ctx.profile.delete_on_leave and ctx.synced_segments and history.created and not history.deleted and target:
         return Decision(
             hull_id=hull_id,
@@ -166,12 +168,7 @@ def plan_user(user: dict[str, Any], ctx: MappingContext, known: KnownPerson | No
 
     previous = history.customer_id
     alive = history.created and not history.deleted
-    if (
-        previous is not None
-        and previous != cid
-        and alive
-        and len(previous.encode("utf-8", "surrogatepass")) <= MAX_IDENTIFIER_BYTES
-    ):
+    if previous is not None and previous != cid and alive and check_identifier(ctx.id_key, previous) is None:
         # Identify first: Customer.io ignores a merge whose primary person does not exist yet.
         return Decision(
             hull_id=hull_id,

@@ -17,8 +17,10 @@ _MAX_MS = (1 << 48) - 1
 
 def event_ulid(event_id: str, created_at: float) -> str:
     """The ULID of a Hull event: same inputs, same ULID. Times outside the ULID range are clamped."""
-    ms = int(created_at * 1000) if math.isfinite(created_at) else 0
-    ms = min(max(ms, 0), _MAX_MS)
+    if not math.isfinite(created_at) or created_at <= 0:
+        ms = 0
+    else:
+        ms = min(int(min(created_at, _MAX_MS / 1000) * 1000), _MAX_MS)
     digest = hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=10).digest()
     n = (ms << 80) | int.from_bytes(digest, "big")
     chars = []

@@ -30,7 +30,6 @@ from cio_desktop.sync.model import Violation
 # A UTF-8 character is at most 4 bytes, so strings this short can skip the encode() in hot loops.
 _SAFE_NAME_CHARS = MAX_ATTRIBUTE_NAME_BYTES // 4
 _SAFE_VALUE_CHARS = MAX_ATTRIBUTE_VALUE_BYTES // 4
-_SAFE_IDENTIFIER_CHARS = MAX_IDENTIFIER_BYTES // 4
 
 # ASCII-escaped JSON is never shorter than the UTF-8 wire form and never fails to encode: hot paths
 # measure with it first and only compute the exact size when the estimate comes near a limit.
@@ -58,9 +57,7 @@ def utf8_len(text: str) -> int | None:
 
 
 def check_identifier(key: str, value: str) -> Violation | None:
-    """The customerId (``id`` or ``email`` identifier) must be 1-150 bytes of valid Unicode."""
-    if len(value) <= _SAFE_IDENTIFIER_CHARS and value:
-        return None
+    """A customerId (``id`` or ``email`` identifier) must be 1-150 bytes of valid Unicode."""
     n = utf8_len(value)
     if n is None:
         return Violation("(identifier)", f"{key} is not valid Unicode text")
