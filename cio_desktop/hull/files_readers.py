@@ -451,36 +451,48 @@ def parse_csv_header(header: list[str], path: Path) -> list[CsvColumn]:
     return columns
 
 
-def _convert(cell: str, kind: CsvType) -> Any:
-    """A typed value from a CSV cell; ValueError (with a message for the user) if it does not fit."""
-    if kind is CsvType.STRING:
-        return cell
+def _to_number(cell: str) -> int | float:
     text = cell.strip()
-    if kind is CsvType.NUMBER or (kind is CsvType.DATE and text.isdigit()):
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{cell[:40]!r} is not a number") from None
-        if not math.isfinite(number):
-            raise ValueError(f"{cell!r} is not a finite number")
-        return number
-    if kind is CsvType.DATE:
-        return cell
-    if kind is CsvType.BOOLEAN:
-        low = text.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise ValueError(f"{cell!r} is not a boolean (true/false, yes/no, 1/0)")
     try:
-        return json.loads(text)
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{cell[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{cell!r} is not a finite number")
+    return number
+
+
+def _to_date(cell: str) -> Any:
+    return _to_number(cell) if cell.strip().isdigit() else cell
+
+
+def _to_boolean(cell: str) -> bool:
+    low = cell.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"{cell[:40]!r} is not a boolean (true/false, yes/no, 1/0)")
+
+
+def _to_json(cell: str) -> Any:
+    try:
+        return json.loads(cell)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{cell[:40]!r} is not valid JSON ({exc.msg})") from None
+
+
+_CONVERTERS: dict[CsvType, Callable[[str], Any] | None] = {
+    CsvType.STRING: None,  # kept as written
+    CsvType.NUMBER: _to_number,
+    CsvType.BOOLEAN: _to_boolean,
+    CsvType.DATE: _to_date,
+    CsvType.JSON: _to_json,
+}
 
 
 def _split_list(cell: str) -> list[str]:
@@ -488,6 +500,8 @@ def _split_list(cell: str) -> list[str]:
 
 
 def csv_row_to_user(columns: list[CsvColumn], row: list[str], report: Callable[[str], None]) -> dict[str, Any]:
+    """One CSV row (as many cells as columns) as a Hull user; cells that do not fit their type are
+    reported through ``report`` and left out."""
     user: dict[str, Any] = {}
     account: dict[str, Any] = {}
     for column, cell in zip(columns, row, strict=True):
@@ -496,11 +510,15 @@ def csv_row_to_user(columns: list[CsvColumn], row: list[str], report: Callable[[
         if column.list_column:
             user[column.key] = _split_list(cell)
             continue
-        try:
-            value = _convert(cell, column.type)
-        except ValueError as exc:
-            report(f"column {column.header!r}: {exc}; the value was left out")
-            continue
+        convert = _CONVERTERS[column.type]
+        if convert is None:
+            value: Any = cell
+        else:
+            try:
+                value = convert(cell)
+            except ValueError as exc:
+                report(f"column {column.header!r}: {exc}; the value was left out")
+                continue
         if column.in_account:
             account[column.key] = value
         else:
@@ -550,7 +568,7 @@ def _csv_items(text: io.TextIOWrapper, opened: OpenedFile) -> Generator[Item, No
                 name, start_line, f"wrong number of fields: the header has {len(columns)}, this row has {len(row)}"
             )
             continue
-        if any(_UNDECODABLE.search(cell) for cell in row):
+        if _UNDECODABLE.search("\x00".join(row)):
             yield SourceProblem(name, start_line, "undecodable bytes (not UTF-8)")
             continue
         cell_problems: list[str] = []
