@@ -1,0 +1,494 @@
+"""Webhook page: set up Customer.io's reporting webhook and watch email activity flow into Hull.
+
+Everything slow (keyring, SQLite, sockets, the test request) runs on worker threads through
+:class:`JobRunner`; the GUI thread only updates widgets. A QTimer asks a worker for the receiver
+status and the inbox once a second while the page is visible.
+
+Signals:
+    receiver_state_changed(bool): the receiver started (True) or stopped (False).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cio_desktop.config.profile import Profile
+from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.gui.widgets import Page, SecretField, StatusLine, hint
+from cio_desktop.gui.workers import JobContext, JobRunner
+from cio_desktop.webhooks.inbox import EventStatus, InboxRow
+from cio_desktop.webhooks.service import WebhookService, WebhookStatus
+from cio_desktop.webhooks.setup import (
+    TestResult,
+    WebhookUrlError,
+    ensure_token,
+    send_test_event,
+    setup_instructions,
+    webhook_url,
+)
+
+REFRESH_MS = 1000
+INBOX_ROWS = 500
+_FILTERS: tuple[tuple[str, tuple[EventStatus, ...] | None], ...] = (
+    ("All events", None),
+    ("Pending", (EventStatus.PENDING,)),
+    ("Forwarded", (EventStatus.FORWARDED,)),
+    ("Failed", (EventStatus.FAILED,)),
+    ("Unknown", (EventStatus.UNKNOWN,)),
+)
+_COLUMNS = ("Received", "Status", "Event", "Person", "Reason", "Event ID")
+
+
+class WebhookPage(Page):
+    """The Webhook page. Call :meth:`set_context` with the open profile and the secret store."""
+
+    receiver_state_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None, runner: JobRunner | None = None) -> None:
+        super().__init__(
+            "Webhook",
+            "Customer.io reports email activity (sent, opened, clicked, bounced, ...) to a URL. Run the receiver "
+            "here and those events arrive in Hull as track events on the person.",
+            parent,
+        )
+        self.runner = runner or JobRunner(self)
+        self.profile: Profile | None = None
+        self.secrets: SecretStore | None = None
+        self.demo = False
+        self.service: WebhookService | None = None
+        self._url = ""
+        self._local_url = ""
+        self._generation = 0
+
+        # -- URL
+        url_box = QGroupBox("1. The URL to paste into Customer.io")
+        ul = QVBoxLayout(url_box)
+        row = QHBoxLayout()
+        self.url_edit = QLineEdit()
+        self.url_edit.setReadOnly(True)
+        self.url_edit.setAccessibleName("Webhook URL")
+        self.copy_url_button = QPushButton("Copy")
+        self.copy_url_button.setAccessibleName("Copy webhook URL")
+        self.copy_url_button.setEnabled(False)
+        row.addWidget(self.url_edit, 1)
+        row.addWidget(self.copy_url_button)
+        ul.addLayout(row)
+        self.url_status = StatusLine(name="Webhook URL problem")
+        ul.addWidget(self.url_status)
+        ul.addWidget(
+            hint(
+                "The URL contains a secret token: anyone with it can post events. Customer.io must reach this "
+                "computer at the profile's public URL (a tunnel or reverse proxy to the listen address)."
+            )
+        )
+        self.body_layout.addWidget(url_box)
+
+        # -- instructions
+        steps_box = QGroupBox("2. Set it up in Customer.io")
+        sl = QVBoxLayout(steps_box)
+        self.instructions = QPlainTextEdit()
+        self.instructions.setReadOnly(True)
+        self.instructions.setAccessibleName("Setup instructions")
+        self.instructions.setMinimumHeight(170)
+        self.copy_steps_button = QPushButton("Copy instructions")
+        self.copy_steps_button.setAccessibleName("Copy setup instructions")
+        self.copy_steps_button.setEnabled(False)
+        sl.addWidget(self.instructions)
+        sl.addWidget(self.copy_steps_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.body_layout.addWidget(steps_box)
+
+        # -- signing key
+        key_box = QGroupBox("3. Signing key")
+        kl = QGridLayout(key_box)
+        self.key_field = SecretField("Webhook signing key")
+        self.key_field.setPlaceholderText("Paste the webhook signing key from Customer.io")
+        self.save_key_button = QPushButton("Save key")
+        self.save_key_button.setAccessibleName("Save webhook signing key")
+        self.key_where = QLabel("")
+        self.key_where.setObjectName("hint")
+        self.key_where.setWordWrap(True)
+        self.key_where.setAccessibleName("Where the signing key is kept")
+        self.key_status = StatusLine(name="Signing key result")
+        kl.addWidget(self.key_field, 0, 0)
+        kl.addWidget(self.save_key_button, 0, 1)
+        kl.addWidget(self.key_where, 1, 0, 1, 2)
+        kl.addWidget(self.key_status, 2, 0, 1, 2)
+        self.body_layout.addWidget(key_box)
+
+        # -- receiver
+        rx_box = QGroupBox("4. Receiver")
+        rl = QVBoxLayout(rx_box)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start receiver")
+        self.start_button.setAccessibleName("Start webhook receiver")
+        self.stop_button = QPushButton("Stop receiver")
+        self.stop_button.setAccessibleName("Stop webhook receiver")
+        self.stop_button.setEnabled(False)
+        self.test_button = QPushButton("Send test event")
+        self.test_button.setAccessibleName("Send test event")
+        self.test_button.setEnabled(False)
+        for b in (self.start_button, self.stop_button, self.test_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        rl.addLayout(buttons)
+        self.receiver_status = StatusLine(name="Receiver status")
+        self.receiver_status.show_status("", "Receiver stopped.")
+        self.counts_label = QLabel("")
+        self.counts_label.setAccessibleName("Event counts")
+        self.last_event_label = QLabel("")
+        self.last_event_label.setAccessibleName("Last event")
+        self.forwarding_status = StatusLine(name="Forwarding to Hull")
+        self.test_status = StatusLine(name="Test event result")
+        for w in (self.receiver_status, self.counts_label, self.last_event_label, self.forwarding_status):
+            rl.addWidget(w)
+        rl.addWidget(self.test_status)
+        self.body_layout.addWidget(rx_box)
+
+        # -- inbox
+        inbox_box = QGroupBox("Inbox")
+        il = QVBoxLayout(inbox_box)
+        tools = QHBoxLayout()
+        self.filter_combo = QComboBox()
+        self.filter_combo.setAccessibleName("Show events with status")
+        for label, _statuses in _FILTERS:
+            self.filter_combo.addItem(label)
+        self.retry_button = QPushButton("Retry failed")
+        self.retry_button.setAccessibleName("Retry failed events")
+        self.retry_button.setEnabled(False)
+        tools.addWidget(QLabel("Show:"))
+        tools.addWidget(self.filter_combo)
+        tools.addStretch(1)
+        tools.addWidget(self.retry_button)
+        il.addLayout(tools)
+        self.table = QTableWidget(0, len(_COLUMNS))
+        self.table.setAccessibleName("Received webhook events")
+        self.table.setHorizontalHeaderLabels(list(_COLUMNS))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(220)
+        self.inbox_status = StatusLine(name="Inbox result")
+        il.addWidget(self.table)
+        il.addWidget(self.inbox_status)
+        self.body_layout.addWidget(inbox_box, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+
+        self.copy_url_button.clicked.connect(self.copy_url)
+        self.copy_steps_button.clicked.connect(self.copy_instructions)
+        self.save_key_button.clicked.connect(self.save_signing_key)
+        self.start_button.clicked.connect(self.start_receiver)
+        self.stop_button.clicked.connect(self.stop_receiver)
+        self.test_button.clicked.connect(self.send_test)
+        self.retry_button.clicked.connect(self.retry_failed)
+        self.filter_combo.currentIndexChanged.connect(lambda _i: self.refresh())
+        app = QGuiApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------------ context
+    def set_context(self, profile: Profile, secrets: SecretStore, demo: bool = False) -> None:
+        """Show ``profile``'s webhook. A running receiver of another profile is stopped first."""
+        same = self.profile is not None and self.profile.name == profile.name and self.secrets is secrets
+        self.profile = profile
+        self.secrets = secrets
+        self.demo = demo
+        self._generation += 1
+        generation = self._generation
+        old = self.service if not same else None
+        need_service = not same or self.service is None
+        if not same:
+            self.service = None
+            self._show_stopped()
+            self.table.setRowCount(0)
+
+        def work(_job: JobContext) -> tuple[str, str, str, str | None, WebhookService | None]:
+            if old is not None:
+                old.close()
+            token = ensure_token(profile.name, secrets)
+            signing = secrets.get(profile.name, SecretKey.WEBHOOK_SIGNING_KEY)
+            where = secrets.where_text()
+            try:
+                url = webhook_url(profile, token)
+                problem = None
+            except WebhookUrlError as exc:
+                url, problem = "", str(exc)
+            instructions = setup_instructions(
+                profile, url or "(set a public URL first: see above)", signing_key_set=bool(signing)
+            )
+            return url, instructions, where, problem, WebhookService(profile, secrets) if need_service else None
+
+        def done(result: tuple[str, str, str, str | None, WebhookService | None]) -> None:
+            url, instructions, where, problem, service = result
+            if generation != self._generation:
+                if service is not None:
+                    self.runner.submit("webhook-close-stale", lambda _j: service.close(), serial=True)
+                return
+            if service is not None:
+                self.service = service
+            if self.service is not None:
+                self.service.profile = profile
+            self._url = url
+            self.url_edit.setText(url)
+            self.copy_url_button.setEnabled(bool(url))
+            if problem:
+                self.url_status.show_status("warning", problem)
+            else:
+                self.url_status.clear_status()
+            self.instructions.setPlainText(instructions)
+            self.copy_steps_button.setEnabled(True)
+            self.key_where.setText(f"Never written to a file. {where}.")
+            self.retry_button.setEnabled(True)
+            self.refresh()
+
+        # One key per generation: a superseded job's result must still arrive so its service gets closed.
+        self.runner.submit(
+            f"webhook-context-{generation}",
+            work,
+            on_result=done,
+            on_error=lambda e: self.url_status.show_status("error", str(e)),
+            serial=True,
+        )
+
+    # ------------------------------------------------------------------ actions
+    def copy_url(self) -> None:
+        if self._url:
+            QGuiApplication.clipboard().setText(self._url)
+            self.url_status.show_status("ok", "URL copied.")
+
+    def copy_instructions(self) -> None:
+        QGuiApplication.clipboard().setText(self.instructions.toPlainText())
+        self.url_status.show_status("ok", "Instructions copied.")
+
+    def save_signing_key(self) -> None:
+        profile, secrets = self.profile, self.secrets
+        if profile is None or secrets is None:
+            return
+        value = self.key_field.text()
+        service = self.service
+
+        def work(_job: JobContext) -> str:
+            secrets.set(profile.name, SecretKey.WEBHOOK_SIGNING_KEY, value)
+            if service is not None:
+                service.set_signing_key(value or None)
+            return secrets.backend_name()
+
+        def done(backend: str) -> None:
+            self.key_field.setText("")
+            if value:
+                self.key_status.show_status("ok", f"Signing key saved in {backend}; signatures are now checked.")
+            else:
+                self.key_status.show_status("warning", "Signing key removed: only the URL's token is checked.")
+
+        self.key_status.show_status("busy", "Saving…")
+        self.runner.submit(
+            "webhook-key",
+            work,
+            on_result=done,
+            on_error=lambda e: self.key_status.show_status("error", f"Could not save the signing key: {e}"),
+            serial=True,
+        )
+
+    def start_receiver(self) -> None:
+        service = self.service
+        if service is None:
+            return
+        self.start_button.setEnabled(False)
+        self.receiver_status.show_status("busy", "Starting…")
+
+        def done(_result: Any) -> None:
+            self._show_running(service.status())
+            self.receiver_state_changed.emit(True)
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            self.start_button.setEnabled(True)
+            self.receiver_status.show_status("error", str(exc))
+
+        self.runner.submit("webhook-start", lambda _j: service.start(), on_result=done, on_error=failed, serial=True)
+
+    def stop_receiver(self) -> None:
+        service = self.service
+        if service is None:
+            return
+        self.stop_button.setEnabled(False)
+        self.receiver_status.show_status("busy", "Stopping…")
+
+        def done(_result: Any) -> None:
+            self._show_stopped()
+            self.receiver_state_changed.emit(False)
+            self.refresh()
+
+        self.runner.submit(
+            "webhook-stop",
+            lambda _j: service.stop(),
+            on_result=done,
+            on_error=lambda e: self.receiver_status.show_status("error", str(e)),
+            serial=True,
+        )
+
+    def send_test(self) -> None:
+        profile, secrets, service = self.profile, self.secrets, self.service
+        if profile is None or secrets is None or service is None:
+            return
+        target = self._url or self._local_url
+        local = not self._url
+        self.test_button.setEnabled(False)
+        self.test_status.show_status("busy", "Sending a test event…")
+
+        def work(_job: JobContext) -> TestResult:
+            return send_test_event(target, secrets.get(profile.name, SecretKey.WEBHOOK_SIGNING_KEY))
+
+        def done(result: TestResult) -> None:
+            self.test_button.setEnabled(service.receiver is not None)
+            note = " (sent to the local URL: Customer.io cannot reach it until a public URL is set)" if local else ""
+            self.test_status.show_status(
+                "ok" if result.ok else "error", f"{result.message} ({result.elapsed_ms:.0f} ms){note}"
+            )
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            self.test_button.setEnabled(True)
+            self.test_status.show_status("error", f"Test failed: {exc}")
+
+        self.runner.submit("webhook-test", work, on_result=done, on_error=failed)
+
+    def retry_failed(self) -> None:
+        service = self.service
+        if service is None:
+            return
+
+        def done(moved: int) -> None:
+            self.inbox_status.show_status("ok", f"{moved} failed event(s) queued for forwarding again.")
+            self.refresh()
+
+        self.runner.submit(
+            "webhook-retry",
+            lambda _j: service.retry_failed(),
+            on_result=done,
+            on_error=lambda e: self.inbox_status.show_status("error", str(e)),
+            serial=True,
+        )
+
+    def refresh(self) -> None:
+        """Fetch the status and the filtered inbox on a worker, then show them."""
+        service = self.service
+        if service is None:
+            return
+        statuses = _FILTERS[max(0, self.filter_combo.currentIndex())][1]
+
+        def work(_job: JobContext) -> tuple[WebhookStatus, list[InboxRow]]:
+            return service.status(), service.inbox.list_events(statuses=statuses, limit=INBOX_ROWS)
+
+        def done(result: tuple[WebhookStatus, list[InboxRow]]) -> None:
+            if service is not self.service:
+                return
+            status, rows = result
+            self._show_status(status)
+            self._fill_table(rows)
+
+        self.runner.submit("webhook-refresh", work, on_result=done)
+
+    def shutdown(self) -> None:
+        """Stop the receiver and close the inbox (the main window calls this on quit)."""
+        self.timer.stop()
+        service, self.service = self.service, None
+        if service is not None:
+            service.close()
+
+    # ------------------------------------------------------------------ display
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.timer.start()
+        self.refresh()
+
+    def hideEvent(self, event: Any) -> None:
+        super().hideEvent(event)
+        # Keep polling while the receiver runs so the counts are current when the user comes back.
+        if self.service is None or self.service.receiver is None:
+            self.timer.stop()
+
+    def _show_running(self, status: WebhookStatus) -> None:
+        self._local_url = status.local_url or ""
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.test_button.setEnabled(True)
+        self.receiver_status.show_status("ok", f"Listening on {status.listening}.")
+        self.timer.start()
+
+    def _show_stopped(self) -> None:
+        self._local_url = ""
+        self.start_button.setEnabled(self.service is not None or self.profile is not None)
+        self.stop_button.setEnabled(False)
+        self.test_button.setEnabled(False)
+        self.receiver_status.show_status("", "Receiver stopped.")
+        self.forwarding_status.clear_status()
+
+    def _show_status(self, status: WebhookStatus) -> None:
+        c = status.counts
+        rejected = c.rejected
+        self.counts_label.setText(
+            f"Received {c.received:,} · forwarded {c.forwarded:,} · pending {c.pending:,} · failed {c.failed:,} · "
+            f"unknown {c.unknown:,} · rejected {rejected:,} · duplicates {c.duplicates:,}"
+        )
+        if status.last_event is not None:
+            e = status.last_event
+            self.last_event_label.setText(f"Last event: {e.name} ({e.status.value}) at {_local_time(e.received_at)}")
+        else:
+            self.last_event_label.setText("No events received yet.")
+        if status.running:
+            self.receiver_status.show_status("ok", f"Listening on {status.listening}.")
+            if status.forwarding_problem:
+                self.forwarding_status.show_status("warning", status.forwarding_problem)
+            elif status.forwarder is not None and status.forwarder.last_error:
+                self.forwarding_status.show_status(
+                    "warning", f"Hull did not take the last events yet: {status.forwarder.last_error}"
+                )
+            else:
+                self.forwarding_status.show_status("ok", "Forwarding to Hull.")
+        self.table.setAccessibleDescription(f"{self.table.rowCount()} events shown")
+
+    def _fill_table(self, rows: list[InboxRow]) -> None:
+        self.table.setUpdatesEnabled(False)
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            person = ", ".join(f"{k}: {v}" for k, v in (r.as_user or {}).items()) or "—"
+            values = (_local_time(r.received_at), r.status.value, r.name, person, r.reason or "", r.event_id)
+            for j, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if j == 4 and value:
+                    item.setToolTip(value)
+                self.table.setItem(i, j, item)
+        self.table.setUpdatesEnabled(True)
+        self.table.setAccessibleDescription(f"{len(rows)} events shown")
+
+
+def _local_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+__all__ = ["WebhookPage"]
