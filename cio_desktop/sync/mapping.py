@@ -272,9 +272,19 @@ def _invalid_unicode(identifiers: dict[str, str], attributes: dict[str, Any], re
         if "(identifier)" not in reported and utf8_len(value) is None:
             out.append(Violation("(identifier)", f"{key} is not valid Unicode text"))
     for name, value in attributes.items():
-        if name in reported or isinstance(value, list | dict):
-            continue  # lists and objects are measured exactly (and reported) by check_attributes
-        if utf8_len(name) is None or (isinstance(value, str) and utf8_len(value) is None):
+        if name in reported:
+            continue
+        if isinstance(value, list | dict):
+            try:
+                wire_size(value)
+                bad = False
+            except UnicodeEncodeError:
+                bad = True
+            except (ValueError, TypeError):
+                bad = False  # reported as NaN / not JSON elsewhere
+        else:
+            bad = isinstance(value, str) and utf8_len(value) is None
+        if bad or utf8_len(name) is None:
             out.append(Violation(name, f"attribute '{name}' is not valid Unicode text"))
     return out
 

@@ -108,6 +108,19 @@ def check_attribute_value(name: str, value: Any) -> Violation | None:
     return None
 
 
+def _short_text_list(value: list[Any]) -> bool:
+    """True when a list of texts (like ``hull_segments``) is surely under the value limit, without encoding it.
+
+    A character takes at most 6 bytes in JSON (an escape like ``\\u001f``) and each item at most 3 more
+    (quotes and comma); lone surrogates are caught by the mapping's own Unicode check."""
+    total = 2 + 3 * len(value)
+    for item in value:
+        if type(item) is not str:
+            return False
+        total += 6 * len(item)
+    return total <= MAX_ATTRIBUTE_VALUE_BYTES
+
+
 def check_attributes(attributes: Mapping[str, Any]) -> list[Violation]:
     """Names, values and count of one identify call's attributes."""
     out: list[Violation] = []
@@ -129,7 +142,10 @@ def check_attributes(attributes: Mapping[str, Any]) -> list[Violation]:
         if kind is str:
             if len(value) <= _SAFE_VALUE_CHARS:
                 continue
-        elif kind is not list and kind is not dict:
+        elif kind is list:
+            if _short_text_list(value):
+                continue
+        elif kind is not dict:
             continue
         v = check_attribute_value(name, value)
         if v is not None:

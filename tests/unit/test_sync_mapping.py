@@ -376,3 +376,16 @@ def test_identify_operation_is_a_v2_person_identify() -> None:
 
 def test_first_anonymous_id_is_kept_for_anonymous_events() -> None:
     assert map_user(user(anonymous_ids=["", "anon-1", "anon-2"]), make_ctx()).anonymous_id == "anon-1"
+
+
+def test_list_holding_text_that_is_not_valid_unicode_is_a_violation() -> None:
+    person = map_user(user(**{"traits_a/tags": ["ok", "\udc00"]}), make_ctx(("traits_a/tags", "tags")))
+    assert [v.attribute for v in person.violations] == ["tags"]
+
+
+def test_segment_names_with_many_segments_stay_within_the_value_limit_check() -> None:
+    ctx = MappingContext(
+        Profile(name="t", segments=(SegmentRef("s0", "S"),)), {f"s{i}": f"Segment number {i:03}" for i in range(80)}, {}
+    )
+    person = map_user(user(segment_ids=[f"s{i}" for i in range(80)]), ctx)
+    assert [v.attribute for v in person.violations] == ["hull_segments"]
