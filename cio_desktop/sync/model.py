@@ -113,9 +113,13 @@ class KnownPerson:
 class Decision:
     """The plan for one person.
 
-    ``operations`` are Track v2 batch operations in send order (a merge is followed by the identify).
+    ``operations`` are Track v2 batch operations in send order. A MERGE is ``(identify new, merge old
+    into new)``: Customer.io ignores a merge whose primary person does not exist yet, so the identify
+    must be accepted first (same request in order, or an earlier one).
     ``traits`` are the ``customerio/*`` traits to write back to Hull once the operations are accepted
-    (empty for skips). ``previous_customer_id`` is set for merges and deletes of an old id.
+    (empty for skips and when write-back is off). ``previous_customer_id`` is the customerId the person
+    was synced under before, when it differs from ``customer_id`` (merges; re-creation under a new id).
+    ``person`` is the mapped person (None for deletions and "not in segments" skips).
     """
 
     hull_id: str

@@ -4,8 +4,8 @@ Rules, in order (Hull's connector behaviour plus issue 4, see API-CONTRACTS.md):
 1. An empty segment choice sends nobody (and deletes nobody).
 2. A user outside the synchronized segments is deleted only when deletion is enabled, this tool (or
    Hull's connector) created them and they are not deleted yet; otherwise skipped "not in segments".
-3. No customerId -> skip; no email while email is required -> skip; any limit violated -> skip
-   "invalid" with every violation listed.
+3. No customerId -> skip (an unusable one, e.g. a list, is "invalid"); no email while email is
+   required -> skip; any limit violated -> skip "invalid" with every violation listed.
 4. A customerId that differs from the one they were synced under -> merge (old into new).
 5. Same payload hash as last time (ledger, or with write-back Hull's ``customerio/hash``) -> skip
    "unchanged": no Customer.io request.
@@ -147,7 +147,7 @@ def plan_user(user: dict[str, Any], ctx: MappingContext, known: KnownPerson | No
     person = map_user(user, ctx)
     cid = person.customer_id
     if cid is None:
-        if person.violations:
+        if any(v.attribute == "(identifier)" for v in person.violations):  # a value, but not a usable one
             return Decision(
                 hull_id, None, Action.SKIP, Reason.INVALID, person=person, message=describe(person.violations)
             )

@@ -282,3 +282,14 @@ def test_missing_person_created_by_us_is_deleted_when_enabled() -> None:
 def test_missing_person_is_skipped_unless_deletable(known: KnownPerson, delete_on_leave: bool) -> None:
     d = plan_missing(known, make_ctx(delete_on_leave=delete_on_leave), now=NOW)
     assert (d.action, d.reason, d.operations) == (Action.SKIP, Reason.NOT_IN_SEGMENTS, ())
+
+
+def test_missing_customer_id_is_reported_as_such_even_when_other_values_are_invalid() -> None:
+    d = plan(user(external_id=None, created_at="not a date"))
+    assert d.reason is Reason.NO_CUSTOMER_ID
+
+
+def test_unusable_customer_id_value_is_invalid() -> None:
+    d = plan(user(external_id=["u-1"]))
+    assert d.reason is Reason.INVALID
+    assert "external_id" in d.message
