@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -97,13 +98,16 @@ class MainWindow(QMainWindow):
             "Demo mode: a local sandbox stands in for Hull and Customer.io. Nothing is sent anywhere."
         )
         self.demo_badge.setVisible(demo)
+        self.demo_badge.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.header_status = StatusLine(name="Application status")
         hl.addWidget(profile_label)
         hl.addWidget(self.profile_combo)
         hl.addWidget(self.profile_menu_button)
         hl.addSpacing(12)
         hl.addWidget(self.demo_badge)
+        hl.addSpacing(12)
         hl.addWidget(self.header_status, 1)
+        hl.addStretch(0)
 
         # -- pages
         self.connect_page = ConnectPage(self.ctx)

@@ -20,7 +20,8 @@ def test_name_over_150_bytes_is_refused_with_its_size() -> None:
 
 def test_duplicate_and_reserved_names_are_refused() -> None:
     assert "already used" in validate_cio_name("plan", ["plan"])
-    assert "set by the app" in validate_cio_name("email", [])
+    assert "reserved" in validate_cio_name("cio_id", [])
+    assert validate_cio_name("email", []) == ""  # overriding a base attribute is allowed
     assert "name" in validate_cio_name("  ", [])
 
 

@@ -46,8 +46,9 @@ ID_RECOMMENDATION = (
 # Above this share of the preview sample without a customerId, the choice is probably wrong.
 MISSING_WARN_SHARE = 0.2
 SAMPLE_SIZE = 200
-# Names Customer.io reserves or this app sends itself: mapping onto them would be overwritten.
-RESERVED_NAMES = frozenset({"id", "cio_id", "email", "created_at", "hull_segments", "_update"})
+# Names Customer.io reserves for identifiers and flags. (email, created_at and hull_segments may be
+# mapped: a mapping overrides the base attribute of the same name.)
+RESERVED_NAMES = frozenset({"id", "cio_id", "_update"})
 
 
 def validate_cio_name(name: str, others: list[str]) -> str:
@@ -62,7 +63,7 @@ def validate_cio_name(name: str, others: list[str]) -> str:
     if name in others:
         return f"“{name}” is already used by another row."
     if name in RESERVED_NAMES:
-        return f"“{name}” is set by the app itself; choose another name."
+        return f"“{name}” is reserved by Customer.io; choose another name."
     return ""
 
 
@@ -247,6 +248,9 @@ class FieldsPage(Page):
         self.id_combo.setEditable(True)
         self.id_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.id_combo.setAccessibleName("customerId attribute")
+        # Attribute names can be 150+ characters: never let one widen the page.
+        self.id_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.id_combo.setMinimumContentsLength(28)
         id_completer = QCompleter(self.attribute_keys_model, self.id_combo)
         id_completer.setFilterMode(Qt.MatchFlag.MatchContains)
         id_completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -263,7 +267,8 @@ class FieldsPage(Page):
         ml = QVBoxLayout(map_box)
         ml.addWidget(
             hint(
-                "Every person also gets email, created_at and hull_segments. Double-click a cell to change it; "
+                "Every person also gets email, created_at and hull_segments (a row below with the same name "
+                "replaces them). Double-click a cell to change it; "
                 "type in the Hull attribute cell to search."
             )
         )

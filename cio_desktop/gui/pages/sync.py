@@ -197,9 +197,14 @@ class SyncPage(Page):
         status, text = core.summary_text(summary)
         self.summary.show_status(status, text)
         self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
-        if self.bar.maximum() == 0:
-            self.bar.setRange(0, 1000)
-        self.bar.setValue(1000 if status == "ok" else self.bar.value())
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(1000)
+        self.bar.setFormat("Done" if status == "ok" else "Finished with problems")
+        self.rate_label.setText("—")
+        self.eta_label.setText("—")
+        self.failed_label.setText(f"{getattr(summary, 'failed', 0):,}")
+        counts = dict(getattr(summary, "counts", {}) or {})
+        self.counts_label.setText("   ".join(f"{label}: {n:,}" for label, n in sorted(counts.items())))
         self._notify(text)
         self.run_finished.emit(core.summary_status(summary), summary)
 
@@ -210,6 +215,9 @@ class SyncPage(Page):
         self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
         if self.bar.maximum() == 0:
             self.bar.setRange(0, 1000)
+        self.bar.setFormat("Cancelled" if cancelled else "Failed")
+        self.rate_label.setText("—")
+        self.eta_label.setText("—")
         self._notify(text)
         self.run_finished.emit("cancelled" if cancelled else "failed", None)
 
