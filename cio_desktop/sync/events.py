@@ -40,7 +40,9 @@ def plan_event(
     checkpoint: float | None = None,
 ) -> EventDecision:
     """Decide one event. ``customer_id`` is the customerId of the event's user only if that user is synced
-    (in the ledger and not deleted); ``anonymous_id`` overrides the event's own anonymous id."""
+    (in the ledger and not deleted). ``anonymous_id`` overrides the event's own anonymous id: pass the
+    user's first Hull anonymous id (``MappedPerson.anonymous_id``) when known, because that is the
+    ``anonymous_id`` attribute the person gets once identified, which ties these events to them."""
     ulid = event_ulid(event.event_id, event.created_at if math.isfinite(event.created_at) else 0.0)
 
     def skip(reason: EventReason, message: str, violations: tuple[Violation, ...] = ()) -> EventDecision:

@@ -4,7 +4,9 @@ What a person looks like, as Hull's connector sent it (API-CONTRACTS.md):
 - identifier: the profile's customerId attribute (``external_id`` by default; ``id``, ``email`` or any
   attribute such as ``traits_crm/id``), sent as ``{"id": ...}``, or ``{"email": ...}`` when it is the email;
 - base attributes ``email``, ``created_at`` (Unix seconds) and ``hull_segments`` (names, sorted);
-- the profile's mapped attributes under their Customer.io names (a mapping may override a base one).
+- the profile's mapped attributes under their Customer.io names (a mapping may override a base one);
+- with anonymous events on, ``anonymous_id`` = the user's first Hull anonymous id, so Customer.io
+  attaches the anonymous events sent before the user had a customerId to this person.
 
 Values: dates (Hull type ``date`` or a name ending ``_at``/``_date``) become integer Unix seconds;
 text, booleans and numbers are kept; lists and objects are sent as JSON values; ``None`` is left out
@@ -222,6 +224,12 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
                 Violation(f.cio, f"value for attribute '{f.cio}' is a {kind.__name__}, which is not a JSON value")
             )
 
+    anon = user.get("anonymous_ids")
+    anonymous_id = next((a for a in anon if isinstance(a, str) and a), None) if isinstance(anon, list) else None
+    if anonymous_id is not None and ctx.profile.anonymous_events and "anonymous_id" not in attributes:
+        # Customer.io attaches earlier anonymous events to a person whose anonymous_id attribute matches.
+        attributes["anonymous_id"] = anonymous_id
+
     violations.extend(check_attributes(attributes))
     material = _material(identifiers, attributes, violations)
     if "\\ud" in material:  # escaped surrogates: emoji, or lone surrogates that cannot be sent
@@ -237,8 +245,6 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
     size_problem = check_operation_size(op_bytes, "identify operation")
     if size_problem is not None:
         violations.append(size_problem)
-    anon = user.get("anonymous_ids")
-    anonymous_id = next((a for a in anon if isinstance(a, str) and a), None) if isinstance(anon, list) else None
     return MappedPerson(
         hull_id=hull_id,
         customer_id=customer_id,

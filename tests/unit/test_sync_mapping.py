@@ -389,3 +389,10 @@ def test_segment_names_with_many_segments_stay_within_the_value_limit_check() ->
     )
     person = map_user(user(segment_ids=[f"s{i}" for i in range(80)]), ctx)
     assert [v.attribute for v in person.violations] == ["hull_segments"]
+
+
+def test_anonymous_id_attribute_is_sent_only_with_anonymous_events_on() -> None:
+    u = user(anonymous_ids=["anon-1", "anon-2"])
+    assert map_user(u, make_ctx(anonymous_events=True)).attributes["anonymous_id"] == "anon-1"
+    assert "anonymous_id" not in map_user(u, make_ctx(anonymous_events=False)).attributes
+    assert "anonymous_id" not in map_user(user(), make_ctx(anonymous_events=True)).attributes
