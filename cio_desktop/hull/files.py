@@ -478,6 +478,8 @@ class FileSource:
         self._events_meta_memo: tuple[dict[str, Any], _EventsMeta] | None = None
         self._user_problems = _ProblemLog()
         self._event_problems = _ProblemLog()
+        # One metadata pass at a time: GUI workers may ask for segments and attributes at once.
+        self._meta_lock = threading.RLock()
 
     # ------------------------------------------------------------------ UserSource
     def describe(self) -> str:
@@ -683,6 +685,10 @@ class FileSource:
     def _users_meta(
         self, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
     ) -> _UsersMeta:
+        with self._meta_lock:
+            return self._users_meta_locked(on_progress, cancel)
+
+    def _users_meta_locked(self, on_progress: ProgressCallback | None, cancel: threading.Event | None) -> _UsersMeta:
         key = _stat_key(self.users_path, "users file")
         if self._users_meta_memo and self._users_meta_memo[0] == key:
             return self._users_meta_memo[1]
@@ -758,6 +764,10 @@ class FileSource:
     def _events_meta(
         self, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
     ) -> _EventsMeta:
+        with self._meta_lock:
+            return self._events_meta_locked(on_progress, cancel)
+
+    def _events_meta_locked(self, on_progress: ProgressCallback | None, cancel: threading.Event | None) -> _EventsMeta:
         assert self.events_path is not None
         key = _stat_key(self.events_path, "events file")
         if self._events_meta_memo and self._events_meta_memo[0] == key:
