@@ -191,8 +191,18 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             log.warning("webhook page not available: %s", exc)
             return None
-        page: Any = module.WebhookPage()
-        self.ctx.profile_changed.connect(lambda p: page.set_context(p, self.secrets) if p is not None else None)
+        page: Any = module.WebhookPage(runner=self.runner)
+        shown: list[tuple[str, ...]] = []
+
+        def profile_changed(p: Profile | None) -> None:
+            # Only what the webhook page shows: other edits must not restart its receiver setup.
+            key = (p.name, p.webhook_public_url, p.webhook_listen, p.cio_site_id) if p is not None else ()
+            if p is None or (shown and shown[-1] == key):
+                return
+            shown[:] = [key]
+            page.set_context(p, self.secrets, demo=self.demo)
+
+        self.ctx.profile_changed.connect(profile_changed)
         return page
 
     def show_page(self, index_or_name: int | str) -> None:
@@ -432,6 +442,8 @@ class MainWindow(QMainWindow):
             event.ignore()  # still cancelling: _sync_finished closes again
             return
         self.save_settings()
+        if self.webhook_page is not None and hasattr(self.webhook_page, "shutdown"):
+            self.webhook_page.shutdown()
         self.runner.cancel_all()
         self.runner.wait_all(10000)
         event.accept()

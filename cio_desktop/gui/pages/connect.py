@@ -177,7 +177,7 @@ class ConnectPage(Page):
         self.region_combo = QComboBox()
         self.region_combo.setAccessibleName("Customer.io region")
         for text, region in (("Detect automatically", Region.AUTO), ("US", Region.US), ("EU", Region.EU)):
-            self.region_combo.addItem(text, region)
+            self.region_combo.addItem(text, region.value)  # plain str: QVariant does not keep the enum
         self.cio_test = QPushButton("Test connection")
         self.cio_test.setAccessibleName("Test the Customer.io connection")
         self.cio_status = StatusLine(name="Customer.io connection result")
@@ -256,7 +256,7 @@ class ConnectPage(Page):
             self._set_if_idle(self.site_edit, profile.cio_site_id)
             self._set_if_idle(self.users_edit, profile.files.users_path)
             self._set_if_idle(self.events_edit, profile.files.events_path)
-            self.region_combo.setCurrentIndex(max(0, self.region_combo.findData(profile.cio_region)))
+            self.region_combo.setCurrentIndex(max(0, self.region_combo.findData(profile.cio_region.value)))
             self._source_toggled()
         finally:
             self._loading = False
@@ -314,7 +314,7 @@ class ConnectPage(Page):
             "hull_organization": self.org_edit.text().strip(),
             "hull_connector_id": self.connector_edit.text().strip().lower(),
             "cio_site_id": self.site_edit.text().strip(),
-            "cio_region": self.region_combo.currentData(),
+            "cio_region": Region(self.region_combo.currentData() or Region.AUTO.value),
             "files": FileSourceSettings(self.users_edit.text().strip(), self.events_edit.text().strip()),
         }
         err = self.ctx.update(**changes)
