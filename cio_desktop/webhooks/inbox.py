@@ -297,6 +297,20 @@ class Inbox:
         result: int = self._call(run)
         return result
 
+    def prune_forwarded(self, before: float) -> int:
+        """Delete events forwarded before ``before`` (Unix seconds); Hull has them. Returns how many.
+
+        Their event ids go too, so a re-delivery older than that would be stored again; Customer.io
+        only retries for 7 days, so keep at least that long.
+        """
+
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute("DELETE FROM events WHERE status='forwarded' AND forwarded_at < ?", (before,))
+            return cur.rowcount
+
+        removed: int = self._call(run)
+        return removed
+
     def _call(self, run: Callable[[sqlite3.Connection], T]) -> T:
         future = self._enqueue(run)
         value: T = future.result()

@@ -8,6 +8,7 @@ as pending (``forwarding_problem`` says why nothing is forwarded).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from cio_desktop.config.profile import Profile, parse_listen
@@ -39,6 +40,10 @@ class WebhookStatus:
     forwarder: ForwarderStats | None
     forwarding_problem: str | None
     last_event: InboxRow | None
+
+
+# Forwarded events are kept this long for the inbox view (and re-delivery de-duplication), then pruned.
+KEEP_FORWARDED_DAYS = 30
 
 
 class WebhookService:
@@ -86,6 +91,7 @@ class WebhookService:
         )
         receiver.start()
         self.receiver = receiver
+        self.inbox.prune_forwarded(time.time() - KEEP_FORWARDED_DAYS * 86400)
         if not self._forward:
             self.forwarding_problem = "forwarding to Hull is switched off"
             return

@@ -266,3 +266,20 @@ def test_port_in_use_is_a_clear_error(receiver: WebhookReceiver, inbox: Inbox) -
     other = WebhookReceiver(inbox, TOKEN, KEY, port=receiver.port)
     with pytest.raises(ReceiverError, match="choose another port"):
         other.start()
+
+
+def test_a_stalled_disk_answers_503_within_the_budget_so_customerio_retries(inbox: Inbox) -> None:
+    from concurrent.futures import Future
+
+    never: Future[object] = Future()
+    with WebhookReceiver(inbox, TOKEN, KEY, port=0, request_budget=0.5) as rx:
+        original = inbox.submit
+        inbox.submit = lambda *a, **k: never  # type: ignore[method-assign]
+        try:
+            t0 = time.monotonic()
+            status, body = post(rx, sample())
+            elapsed = time.monotonic() - t0
+        finally:
+            inbox.submit = original  # type: ignore[method-assign]
+    assert status == 503 and "retried" in str(body["error"])
+    assert elapsed < 1.5

@@ -153,3 +153,12 @@ def test_writes_after_close_fail_clearly(tmp_path: Path) -> None:
     box.close()
     with pytest.raises(InboxClosedError):
         box.accept(event("e1"), b"{}")
+
+
+def test_prune_removes_only_old_forwarded_events(inbox: Inbox) -> None:
+    for i in range(3):
+        inbox.accept(event(f"e{i}"), b"{}")
+    inbox.mark_forwarded(["e0"], now=100.0)
+    inbox.mark_forwarded(["e1"], now=10_000.0)
+    assert inbox.prune_forwarded(before=5_000.0) == 1
+    assert inbox.get("e0") is None and inbox.get("e1") is not None and inbox.get("e2") is not None
