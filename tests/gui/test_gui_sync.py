@@ -1,0 +1,105 @@
+"""Syncs started from the GUI: live progress, cancel, History, and the errors CSV."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from PySide6.QtCore import Qt
+
+from cio_desktop.gui import core
+from cio_desktop.sandbox.customerio import Problem, Reason, Rejected
+
+pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
+
+
+def test_a_sync_from_the_gui_shows_progress_and_lands_in_history(qtbot, make_sandbox, make_window) -> None:
+    sb = make_sandbox(users=400)
+    window = make_window(sb)
+    window.show_page("Sync")
+    sync = window.sync_page
+    progress: list[object] = []
+    real_show = sync.show_progress
+    sync.show_progress = lambda p: (progress.append(p), real_show(p))  # type: ignore[method-assign]
+    with qtbot.waitSignal(sync.run_finished, timeout=60000) as finished:
+        qtbot.mouseClick(sync.mode_buttons["full"], Qt.MouseButton.LeftButton)
+        assert not sync.mode_buttons["full"].isEnabled() and sync.cancel_button.isEnabled()
+    assert finished.args[0] == "completed"
+    summary = finished.args[1]
+    assert progress, "no progress reached the page"
+    assert any(getattr(p, "counts", None) for p in progress)
+    assert sync.summary.status == "ok"
+    assert f"Sent {summary.people_sent:,} people" in sync.summary.text()
+    assert summary.people_sent == len(sb.cio_people()) > 0
+    assert "identify (new)" in sync.counts_label.text()
+    assert sync.mode_buttons["full"].isEnabled() and not sync.cancel_button.isEnabled()
+
+    history = window.history_page
+    window.show_page("History")
+    qtbot.waitUntil(lambda: history.runs_model.total_rows() == 1, timeout=10000)
+    run = history.runs_model.row(0)
+    assert run.status.value == "completed"
+    assert core.run_totals(run)["sent"] == summary.people_sent
+    assert history.chart.bars and history.chart.bars[0][1]["sent"] == summary.people_sent
+
+
+def test_cancelling_a_running_sync_stops_it_and_history_says_cancelled(qtbot, make_sandbox, make_window) -> None:
+    sb = make_sandbox(users=3000, seed=11)
+    sb.set_faults("hull", latency_ms=150)  # slow pages: the run is still going when we cancel
+    window = make_window(sb)
+    sync = window.sync_page
+    with qtbot.waitSignal(sync.run_finished, timeout=60000) as finished:
+        sync.start("full")
+        qtbot.waitUntil(lambda: sync.last_progress is not None and sync.last_progress.done > 0, timeout=30000)
+        qtbot.mouseClick(sync.cancel_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0] == "cancelled"
+    assert "Cancelled" in sync.summary.text()
+    assert len(sb.cio_people()) < 2000  # it did stop early
+    history = window.history_page
+    history.refresh()
+    qtbot.waitUntil(lambda: history.runs_model.total_rows() == 1, timeout=10000)
+    assert history.runs_model.row(0).status.value == "cancelled"
+
+
+def test_rejected_people_are_listed_searchable_and_exported_to_csv(
+    qtbot, make_sandbox, make_window, tmp_path, monkeypatch
+) -> None:
+    sb = make_sandbox(users=300, seed=4)
+    window = make_window(sb)
+    members = [u for seg in window.ctx.profile.segment_ids for u in sb.users_in_segment(seg)]
+    bad = sorted({u["external_id"] for u in members if u.get("external_id") and u.get("email")})[:3]
+    identify = sb.cio.identify
+
+    def refuse_some(kind: str, value: str, attrs: dict) -> None:
+        if value in bad:
+            raise Rejected(Problem(Reason.INVALID, "attributes.plan", f"plan of {value} refused by the test"))
+        identify(kind, value, attrs)
+
+    monkeypatch.setattr(sb.cio, "identify", refuse_some)
+    sync = window.sync_page
+    with qtbot.waitSignal(sync.run_finished, timeout=60000) as finished:
+        sync.start("full")
+    assert finished.args[1].failed == 3
+    assert sync.summary.status == "warning" and "3 failed" in sync.summary.text()
+
+    history = window.history_page
+    window.show_page("History")
+    qtbot.waitUntil(lambda: history.errors_model.total_rows() == 3, timeout=10000)
+    assert sorted(e.customer_id for e in history.errors_model.all_rows()) == bad
+    assert history.export_button.isEnabled()
+
+    with qtbot.waitSignal(history.errors_loaded, timeout=10000):
+        history.search.setText(bad[1])
+    assert [e.customer_id for e in history.errors_model.all_rows()] == [bad[1]]
+    with qtbot.waitSignal(history.errors_loaded, timeout=10000):
+        history.search.clear()
+
+    out = tmp_path / "errors.csv"
+    with qtbot.waitSignal(history.exported, timeout=10000) as exported:
+        history.export_csv(str(out))
+    assert exported.args[0] == 3
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    assert sorted(r["customer_id"] for r in rows) == bad
+    assert all("refused by the test" in r["message"] for r in rows)
