@@ -50,7 +50,7 @@ from cio_desktop.net.errors import (
     RejectedError,
     ServiceError,
 )
-from cio_desktop.sync.batching import BatchPacker
+from cio_desktop.sync.batching import DEFAULT_MAX_OPS, BatchPacker
 from cio_desktop.sync.events import plan_event
 from cio_desktop.sync.ledger import (
     Checkpoint,
@@ -397,6 +397,7 @@ class SyncEngine:
         *,
         clock: Callable[[], float] = time.time,
         incremental_overlap_s: float = INCREMENTAL_OVERLAP_S,
+        batch_max_ops: int = DEFAULT_MAX_OPS,
     ) -> None:
         self.profile = profile
         self.source = source
@@ -405,6 +406,8 @@ class SyncEngine:
         self.hull_writer = hull_writer
         self.clock = clock
         self.incremental_overlap_s = incremental_overlap_s
+        # Smaller batches cost more requests but less rework when one fails (tests use few).
+        self.batch_max_ops = batch_max_ops
 
     # ------------------------------------------------------------------ public API
     def run(
@@ -640,7 +643,7 @@ class _Run:
                 total = None
         what = "users in the chosen segments" if full else "users updated since the last run"
         self.progress.phase(Phase.USERS, total=total, message=f"Reading {what}")
-        packer: BatchPacker[_Entry] = BatchPacker()
+        packer: BatchPacker[_Entry] = BatchPacker(max_ops=self.e.batch_max_ops)
         if full:
             self.ledger.begin_seen()
         if not (full and not segment_ids):
@@ -712,7 +715,7 @@ class _Run:
             )
         self.progress.advance(1, label=decision.label)
         self.say(f"{_user_line(user)}: {decision.label}" + (f" ({decision.message})" if decision.message else ""))
-        packer: BatchPacker[_Entry] = BatchPacker()
+        packer: BatchPacker[_Entry] = BatchPacker(max_ops=self.e.batch_max_ops)
         if decision.operations:
             self._pack_person(packer, decision)
         self._flush(packer)
@@ -745,7 +748,7 @@ class _Run:
         since = self.ledger.checkpoint_float(Checkpoint.EVENTS)
         self.progress.phase(Phase.EVENTS, message="Reading new events")
         self.event_ckpt = _EventCheckpoint(since)
-        packer: BatchPacker[_Entry] = BatchPacker()
+        packer: BatchPacker[_Entry] = BatchPacker(max_ops=self.e.batch_max_ops)
         seq = 0
         feed = _Prefetch(
             lambda: self.e.source.iter_events(list(self.profile.events), since=since), PAGE_SIZE, self.stop
@@ -1031,9 +1034,11 @@ class _Run:
             for entry in ok_entries.values():
                 if entry.event is not None:
                     self.event_ckpt.finish(entry.seq, ok=True)
-            for entry, *_ in errors.values():
+            for entry, kind, _message, _fld in errors.values():
                 if entry.event is not None:
-                    self.event_ckpt.finish(entry.seq, ok=False)
+                    # Customer.io refusing the event itself is final (recorded in run_errors); only an
+                    # event that could not be delivered holds the checkpoint back for the next run.
+                    self.event_ckpt.finish(entry.seq, ok=kind == "rejected")
         writer = self.e.hull_writer
         if writer is not None and self.profile.write_back:
             for entry in ok_entries.values():

@@ -10,7 +10,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cio_desktop.config.profile import Profile, ProfileError, Region, SourceKind
 from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
@@ -60,8 +60,9 @@ class Services:
     hull_writer: FirehoseWriter | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
-    def engine(self, *, clock: Callable[[], float] = time.time) -> SyncEngine:
-        return SyncEngine(self.profile, self.source, self.ledger, self.track, self.hull_writer, clock=clock)
+    def engine(self, *, clock: Callable[[], float] = time.time, **options: Any) -> SyncEngine:
+        """A sync engine over these services; ``options`` go to :class:`SyncEngine` (e.g. ``batch_max_ops``)."""
+        return SyncEngine(self.profile, self.source, self.ledger, self.track, self.hull_writer, clock=clock, **options)
 
     def close(self) -> None:
         """Close everything opened for this profile (the firehose writer first: it flushes through Hull)."""
