@@ -188,7 +188,6 @@ class JsonHttp:
             all_headers["Content-Type"] = "application/json"
         if headers:
             all_headers.update(headers)
-        path = urlsplit(url).path
 
         def attempt() -> requests.Response:
             if self.bucket is not None:
@@ -225,7 +224,10 @@ class JsonHttp:
             raise error
 
         def on_retry(error: ServiceError, wait: float) -> None:
-            log.info("%s %s failed (%s); retrying in %.2f s", method, path, error.status or "network", wait)
+            # No path: it holds customer identifiers (emails), which do not belong in logs.
+            log.info(
+                "%s %s failed (%s); retrying in %.2f s", self.wording.service, method, error.status or "network", wait
+            )
             if isinstance(error, RateLimitedError) and error.retry_after and self.bucket is not None:
                 # Everyone sharing the workspace's bucket backs off, not just this thread.
                 self.bucket.pause(error.retry_after)

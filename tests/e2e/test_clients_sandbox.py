@@ -12,7 +12,7 @@ from customerio import CustomerIO
 
 from cio_desktop.config.paths import HOME_ENV
 from cio_desktop.customerio.app import AppClient
-from cio_desktop.customerio.errors import AuthenticationError, RateLimitedError
+from cio_desktop.customerio.errors import AuthenticationError, NetworkError, RateLimitedError
 from cio_desktop.customerio.track import OpResult, TrackClient
 from cio_desktop.hull.client import HullClient
 from cio_desktop.hull.errors import NotFoundError, OrganizationDisabledError, RejectedError
@@ -332,3 +332,21 @@ def test_firehose_writer_delivers_everything_through_faults(sb: Sandbox) -> None
     assert {r["user_id"] for r in received} == {u["id"] for u in users}
     synced = [r for r in received if r["type"] == "traits"]
     assert sb.user(synced[0]["user_id"])["traits_customerio/synced_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_latency_and_slow_bodies_within_the_timeout_are_waited_for(sb: Sandbox) -> None:
+    sb.set_faults("cio_track", latency_ms=30, slow_body_ms=150, seed=1)
+    with track_client(sb) as client:
+        assert client.check().region == "us"
+        client.identify("slow-1", {"a": 1})
+    assert "slow-1" in sb.cio_people()
+
+
+def test_an_answer_slower_than_the_timeout_is_a_network_error(sb: Sandbox) -> None:
+    sb.set_faults("cio_track", latency_ms=600, seed=1)
+    retry = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01)
+    with track_client(sb, retry=retry, timeout=(1.0, 0.2)) as client:
+        started = time.monotonic()
+        with pytest.raises(NetworkError, match="did not answer in time"):
+            client.identify("too-slow", {"a": 1})
+    assert time.monotonic() - started < 3
