@@ -125,3 +125,33 @@ def test_widgets_have_accessible_names(page: WebhookPage) -> None:
         page.table,
     ):
         assert w.accessibleName()
+
+
+def test_failed_events_show_their_reason_and_retry_failed_queues_them(qtbot, page: WebhookPage) -> None:
+    from cio_desktop.webhooks.events import MappedEvent, PayloadFormat
+
+    page.set_context(Profile(name="Acme"), SecretStore.in_memory())
+    qtbot.waitUntil(lambda: page.service is not None, timeout=5000)
+    assert page.service is not None
+    body = b'{"event_id": "e1", "object_type": "email", "metric": "opened", "data": {"identifiers": {"id": "u1"}}}'
+    mapped = MappedEvent(
+        event_id="e1",
+        format=PayloadFormat.CURRENT,
+        object_type="email",
+        metric="opened",
+        name="Email Opened",
+        known=True,
+        created_at="2023-11-14T22:13:20Z",
+        as_user={"external_id": "u1"},
+    )
+    page.service.inbox.accept(mapped, body)
+    page.service.inbox.mark_failed({"e1": "Hull refused this event: bad"})
+    page.filter_combo.setCurrentIndex(3)  # Failed
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
+    assert page.table.item(0, 4).text() == "Hull refused this event: bad"
+    assert page.table.item(0, 3).text() == "external_id: u1"
+
+    qtbot.mouseClick(page.retry_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.inbox_status.status == "ok", timeout=5000)
+    assert "1 failed event(s) queued" in page.inbox_status.text()
+    qtbot.waitUntil(lambda: page.table.rowCount() == 0, timeout=5000)
