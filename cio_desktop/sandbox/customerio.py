@@ -32,8 +32,11 @@ _ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")
 _IDENTIFIER_KINDS = ("id", "email", "cio_id")
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # built once: per-call setup is slow
+
+
 def compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(value)
 
 
 def compact_size(value: Any) -> int:
@@ -42,10 +45,18 @@ def compact_size(value: Any) -> int:
 
 
 def _value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value) if value.isascii() else len(value.encode())
-    if value is None or isinstance(value, bool | int | float):
-        return len(compact_json(value))
+    """Bytes of an attribute value, exact when it could be near the limit (cheap bounds otherwise)."""
+    kind = type(value)
+    if kind is str:
+        return len(value) if len(value) * 4 <= MAX_ATTRIBUTE_VALUE_BYTES or value.isascii() else len(value.encode())
+    if kind is int or kind is bool or value is None:
+        return 20  # never near the limit; exact size does not matter
+    if kind is float:
+        return len(repr(value))
+    if kind is list and all(type(x) is str for x in value):
+        bound = 2 + sum(6 * len(x) + 3 for x in value)  # worst case: every character escaped as \u00XX
+        if bound <= MAX_ATTRIBUTE_VALUE_BYTES:
+            return bound
     return compact_size(value)
 
 

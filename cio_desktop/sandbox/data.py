@@ -15,6 +15,7 @@ document; every mutation bumps the user's ``updated_at``.
 from __future__ import annotations
 
 import bisect
+import json
 import random
 import re
 import threading
@@ -70,8 +71,32 @@ _SENIORITY = ("executive", "director", "manager", "individual", "intern")
 _SOURCES = ("organic", "google_ads", "referral", "newsletter", "partner", "webinar", "producthunt", "linkedin")
 _TAGS = ("beta", "vip", "webinar-2025", "churn-risk", "nps-promoter", "nps-detractor", "early-adopter", "api-user")
 _INTERESTS = ("email", "analytics", "automation", "sms", "push", "segmentation", "a/b testing", "reporting")
+_TAG_SETS = tuple(tuple(t for b, t in enumerate(_TAGS) if m >> b & 1) for m in range(256))
+_INTEREST_SETS = tuple(tuple(t for b, t in enumerate(_INTERESTS) if m >> b & 1) for m in range(256))
 _LANGS = ("en", "fr", "de", "es", "ja")
-_PLANS_MRR = {"enterprise": (900, 5000), "pro": (99, 400), "starter": (19, 60), "free": (0, 0)}
+_PLANS = ("enterprise", "pro", "starter", "free")
+_MRR_RANGES = ((900, 5000), (99, 400), (19, 60), (0, 0))
+
+
+def _plan_index(v: int) -> int:
+    return 0 if v < 26 else 1 if v < 77 else 2 if v < 128 else 3
+
+
+_PLAN_INDEX = tuple(_plan_index(v) for v in range(256))
+_LONG_VALUE = ("Long free-text note from the CRM. " * 40)[:1200]
+
+# JSON-escaped pieces for _generate_json (json.dumps defaults: ASCII with \u escapes).
+_GIVEN_J = tuple(json.dumps(g) for g, _ in _GIVEN)
+_FAMILY_J = tuple(json.dumps(f) for f, _ in _FAMILY)
+_NAME_J = tuple(json.dumps(f"{g} {f}") for g, _ in _GIVEN for f, _ in _FAMILY)
+_COMPANY_J = tuple(json.dumps(c) for c, _ in _COMPANIES)
+_TITLE_J = tuple(json.dumps(t) for t in _TITLES)
+_TAG_SETS_J = tuple(json.dumps(list(t), separators=(",", ":")) for t in _TAG_SETS)
+_INTEREST_SETS_J = tuple(json.dumps(list(t), separators=(",", ":")) for t in _INTEREST_SETS)
+_PREFS_J = tuple(
+    tuple(json.dumps({"language": lang, "digest": bool(d)}, separators=(",", ":")) for d in (0, 1)) for lang in _LANGS
+)
+_LONG_VALUE_J = json.dumps(_LONG_VALUE)
 
 # Segments: (name, predicate on the user's segment byte). Byte v also fixes the plan (see _plan).
 _SEGMENT_DEFS: tuple[tuple[str, Any], ...] = (
@@ -85,16 +110,6 @@ _SEGMENT_DEFS: tuple[tuple[str, Any], ...] = (
     ("VIP", lambda v: v < 5),
 )
 MASK_TABLE: Final = bytes(sum(1 << bit for bit, (_, pred) in enumerate(_SEGMENT_DEFS) if pred(v)) for v in range(256))
-
-
-def _plan(v: int) -> str:
-    if v < 26:
-        return "enterprise"
-    if v < 77:
-        return "pro"
-    if v < 128:
-        return "starter"
-    return "free"
 
 
 @dataclass(frozen=True)
@@ -154,20 +169,37 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
+_DAY_TEXT: dict[int, str] = {}  # day number -> "YYYY-MM-DD" (a few thousand days at most)
+_HOUR_MINUTE = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)]
+_SECOND = [f":{x:02d}" for x in range(60)]
+
+
+def _fmt(t: int, sep: str, suffix: str) -> str:
+    """Fast date formatting for whole seconds (the generator formats several dates per user)."""
+    d, sod = divmod(t, _DAY)
+    day = _DAY_TEXT.get(d)
+    if day is None:
+        g = time.gmtime(d * _DAY)
+        day = _DAY_TEXT[d] = f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}"
+    m, sec = divmod(sod, 60)
+    return day + sep + _HOUR_MINUTE[m] + _SECOND[sec] + suffix
+
+
 def iso_z(t: float) -> str:
     """``2026-01-01T00:00:00Z`` (milliseconds added when ``t`` has a fraction)."""
-    g = time.gmtime(t)
-    ms = round((t - int(t)) * 1000) if t != int(t) else 0
-    base = f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}T{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}"
-    return f"{base}.{min(ms, 999):03d}Z" if ms else base + "Z"
+    whole = int(t)
+    ms = round((t - whole) * 1000)
+    if not ms:
+        return _fmt(whole, "T", "Z")
+    return _fmt(whole, "T", f".{min(ms, 999):03d}Z")
 
 
 def _iso_offset(t: int) -> str:
-    return iso_z(t)[:-1] + "+00:00"
+    return _fmt(t, "T", "+00:00")
 
 
 def _iso_utc_words(t: int) -> str:
-    return iso_z(t)[:-1].replace("T", " ") + " UTC"
+    return _fmt(t, " ", " UTC")
 
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -220,6 +252,23 @@ class FakeOrg:
             (self._oid(self._t0 - 4000 + k, k + 10), name) for k, (name, _) in enumerate(_SEGMENT_DEFS)
         )
         self._segment_bit = {sid: bit for bit, (sid, _) in enumerate(self.segments)}
+        self._segment_lists = tuple(
+            tuple(sid for bit, (sid, _) in enumerate(self.segments) if m >> bit & 1) for m in range(256)
+        )
+        self._segment_json = tuple(json.dumps(list(ids), separators=(",", ":")) for ids in self._segment_lists)
+        self._account_json = tuple(
+            json.dumps(
+                {
+                    "id": self._oid(self._t0 - 3000 + ci, 100 + ci),
+                    "domain": _COMPANIES[ci][1],
+                    "name": _COMPANIES[ci][0],
+                    "plan": _PLANS[p],
+                },
+                separators=(",", ":"),
+            )
+            for ci in range(16)
+            for p in range(4)
+        )
         self._segbyte = rng.randbytes(size)
         self.mask = bytearray(self._segbyte.translate(MASK_TABLE))
         words = rng.randbytes(8 * size)
@@ -260,8 +309,7 @@ class FakeOrg:
         return self._segment_bit.get(segment_id)
 
     def segment_ids_of(self, i: int) -> list[str]:
-        m = self.mask[i]
-        return [sid for bit, (sid, _) in enumerate(self.segments) if m >> bit & 1]
+        return list(self._segment_lists[self.mask[i]])
 
     def updated_epoch(self, i: int) -> float:
         t = self._updated.get(i)
@@ -283,6 +331,10 @@ class FakeOrg:
     # ------------------------------------------------------------------ documents
     def doc(self, i: int) -> dict[str, Any]:
         """The user's document as Hull's search answers it (a fresh dict the caller may change)."""
+        return dict(self.doc_view(i))
+
+    def doc_view(self, i: int) -> dict[str, Any]:
+        """The user's document, shared: callers must not change it (serialising only)."""
         if not 0 <= i < self.size:
             raise IndexError(i)
         cached = self._doc_cache.get(i)
@@ -297,77 +349,83 @@ class FakeOrg:
                         cached[k] = v
             if i in self._updated:
                 cached["updated_at"] = iso_z(self._updated[i])
-            cached["segment_ids"] = self.segment_ids_of(i)
+                cached["segment_ids"] = self.segment_ids_of(i)
             if len(self._doc_cache) > 8192:
                 self._doc_cache.clear()
             self._doc_cache[i] = cached
-        return dict(cached)
+        return cached
+
+    def user_json(self, i: int) -> str:
+        """The user's document as compact JSON (what the search endpoint writes)."""
+        if i in self._updated:
+            return json.dumps(self.doc_view(i), separators=(",", ":"))
+        return self._generate_json(i)
 
     def _generate(self, i: int) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self._generate_json(i))
+        return doc
+
+    def _generate_json(self, i: int) -> str:
+        """The generated document of user ``i`` as compact JSON, straight from pre-escaped pieces.
+
+        Writing the JSON text directly is ~4x faster than building a dict and encoding it, which is
+        what lets one core serve tens of thousands of users per second. Unchanged users only.
+        """
         w = self._words[i]
         w2 = _mix(w ^ i)
         v = self._segbyte[i]
-        g_name, g_ascii = _GIVEN[w2 % 40]
-        f_name, f_ascii = _FAMILY[(w2 >> 6) % 32]
-        company, company_domain = _COMPANIES[(w2 >> 11) % 16]
-        plan = _plan(v)
-        lo, hi = _PLANS_MRR[plan]
-        mrr: float = lo + (w2 >> 15) % (hi - lo + 1) if hi else 0
-        updated = int(self.updated_epoch(i))
-        created = int(self.created_epoch(i))
-        uid = self.id_of(i)
-        anon_n = 1 + (w2 >> 25) % 3
-        doc: dict[str, Any] = {
-            "id": uid,
-            "anonymous_ids": [self._anon_id(i, k, w2) for k in range(anon_n)],
-            "name": f"{g_name} {f_name}",
-            "first_name": g_name,
-            "last_name": f_name,
-            "created_at": iso_z(created),
-            "updated_at": iso_z(updated),
-            "traits_clearbit/given_name": g_name,
-            "traits_clearbit/family_name": f_name,
-            "traits_clearbit/company": company,
-            "traits_clearbit/title": _TITLES[(w2 >> 27) % 16],
-            "traits_clearbit/seniority": _SENIORITY[(w2 >> 31) % 5],
-            "traits_clearbit/employment_domain": company_domain,
-            "traits_clearbit/fetched_at": _iso_offset(created + 3600),
-            "traits_intercom/id": f"{(w2 >> 3) & 0xFFFFFFFFFFFF:012x}",
-            "traits_intercom/session_count": (w2 >> 34) % 400,
-            "traits_intercom/last_request_at": _iso_offset(updated - (w2 >> 40) % (30 * _DAY)),
-            "traits_intercom/unsubscribed_from_emails": (w2 >> 43) % 9 == 0,
-            "traits_intercom/tags": sorted({_TAGS[(w2 >> (44 + 3 * k)) % 8] for k in range((w2 >> 50) % 3)}),
-            "traits_plan": plan,
-            "traits_mrr": mrr,
-            "traits_score": round(((w2 >> 52) % 1000) / 10.0, 1),
-            "traits_newsletter": v % 3 == 0,
-            "traits_signup_source": _SOURCES[(w >> 5) % 8],
-            "traits_interests": sorted({_INTERESTS[(w >> (2 + 3 * k)) % 8] for k in range(1 + (w >> 60) % 3)}),
-            "traits_preferences": {"language": _LANGS[(w >> 9) % 5], "digest": (w >> 12) & 1 == 1},
-            "traits_last_login_date": _iso_utc_words(updated - (w2 >> 20) % (7 * _DAY)),
-            "traits_seats": 1 + (w >> 13) % 50 if plan != "free" else 1,
-        }  # fmt: skip
+        gi, fi, ci = w2 % 40, (w2 >> 6) % 32, (w2 >> 11) % 16
+        plan_i = _PLAN_INDEX[v]
+        lo, hi = _MRR_RANGES[plan_i]
+        mrr = lo + (w2 >> 15) % (hi - lo + 1) if hi else 0
+        updated = _BASE_TIME - (w >> 20) % (365 * _DAY)
+        created = updated - (w >> 8) % (3 * 365 * _DAY) - _DAY
+        anon = f'"{self._anon_id(i, 0, w2)}"'
+        if (w2 >> 25) & 3 == 0:
+            anon += f',"{self._anon_id(i, 1, w2)}"'
+        if (w2 >> 27) & 7 == 0:
+            anon += f',"{self._anon_id(i, 2, w2)}"'
+        given, family = _GIVEN_J[gi], _FAMILY_J[fi]
+        seats = 1 + (w >> 13) % 50 if plan_i < 3 else 1
+        text = (
+            f'{{"id":"{self.id_of(i)}","anonymous_ids":[{anon}],"name":{_NAME_J[gi * 32 + fi]},'
+            f'"first_name":{given},"last_name":{family},'
+            f'"created_at":"{_fmt(created, "T", "Z")}","updated_at":"{_fmt(updated, "T", "Z")}",'
+            f'"traits_clearbit/given_name":{given},"traits_clearbit/family_name":{family},'
+            f'"traits_clearbit/company":{_COMPANY_J[ci]},"traits_clearbit/title":{_TITLE_J[(w2 >> 27) % 16]},'
+            f'"traits_clearbit/seniority":"{_SENIORITY[(w2 >> 31) % 5]}",'
+            f'"traits_clearbit/employment_domain":"{_COMPANIES[ci][1]}",'
+            f'"traits_clearbit/fetched_at":"{_fmt(created + 3600, "T", "+00:00")}",'
+            f'"traits_intercom/id":"{(w2 >> 3) & 0xFFFFFFFFFFFF:012x}",'
+            f'"traits_intercom/session_count":{(w2 >> 34) % 400},'
+            f'"traits_intercom/last_request_at":"{_fmt(updated - (w2 >> 40) % (30 * _DAY), "T", "+00:00")}",'
+            f'"traits_intercom/unsubscribed_from_emails":{"true" if (w2 >> 43) % 9 == 0 else "false"},'
+            f'"traits_intercom/tags":{_TAG_SETS_J[(w2 >> 44) & (w2 >> 52) & 0xFF]},'
+            f'"traits_plan":"{_PLANS[plan_i]}","traits_mrr":{mrr},'
+            f'"traits_score":{((w2 >> 52) % 1000) / 10.0!r},'
+            f'"traits_newsletter":{"true" if v % 3 == 0 else "false"},'
+            f'"traits_signup_source":"{_SOURCES[(w >> 5) % 8]}",'
+            f'"traits_interests":{_INTEREST_SETS_J[((w >> 2) & (w >> 40) & 0xFF) | 1 << (w >> 61)]},'
+            f'"traits_preferences":{_PREFS_J[(w >> 9) % 5][(w >> 12) & 1]},'
+            f'"traits_last_login_date":"{_fmt(updated - (w2 >> 20) % (7 * _DAY), " ", " UTC")}",'
+            f'"traits_seats":{seats}'
+        )
         if 128 <= v < 166:
-            doc["traits_trial_ends_at"] = _iso_utc_words(updated + 14 * _DAY)
+            text += f',"traits_trial_ends_at":"{_fmt(updated + 14 * _DAY, " ", " UTC")}"'
         if (w >> 14) % 100 >= 3:
-            doc["email"] = f"{g_ascii}.{f_ascii}{i}@{_EMAIL_DOMAINS[(w >> 17) % 6]}"
+            text += f',"email":"{_GIVEN[gi][1]}.{_FAMILY[fi][1]}{i}@{_EMAIL_DOMAINS[(w >> 17) % 6]}"'
         if (w >> 21) % 100 >= 5:
-            doc["external_id"] = f"cust-{i:08d}"
+            text += f',"external_id":"cust-{i:08d}"'
         if (w >> 28) % 10 < 8:
-            doc["account"] = {
-                "id": self._oid(self._t0 - 3000 + (w2 >> 11) % 16, 100 + (w2 >> 11) % 16),
-                "domain": company_domain,
-                "name": company,
-                "plan": plan,
-            }
+            text += f',"account":{self._account_json[ci * 4 + plan_i]}'
         if i % _LONG_VALUE_EVERY == 13:
-            doc[LONG_VALUE_KEY] = ("Long free-text note from the CRM. " * 40)[:1200]
+            text += f',"{LONG_VALUE_KEY}":{_LONG_VALUE_J}'
         if i % _LONG_NAME_EVERY == 7:
-            doc[LONG_NAME_KEY] = "value under an over-long attribute name"
-        return doc
+            text += f',"{LONG_NAME_KEY}":"value under an over-long attribute name"'
+        return text + f',"segment_ids":{self._segment_json[self.mask[i]]}}}'
 
     def _anon_id(self, i: int, k: int, w2: int) -> str:
-        h = _mix(w2 + k)
+        h = (w2 * (2 * k + 3) + k) & _MASK64
         return f"{h >> 32:08x}-{(h >> 16) & 0xFFFF:04x}-4{(h >> 4) & 0xFFF:03x}-a{h & 0xFFF:03x}-{i:012x}"
 
     # ------------------------------------------------------------------ lookups (firehose asUser)

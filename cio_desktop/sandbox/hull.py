@@ -127,6 +127,9 @@ class HullService:
     def search_users(self, body: Any) -> dict[str, Any]:
         return self.search.search(body)
 
+    def search_users_json(self, body: Any) -> str:
+        return self.search.search_json(body)
+
     def search_events(self, body: Any) -> dict[str, Any]:
         return search_events(self.org, body)
 

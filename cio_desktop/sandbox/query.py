@@ -78,7 +78,7 @@ class UserCtx(_Ctx):
             return org.id_of(i)
         if name == "segment_ids":
             return org.segment_ids_of(i)
-        doc = org.doc(i)
+        doc = org.doc_view(i)
         if "." in name and name not in doc:
             head, rest = name.split(".", 1)
             sub = doc.get(head, MISSING)
@@ -443,6 +443,24 @@ class UserSearch:
         self._blocks: dict[str, _BlockCounts] = {}
 
     def search(self, body: Any) -> dict[str, Any]:
+        """The answer as Python objects (in-process callers)."""
+        picked, total, req = self._select(body)
+        data = [_project(self.org.doc(i), req.include) for i in picked]
+        return {"data": data, "pagination": _pagination(total, req)}
+
+    def search_json(self, body: Any) -> str:
+        """The answer as compact JSON text; whole documents are written without building dicts."""
+        picked, total, req = self._select(body)
+        org = self.org
+        if req.include is None:
+            users = ",".join([org.user_json(i) for i in picked])
+        else:
+            users = ",".join(
+                [json.dumps(_project(org.doc_view(i), req.include), separators=(",", ":")) for i in picked]
+            )
+        return f'{{"data":[{users}],"pagination":{json.dumps(_pagination(total, req), separators=(",", ":"))}}}'
+
+    def _select(self, body: Any) -> tuple[list[int], int, PageRequest]:
         req = parse_page_request(body, (("id", "asc"),))
         org = self.org
         with org._lock:
@@ -456,8 +474,7 @@ class UserSearch:
                 everything = [i for i in self._iter(node, self._hit_bytes(node.table), lo, hi)]
                 _sort_indexes(everything, req.sort, UserCtx(org))
                 total, picked = len(everything), everything[skip : skip + want]
-            data = [_project(org.doc(i), req.include) for i in picked]
-        return {"data": data, "pagination": _pagination(total, req)}
+        return picked, total, req
 
     def count(self, query: Any) -> int:
         with self.org._lock:

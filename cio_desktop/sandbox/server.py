@@ -76,7 +76,7 @@ _DROP = Reply(0)
 
 
 def _json_reply(status: int, obj: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    return Reply(status, json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode(), headers)
+    return Reply(status, json.dumps(obj, separators=(",", ":")).encode(), headers)
 
 
 def _meta_error(status: int, message: str) -> Reply:
@@ -438,7 +438,7 @@ class Sandbox:
                     return endpoint, _hull_error(400, "the request body is not valid JSON")
                 if seg[1] == "events":
                     return endpoint, _json_reply(200, self.hull.search_events(payload))
-                return endpoint, _json_reply(200, self.hull.search_users(payload))
+                return endpoint, Reply(200, self.hull.search_users_json(payload).encode())
         except QueryError as e:
             return endpoint, _hull_error(400, str(e))
         return endpoint, _hull_error(404, f"Not found: {method} /{'/'.join(seg)}")
