@@ -235,13 +235,30 @@ class JsonHttp:
         return self.retry.call(attempt, cancel=cancel, on_retry=on_retry)
 
 
+_KNOWN_CAUSES = (
+    ("CERTIFICATE_VERIFY_FAILED", "the TLS certificate is not trusted"),
+    ("SSLError", "TLS handshake failed"),
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("getaddrinfo failed", "host name not found"),
+    ("Temporary failure in name resolution", "host name not found"),
+    ("Network is unreachable", "network unreachable"),
+    ("RemoteDisconnected", "the connection was closed without an answer"),
+    ("Connection aborted", "the connection was closed without an answer"),
+    ("Connection reset", "the connection was reset"),
+    ("IncompleteRead", "the answer was cut off"),
+    ("InvalidChunkLength", "the answer was cut off"),
+)
+
+
 def _reason(exc: requests.RequestException) -> str:
-    """A short cause without URLs or headers (which may hold secrets in query strings)."""
-    cause: BaseException | None = exc
-    while cause is not None and cause.__cause__ is not None and cause.__cause__ is not cause:
-        cause = cause.__cause__
-    name = type(cause).__name__ if cause is not None else type(exc).__name__
-    return f"{type(exc).__name__}: {name}" if name != type(exc).__name__ else name
+    """A short cause, never the URL or headers (a URL may carry identifiers or keys)."""
+    text = repr(exc)
+    for needle, reason in _KNOWN_CAUSES:
+        if needle in text:
+            return reason
+    return type(exc).__name__
 
 
 def parse_json(response: requests.Response, service: str) -> Any:

@@ -390,3 +390,18 @@ def test_retry_after_holds_back_the_whole_workspace(rsps: responses.RequestsMock
     c.identify("u", {})
     # The retry waited in the shared bucket, where every other thread of this workspace waits too.
     assert clock.now >= 5.0
+
+
+def test_unreachable_host_says_so_without_the_url_path() -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = TrackClient("s-down", API_KEY, "us", base_url=f"http://127.0.0.1:{port}", retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(NetworkError) as info:
+        c.identify("secret@person.io", {})
+    assert str(info.value) == (
+        f"Could not reach Customer.io Track API at 127.0.0.1:{port} (connection refused). "
+        "Check the network connection and the base URL."
+    )
