@@ -53,6 +53,7 @@ _REASONS = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     501: "Not Implemented",
     503: "Service Unavailable",
 }
@@ -286,6 +287,9 @@ class WebhookReceiver:
                     response = await self._handle(head, reader, writer, started + self._request_budget)
                 except _RequestError as exc:
                     response = exc.response
+                except Exception:  # a bug must cost one request, not the connection's task silently
+                    log.exception("webhook request failed")
+                    response = _Response(500, {"error": "internal error; the event was not stored"}, close=True)
                 await self._send(writer, response)
                 log.debug("%d in %.1f ms", response.status, (time.monotonic() - started) * 1000)
                 if response.close:
