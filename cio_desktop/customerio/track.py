@@ -259,7 +259,7 @@ def _partial_results(response: requests.Response, count: int) -> tuple[OpResult,
     errors = body.get("errors") if isinstance(body, Mapping) else None
     if not isinstance(errors, list):
         # A 207 we cannot read says nothing about which operations were accepted: treat as failure.
-        raise error_for_unreadable_207(response)
+        raise _unreadable_207(response)
     failed: dict[int, OpResult] = {}
     for err in errors:
         if not isinstance(err, Mapping):
@@ -277,7 +277,7 @@ def _partial_results(response: requests.Response, count: int) -> tuple[OpResult,
     return tuple(failed.get(i, OpResult(i, True)) for i in range(count))
 
 
-def error_for_unreadable_207(response: requests.Response) -> ServiceError:
+def _unreadable_207(response: requests.Response) -> ServiceError:
     messages = api_messages(response)
     detail = f": {'; '.join(messages)}" if messages else ""
     return ServiceError(
