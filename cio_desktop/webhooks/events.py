@@ -422,7 +422,10 @@ def _address(value: Any) -> str | None:
     """The email address in ``addr`` or ``Name <addr>``; None if there is none."""
     if not isinstance(value, str) or not value.strip():
         return None
-    _, addr = parseaddr(value.strip())
+    text = value.strip()
+    if "<" not in text:  # the common plain form; parseaddr is comparatively slow
+        return text if _looks_like_email(text) else None
+    _, addr = parseaddr(text)
     return addr if _looks_like_email(addr) else None
 
 
