@@ -150,7 +150,11 @@ def _print_start(service: WebhookService) -> None:
     if status.public_url:
         print(f"Paste into Customer.io: {status.public_url}", flush=True)
     elif status.url_problem:
-        print(f"No public URL: {status.url_problem}", flush=True)
+        print(
+            f"No public URL yet: Customer.io cannot reach http://{status.listening} until it is exposed (a tunnel "
+            "or reverse proxy) and its https address is set as the profile's public webhook URL.",
+            flush=True,
+        )
     if service.secrets.get(service.profile.name, SecretKey.WEBHOOK_SIGNING_KEY) is None:
         print("No signing key set: only the token in the URL authenticates requests.", flush=True)
     if status.forwarding_problem:
