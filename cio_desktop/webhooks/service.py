@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cio_desktop.config.profile import Profile, parse_listen
 from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.hull.client import HullClient
 from cio_desktop.webhooks.events import decode_body, map_payload
 from cio_desktop.webhooks.forwarder import (
     FirehoseSender,
@@ -73,6 +74,7 @@ class WebhookService:
         self.receiver: WebhookReceiver | None = None
         self.forwarder: Forwarder | None = None
         self.forwarding_problem: str | None = None
+        self._own_client: HullClient | None = None
 
     def start(self) -> None:
         """Start listening (raises ReceiverError with the reason) and forwarding when possible."""
@@ -96,10 +98,11 @@ class WebhookService:
             self.forwarding_problem = "forwarding to Hull is switched off"
             return
         try:
-            sender = self._sender or hull_sender_for(self.profile, self.secrets)
+            sender: FirehoseSender = self._sender or hull_sender_for(self.profile, self.secrets)
         except ForwarderConfigError as exc:
             self.forwarding_problem = str(exc)
             return
+        self._own_client = sender if isinstance(sender, HullClient) and self._sender is None else None
         self.forwarding_problem = None
         self.forwarder = Forwarder(self.inbox, sender)
         self.forwarder.start()
@@ -108,6 +111,9 @@ class WebhookService:
         if self.forwarder is not None:
             self.forwarder.stop()
             self.forwarder = None
+        if self._own_client is not None:
+            self._own_client.close()
+            self._own_client = None
         if self.receiver is not None:
             self.receiver.stop()
             self.receiver = None
