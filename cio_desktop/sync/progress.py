@@ -7,6 +7,7 @@ get through), so a GUI that forwards each one as a queued signal never floods it
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -14,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+
+log = logging.getLogger(__name__)
 
 # At most this many progress reports per second (phase changes excepted).
 MAX_REPORTS_PER_SECOND = 5.0
@@ -175,5 +178,9 @@ class ProgressTracker:
                 return
             self._last_emit = now
             snap = self._snapshot_locked(now)
-        # Outside the lock: a slow callback must not block the sender threads' bookkeeping.
-        self._callback(snap)
+        # Outside the lock: a slow callback must not block the sender threads' bookkeeping. A failing
+        # callback (a UI bug) must not stop the sync either.
+        try:
+            self._callback(snap)
+        except Exception:
+            log.exception("progress callback failed")
