@@ -391,13 +391,13 @@ class Sandbox:
         decision = self._faults[api].decide()
         if decision.latency_s:
             time.sleep(decision.latency_s)
-        endpoint, reply = "", None
+        reply = None
         if decision.outcome is Outcome.PASS:
             if api == "cio_track" and self._bucket is not None and not self._bucket.take():
                 reply = _meta_error(429, "Too many requests: slow down")
             else:
-                endpoint, reply = route(method, segments, query, headers, body)
-        self._count(api, endpoint or f"{method} {sub}")
+                _, reply = route(method, segments, query, headers, body)
+        self._count(api, _ENDPOINT_NAMES[api](method, segments))
         if decision.outcome is Outcome.DROP:
             return _DROP
         if decision.outcome is Outcome.TOO_MANY:
@@ -693,6 +693,19 @@ def _app_endpoint(method: str, seg: list[str]) -> str:
     if len(seg) == 4 and seg[:2] == ["v1", "customers"]:
         return f"{method} /v1/customers/{{id}}/{seg[3]}"
     return f"{method} /" + "/".join(seg)
+
+
+def _plain_endpoint(method: str, seg: list[str]) -> str:
+    return f"{method} /" + "/".join(seg)
+
+
+# How requests are counted: per endpoint, with identifiers in paths replaced by a placeholder.
+_ENDPOINT_NAMES: dict[str, Callable[[str, list[str]], str]] = {
+    "hull": _plain_endpoint,
+    "firehose": _plain_endpoint,
+    "cio_track": _track_endpoint,
+    "cio_app": _app_endpoint,
+}
 
 
 # ---------------------------------------------------------------------- HTTP plumbing
