@@ -24,6 +24,7 @@ process) leaves the ledger consistent: what it holds was accepted, nothing else.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import queue
@@ -37,6 +38,7 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any
 
+from cio_desktop import __version__
 from cio_desktop.config.profile import Profile
 from cio_desktop.customerio.sizes import dumps
 from cio_desktop.customerio.track import BatchResult, TrackClient
@@ -61,7 +63,7 @@ from cio_desktop.sync.ledger import (
     PersonWrite,
     RunStatus,
 )
-from cio_desktop.sync.mapping import identify_operation
+from cio_desktop.sync.mapping import identify_operation, parse_date
 from cio_desktop.sync.model import (
     Action,
     Decision,
@@ -91,6 +93,9 @@ MAX_CONSECUTIVE_BATCH_FAILURES = 3
 MAX_TRACKED_FAILURES = 100_000
 ERRORS_SAMPLE = 10
 SAVE_EVERY_S = 2.0
+# A user updated less than this long ago is always mapped again (see _Run.fingerprint).
+FINGERPRINT_SETTLE_S = 300.0
+UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
 
 __all__ = [
     "INCREMENTAL_OVERLAP_S",
@@ -214,6 +219,7 @@ class _Entry:
     event: EventDecision | None = None
     seq: int = -1  # events: position in the event stream (checkpoint bookkeeping)
     hull_id: str = ""
+    fp: str | None = None  # people: source fingerprint, stored once accepted
 
 
 @dataclass(eq=False, slots=True)
@@ -506,6 +512,7 @@ class _Run:
         self.events_sent = 0
         self.requests = 0
         self.event_ckpt: _EventCheckpoint | None = None
+        self.ctx_fp: str | None = None
         self.last_save = 0.0
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=2 * self.profile.concurrency)
         self.threads: list[threading.Thread] = []
@@ -609,6 +616,7 @@ class _Run:
     def _body(self, hull_id: str | None) -> None:
         ctx = self.e.context()
         mode = self.mode
+        self.ctx_fp = _context_fingerprint(ctx) if mode is not RunMode.SINGLE else None
         if mode is RunMode.SINGLE:
             assert hull_id is not None
             self._single(ctx, hull_id)
@@ -669,18 +677,55 @@ class _Run:
         self, ctx: MappingContext, chunk: list[HullUser], packer: BatchPacker[_Entry], *, full: bool
     ) -> None:
         ids = [u["id"] if isinstance(u.get("id"), str) else str(u.get("id", "")) for u in chunk]
-        known = self.ledger.known_by_hull_id(ids)
+        known = self.ledger.known_with_fingerprints(ids)
         if full:
             self.ledger.mark_seen(ids)
         now = self.e.clock()
         labels: dict[str, int] = {}
+        unchanged = 0
+        refresh: list[tuple[str, str | None]] = []
         for user, hid in zip(chunk, ids, strict=True):
-            decision = plan_user(user, ctx, known.get(hid), now=now)
+            kp, stored_fp = known.get(hid, (None, None))
+            fp = self.fingerprint(user, now)
+            if fp is not None and fp == stored_fp and kp is not None and kp.deleted_at is None:
+                # Same Hull data and settings as when Customer.io accepted them: no need to map again.
+                unchanged += 1
+                continue
+            decision = plan_user(user, ctx, kp, now=now)
             labels[decision.label] = labels.get(decision.label, 0) + 1
-            if decision.operations and not self.dry:
-                self._pack_person(packer, decision)
+            if decision.operations:
+                if not self.dry:
+                    self._pack_person(packer, decision, fp)
+            elif (
+                decision.reason is Reason.UNCHANGED
+                and kp is not None
+                and decision.customer_id == kp.customer_id
+                and fp != stored_fp
+            ):
+                refresh.append((kp.customer_id, fp))
+        if refresh and not self.dry:
+            self.ledger.set_fingerprints(refresh)
+        if unchanged:
+            labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
         for label, n in labels.items():
             self.progress.advance(n, label=label)
+
+    def fingerprint(self, user: HullUser, now: float) -> str | None:
+        """What the person's payload is made of, cheaply: the sync settings (``self.ctx_fp``), Hull's
+        ``updated_at`` and the user's segments. None (always map) without an update time, or when the
+        update is recent: two changes within one clock tick would look the same."""
+        if self.ctx_fp is None:
+            return None
+        updated = user.get("updated_at")
+        if updated is None or isinstance(updated, bool):
+            return None
+        ts = parse_date(updated)
+        if ts is None or ts > now - FINGERPRINT_SETTLE_S:
+            return None
+        segments = user.get("segment_ids")
+        seg_text = ",".join(s for s in segments if isinstance(s, str)) if isinstance(segments, list) else ""
+        material = f"{self.ctx_fp}|{updated}|{seg_text}".encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(material, digest_size=8).hexdigest()
 
     def _deletions(self, ctx: MappingContext, packer: BatchPacker[_Entry]) -> None:
         self.progress.phase(Phase.DELETIONS, message="Looking for people who left the segments")
@@ -827,8 +872,8 @@ class _Run:
             self.ledger.set_checkpoint(Checkpoint.EVENTS, value)
 
     # ------------------------------------------------------------------ packing
-    def _pack_person(self, packer: BatchPacker[_Entry], decision: Decision) -> None:
-        entry = _Entry(person=decision, hull_id=decision.hull_id)
+    def _pack_person(self, packer: BatchPacker[_Entry], decision: Decision, fp: str | None = None) -> None:
+        entry = _Entry(person=decision, hull_id=decision.hull_id, fp=fp)
         ops = decision.operations
         if len(ops) > 1 and len(packer):
             # Keep a merge's operations in one request, in order (identify, then merge).
@@ -1001,7 +1046,7 @@ class _Run:
         error_rows: list[ErrorWrite] = []
         for entry in ok_entries.values():
             if entry.person is not None:
-                people.append(_person_write(entry.person))
+                people.append(_person_write(entry.person, entry.fp))
             elif entry.event is not None:
                 events.append(EventWrite(entry.event.event_id, entry.event.ulid))
         for entry, kind, message, fld in errors.values():
@@ -1058,7 +1103,25 @@ def _entry_groups(items: list[tuple[_Entry, dict[str, Any]]]) -> list[list[tuple
     return groups
 
 
-def _person_write(d: Decision) -> PersonWrite:
+# Profile settings that do not change what a person's payload is.
+_NOT_IN_PAYLOAD = frozenset(
+    {"name", "concurrency", "rate_limit", "webhook_public_url", "webhook_listen", "endpoints", "events"}
+)
+
+
+def _context_fingerprint(ctx: MappingContext) -> str:
+    """Everything besides the user's own data that shapes a payload: settings, segment names,
+    attribute types, and this program's version (a new mapping may send differently)."""
+    settings = {k: v for k, v in ctx.profile.to_dict().items() if k not in _NOT_IN_PAYLOAD}
+    material = json.dumps(
+        [__version__, settings, dict(ctx.segment_names), dict(ctx.attribute_types)],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.blake2b(material.encode(), digest_size=8).hexdigest()
+
+
+def _person_write(d: Decision, fp: str | None = None) -> PersonWrite:
     if d.action is Action.DELETE:
         return PersonWrite(customer_id=d.customer_id or "", hull_id=d.hull_id, deleted=True)
     person = d.person
@@ -1068,4 +1131,5 @@ def _person_write(d: Decision) -> PersonWrite:
         payload_hash=person.payload_hash if person else None,
         attributes=person.attributes if person else None,
         merged_from=d.previous_customer_id if d.action is Action.MERGE else None,
+        source_fp=fp,
     )

@@ -32,7 +32,7 @@ from typing import Any
 from cio_desktop.config import paths
 from cio_desktop.sync.model import KnownPerson
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LEDGER_FILENAME = "ledger.sqlite3"
 # Errors of older runs are pruned so a ledger does not grow without bound.
 KEEP_RUN_ERRORS_FOR_RUNS = 100
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS people (
     attributes   TEXT,
     created_at   REAL,
     deleted_at   REAL,
-    synced_at    REAL
+    synced_at    REAL,
+    source_fp    TEXT
 );
 CREATE INDEX IF NOT EXISTS people_hull_id ON people(hull_id);
 CREATE TABLE IF NOT EXISTS events_sent (
@@ -118,6 +119,8 @@ class PersonWrite:
     ``attributes``, kept to show what changed in a preview). ``created_at`` keeps an earlier creation
     time (e.g. known from Hull's written-back trait); None means "now" for a new person.
     ``merged_from`` is the previous customer id when this identify followed a merge.
+    ``source_fp`` fingerprints the Hull data (and sync settings) the payload was made from: the
+    next run may call the person unchanged from it without mapping them again.
     """
 
     customer_id: str
@@ -127,6 +130,7 @@ class PersonWrite:
     attributes: Mapping[str, Any] | None = None
     created_at: float | None = None
     merged_from: str | None = None
+    source_fp: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,9 @@ class Ledger:
             )
         if version < SCHEMA_VERSION:
             with self._tx():
+                if version == 1:
+                    # v2: fingerprint of the Hull data a person was last sent from (fast unchanged check).
+                    c.execute("ALTER TABLE people ADD COLUMN source_fp TEXT")
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         c.execute(stmt)
@@ -316,25 +323,37 @@ class Ledger:
         When several customer ids share a Hull id (an old deleted one and a current one), the
         person not deleted, then the most recently synced, wins.
         """
+        return {hid: known for hid, (known, _fp) in self.known_with_fingerprints(hull_ids).items()}
+
+    def known_with_fingerprints(self, hull_ids: Iterable[str]) -> dict[str, tuple[KnownPerson, str | None]]:
+        """Like :meth:`known_by_hull_id`, with the source fingerprint stored with each person
+        (see :attr:`PersonWrite.source_fp`)."""
         ids = list(dict.fromkeys(i for i in hull_ids if i))
-        out: dict[str, KnownPerson] = {}
+        out: dict[str, tuple[KnownPerson, str | None]] = {}
         best: dict[str, tuple[bool, float]] = {}
         with self._lock:
             for chunk in _chunks(ids):
                 rows = self._conn.execute(
                     _in_query(
-                        "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at, synced_at"
+                        "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at, synced_at, source_fp"
                         " FROM people WHERE hull_id",
                         len(chunk),
                     ),
                     tuple(chunk),
                 ).fetchall()
-                for cid, hid, phash, created, deleted, synced in rows:
+                for cid, hid, phash, created, deleted, synced, fp in rows:
                     rank = (deleted is None, synced or 0.0)
                     if hid not in best or rank > best[hid]:
                         best[hid] = rank
-                        out[hid] = _known(cid, hid, phash, created, deleted)
+                        out[hid] = (_known(cid, hid, phash, created, deleted), fp)
         return out
+
+    def set_fingerprints(self, pairs: Sequence[tuple[str, str | None]]) -> None:
+        """Store (customer id, source fingerprint) for people found unchanged the slow way."""
+        if not pairs:
+            return
+        with self._tx():
+            self._conn.executemany("UPDATE people SET source_fp=? WHERE customer_id=?", [(fp, c) for c, fp in pairs])
 
     def known_by_customer_id(self, customer_ids: Iterable[str]) -> dict[str, KnownPerson]:
         ids = list(dict.fromkeys(i for i in customer_ids if i))
@@ -450,7 +469,15 @@ class Ledger:
                 deletes.append((p.customer_id, p.hull_id, p.created_at, now))
             else:
                 identifies.append(
-                    (p.customer_id, p.hull_id, p.payload_hash, _pack(p.attributes), p.created_at or now, now)
+                    (
+                        p.customer_id,
+                        p.hull_id,
+                        p.payload_hash,
+                        _pack(p.attributes),
+                        p.created_at or now,
+                        now,
+                        p.source_fp,
+                    )
                 )
         with self._tx():
             c = self._conn
@@ -459,11 +486,12 @@ class Ledger:
                 c.executemany("DELETE FROM people WHERE customer_id=?", merged)
             if identifies:
                 c.executemany(
-                    "INSERT INTO people (customer_id, hull_id, payload_hash, attributes, created_at, synced_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO people"
+                    " (customer_id, hull_id, payload_hash, attributes, created_at, synced_at, source_fp)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT(customer_id) DO UPDATE SET hull_id=excluded.hull_id,"
                     " payload_hash=excluded.payload_hash, attributes=excluded.attributes,"
-                    " synced_at=excluded.synced_at,"
+                    " synced_at=excluded.synced_at, source_fp=excluded.source_fp,"
                     # Someone deleted earlier and sent again was created again, now.
                     " created_at=CASE WHEN people.deleted_at IS NOT NULL OR people.created_at IS NULL"
                     " THEN excluded.created_at ELSE people.created_at END,"
@@ -475,7 +503,7 @@ class Ledger:
                     "INSERT INTO people (customer_id, hull_id, created_at, deleted_at, synced_at)"
                     " VALUES (?, ?, ?, ?, ?4)"
                     " ON CONFLICT(customer_id) DO UPDATE SET deleted_at=excluded.deleted_at,"
-                    " synced_at=excluded.synced_at, payload_hash=NULL, attributes=NULL",
+                    " synced_at=excluded.synced_at, payload_hash=NULL, attributes=NULL, source_fp=NULL",
                     deletes,
                 )
             if events:

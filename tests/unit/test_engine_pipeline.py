@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -174,7 +175,7 @@ def test_changed_people_are_sent_again_and_only_they(ledger: Ledger) -> None:
     users = [make_user(i) for i in range(50)]
     source, track = FakeSource(users), FakeTrack()
     engine(profile(), source, ledger, track).run(RunMode.FULL)
-    users[7]["traits_plan"] = "pro"
+    users[7].update(traits_plan="pro", updated_at=2000.0)  # Hull bumps updated_at on every change
     track.batches.clear()
     summary = engine(profile(), source, ledger, track).run(RunMode.FULL)
     assert [_cid(op) for op in track.ops] == ["ext-7"]
@@ -377,7 +378,7 @@ def test_preview_shows_decision_payload_and_changes(ledger: Ledger) -> None:
     assert '"action":"identify"' in rows[0].payload and '"plan":"free"' in rows[0].payload
     assert "plan" in rows[0].changes.added
     eng.run(RunMode.FULL)
-    users[0]["traits_plan"] = "pro"
+    users[0].update(traits_plan="pro", updated_at=2000.0)
     rows = eng.preview(10)
     assert rows[0].label == "identify (changed)" and rows[0].changes.changed == ("plan",)
     assert rows[1].label == "skip: unchanged" and rows[1].payload == ""
@@ -401,9 +402,40 @@ def test_customer_id_change_merges_in_one_request(ledger: Ledger) -> None:
     source, track = FakeSource(users), FakeTrack()
     eng = engine(profile(), source, ledger, track)
     eng.run(RunMode.FULL)
-    users[1]["external_id"] = "ext-new"
+    users[1].update(external_id="ext-new", updated_at=2000.0)
     track.batches.clear()
     summary = eng.run(RunMode.FULL)
     assert summary.counts["merge (customerId changed)"] == 1
     assert [op["action"] for op in track.ops] == ["identify", "merge"]
     assert set(ledger.known_by_customer_id(["ext-1", "ext-new"])) == {"ext-new"}
+
+
+def test_unchanged_users_are_recognised_without_mapping_them_again(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cio_desktop.sync.engine as engine_module
+
+    users = [make_user(i) for i in range(20)]
+    source, track = FakeSource(users), FakeTrack()
+    eng = engine(profile(), source, ledger, track)
+    eng.run(RunMode.FULL)
+    planned: list[str] = []
+    real_plan = engine_module.plan_user
+
+    def counting(user: HullUser, *a: Any, **kw: Any) -> Any:
+        planned.append(user["id"])
+        return real_plan(user, *a, **kw)
+
+    monkeypatch.setattr(engine_module, "plan_user", counting)
+    again = eng.run(RunMode.FULL)
+    assert again.counts == {"skip: unchanged": 20} and planned == []
+    # A change Hull stamped just now is always mapped (two updates within one clock tick look alike).
+    users[3].update(traits_plan="pro", updated_at=time.time())
+    users[5]["segment_ids"] = [SEG, OTHER]
+    third = eng.run(RunMode.FULL)
+    assert sorted(planned) == [hid(3), hid(5)]
+    assert third.counts["identify (changed)"] == 2
+    # Other settings invalidate every fingerprint: all are mapped again (and found unchanged).
+    planned.clear()
+    other = engine(profile(send_nulls=True), source, ledger, track).run(RunMode.DRY_RUN)
+    assert len(planned) == 20 and sum(other.counts.values()) == 20
