@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-MAX_REQUEST_BYTES = 500 * 1024
-MAX_OPERATION_BYTES = 32 * 1024
+# "500 KB" and "32 KB" read as decimal: the stricter reading, so a client that passes here also
+# passes if Customer.io counts in powers of ten.
+MAX_REQUEST_BYTES = 500_000
+MAX_OPERATION_BYTES = 32_000
 MAX_IDENTIFIER_BYTES = 150
 MAX_ATTRIBUTE_NAME_BYTES = 150
 MAX_ATTRIBUTE_VALUE_BYTES = 1000

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cio_desktop.sandbox.data import MISSING, FakeOrg, parse_date, public_event
+from cio_desktop.sandbox.data import MISSING, FakeOrg, parse_date, project, public_event
 
 MAX_RESULT_WINDOW = 10_000
 MAX_PER_PAGE = 500
@@ -455,9 +455,8 @@ class UserSearch:
         if req.include is None:
             users = ",".join([org.user_json(i) for i in picked])
         else:
-            users = ",".join(
-                [json.dumps(_project(org.doc_view(i), req.include), separators=(",", ":")) for i in picked]
-            )
+            include = req.include
+            users = ",".join([org.projected_json(i, include) for i in picked])
         return f'{{"data":[{users}],"pagination":{json.dumps(_pagination(total, req), separators=(",", ":"))}}}'
 
     def _select(self, body: Any) -> tuple[list[int], int, PageRequest]:
@@ -660,18 +659,7 @@ def _sort_indexes(indexes: list[int], sort: Sequence[tuple[str, str]], ctx: _Ctx
 
 
 def _project(doc: dict[str, Any], include: tuple[str, ...] | None) -> dict[str, Any]:
-    if include is None:
-        return doc
-    out: dict[str, Any] = {"id": doc["id"]}
-    for f in include:
-        if f in doc:
-            out[f] = doc[f]
-        elif "." in f:
-            head, rest = f.split(".", 1)
-            sub = doc.get(head)
-            if isinstance(sub, dict) and rest in sub:
-                out.setdefault(head, {})[rest] = sub[rest]
-    return out
+    return doc if include is None else project(doc, include)
 
 
 # ---------------------------------------------------------------------- event search

@@ -316,3 +316,24 @@ def test_customerio_state_is_summarised(sb: Sandbox, track: Track) -> None:
     track.batch([identify("a"), {"type": "person", "identifiers": {"id": "a"}, "action": "event", "name": "E"}])
     state = sb.state()
     assert state["people"] == 1 and state["events"] == 1 and state["requests"]["cio_track"] == 1
+
+
+def test_size_limits_are_read_as_decimal_kilobytes(sb: Sandbox, track: Track) -> None:
+    def op_of_size(total: int) -> dict[str, Any]:
+        attrs = {f"a{n:02d}": "v" * 990 for n in range(31)}
+        attrs["pad"] = ""
+        size = len(json.dumps(identify("edge", **attrs), separators=(",", ":")).encode())
+        attrs["pad"] = "p" * (total - size)
+        return identify("edge", **attrs)
+
+    exact = op_of_size(32_000)
+    assert len(json.dumps(exact, separators=(",", ":")).encode()) == 32_000
+    assert track.batch([exact]) == (200, {})
+    assert track.batch([op_of_size(32_001)])[1]["errors"][0]["field"] == "operation"
+
+
+def test_request_of_exactly_500000_bytes_is_accepted_and_one_more_is_not(track: Track) -> None:
+    body = json.dumps({"batch": [identify("p")]}).encode()
+    exact = body + b" " * (500_000 - len(body))
+    assert track.call("POST", "/api/v2/batch", raw=exact)[0] == 200
+    assert track.call("POST", "/api/v2/batch", raw=exact + b" ")[0] == 400

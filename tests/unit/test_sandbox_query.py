@@ -195,3 +195,16 @@ def test_event_search_finds_anonymous_events_and_refuses_deep_pages() -> None:
     assert anon["data"] and all(e["user_id"] is None and e["anonymous_id"] for e in anon["data"])
     with pytest.raises(QueryError, match="Result window is too large"):
         search_events(org, {"query": {"match_all": {}}, "page": 101, "per_page": 100})
+
+
+def test_json_answer_with_include_matches_the_object_answer_for_changed_and_unchanged_users() -> None:
+    org = FakeOrg(400, seed=12)
+    org.update(3, {"traits_customerio/hash": "h", "email": "new@example.com"})
+    search = UserSearch(org)
+    for include in (
+        ["email", "account.domain", "traits_plan", "traits_customerio/hash"],
+        ["account.name", "account.plan", "segment_ids", "external_id", "traits_intercom/tags"],
+        ["nothing_like_this"],
+    ):
+        body = {"query": {"match_all": {}}, "page": 1, "per_page": 40, "include": include}
+        assert json.loads(search.search_json(body)) == search.search(body)
