@@ -117,7 +117,9 @@ def _credential_items(credentials: Any) -> list[tuple[Any, str]]:
     return out
 
 
-def create_window(*, demo: bool = False, profile: str | None = None, runner: JobRunner | None = None) -> Any:
+def create_window(
+    *, demo: bool = False, profile: str | None = None, runner: JobRunner | None = None, demo_users: int = DEMO_USERS
+) -> Any:
     """Build (not show) the main window; in demo mode also the sandbox session (``window.demo_session``).
 
     Demo mode points CIO_DESKTOP_HOME at a temporary folder and keeps secrets in memory, so nothing is
@@ -139,7 +141,7 @@ def create_window(*, demo: bool = False, profile: str | None = None, runner: Job
     window = MainWindow(runner, store, secrets, demo=demo)
     runner.setParent(window)
     if demo:
-        session = DemoSession(runner, store, secrets, home)
+        session = DemoSession(runner, store, secrets, home, users=demo_users)
         session.setParent(window)
         window.demo_session = session
         window.header_status.show_status("busy", "Starting the demo organization…")

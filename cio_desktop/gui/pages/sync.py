@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import core
+from cio_desktop.gui import core, responsive
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.widgets import Page, StatusLine, hint
 
@@ -142,6 +142,7 @@ class SyncPage(Page):
         self._started_at = time.monotonic()
         self.last_progress = None
         self.ctx.sync_running = True
+        responsive.hold()
         self._set_running(True)
         self.summary.show_status("busy", "Starting…")
         self.log_view.clear()
@@ -222,6 +223,7 @@ class SyncPage(Page):
         self.run_finished.emit("cancelled" if cancelled else "failed", None)
 
     def _finished(self) -> None:
+        responsive.release()
         self.ctx.sync_running = False
         self._set_running(False)
         self.phase_label.setText("Not running.")
