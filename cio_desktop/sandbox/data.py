@@ -571,19 +571,19 @@ class FakeOrg:
                 t = created if k == 0 else created + h % span
                 serial += 1
                 anon = self._anon_id(i, 0, _mix(self._words[i] ^ i)) if spec.event_type == "page" else None
-                out.append(self._event(serial, t, spec, h, self.id_of(i), anon))
+                out.append(self._event(serial, t, spec, h, self.id_of(i), anon, i))
         # Anonymous visitors (never identified): events with no user, only an anonymous id.
         for j in range(max(1, self.size // 20) if self.size else 0):
             h = _mix(self.seed * 1_000_003 + j)
             serial += 1
             anon = f"{h >> 32:08x}-{(h >> 16) & 0xFFFF:04x}-4{(h >> 4) & 0xFFF:03x}-b{h & 0xFFF:03x}-{j:012x}"
             spec = EVENT_SPECS[2] if j % 3 else EVENT_SPECS[11]
-            out.append(self._event(serial, _BASE_TIME - h % (365 * _DAY), spec, h, None, anon))
+            out.append(self._event(serial, _BASE_TIME - h % (365 * _DAY), spec, h, None, anon, -1))
         out.sort(key=lambda e: (e["_t"], e["id"]))
         return out
 
     def _event(
-        self, serial: int, t: int, spec: EventSpec, h: int, user_id: str | None, anon: str | None
+        self, serial: int, t: int, spec: EventSpec, h: int, user_id: str | None, anon: str | None, index: int
     ) -> dict[str, Any]:
         return {
             "id": self._oid(t, serial),
@@ -595,6 +595,7 @@ class FakeOrg:
             "anonymous_id": anon,
             "context": {"source": "sandbox", "ip": "192.0.2.1" if h & 1 else "198.51.100.7"},
             "_t": float(t),
+            "_u": index,
         }
 
     def add_event(
@@ -629,6 +630,7 @@ class FakeOrg:
                 "anonymous_id": anonymous_id,
                 "context": {"source": "sandbox-test"},
                 "_t": float(t),
+                "_u": self.index_of_id(hull_id) if hull_id is not None else -1,
             }
             bisect.insort(events, ev, key=lambda e: (e["_t"], e["id"]))
             self._event_ids.add(eid)
@@ -666,7 +668,8 @@ def project(doc: dict[str, Any], include: tuple[str, ...]) -> dict[str, Any]:
 
 
 def public_event(ev: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ev.items() if k != "_t"}
+    """The event as the search answers it (without the sandbox's own ``_t`` time and ``_u`` user index)."""
+    return {k: v for k, v in ev.items() if k not in ("_t", "_u")}
 
 
 def _event_properties(spec: EventSpec, h: int) -> dict[str, Any]:

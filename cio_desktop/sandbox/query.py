@@ -130,11 +130,8 @@ class EventCtx(_Ctx):
         org, events = self.org, self.events
 
         def pred(i: int) -> bool:
-            uid = events[i]["user_id"]
-            if uid is None:
-                return False
-            idx = org.index_of_id(uid)
-            return idx is not None and matches(node, org, idx)
+            idx: int = events[i]["_u"]  # the user's index, kept on the event: no id lookup per event
+            return idx >= 0 and matches(node, org, idx)
 
         return pred
 

@@ -186,7 +186,7 @@ def test_event_search_filters_by_name_time_and_parent_user() -> None:
     ]
     assert got["pagination"]["total"] == len(expected) > 0
     assert [e["id"] for e in got["data"]] == expected[:500]
-    assert all("_t" not in e for e in got["data"])
+    assert all("_t" not in e and "_u" not in e for e in got["data"])
 
 
 def test_event_search_finds_anonymous_events_and_refuses_deep_pages() -> None:
