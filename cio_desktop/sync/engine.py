@@ -388,6 +388,10 @@ class _Prefetch:
 class SyncEngine:
     """Runs syncs of one profile. ``track`` may be None for previews and dry runs only.
 
+    ``on_progress`` and ``on_log`` are called from the engine's threads (the caller's and the
+    sender threads), never concurrently for progress more than ~5 times a second: a GUI forwards
+    them as queued signals. One run at a time per ledger (a second process gets ``Problem.BUSY``).
+
     ``hull_writer`` receives the write-back traits (``customerio/*``) when ``profile.write_back``
     is on; pass it only for the Hull API source. The engine flushes it at the end of each run but
     does not close it.
