@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from cio_desktop.config.profile import Profile
+from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.sandbox import Sandbox
 from cio_desktop.sync.engine import RunMode
@@ -30,6 +31,7 @@ from cio_desktop.sync.factory import Services, demo_services
 from cio_desktop.sync.ledger import Checkpoint, RunStatus, ledger_path
 from cio_desktop.sync.model import Action, Reason
 from cio_desktop.sync.planner import plan_user
+from tests.e2e.env_keyring import RecordingKeyring
 
 pytestmark = pytest.mark.e2e
 
@@ -189,21 +191,6 @@ def test_cancel_stops_cleanly_and_the_next_run_finishes_the_work(sandbox: Sandbo
     assert_cio_matches(sandbox, expected)
 
 
-_CHILD = """
-import sys
-from cio_desktop.config.secrets import SecretKey, SecretStore
-from cio_desktop.config.store import ProfileStore
-from cio_desktop.sync.factory import open_services
-from cio_desktop.sync.engine import RunMode
-profile = ProfileStore().load(sys.argv[1])
-secrets = SecretStore.in_memory()
-for key, value in zip(("hull_secret", "cio_api_key"), sys.argv[2:4]):
-    secrets.set(profile.name, SecretKey(key), value)
-with open_services(profile, secrets) as services:
-    print(services.engine().run(RunMode.FULL).status.value, flush=True)
-"""
-
-
 def _ledger_people(path: Path) -> int:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
@@ -224,14 +211,19 @@ def test_sync_killed_mid_run_resumes_without_resending_or_duplicating() -> None:
 def _killed_and_resumed(sandbox: Sandbox) -> None:
     profile: Profile = sandbox.demo_profile("Killed").replace(concurrency=1, write_back=False)
     ProfileStore().save(profile)
-    creds = sandbox.credentials
+    recorder = RecordingKeyring()
+    secrets = SecretStore(recorder)
+    for key, value in sandbox.credentials.secrets().items():
+        secrets.set(profile.name, SecretKey(key), value)
     with demo_services(sandbox, profile=profile) as services:
         expected = expected_state(services)
     # Slow Customer.io down so the run is still going when it is killed.
     sandbox.set_faults("cio_track", latency_ms=400)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, **recorder.env(), "PYTHONPATH": str(repo)}
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, profile.name, creds.hull_secret, creds.cio_api_key],
-        env=dict(os.environ),
+        [sys.executable, "-m", "cio_desktop", "sync", "--profile", profile.name, "--full"],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -246,8 +238,8 @@ def _killed_and_resumed(sandbox: Sandbox) -> None:
     accepted_before = _ledger_people(path)
     assert 0 < accepted_before < len(expected.people)
 
-    demo_secrets_profile = ProfileStore().load(profile.name)
-    with demo_services(sandbox, profile=demo_secrets_profile) as services:
+    saved = ProfileStore().load(profile.name)
+    with demo_services(sandbox, profile=saved) as services:
         assert services.ledger.runs()[0].status is RunStatus.INTERRUPTED
         resumed = services.engine().run(RunMode.FULL)
         assert resumed.status is RunStatus.COMPLETED

@@ -420,7 +420,7 @@ def test_unchanged_users_are_recognised_without_mapping_them_again(
     eng = engine(profile(), source, ledger, track)
     eng.run(RunMode.FULL)
     planned: list[str] = []
-    real_plan = engine_module.plan_user
+    from cio_desktop.sync.planner import plan_user as real_plan
 
     def counting(user: HullUser, *a: Any, **kw: Any) -> Any:
         planned.append(user["id"])
