@@ -145,3 +145,12 @@ def test_users_are_found_by_each_identifier_hull_accepts() -> None:
     assert org.find("email", "nobody@example.com") is None
     org.update(i, {"email": "changed@example.com"})
     assert org.find("email", "changed@example.com") == i
+
+
+def test_a_write_back_changes_only_the_written_traits_and_updated_at() -> None:
+    org = FakeOrg(50, seed=7)
+    before = org.doc(4)
+    org.update(4, {"traits_customerio/synced_at": "2026-11-27T00:00:00Z"})
+    after = org.doc(4)
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert changed == {"updated_at", "traits_customerio/synced_at"}
