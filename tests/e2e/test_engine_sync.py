@@ -31,7 +31,7 @@ from cio_desktop.sync.factory import Services, demo_services
 from cio_desktop.sync.ledger import Checkpoint, RunStatus, ledger_path
 from cio_desktop.sync.model import Action, Reason
 from cio_desktop.sync.planner import plan_user
-from tests.e2e.env_keyring import RecordingKeyring
+from tests.e2e.engine_env_keyring import RecordingKeyring
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """A read-only keyring backend for child processes of the e2e tests.
 
-``PYTHON_KEYRING_BACKEND=tests.e2e.env_keyring.EnvKeyring`` makes ``keyring`` (and so
+``PYTHON_KEYRING_BACKEND=tests.e2e.engine_env_keyring.EnvKeyring`` makes ``keyring`` (and so
 ``SecretStore()``) read secrets from the JSON in ``CIO_TEST_KEYRING`` instead of the user's keyring,
 so a real ``cio-desktop sync --profile P`` process can run against the sandbox.
 """
