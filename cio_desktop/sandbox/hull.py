@@ -25,6 +25,24 @@ _AS_USER_KEYS = ("id", "external_id", "email", "anonymous_id")
 _TOP_LEVEL_TRAITS = frozenset({"email", "name", "first_name", "last_name", "external_id"})
 
 
+def _trait_operation(old: Any, value: Any) -> tuple[bool, Any]:
+    """Hull's trait value forms: a plain value (set; null removes) or {"operation", "value"}.
+
+    Returns (leave unchanged, new value).
+    """
+    if not (isinstance(value, dict) and "operation" in value):
+        return False, value
+    op, v = value.get("operation"), value.get("value")
+    if op == "setIfNull":
+        return old is not None, v
+    if op in ("inc", "dec"):
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return True, None
+        base = old if isinstance(old, int | float) and not isinstance(old, bool) else 0
+        return False, base + v if op == "inc" else base - v
+    return False, v  # "set" and anything else Hull treats as a set
+
+
 class FirehoseRefused(Exception):
     """The whole firehose request is refused; ``status`` and message are the answer."""
 
@@ -185,13 +203,15 @@ class HullService:
         }
         if item["type"] == "traits":
             if idx is not None:
+                current = self.org.doc(idx)
                 changes = {}
                 for key, value in item["body"].items():
-                    if key in _TOP_LEVEL_TRAITS or key.startswith("traits_"):
-                        changes[key] = value
-                    else:
-                        changes["traits_" + key] = value
-                self.org.update(idx, changes)
+                    name = key if key in _TOP_LEVEL_TRAITS or key.startswith("traits_") else "traits_" + key
+                    keep, new = _trait_operation(current.get(name), value)
+                    if not keep:
+                        changes[name] = new
+                if changes:
+                    self.org.update(idx, changes)
             with self._lock:
                 self._received.append(record)
             return

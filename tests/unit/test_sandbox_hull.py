@@ -168,3 +168,17 @@ def test_firehose_track_calls_are_deduplicated_on_event_id(sb: Sandbox) -> None:
     events = sb.hull_events_received()
     assert [e["body"]["event_id"] for e in events] == ["e-1", "e-2"]
     assert events[0]["user_id"] == uid and events[1]["user_id"] is None
+
+
+def test_firehose_trait_operations_follow_hull(sb: Sandbox) -> None:
+    uid = sb.org.id_of(4)
+    body = {
+        "visits": {"operation": "inc", "value": 2},
+        "first_seen": {"operation": "setIfNull", "value": "a"},
+        "plan": {"operation": "set", "value": "gold"},
+    }
+    assert firehose(sb, [item(sb, "traits", body, {"id": uid})])[0] == 200
+    again = {**body, "first_seen": {"operation": "setIfNull", "value": "b"}}
+    assert firehose(sb, [item(sb, "traits", again, {"id": uid})])[0] == 200
+    user = sb.user(uid)
+    assert user["traits_visits"] == 4 and user["traits_first_seen"] == "a" and user["traits_plan"] == "gold"
