@@ -26,8 +26,8 @@ from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.sandbox import Sandbox
-from cio_desktop.sync.engine import RunMode
-from cio_desktop.sync.factory import Services, demo_services
+from cio_desktop.sync.engine import Problem, RunMode
+from cio_desktop.sync.factory import Services, demo_services, open_services
 from cio_desktop.sync.ledger import Checkpoint, RunStatus, ledger_path
 from cio_desktop.sync.model import Action, Reason
 from cio_desktop.sync.planner import plan_user
@@ -247,3 +247,18 @@ def _killed_and_resumed(sandbox: Sandbox) -> None:
         assert resumed.people_sent == len(expected.people) - accepted_before
         assert services.ledger.checkpoint(Checkpoint.EVENTS) is not None
     assert_cio_matches(sandbox, expected)
+
+
+def test_refused_credentials_fail_the_run_with_a_message_saying_what_to_fix(sandbox: Sandbox) -> None:
+    profile = sandbox.demo_profile().replace(write_back=False)
+    for key, expected_problem in (("hull_secret", "Hull refused"), ("cio_api_key", "Site ID")):
+        secrets = SecretStore.in_memory()
+        for name, value in sandbox.credentials.secrets().items():
+            secrets.set(profile.name, SecretKey(name), "wrong-" + value if name == key else value)
+        with open_services(profile, secrets) as services:
+            summary = services.engine().run(RunMode.FULL)
+        assert summary.status is RunStatus.FAILED
+        assert summary.problem is Problem.CREDENTIALS
+        assert expected_problem in summary.message
+        assert "wrong-" not in summary.message
+    assert sandbox.cio_people() == {}
