@@ -145,7 +145,7 @@ def bench_preview(app: Any, window: Any, rows_wanted: int) -> dict[str, float]:
     rows = core.preview(profile, secrets, profile.name, rows_wanted, _Job())  # type: ignore[arg-type]
     page = window.preview_page
     window.show_page("Preview")
-    _wait(app, lambda: not window.runner.is_running("preview"), 120, "the page's own preview")
+    _wait(app, lambda: not window.runner.is_running(window.ctx.key("preview")), 120, "the page's own preview")
     painted: list[float] = []
 
     class PaintWatch(QObject):

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--size", default="1280x820")
+    parser.add_argument("--dark", action="store_true", help="dark colour scheme (file names get a -dark suffix)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     width, height = (int(x) for x in args.size.split("x"))
@@ -40,6 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     from cio_desktop.gui.app import create_window, make_app
 
     app = make_app([sys.argv[0]])
+    suffix = ""
+    if args.dark:
+        from cio_desktop.gui.app import dark_palette
+        from cio_desktop.gui.resources import stylesheet
+
+        # What follow_color_scheme() applies when the OS is dark (offscreen has no OS scheme).
+        app.setPalette(dark_palette())
+        app.setStyleSheet(stylesheet())
+        suffix = "-dark"
     window = create_window(demo=True)
     window.resize(width, height)
     window.show()
@@ -52,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         app.processEvents()
         time.sleep(0.05)
         app.processEvents()
-        path = out / f"{name.lower()}.png"
+        path = out / f"{name.lower()}{suffix}.png"
         window.grab().save(str(path))
         print(f"wrote {path}")
 
@@ -88,13 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     window.open_wizard()
     wizard = window.wizard
     wizard.resize(width - 200, height - 100)
-    app.processEvents()
-    wizard.grab().save(str(out / "wizard.png"))
-    print(f"wrote {out / 'wizard.png'}")
+    secrets_line = wizard.connect_page.secrets_line
+    wait_until(app, lambda: bool(secrets_line.text()), 10, "the wizard's keyring line")
+    wizard.grab().save(str(out / f"wizard{suffix}.png"))
+    print(f"wrote {out / f'wizard{suffix}.png'}")
     wizard.reject()
     window.close()
     if window.demo_session is not None:
         window.demo_session.stop()
+    sys.stdout.flush()
     return 0
 
 

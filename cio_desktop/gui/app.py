@@ -10,6 +10,7 @@ import tempfile
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from cio_desktop import APP_NAME, APP_TITLE, __version__
@@ -36,10 +37,58 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setWindowIcon(app_icon())
     # The stylesheet only uses palette() colours, so it follows the OS light/dark scheme; re-polish on change.
     app.setStyleSheet(stylesheet())
-    hints = app.styleHints()
-    if hasattr(hints, "colorSchemeChanged"):
-        hints.colorSchemeChanged.connect(lambda _s: app.setStyleSheet(stylesheet()))
+    follow_color_scheme(app)
+    app.styleHints().colorSchemeChanged.connect(lambda _s: follow_color_scheme(app))
     return app
+
+
+def follow_color_scheme(app: QApplication) -> None:
+    """Use a dark palette when the OS says dark but the platform theme handed Qt a light one.
+
+    Native themes (macOS, Windows 11, GNOME/KDE platform themes) already switch palettes; this covers
+    the rest (e.g. the Fusion style under a desktop that only reports its colour scheme).
+    """
+    global _dark_applied
+    dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    if dark and not _dark_applied and app.palette().color(QPalette.ColorRole.Window).lightness() > 128:
+        app.setPalette(dark_palette())
+        _dark_applied = True
+    elif not dark and _dark_applied:
+        app.setPalette(app.style().standardPalette())
+        _dark_applied = False
+    app.setStyleSheet(stylesheet())
+
+
+_dark_applied = False
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: "#2b2d31",
+        QPalette.ColorRole.WindowText: "#e6e6e6",
+        QPalette.ColorRole.Base: "#1f2023",
+        QPalette.ColorRole.AlternateBase: "#26282c",
+        QPalette.ColorRole.Text: "#e6e6e6",
+        QPalette.ColorRole.Button: "#34363b",
+        QPalette.ColorRole.ButtonText: "#e6e6e6",
+        QPalette.ColorRole.ToolTipBase: "#34363b",
+        QPalette.ColorRole.ToolTipText: "#e6e6e6",
+        QPalette.ColorRole.Highlight: "#3d7bd9",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#6ea8ff",
+        QPalette.ColorRole.PlaceholderText: "#9a9ca3",
+        QPalette.ColorRole.Mid: "#4a4d54",
+        QPalette.ColorRole.Midlight: "#3c3f45",
+        QPalette.ColorRole.Dark: "#1a1b1e",
+        QPalette.ColorRole.Shadow: "#000000",
+        QPalette.ColorRole.BrightText: "#ffffff",
+    }
+    for role, color in roles.items():
+        p.setColor(role, QColor(color))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7d7f85"))
+    return p
 
 
 class DemoSession(QObject):

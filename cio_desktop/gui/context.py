@@ -73,6 +73,10 @@ class AppContext(QObject):
         # The store whose location the Connect page describes (the wizard shows where secrets will go).
         self.display_secrets: Any = secrets
 
+    def key(self, name: str) -> str:
+        """A job key private to this context: the wizard's jobs never make the main window's stale."""
+        return f"{name}@{id(self):x}"
+
     @property
     def secret_name(self) -> str:
         if self.secret_owner is not None:
@@ -121,7 +125,7 @@ class AppContext(QObject):
                 on_done(p)
 
         self.runner.submit(
-            f"save:{profile.name}",
+            self.key(f"save:{profile.name}"),
             work,
             on_result=done,
             on_error=lambda e: self.save_failed.emit(core.error_text(e)),
@@ -142,7 +146,7 @@ class AppContext(QObject):
                 secrets.delete(name, key)
 
         self.runner.submit(
-            f"secret:{name}:{key}",
+            self.key(f"secret:{name}:{key}"),
             work,
             on_result=lambda _r: on_done() if on_done else None,
             on_error=lambda e: self.save_failed.emit(core.error_text(e)),
@@ -155,7 +159,7 @@ class AppContext(QObject):
             return
         name, secrets = self.secret_name, self.secrets
         self.runner.submit(
-            f"secrets-read:{name}",
+            self.key(f"secrets-read:{name}"),
             lambda _j: core.read_secrets(secrets, name),
             on_result=on_done,
             on_error=lambda e: self.save_failed.emit(core.error_text(e)),
@@ -185,5 +189,5 @@ class AppContext(QObject):
             self.catalog_changed.emit(cat)
 
         self.runner.submit(
-            "catalog", work, on_result=done, on_error=lambda e: self.catalog_failed.emit(core.error_text(e))
+            self.key("catalog"), work, on_result=done, on_error=lambda e: self.catalog_failed.emit(core.error_text(e))
         )

@@ -110,6 +110,7 @@ class SetupWizard(QDialog):
             b.setAutoDefault(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.problem, 1)
+        buttons.addStretch(0)  # keeps the buttons at their size while there is no problem to show
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.back_button)
         buttons.addWidget(self.next_button)
@@ -205,4 +206,4 @@ class SetupWizard(QDialog):
             self.finish_button.setEnabled(True)
             self.problem.show_status("error", core.error_text(exc))
 
-        self.ctx.runner.submit("wizard-save", work, on_result=saved, on_error=failed, serial=True)
+        self.ctx.runner.submit(self.ctx.key("wizard-save"), work, on_result=saved, on_error=failed, serial=True)

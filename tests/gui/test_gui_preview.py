@@ -86,6 +86,6 @@ def _rows_after(qtbot, window) -> dict[str, object]:
     page = window.preview_page
     with qtbot.waitSignal(page.rows_shown, timeout=20000):
         window.show_page("Preview")
-        if not window.runner.is_running("preview"):
+        if not window.runner.is_running(window.ctx.key("preview")):
             page.load()
     return _rows(page)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -216,8 +217,12 @@ class ConnectPage(Page):
         w = QWidget()
         h = QHBoxLayout(w)
         h.setContentsMargins(0, 0, 0, 0)
-        for i, x in enumerate(widgets):
-            h.addWidget(x, 1 if i == len(widgets) - 1 else 0)
+        # Inputs and result lines take the room; buttons keep their natural size.
+        for x in widgets:
+            if isinstance(x, QPushButton):
+                x.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            h.addWidget(x, 0 if isinstance(x, QPushButton) else 1)
+        h.addStretch(0)  # takes the room only while the result line is hidden
         return w
 
     def _apply_tab_order(self, with_name: bool) -> None:
@@ -282,7 +287,7 @@ class ConnectPage(Page):
             self.secrets_line.show_status(status, message)
 
         self.ctx.runner.submit(
-            "keyring-where",
+            self.ctx.key("keyring-where"),
             lambda _j: core.secrets_where(self.ctx.display_secrets),
             on_result=shown,
             serial=True,
@@ -378,7 +383,7 @@ class ConnectPage(Page):
         self.hull_status.show_status("busy", "Checking…")
         self.hull_test.setEnabled(False)
         self.ctx.runner.submit(
-            "test-hull",
+            self.ctx.key("test-hull"),
             lambda _j: core.test_hull(profile, secret),
             on_result=lambda msg: self._tested(self.hull_status, "hull", True, msg),
             on_error=lambda e: self._tested(self.hull_status, "hull", False, core.error_text(e)),
@@ -408,7 +413,7 @@ class ConnectPage(Page):
             self._tested(self.cio_status, "cio", True, message)
 
         self.ctx.runner.submit(
-            "test-cio",
+            self.ctx.key("test-cio"),
             lambda _j: core.test_cio(profile, api_key, app_key),
             on_result=ok,
             on_error=lambda e: self._tested(self.cio_status, "cio", False, core.error_text(e)),
@@ -440,7 +445,7 @@ class ConnectPage(Page):
             self.files_progress.setVisible(False)
 
         self.ctx.runner.submit(
-            "check-files",
+            self.ctx.key("check-files"),
             lambda job: core.check_files(profile, job),
             on_result=lambda msg: self._tested(self.files_status, "files", True, msg),
             on_error=lambda e: self._tested(self.files_status, "files", False, core.error_text(e)),

@@ -488,7 +488,7 @@ class FieldsPage(Page):
                 self.id_status.show_status("ok", f"{total - missing} of the first {total} users have “{attribute}”.")
 
         self.ctx.runner.submit(
-            "id-sample",
+            self.ctx.key("id-sample"),
             lambda job: core.count_missing(profile, secrets, secret_name, attribute, SAMPLE_SIZE, job),
             on_result=done,
             on_error=lambda e: self.id_status.show_status("error", core.error_text(e)),

@@ -231,7 +231,7 @@ class HistoryPage(Page):
                 self.status.show_status("", "No runs yet: start one on the Sync page.")
 
         self.ctx.runner.submit(
-            "history-runs",
+            self.ctx.key("history-runs"),
             lambda _j: core.list_runs(name),
             on_result=shown,
             on_error=lambda e: self.status.show_status("error", core.error_text(e)),
@@ -255,7 +255,7 @@ class HistoryPage(Page):
             self.errors_loaded.emit(len(errors))
 
         self.ctx.runner.submit(
-            "history-errors",
+            self.ctx.key("history-errors"),
             lambda _j: core.list_errors(name, run_id, search),
             on_result=shown,
             on_error=lambda e: self.status.show_status("error", core.error_text(e)),
@@ -283,7 +283,7 @@ class HistoryPage(Page):
             self.exported.emit(count, path)
 
         self.ctx.runner.submit(
-            "history-export",
+            self.ctx.key("history-export"),
             lambda _j: core.export_errors(name, run_id, path, search),
             on_result=done,
             on_error=lambda e: self.status.show_status("error", core.error_text(e)),

@@ -162,8 +162,8 @@ class PreviewPage(Page):
     def _profile_changed(self, _profile: Profile | None) -> None:
         # Any change can alter decisions: a load in flight is stale, and the page reloads when shown.
         self._dirty = True
-        if self.ctx.runner.is_running("preview"):
-            self.ctx.runner.cancel("preview")
+        if self.ctx.runner.is_running(self.ctx.key("preview")):
+            self.ctx.runner.cancel(self.ctx.key("preview"))
             self.load()
         elif self.isVisible():
             self.status.show_status("warning", "Settings changed: refresh to see the new decisions.")
@@ -187,7 +187,7 @@ class PreviewPage(Page):
         self.status.show_status("busy", f"Preparing a preview of the first {limit:,} users…")
         self.refresh.setEnabled(False)
         self.ctx.runner.submit(
-            "preview",
+            self.ctx.key("preview"),
             lambda job: core.preview(profile, secrets, secret_name, limit, job),
             on_result=self.show_rows,
             on_error=lambda e: self.status.show_status("error", core.error_text(e)),
@@ -267,7 +267,7 @@ class PreviewPage(Page):
             self.sent.emit(False, message)
 
         self.ctx.runner.submit(
-            "send-one",
+            self.ctx.key("send-one"),
             lambda job: core.send_one(profile, secrets, secret_name, hull_id, job),
             on_result=ok,
             on_error=failed,

@@ -94,17 +94,20 @@ class SyncPage(Page):
         bl.addWidget(self.phase_label)
         bl.addWidget(self.bar)
         grid = QGridLayout()
+        grid.setHorizontalSpacing(10)
+        for col in (1, 3):
+            grid.setColumnMinimumWidth(col, 90)
         self.rate_label = QLabel("—")
         self.eta_label = QLabel("—")
         self.failed_label = QLabel("0")
         self.rate_label.setAccessibleName("Rate")
         self.eta_label.setAccessibleName("Time left")
         self.failed_label.setAccessibleName("Failed")
-        grid.addWidget(QLabel("Rate"), 0, 0)
+        grid.addWidget(QLabel("Rate:"), 0, 0)
         grid.addWidget(self.rate_label, 0, 1)
-        grid.addWidget(QLabel("Time left"), 0, 2)
+        grid.addWidget(QLabel("Time left:"), 0, 2)
         grid.addWidget(self.eta_label, 0, 3)
-        grid.addWidget(QLabel("Failed"), 0, 4)
+        grid.addWidget(QLabel("Failed:"), 0, 4)
         grid.addWidget(self.failed_label, 0, 5)
         grid.setColumnStretch(6, 1)
         bl.addLayout(grid)
@@ -128,7 +131,7 @@ class SyncPage(Page):
     # ------------------------------------------------------------------ run
     @property
     def running(self) -> bool:
-        return self.ctx.runner.is_running("sync")
+        return self.ctx.runner.is_running(self.ctx.key("sync"))
 
     def start(self, mode: str) -> None:
         profile = self.ctx.profile
@@ -150,7 +153,7 @@ class SyncPage(Page):
         self.bar.setRange(0, 0)
         self.append_log([f"{time.strftime('%H:%M:%S')} {dict((m, t) for m, t, _ in MODES)[mode]} started"])
         self.ctx.runner.submit(
-            "sync",
+            self.ctx.key("sync"),
             lambda job: core.run_sync(profile, secrets, secret_name, mode, job),
             on_result=self._done,
             on_error=self._failed,
@@ -162,7 +165,7 @@ class SyncPage(Page):
 
     def cancel(self) -> None:
         if self.running:
-            self.ctx.runner.cancel("sync")
+            self.ctx.runner.cancel(self.ctx.key("sync"))
             self.cancel_button.setEnabled(False)
             self.summary.show_status("busy", "Cancelling: finishing the batch in flight…")
 
