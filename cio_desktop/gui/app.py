@@ -212,8 +212,7 @@ def run_gui(*, demo: bool = False, profile: str | None = None) -> int:
 
     app = make_app()
     window = create_window(demo=demo, profile=profile)
-    if not demo:
-        setup_logging()
+    setup_logging()  # after create_window: in demo mode the log goes to the demo's temporary folder
     window.show()
     window.raise_()
     app.setAttribute(Qt.ApplicationAttribute.AA_DontShowIconsInMenus, False)

@@ -110,7 +110,9 @@ class _Runnable(QRunnable):
             value = self._fn(ctx)
         except BaseException as exc:  # every failure must reach the GUI, not kill the pool thread
             if not isinstance(exc, JobCancelled):
-                log.debug("job %d failed:\n%s", ctx.job_id, traceback.format_exc())
+                # The message is what the user sees too; the traceback only matters when debugging.
+                log.warning("background job %d failed: %s: %s", ctx.job_id, type(exc).__name__, exc)
+                log.debug("%s", traceback.format_exc())
             ctx.flush()
             ctx.signals.error.emit(ctx.job_id, exc)
         else:
