@@ -15,6 +15,7 @@ document; every mutation bumps the user's ``updated_at``.
 from __future__ import annotations
 
 import bisect
+import copy
 import json
 import random
 import re
@@ -330,8 +331,12 @@ class FakeOrg:
 
     # ------------------------------------------------------------------ documents
     def doc(self, i: int) -> dict[str, Any]:
-        """The user's document as Hull's search answers it (a fresh dict the caller may change)."""
-        return dict(self.doc_view(i))
+        """The user's document as Hull's search answers it (a fresh copy the caller may change)."""
+        if i in self._updated:
+            return copy.deepcopy(self.doc_view(i))
+        if not 0 <= i < self.size:
+            raise IndexError(i)
+        return self._generate(i)
 
     def doc_view(self, i: int) -> dict[str, Any]:
         """The user's document, shared: callers must not change it (serialising only)."""
