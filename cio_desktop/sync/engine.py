@@ -389,8 +389,8 @@ class SyncEngine:
     """Runs syncs of one profile. ``track`` may be None for previews and dry runs only.
 
     ``on_progress`` and ``on_log`` are called from the engine's threads (the caller's and the
-    sender threads), never concurrently for progress more than ~5 times a second: a GUI forwards
-    them as queued signals. One run at a time per ledger (a second process gets ``Problem.BUSY``).
+    sender threads), progress at most ~5 times a second: a GUI forwards them as queued signals.
+    One run at a time per ledger (a second process gets ``Problem.BUSY``).
 
     ``hull_writer`` receives the write-back traits (``customerio/*``) when ``profile.write_back``
     is on; pass it only for the Hull API source. The engine flushes it at the end of each run but
@@ -518,7 +518,9 @@ class _Run:
         self.event_ckpt: _EventCheckpoint | None = None
         self.ctx_fp: str | None = None
         self.last_save = 0.0
-        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=2 * self.profile.concurrency)
+        # Batches waiting for a sender: enough to keep them busy, few enough to keep memory flat even
+        # with many senders (each batch holds up to 1,000 operations).
+        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=min(2 * self.profile.concurrency, 8))
         self.threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ logging / problems
