@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import sqlite3
@@ -52,7 +53,8 @@ def test_ledger_of_a_profile_lives_in_the_profile_data_dir(isolated_home: Path) 
     assert path == isolated_home / "data" / "Acme" / "ledger.sqlite3"
     with Ledger.for_profile("Acme") as led:
         assert led.path.exists()
-    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_identified_person_is_known_by_hull_id_with_hash_and_creation_time(ledger: Ledger, clock: Clock) -> None:
@@ -256,3 +258,26 @@ def test_concurrent_writers_and_readers_do_not_lose_records(ledger: Ledger) -> N
         th.join()
     assert ledger.people_count() == 4 * 50 * 10
     assert ledger.events_sent_count() == 200
+
+
+def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_people(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE people (customer_id TEXT PRIMARY KEY NOT NULL, hull_id TEXT, payload_hash TEXT,
+            attributes BLOB, created_at REAL, deleted_at REAL, synced_at REAL);
+        INSERT INTO people VALUES ('c1', 'h1', 'aa', NULL, 1.0, NULL, 2.0);
+        PRAGMA user_version=1;
+        """
+    )
+    conn.close()
+    with Ledger(path) as led:
+        person, fp = led.known_with_fingerprints(["h1"])["h1"]
+        assert (person.customer_id, person.payload_hash, fp) == ("c1", "aa", None)
+        led.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="bb", source_fp="f1")])
+        assert led.known_with_fingerprints(["h1"])["h1"][1] == "f1"
+        led.set_fingerprints([("c1", "f2")])
+        assert led.known_with_fingerprints(["h1"])["h1"][1] == "f2"
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
