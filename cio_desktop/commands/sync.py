@@ -161,6 +161,12 @@ class ProgressPrinter:
         counts = _counts_text(p.counts)
         failed = f" | failed {p.failed:,}" if p.failed else ""
         if self.tty:
+            if p.phase == "done":
+                # The summary follows: leave a clean line for it.
+                self.stream.write("\r" + " " * self._width + "\r")
+                self._width = 0
+                self.stream.flush()
+                return
             frac = p.fraction
             bar = ""
             if frac is not None:
@@ -172,8 +178,6 @@ class ProgressPrinter:
             pad = max(0, self._width - len(line))
             self._width = len(line)
             self.stream.write("\r" + line + " " * pad)
-            if p.phase == "done":
-                self.stream.write("\n")
             self.stream.flush()
             return
         now = time.monotonic()
@@ -204,7 +208,8 @@ def exit_code(summary: RunSummary) -> int:
 
 def print_summary(summary: RunSummary, label: str, out: TextIO) -> None:
     mode = summary.mode.value.replace("_", " ")
-    out.write(f"{mode} sync of {label}: {summary.status.value} in {_fmt_duration(summary.duration_s)}\n")
+    took = f"{summary.duration_s:.1f} s" if summary.duration_s < 60 else _fmt_duration(summary.duration_s)
+    out.write(f"{mode} sync of {label}: {summary.status.value} in {took}\n")
     for key, value in sorted(summary.counts.items()):
         out.write(f"  {key:<36} {value:>10,}\n")
     out.write(

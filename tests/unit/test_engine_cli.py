@@ -77,7 +77,7 @@ def test_terminal_progress_is_one_rewritten_line_with_bar_rate_and_eta() -> None
     printer(Progress("done", 0, None, 0.0, None, MappingProxyType({"identify (new)": 1000})))
     text = out.getvalue()
     assert text.startswith("\r[##########----------]  50% users 500/1,000 250/s ETA 0:02")
-    assert text.endswith("\n") and text.count("\n") == 1
+    assert text.endswith("\r") and "\n" not in text  # cleared for the summary that follows
 
 
 def test_plain_progress_prints_phase_changes_not_every_report() -> None:
