@@ -84,14 +84,13 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def open_demo(sb: Sandbox, **changes: Any) -> Services:
-    # Write-back off unless a test is about it: the sandbox derives a mapped attribute
-    # (intercom-last_request_at) from updated_at, which every write-back bumps.
+    # Write-back off unless a test is about it: it keeps the Hull side out of the way.
     changes.setdefault("write_back", False)
     return demo_services(sb, profile=sb.demo_profile().replace(**changes))
 
 
 def test_full_sync_leaves_exactly_the_eligible_people_and_each_event_once(sandbox: Sandbox) -> None:
-    with open_demo(sandbox) as services:
+    with open_demo(sandbox, write_back=True) as services:
         expected = expected_state(services)
         assert len(expected.people) > 100 and sum(expected.events.values()) > 100
         summary = services.engine().run(RunMode.FULL)
