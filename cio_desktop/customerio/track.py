@@ -15,7 +15,7 @@ from urllib.parse import quote
 import requests
 
 from cio_desktop.customerio.errors import CREDENTIALS_HINT, ServiceError
-from cio_desktop.customerio.sizes import MAX_BATCH_BYTES, batch_size, dumps
+from cio_desktop.customerio.sizes import MAX_BATCH_BYTES, dumps
 from cio_desktop.net.http import ErrorWording, JsonHttp, Timeout, api_messages, parse_json
 from cio_desktop.net.ratelimit import TokenBucket, bucket_for
 from cio_desktop.net.retry import RetryPolicy
@@ -196,23 +196,33 @@ class TrackClient:
         self._send("POST", "/api/v1/events", body)
 
     # ------------------------------------------------------------------ v2
-    def batch(self, ops: Sequence[Mapping[str, Any]], *, cancel: threading.Event | None = None) -> BatchResult:
+    def batch(
+        self,
+        ops: Sequence[Mapping[str, Any]],
+        *,
+        cancel: threading.Event | None = None,
+        body: bytes | None = None,
+    ) -> BatchResult:
         """Send operations in one ``POST /api/v2/batch`` and say which were accepted.
 
         200 -> all accepted; 207 -> those named in ``errors[].batch_index`` were not (the rest were);
         400 -> :class:`RejectedError` with the API's messages; 401 -> :class:`AuthenticationError`.
         Raises ``ValueError`` if the request would exceed :data:`MAX_BATCH_BYTES` (a batching bug).
+        ``body``, when given, is ``ops`` already encoded as the request (the sync engine's packer
+        builds it while measuring), so the operations are not encoded a second time.
         """
         if not ops:
             return BatchResult(200, ())
-        size = batch_size(ops)
+        if body is None:
+            body = dumps({"batch": list(ops)})
+        size = len(body)
         if size > MAX_BATCH_BYTES:
             raise ValueError(f"batch of {len(ops)} operations is {size} bytes, over the {MAX_BATCH_BYTES} limit")
         self._ensure_region()
         response = self._http.request(
             "POST",
             f"{self._base}/api/v2/batch",
-            body=dumps({"batch": list(ops)}),
+            body=body,
             ok=(200, 207),
             cancel=cancel or self.cancel,
         )

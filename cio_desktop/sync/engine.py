@@ -226,6 +226,7 @@ class _Entry:
 class _Job:
     items: list[tuple[_Entry, dict[str, Any]]]  # (entry, v2 operation), an entry's ops adjacent
     anonymous: _Entry | None = None  # or one v1 anonymous event
+    body: bytes | None = None  # the packer's encoded request for ``items``, sent as is
 
 
 class _EventCheckpoint:
@@ -856,7 +857,7 @@ class _Run:
                 else:
                     batch = packer.add(decision.operation, entry)
                     if batch is not None:
-                        self._submit(_Job(list(batch.items)))
+                        self._submit(_Job(list(batch.items), body=batch.body))
             else:
                 # Skipped events are handled; in a dry run nothing is, so the checkpoint stays.
                 self.event_ckpt.finish(seq, ok=not self.dry)
@@ -889,12 +890,12 @@ class _Run:
         for op in ops:
             batch = packer.add(op, entry)
             if batch is not None:
-                self._submit(_Job(list(batch.items)))
+                self._submit(_Job(list(batch.items), body=batch.body))
 
     def _flush(self, packer: BatchPacker[_Entry]) -> None:
         batch = packer.flush()
         if batch is not None:
-            self._submit(_Job(list(batch.items)))
+            self._submit(_Job(list(batch.items), body=batch.body))
 
     def _submit(self, job: _Job) -> None:
         while True:
@@ -950,7 +951,7 @@ class _Run:
                 if job.anonymous is not None:
                     self._send_anonymous(job.anonymous)
                 else:
-                    self._send_batch(job.items)
+                    self._send_batch(job.items, job.body)
             except Cancelled:
                 self.stop.set()
             except Exception as exc:
@@ -959,13 +960,14 @@ class _Run:
             finally:
                 self.jobs.task_done()
 
-    def _send_batch(self, items: list[tuple[_Entry, dict[str, Any]]]) -> None:
+    def _send_batch(self, items: list[tuple[_Entry, dict[str, Any]]], body: bytes | None = None) -> None:
         assert self.e.track is not None
         ops = [op for _, op in items]
         try:
             with self.lock:
                 self.requests += 1
-            result: BatchResult = self.e.track.batch(ops, cancel=self.cancel)
+            # The packer already encoded the request: sending its bytes saves encoding every op again.
+            result: BatchResult = self.e.track.batch(ops, cancel=self.cancel, body=body)
         except RejectedError as exc:
             groups = _entry_groups(items)
             if len(groups) > 1:

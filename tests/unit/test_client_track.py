@@ -299,6 +299,20 @@ def test_batch_posts_the_envelope_and_200_accepts_all(rsps: responses.RequestsMo
     assert result.failed == ()
 
 
+def test_batch_sends_a_pre_encoded_body_byte_for_byte(rsps: responses.RequestsMock, sleeps: list[float]) -> None:
+    from cio_desktop.sync.batching import BatchPacker
+
+    packer: BatchPacker[int] = BatchPacker()
+    for i, op in enumerate(OPS):
+        assert packer.add(op, i) is None
+    batch = packer.flush()
+    assert batch is not None
+    rsps.post(f"{US}/api/v2/batch", json={})
+    result = client(sleeps).batch(batch.operations, body=batch.body)
+    assert rsps.calls[0].request.body == batch.body
+    assert len(result.results) == len(OPS) and not result.failed
+
+
 def test_batch_207_marks_only_the_listed_indexes_failed(rsps: responses.RequestsMock, sleeps: list[float]) -> None:
     c = client(sleeps)
     rsps.post(

@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from cio_desktop.config.profile import AttributeMapping, Profile, SegmentRef
+from cio_desktop.customerio.sizes import dumps
 from cio_desktop.customerio.track import BatchResult, OpResult, TrackClient
 from cio_desktop.hull.source import Attribute, EventName, HullEvent, HullUser, Segment, SourceError, SourceProblem
 from cio_desktop.net.errors import AuthenticationError, RejectedError, ServerError
@@ -97,7 +98,15 @@ class FakeTrack:
         self.on_batch: Any = None
         self.lock = threading.Lock()
 
-    def batch(self, ops: Sequence[Mapping[str, Any]], *, cancel: threading.Event | None = None) -> BatchResult:
+    def batch(
+        self,
+        ops: Sequence[Mapping[str, Any]],
+        *,
+        cancel: threading.Event | None = None,
+        body: bytes | None = None,
+    ) -> BatchResult:
+        # A pre-encoded body must be exactly the operations it travels with.
+        assert body is None or body == dumps({"batch": list(ops)})
         if self.fail_status == 401:
             raise AuthenticationError(401, "Customer.io refused the Site ID / API Key (HTTP 401).")
         if self.fail_status == 500:
