@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -214,8 +215,12 @@ def run_gui(*, demo: bool = False, profile: str | None = None) -> int:
     window = create_window(demo=demo, profile=profile)
     setup_logging()  # after create_window: in demo mode the log goes to the demo's temporary folder
     window.show()
-    window.raise_()
-    app.setAttribute(Qt.ApplicationAttribute.AA_DontShowIconsInMenus, False)
+    # Ctrl-C in the terminal closes the window like the close button (asking first during a sync).
+    # Python only runs signal handlers between bytecodes, so a timer lets the interpreter in regularly.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     code = int(app.exec())
     if window.demo_session is not None:
         window.demo_session.stop()

@@ -444,6 +444,5 @@ class MainWindow(QMainWindow):
         self.save_settings()
         if self.webhook_page is not None and hasattr(self.webhook_page, "shutdown"):
             self.webhook_page.shutdown()
-        self.runner.cancel_all()
-        self.runner.wait_all(10000)
+        self.runner.shutdown(10000)
         event.accept()

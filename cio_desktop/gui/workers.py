@@ -165,6 +165,7 @@ class JobRunner(QObject):
         self._jobs: dict[int, Job] = {}
         self._latest: dict[str, int] = {}
         self._next_id = 1
+        self._closed = False
 
     def submit(
         self,
@@ -179,9 +180,16 @@ class JobRunner(QObject):
         serial: bool = False,
         interval_s: float = DEFAULT_INTERVAL_S,
     ) -> Job:
-        """Run ``fn`` on a worker; a previous job with the same ``key`` becomes stale (and is cancelled)."""
+        """Run ``fn`` on a worker; a previous job with the same ``key`` becomes stale (and is cancelled).
+
+        After :meth:`shutdown` nothing new starts: the returned job is stale and never runs.
+        """
         job_id = self._next_id
         self._next_id += 1
+        if self._closed:
+            ctx = JobContext(job_id=job_id, signals=self._signals, interval_s=interval_s)
+            ctx.cancel.set()
+            return Job(job_id, key, ctx, None, None, None, None, None, stale=True, done=True)
         previous = self._latest.get(key)
         if previous is not None and previous in self._jobs:
             old = self._jobs[previous]
@@ -209,6 +217,12 @@ class JobRunner(QObject):
     def cancel_all(self) -> None:
         for job in self._jobs.values():
             job.cancel()
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Refuse new jobs, cancel the running ones and wait for them (quitting)."""
+        self._closed = True
+        self.cancel_all()
+        return self.wait_all(timeout_ms)
 
     def wait_all(self, timeout_ms: int = 30000) -> bool:
         """Block until every worker returned (used on shutdown, after cancel_all)."""

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import ProfileStore
@@ -63,3 +64,6 @@ def make_window(qtbot: Any) -> Iterator[Callable[..., MainWindow]]:
     for w in windows:
         w.runner.cancel_all()
         w.runner.wait_all(20000)
+        QApplication.processEvents()  # deliver the outcomes, so no sync counts as running any more
+        w.close()  # as quitting does: no new background job starts after this
+        w.runner.shutdown(20000)

@@ -89,3 +89,23 @@ def _rows_after(qtbot, window) -> dict[str, object]:
         if not window.runner.is_running(window.ctx.key("preview")):
             page.load()
     return _rows(page)
+
+
+def test_changing_segments_while_a_preview_loads_shows_only_the_new_segments_rows(
+    qtbot, make_sandbox, make_window
+) -> None:
+    from cio_desktop.config.profile import SegmentRef
+
+    sb = make_sandbox(users=300, seed=21)
+    window = make_window(sb)
+    page = window.preview_page
+    vip = next((sid, name) for sid, name, _n in sb.segments() if name == "VIP")
+    shown: list[int] = []
+    page.rows_shown.connect(shown.append)
+    page.load()  # the old segments...
+    window.ctx.update(segments=(SegmentRef(*vip),))  # ...replaced before that load could answer
+    qtbot.waitUntil(lambda: bool(shown), timeout=20000)
+    qtbot.wait(300)
+    vip_members = {u["id"] for u in sb.users_in_segment(vip[0])}
+    assert shown == [len(vip_members)]  # one delivery: the stale load's rows never reached the table
+    assert set(_rows(page)) == vip_members

@@ -110,3 +110,12 @@ def test_sync_time_settings_nest_and_are_restored() -> None:
     responsive.release()
     assert not responsive.held()
     assert (gc.get_threshold(), sys.getswitchinterval()) == before
+
+
+def test_after_shutdown_no_new_job_runs(qtbot) -> None:
+    runner = JobRunner()
+    ran: list[int] = []
+    runner.shutdown()
+    job = runner.submit("late", lambda _j: ran.append(1))
+    qtbot.wait(100)
+    assert job.stale and ran == [] and not runner.is_running("late")
