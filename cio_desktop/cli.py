@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="open the app on a seeded demo organization (no credentials needed)"
     )
     parser.add_argument("--profile", help="profile to open in the app")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug details to the terminal as well as the log file"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
         module.add_parser(sub)
@@ -46,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "demo", False):
+        # Demo mode runs under a throw-away home and leaves nothing in the user's folders, logs included.
+        _start_logging(verbose=args.verbose)
     if args.command is None:
         # Imported here so headless commands never load Qt.
         from cio_desktop.gui.app import run_gui
@@ -58,6 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+
+
+def _start_logging(*, verbose: bool) -> None:
+    from cio_desktop.config.logs import setup_logging
+
+    try:
+        setup_logging("DEBUG" if verbose else "INFO", console=verbose)
+    except OSError as exc:
+        # A read-only or full disk must not stop a sync; say where logging failed and go on.
+        print(f"warning: cannot write the log file ({exc.strerror or exc}); continuing without it", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover
