@@ -9,12 +9,18 @@ import textwrap
 
 SCRIPT = textwrap.dedent(
     """
-    import importlib, json, pkgutil, sys, traceback
+    import importlib, json, pathlib, sys, traceback
     import cio_desktop
 
+    # Found on disk rather than with pkgutil.walk_packages, which would import cio_desktop.gui
+    # (and so Qt) just to look inside it.
+    root = pathlib.Path(cio_desktop.__file__).parent
+    names = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     imported, failed = [], {}
-    for info in pkgutil.walk_packages(cio_desktop.__path__, "cio_desktop."):
-        name = info.name
+    for name in names:
         # gui/ is the one place Qt belongs; __main__ would start the app.
         if name == "cio_desktop.gui" or name.startswith("cio_desktop.gui.") or name.endswith(".__main__"):
             continue
