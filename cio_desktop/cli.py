@@ -20,7 +20,7 @@ EXIT_CONFIG = 2
 EXIT_CANCELLED = 130
 
 # Subcommand modules under cio_desktop.commands, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("profiles", "sync", "preview", "webhook", "sandbox")
+COMMANDS: tuple[str, ...] = ("profiles", "sync", "preview", "webhook", "sandbox", "selfcheck")
 
 
 def _command_modules() -> list[ModuleType]:
