@@ -675,6 +675,9 @@ class _Run:
             if self.stopped():
                 return
         self._flush(packer)
+        if full and not self.dry:
+            # Every member was seen: anonymous users who left the segments are not anonymous members any more.
+            self.ledger.forget_anonymous_not_seen()
         if full and self.profile.delete_on_leave:
             # Only once every member was seen: a partial member list would delete people still in.
             self._deletions(ctx, packer)
@@ -691,6 +694,7 @@ class _Run:
         labels: dict[str, int] = {}
         unchanged = 0
         refresh: list[tuple[str, str | None]] = []
+        anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
             fp = self.fingerprint(user, now)
@@ -700,6 +704,8 @@ class _Run:
                 continue
             decision = plan_user(user, ctx, kp, now=now)
             labels[decision.label] = labels.get(decision.label, 0) + 1
+            if decision.reason is Reason.NO_CUSTOMER_ID and hid:
+                anonymous[hid] = decision.person.anonymous_id if decision.person else None
             if decision.operations:
                 if not self.dry:
                     self._pack_person(packer, decision, fp)
@@ -716,6 +722,17 @@ class _Run:
             labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
         for label, n in labels.items():
             self.progress.advance(n, label=label)
+        if not self.dry:
+            self._update_anonymous(ids, anonymous)
+
+    def _update_anonymous(self, ids: list[str], anonymous: dict[str, str | None]) -> None:
+        """Keep the ledger's anonymous users in step with this page: members of the synced segments
+        without a customerId are recorded (their events may go out anonymously), everyone else on the
+        page is forgotten (they got a customerId or left the segments). Writes only what changed."""
+        stored = self.ledger.anonymous_users(ids)
+        record = [(h, a) for h, a in anonymous.items() if h not in stored or stored[h] != a]
+        forget = [h for h in stored if h not in anonymous]
+        self.ledger.update_anonymous_users(record, forget)
 
     def fingerprint(self, user: HullUser, now: float) -> str | None:
         """What the person's payload is made of, cheaply: the sync settings (``self.ctx_fp``), Hull's
@@ -832,12 +849,24 @@ class _Run:
             by_cid = self.ledger.known_by_customer_id(
                 getattr(e, alt_key) for e in chunk if not e.user_id and getattr(e, alt_key)
             )
+        # Members of the synced segments without a customerId: the only users whose events may go out
+        # anonymously (besides anonymous visitors, events naming no user at all).
+        anonymous = (
+            self.ledger.anonymous_users(e.user_id for e in chunk if e.user_id) if self.profile.anonymous_events else {}
+        )
         labels: dict[str, int] = {}
         for event in chunk:
             known = by_hull.get(event.user_id) if event.user_id else None
             if known is None and alt_key is not None and not event.user_id:
                 known = by_cid.get(getattr(event, alt_key))
             customer_id = known.customer_id if known is not None and known.deleted_at is None else None
+            anonymous_id: str | None = None
+            if event.user_id:
+                anonymous_allowed = event.user_id in anonymous
+                anonymous_id = anonymous.get(event.user_id)
+            else:
+                # A user named by external_id or email has an identity; never send them anonymously.
+                anonymous_allowed = not (event.external_id or event.email)
             self.event_ckpt.add(seq, event.created_at)
             if event.user_id and event.user_id in self.failed_hull_ids:
                 # The user's own update failed this run: keep the event for the next run.
@@ -846,7 +875,13 @@ class _Run:
                 seq += 1
                 continue
             decision = plan_event(
-                event, ctx, customer_id=customer_id, already_sent=event.event_id in sent, checkpoint=since
+                event,
+                ctx,
+                customer_id=customer_id,
+                anonymous_id=anonymous_id,
+                already_sent=event.event_id in sent,
+                checkpoint=since,
+                anonymous_allowed=anonymous_allowed,
             )
             label = event_label(decision)
             labels[label] = labels.get(label, 0) + 1

@@ -5,7 +5,10 @@
 - For a synced user the operation is a Track v2 batch operation ``{"type": "person", "identifiers",
   "action": "event" | "page" | "screen", "name", "id", "timestamp", "attributes"}``.
 - With anonymous events on, an event of a user without customerId is sent with the user's Hull
-  anonymous id. Customer.io's v2 batch has no anonymous person operation, so such a decision has
+  anonymous id, but only when the engine says the user may be anonymous (``anonymous_allowed``):
+  a member of the synced segments who has no customerId, or an anonymous visitor. A user who has a
+  customerId but is not synced (outside the segments, deleted) is never sent, not even anonymously.
+  Customer.io's v2 batch has no anonymous person operation, so such a decision has
   ``route == EventRoute.V1_ANONYMOUS`` and its operation is the body of ``POST /api/v1/events``:
   ``{"name", "anonymous_id", "id", "timestamp", "type", "data"}``. The engine must route it there.
 - ``id`` is a ULID derived from the Hull event id and time, so a resent event is dropped by
@@ -38,11 +41,15 @@ def plan_event(
     anonymous_id: str | None = None,
     already_sent: bool = False,
     checkpoint: float | None = None,
+    anonymous_allowed: bool = True,
 ) -> EventDecision:
     """Decide one event. ``customer_id`` is the customerId of the event's user only if that user is synced
     (in the ledger and not deleted). ``anonymous_id`` overrides the event's own anonymous id: pass the
     user's first Hull anonymous id (``MappedPerson.anonymous_id``) when known, because that is the
-    ``anonymous_id`` attribute the person gets once identified, which ties these events to them."""
+    ``anonymous_id`` attribute the person gets once identified, which ties these events to them.
+    ``anonymous_allowed`` False (the user is known to have a customerId, or is not known as a member
+    of the synced segments) skips an event without ``customer_id`` as "user not synced" even with
+    anonymous events on."""
     ulid = event_ulid(event.event_id, event.created_at if math.isfinite(event.created_at) else 0.0)
 
     def skip(reason: EventReason, message: str, violations: tuple[Violation, ...] = ()) -> EventDecision:
@@ -59,7 +66,7 @@ def plan_event(
 
     anon = anonymous_id or event.anonymous_id or None
     if not customer_id:
-        if not ctx.profile.anonymous_events:
+        if not ctx.profile.anonymous_events or not anonymous_allowed:
             return skip(EventReason.USER_NOT_SYNCED, "the event's user is not synced to Customer.io")
         if not anon:
             return skip(EventReason.NO_IDENTITY, "the user has neither a customerId nor a Hull anonymous id")

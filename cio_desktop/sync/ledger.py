@@ -7,6 +7,9 @@ moment without losing or duplicating anything:
   attributes Customer.io accepted, when we created and deleted the person. A person is written only
   after Customer.io accepted the operation, so whatever was not acknowledged is retried next run.
 - ``events_sent``: Hull event ids already accepted (with the ULID sent), so no event goes twice.
+- ``anonymous_users``: Hull users of the synced segments who have no customerId, with their first
+  Hull anonymous id. Only their events (and those of anonymous visitors) may go out as anonymous
+  events: a user who has a customerId but is not synced must never leak as an anonymous one.
 - ``checkpoints``: the event checkpoint and the time of the last completed user pass (incremental).
 - ``runs`` / ``run_errors``: the run history and every per-person failure, exportable to CSV.
 
@@ -32,7 +35,7 @@ from typing import Any
 from cio_desktop.config import paths
 from cio_desktop.sync.model import KnownPerson
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LEDGER_FILENAME = "ledger.sqlite3"
 # Errors of older runs are pruned so a ledger does not grow without bound.
 KEEP_RUN_ERRORS_FOR_RUNS = 100
@@ -82,6 +85,10 @@ CREATE TABLE IF NOT EXISTS run_errors (
     created_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS run_errors_run ON run_errors(run_id);
+CREATE TABLE IF NOT EXISTS anonymous_users (
+    hull_id      TEXT PRIMARY KEY NOT NULL,
+    anonymous_id TEXT
+) WITHOUT ROWID;
 """
 
 
@@ -266,6 +273,7 @@ class Ledger:
                 if version == 1:
                     # v2: fingerprint of the Hull data a person was last sent from (fast unchanged check).
                     c.execute("ALTER TABLE people ADD COLUMN source_fp TEXT")
+                # v3: anonymous_users (created by the schema below); nothing else changes.
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         c.execute(stmt)
@@ -426,6 +434,50 @@ class Ledger:
             if self._seen_ready:
                 self._conn.execute("DROP TABLE IF EXISTS temp.seen")
                 self._seen_ready = False
+
+    # --- synced-segment members without a customerId (whose events may go out anonymously)
+    def anonymous_users(self, hull_ids: Iterable[str]) -> dict[str, str | None]:
+        """Hull id -> first Hull anonymous id (None if they have none) for those of ``hull_ids``
+        recorded as members of the synced segments without a customerId."""
+        ids = list(dict.fromkeys(i for i in hull_ids if i))
+        out: dict[str, str | None] = {}
+        with self._lock:
+            for chunk in _chunks(ids):
+                out.update(
+                    self._conn.execute(
+                        _in_query("SELECT hull_id, anonymous_id FROM anonymous_users WHERE hull_id", len(chunk)),
+                        tuple(chunk),
+                    ).fetchall()
+                )
+        return out
+
+    def update_anonymous_users(self, record: Sequence[tuple[str, str | None]] = (), forget: Sequence[str] = ()) -> None:
+        """Record (Hull id, anonymous id) pairs and forget Hull ids (they got a customerId or left
+        the segments), in one transaction."""
+        if not (record or forget):
+            return
+        with self._tx():
+            if forget:
+                self._conn.executemany("DELETE FROM anonymous_users WHERE hull_id=?", ((h,) for h in forget))
+            if record:
+                self._conn.executemany(
+                    "INSERT INTO anonymous_users (hull_id, anonymous_id) VALUES (?, ?)"
+                    " ON CONFLICT(hull_id) DO UPDATE SET anonymous_id=excluded.anonymous_id",
+                    record,
+                )
+
+    def forget_anonymous_not_seen(self) -> int:
+        """After a complete full pass: forget anonymous users not among the segment members seen
+        since begin_seen() (they left the segments). Returns how many were forgotten."""
+        with self._tx():
+            if not self._seen_ready:
+                raise RuntimeError("begin_seen() first")
+            cur = self._conn.execute("DELETE FROM anonymous_users WHERE hull_id NOT IN (SELECT hull_id FROM temp.seen)")
+            return int(cur.rowcount or 0)
+
+    def anonymous_users_count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM anonymous_users").fetchone()[0])
 
     # ------------------------------------------------------------------ events
     def sent_event_ids(self, event_ids: Iterable[str]) -> set[str]:

@@ -342,7 +342,8 @@ def test_events_of_a_user_who_failed_are_held_for_the_next_run(ledger: Ledger) -
 
 def test_anonymous_events_go_through_the_v1_endpoint(ledger: Ledger) -> None:
     users = [make_user(1)]
-    events = [HullEvent("x", "Viewed", 2000.0, user_id=hid(77), anonymous_id="anon-77")]
+    # An anonymous visitor: the event names no Hull user, only an anonymous id.
+    events = [HullEvent("x", "Viewed", 2000.0, anonymous_id="anon-77")]
     source, track = FakeSource(users, events), FakeTrack()
     summary = engine(profile(events=("Viewed",), anonymous_events=True), source, ledger, track).run(RunMode.FULL)
     assert summary.counts["event (anonymous)"] == 1

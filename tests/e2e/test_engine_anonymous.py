@@ -1,0 +1,69 @@
+"""End to end: anonymous events only for members of the synced segments without a customerId and for
+anonymous visitors; nobody the marketer left out (outside the segments, deleted) leaks anonymously."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from cio_desktop.sandbox import Sandbox
+from cio_desktop.sync.engine import RunMode
+from cio_desktop.sync.factory import Services, demo_services
+from cio_desktop.sync.ledger import RunStatus
+from cio_desktop.sync.model import Reason
+from cio_desktop.sync.planner import plan_user
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(users=400, seed=11) as sb:
+        yield sb
+
+
+def open_anonymous(sb: Sandbox) -> Services:
+    return demo_services(sb, profile=sb.demo_profile().replace(write_back=False, anonymous_events=True))
+
+
+def test_only_members_without_customer_id_and_visitors_get_anonymous_events(sandbox: Sandbox) -> None:
+    with open_anonymous(sandbox) as services:
+        ctx = services.engine().context()
+        members = {
+            u["id"]: plan_user(u, ctx, None, now=0.0) for u in services.source.iter_users(ctx.profile.segment_ids)
+        }
+        no_cid = {
+            h: d.person.anonymous_id for h, d in members.items() if d.reason is Reason.NO_CUSTOMER_ID and d.person
+        }
+        member_without_cid = next(h for h, a in no_cid.items() if a)
+        outsider = next(
+            u["id"] for u in services.source.iter_users(None) if u["id"] not in members and u.get("external_id")
+        )
+        # Events we know are there: one by a member without customerId, one by a user with a customerId
+        # whom the marketer did not choose (outside the segments), one by an anonymous visitor.
+        t = 1_900_000_000.0
+        sandbox.org.add_event(member_without_cid, "Viewed Page", event_type="page", created_at=t, anonymous_id="own")
+        sandbox.org.add_event(outsider, "Signed Up", created_at=t + 1, anonymous_id="leak-if-sent")
+        sandbox.org.add_event(None, "Viewed Page", event_type="page", created_at=t + 2, anonymous_id="visitor-x")
+
+        expected: Counter[tuple[str | None, str]] = Counter()
+        for ev in services.source.iter_events(list(ctx.profile.events)):
+            if ev.user_id in no_cid:
+                expected[(no_cid[ev.user_id] or ev.anonymous_id or None, ev.name)] += 1
+            elif not ev.user_id and ev.anonymous_id:
+                expected[(ev.anonymous_id, ev.name)] += 1
+        summary = services.engine().run(RunMode.FULL)
+        assert summary.status is RunStatus.COMPLETED and summary.failed == 0
+
+    events = sandbox.cio_events()
+    anonymous = Counter((e["anonymous_id"], e["name"]) for e in events if not e["person"])
+    assert anonymous == expected
+    assert anonymous[(no_cid[member_without_cid], "Viewed Page")] >= 1, "the member's own first anonymous id"
+    assert anonymous[("visitor-x", "Viewed Page")] == 1
+    assert all(e["anonymous_id"] != "leak-if-sent" for e in events)
+    assert summary.counts["event skip: user not synced"] >= 1
+    # Person events only for people who are in Customer.io.
+    people = sandbox.cio_people()
+    assert all(e["person"]["id"] in people for e in events if e["person"])
