@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.ctx.saved.connect(lambda _p: self.header_status.clear_status())
         self.sync_page.run_started.connect(self._sync_started)
         self.sync_page.run_finished.connect(self._sync_finished)
+        self.sync_page.run_ended.connect(self._sync_ended)
         self._restore_settings()
         self._update_status(None)
         runner.submit("keyring-name", lambda _j: secrets.backend_name(), on_result=self._show_keyring, serial=True)
@@ -416,6 +417,8 @@ class MainWindow(QMainWindow):
         self.profile_combo.setEnabled(True)
         self.profile_menu_button.setEnabled(True)
         self.history_page.refresh()
+
+    def _sync_ended(self) -> None:
         if self._closing_after_cancel:
             QTimer.singleShot(0, self.close)
 
@@ -439,7 +442,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         if self.sync_page.running:
-            event.ignore()  # still cancelling: _sync_finished closes again
+            event.ignore()  # still cancelling: _sync_ended closes again
             return
         self.save_settings()
         if self.webhook_page is not None and hasattr(self.webhook_page, "shutdown"):

@@ -231,33 +231,43 @@ class JobRunner(QObject):
 
     def _live(self, job_id: int) -> Job | None:
         job = self._jobs.get(job_id)
-        if job is None or job.stale:
+        if job is None or job.stale or self._closed:
             return None
         return job
+
+    @staticmethod
+    def _deliver(callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except RuntimeError as exc:
+            # The page that asked was closed and deleted meanwhile: its late answer has nowhere to go.
+            if "deleted" not in str(exc):
+                raise
+            log.debug("dropped a result for a deleted widget: %s", exc)
 
     @Slot(int, object)
     def _on_result(self, job_id: int, value: Any) -> None:
         job = self._live(job_id)
         if job is not None and job.on_result is not None:
-            job.on_result(value)
+            self._deliver(job.on_result, value)
 
     @Slot(int, object)
     def _on_error(self, job_id: int, exc: BaseException) -> None:
         job = self._live(job_id)
         if job is not None and job.on_error is not None:
-            job.on_error(exc)
+            self._deliver(job.on_error, exc)
 
     @Slot(int, object)
     def _on_progress(self, job_id: int, value: Any) -> None:
         job = self._live(job_id)
         if job is not None and job.on_progress is not None:
-            job.on_progress(value)
+            self._deliver(job.on_progress, value)
 
     @Slot(int, object)
     def _on_log(self, job_id: int, lines: list[str]) -> None:
         job = self._live(job_id)
         if job is not None and job.on_log is not None:
-            job.on_log(lines)
+            self._deliver(job.on_log, lines)
 
     @Slot(int)
     def _on_finished(self, job_id: int) -> None:
@@ -266,7 +276,7 @@ class JobRunner(QObject):
             return
         if self._latest.get(job.key) == job_id:
             del self._latest[job.key]
-        if not job.stale and job.on_finished is not None:
-            job.on_finished()
+        if not job.stale and not self._closed and job.on_finished is not None:
+            self._deliver(job.on_finished)
         if not self._jobs:
             self.busy_changed.emit(False)

@@ -47,10 +47,12 @@ def format_eta(seconds: float | None) -> str:
 
 
 class SyncPage(Page):
-    """Signals: ``run_started(str)``, ``run_finished(str, object)`` (status, summary or None)."""
+    """Signals: ``run_started(str)``, ``run_finished(str, object)`` (status, summary or None),
+    ``run_ended()`` once the run's worker is gone (after ``run_finished``)."""
 
     run_started = Signal(str)
     run_finished = Signal(str, object)
+    run_ended = Signal()
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__("Sync", "Send the chosen people and events to Customer.io now.", parent)
@@ -230,6 +232,7 @@ class SyncPage(Page):
         self.ctx.sync_running = False
         self._set_running(False)
         self.phase_label.setText("Not running.")
+        self.run_ended.emit()
 
     def _notify(self, text: str) -> None:
         window = self.window()
