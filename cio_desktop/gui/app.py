@@ -209,11 +209,8 @@ def create_window(
 
 
 def run_gui(*, demo: bool = False, profile: str | None = None) -> int:
-    from cio_desktop.config.logs import setup_logging
-
     app = make_app()
     window = create_window(demo=demo, profile=profile)
-    setup_logging()  # after create_window: in demo mode the log goes to the demo's temporary folder
     window.show()
     # Ctrl-C in the terminal closes the window like the close button (asking first during a sync).
     # Python only runs signal handlers between bytecodes, so a timer lets the interpreter in regularly.
