@@ -188,11 +188,16 @@ class TrackClient:
         event_id: str | None = None,
         timestamp: float | None = None,
         data: Mapping[str, Any] | None = None,
+        type: EventType = "event",
     ) -> None:
-        """Record an anonymous event (``POST /api/v1/events``); empty ``anonymous_id`` = unattributed."""
+        """Record an anonymous event (``POST /api/v1/events``); empty ``anonymous_id`` = unattributed.
+        ``type`` page or screen marks a page view or app screen view (the API's trackAnonymous body
+        takes ``type`` event|page|screen, like the per-person events call)."""
         body = _event_body(name, event_id, timestamp, data)
         if anonymous_id:
             body["anonymous_id"] = anonymous_id
+        if type != "event":  # "event" is the API's default, as for track()
+            body["type"] = type
         self._send("POST", "/api/v1/events", body)
 
     # ------------------------------------------------------------------ v2

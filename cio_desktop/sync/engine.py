@@ -41,7 +41,7 @@ from typing import Any
 from cio_desktop import __version__
 from cio_desktop.config.profile import Profile
 from cio_desktop.customerio.sizes import dumps
-from cio_desktop.customerio.track import BatchResult, TrackClient
+from cio_desktop.customerio.track import BatchResult, EventType, TrackClient
 from cio_desktop.hull.firehose import FirehoseWriter
 from cio_desktop.hull.source import HullEvent, HullUser, SourceError, UserSource
 from cio_desktop.net.errors import (
@@ -1043,6 +1043,7 @@ class _Run:
                 event_id=str(body.get("id")),
                 timestamp=body.get("timestamp"),
                 data=body.get("data") or {},
+                type=_event_type(body.get("type")),
             )
         except RejectedError as exc:
             self._record([(entry, body)], None, failure=("rejected", "; ".join(exc.messages) or str(exc)))
@@ -1133,6 +1134,15 @@ class _Run:
                 sent = entry.person
                 if sent is not None and sent.traits and sent.hull_id:
                     writer.traits({"id": sent.hull_id}, sent.traits)
+
+
+def _event_type(value: Any) -> EventType:
+    """The v1 event type of a planned anonymous event body (page and screen keep theirs)."""
+    if value == "page":
+        return "page"
+    if value == "screen":
+        return "screen"
+    return "event"
 
 
 def _entry_groups(items: list[tuple[_Entry, dict[str, Any]]]) -> list[list[tuple[_Entry, dict[str, Any]]]]:

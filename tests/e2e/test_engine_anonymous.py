@@ -62,6 +62,7 @@ def test_only_members_without_customer_id_and_visitors_get_anonymous_events(sand
     assert anonymous == expected
     assert anonymous[(no_cid[member_without_cid], "Viewed Page")] >= 1, "the member's own first anonymous id"
     assert anonymous[("visitor-x", "Viewed Page")] == 1
+    assert {e["type"] for e in events if not e["person"] and e["name"] == "Viewed Page"} == {"page"}
     assert all(e["anonymous_id"] != "leak-if-sent" for e in events)
     assert summary.counts["event skip: user not synced"] >= 1
     # Person events only for people who are in Customer.io.

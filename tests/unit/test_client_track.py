@@ -175,6 +175,17 @@ def test_track_anonymous_posts_to_events(rsps: responses.RequestsMock, sleeps: l
     assert body == {"name": "Viewed", "data": {"p": 1}, "id": "E1", "timestamp": 5, "anonymous_id": "anon-1"}
 
 
+def test_track_anonymous_page_and_screen_views_carry_their_type(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    c = client(sleeps)
+    rsps.post(f"{US}/api/v1/events", json={})
+    c.track_anonymous("anon-1", "/pricing", type="page")
+    c.track_anonymous("anon-1", "Home", type="screen")
+    types = [json.loads(call.request.body)["type"] for call in rsps.calls]
+    assert types == ["page", "screen"]
+
+
 @pytest.mark.parametrize("bad", ["", None])
 def test_blank_identifier_is_refused_before_sending(
     rsps: responses.RequestsMock, sleeps: list[float], bad: Any

@@ -143,3 +143,14 @@ def test_a_v2_ledger_is_upgraded_in_place_with_an_empty_anonymous_users_table(tm
         assert led.anonymous_users(["h2", "h1"]) == {"h2": "anon-2"}
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_anonymous_page_and_screen_events_keep_their_type(ledger: Ledger) -> None:
+    events = [
+        viewed("page", None, anonymous_id="v", event_type="page"),
+        viewed("screen", None, t=2001.0, anonymous_id="v", event_type="screen"),
+        viewed("track", None, t=2002.0, anonymous_id="v"),
+    ]
+    source, track = FakeSource([make_user(0)], events), FakeTrack()
+    run(ledger, source, track)
+    assert [a["type"] for a in track.anonymous] == ["page", "screen", "event"]
