@@ -89,8 +89,8 @@ SANDBOX_CHILD = textwrap.dedent(
     from cio_desktop.sandbox import Sandbox
 
     sb = Sandbox(users=int(sys.argv[1]), seed=7).start()
-    print(json.dumps({"profile": sb.demo_profile().to_dict(), "credentials": dataclasses.asdict(sb.credentials)}),
-          flush=True)
+    print(json.dumps({"profile": sb.demo_profile().to_dict(), "credentials": dataclasses.asdict(sb.credentials),
+                      "segments": sb.segments()}), flush=True)
     sys.stdin.read()  # serve until the benchmark closes our stdin
     sb.stop()
     """
@@ -102,7 +102,7 @@ def _sandbox_window(users: int) -> tuple[Any, Any, subprocess.Popen[str]]:
     its growing in-memory Customer.io store must not be what the GUI thread's stalls measure."""
     import json
 
-    from cio_desktop.config.profile import Profile
+    from cio_desktop.config.profile import Profile, SegmentRef
     from cio_desktop.config.secrets import SecretKey, SecretStore
     from cio_desktop.config.store import ProfileStore
     from cio_desktop.gui.app import make_app
@@ -115,7 +115,9 @@ def _sandbox_window(users: int) -> tuple[Any, Any, subprocess.Popen[str]]:
     assert child.stdout is not None
     info = json.loads(child.stdout.readline())
     os.environ["CIO_DESKTOP_HOME"] = tempfile.mkdtemp(prefix="bench-gui-")
-    profile = Profile.from_dict(info["profile"])
+    # Every user of the organization, so "a 100,000-user sync" means exactly that.
+    everyone = next(SegmentRef(sid, name) for sid, name, _n in info["segments"] if name == "All Users")
+    profile = Profile.from_dict(info["profile"]).replace(segments=(everyone,))
     store, secrets = ProfileStore(), SecretStore.in_memory()
     store.save(profile)
     for key in (SecretKey.HULL_SECRET, SecretKey.CIO_API_KEY, SecretKey.CIO_APP_KEY):
