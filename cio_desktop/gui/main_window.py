@@ -257,6 +257,11 @@ class MainWindow(QMainWindow):
                 return
             last = preferred or str(gui_settings().value("profile/last", "") or "")
             chosen = next((p for p in profiles if p.name == last), profiles[0])
+            if preferred and chosen.name != preferred:
+                known = ", ".join(p.name for p in profiles)
+                self.header_status.show_status(
+                    "warning", f"There is no profile named “{preferred}” (profiles: {known}); opened “{chosen.name}”."
+                )
             self.open_profile(chosen)
 
         self.runner.submit(
@@ -311,6 +316,10 @@ class MainWindow(QMainWindow):
 
     def _wizard_closed(self, _result: int) -> None:
         self.wizard = None
+        if self.ctx.profile is None:
+            self.header_status.show_status(
+                "warning", "No profile yet: create one with Profiles > New profile… (Ctrl+N)."
+            )
 
     def new_profile(self) -> None:
         self.open_wizard()

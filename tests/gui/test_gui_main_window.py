@@ -120,3 +120,34 @@ def test_without_a_keyring_the_connect_page_says_why_and_how_to_fix_it(qtbot) ->
     line = window.connect_page.secrets_line
     qtbot.waitUntil(lambda: line.status == "error", timeout=5000)
     assert "cannot be saved" in line.text()
+
+
+def test_opening_an_unknown_profile_says_so_and_opens_another(qtbot) -> None:
+    from cio_desktop.config.profile import Profile
+
+    store = ProfileStore()
+    store.save(Profile(name="Real"))
+    window = MainWindow(JobRunner(), store, SecretStore.in_memory())
+    qtbot.addWidget(window)
+    window.load_profiles("Typo")
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=5000)
+    assert window.ctx.profile.name == "Real"
+    assert "no profile named “Typo”" in window.header_status.text()
+
+
+def test_a_long_run_ending_in_the_background_notifies_the_desktop(qtbot, make_sandbox, make_window, monkeypatch):
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from cio_desktop.gui.pages import sync as sync_page_module
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(sync_page_module, "NOTIFY_AFTER_S", 0.0)
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    monkeypatch.setattr(QSystemTrayIcon, "supportsMessages", staticmethod(lambda: True))
+    monkeypatch.setattr(QSystemTrayIcon, "showMessage", lambda self, title, text, *a: shown.append((title, text)))
+    monkeypatch.setattr(QSystemTrayIcon, "show", lambda self: None)  # the offscreen platform has no tray
+    window = make_window(make_sandbox(users=50))
+    monkeypatch.setattr(window, "isActiveWindow", lambda: False)  # the user switched to another window
+    with qtbot.waitSignal(window.sync_page.run_finished, timeout=30000):
+        window.sync_page.start("full")
+    assert shown and shown[0][0] == "Sync finished" and "Sent" in shown[0][1]

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from cio_desktop.gui import core, responsive
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.resources import app_icon
 from cio_desktop.gui.widgets import Page, StatusLine, hint
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
@@ -240,7 +241,7 @@ class SyncPage(Page):
         if time.monotonic() - self._started_at < NOTIFY_AFTER_S or not in_background:
             return
         if self.tray is None and QSystemTrayIcon.isSystemTrayAvailable():
-            self.tray = QSystemTrayIcon(QApplication.windowIcon(), self)
+            self.tray = QSystemTrayIcon(app_icon(), self)
             self.tray.show()
         if self.tray is not None and QSystemTrayIcon.supportsMessages():
             self.tray.showMessage("Sync finished", text, QSystemTrayIcon.MessageIcon.Information, 8000)
