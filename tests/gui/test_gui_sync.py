@@ -103,3 +103,15 @@ def test_rejected_people_are_listed_searchable_and_exported_to_csv(
     assert len(rows) == 3
     assert sorted(r["customer_id"] for r in rows) == bad
     assert all("refused by the test" in r["message"] for r in rows)
+
+
+def test_a_dry_run_from_the_gui_plans_everything_and_sends_nothing(qtbot, make_sandbox, make_window) -> None:
+    sb = make_sandbox(users=150, seed=6)
+    window = make_window(sb)
+    sync = window.sync_page
+    with qtbot.waitSignal(sync.run_finished, timeout=30000) as finished:
+        qtbot.mouseClick(sync.mode_buttons["dry_run"], Qt.MouseButton.LeftButton)
+    assert finished.args[0] == "completed"
+    assert sb.cio_people() == {}
+    assert "Dry run" in sync.summary.text() and "Nothing was sent" in sync.summary.text()
+    assert "identify (new)" in sync.counts_label.text()
