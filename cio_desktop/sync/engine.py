@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -149,6 +150,9 @@ class RunSummary:
     events_sent: int = 0
     requests: int = 0
     write_back_failed: int = 0
+    # Records of the source it could not read (export files: broken JSON, wrong CSV field count...),
+    # skipped while the rest synced; each kept one is in the run's errors (kind "bad_row").
+    bad_rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +168,7 @@ class RunSummary:
             "events_sent": self.events_sent,
             "requests": self.requests,
             "write_back_failed": self.write_back_failed,
+            "bad_rows": self.bad_rows,
             "problem": self.problem.value if self.problem else None,
             "message": self.message,
             "errors_sample": list(self.errors_sample),
@@ -519,6 +524,7 @@ class _Run:
         self.event_ckpt: _EventCheckpoint | None = None
         self.ctx_fp: str | None = None
         self.last_save = 0.0
+        self.read_source = False  # users or events were read from the source in this run
         # Batches waiting for a sender: enough to keep them busy, few enough to keep memory flat even
         # with many senders (each batch holds up to 1,000 operations).
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=min(2 * self.profile.concurrency, 8))
@@ -577,6 +583,7 @@ class _Run:
             self.progress.phase(Phase.FINISHING, message="Writing sync traits back to Hull")
             self.e.hull_writer.flush()
         write_back_failed = (self.e.hull_writer.failed if self.e.hull_writer else 0) - write_back_failed_before
+        bad_rows = self._record_bad_rows()
         if self.problem is not None:
             status, message = RunStatus.FAILED, self.problem_message
         elif self.cancel.is_set():
@@ -588,9 +595,45 @@ class _Run:
             message = (message + "; " if message else "") + (
                 f"{write_back_failed} write-backs to Hull failed (they are sent again when the person next changes)"
             )
+        if bad_rows:
+            message = (message + "; " if message else "") + (
+                f"{bad_rows:,} unreadable {'record was' if bad_rows == 1 else 'records were'} skipped in"
+                f" {self.e.source.describe()} (file, line and reason are in the run's errors)"
+            )
         self.ledger.finish_run(self.run_id, status, counts=self.progress.counts, failed=failed, message=message)
         self.progress.phase(Phase.DONE, message=message or status.value)
-        return self._summary(started, status, self.problem, message, write_back_failed=write_back_failed)
+        return self._summary(
+            started, status, self.problem, message, write_back_failed=write_back_failed, bad_rows=bad_rows
+        )
+
+    def _record_bad_rows(self) -> int:
+        """Put the records the source skipped (export files: broken lines) in the run's errors.
+        Returns how many there were in all (file sources keep the first 1,000, count them all)."""
+        if not self.read_source:
+            return 0  # what the source reports is from an earlier read (a preview), not this run
+        try:
+            problems = self.e.source.problems()
+        except Exception:  # reporting must not fail a run that synced
+            log.exception("reading the source's problems failed")
+            return 0
+        total = getattr(self.e.source, "problem_count", None)
+        if not isinstance(total, int) or isinstance(total, bool) or total < len(problems):
+            total = len(problems)
+        if not total or self.run_id is None:
+            return total
+        rows = [
+            ErrorWrite("bad_row", f"{Path(p.file).name} line {p.line}: {p.reason}", field=f"{p.file}:{p.line}")
+            for p in problems
+        ]
+        if total > len(problems):
+            rows.append(
+                ErrorWrite("bad_row", f"{total - len(problems):,} more unreadable records (only the first are listed)")
+            )
+        self.ledger.record_errors(self.run_id, rows)
+        with self.lock:
+            for row in rows[: max(0, ERRORS_SAMPLE - len(self.errors_sample))]:
+                self.errors_sample.append(row.message)
+        return total
 
     def _summary(
         self,
@@ -600,6 +643,7 @@ class _Run:
         message: str,
         *,
         write_back_failed: int = 0,
+        bad_rows: int = 0,
     ) -> RunSummary:
         ended = self.e.clock()
         return RunSummary(
@@ -618,6 +662,7 @@ class _Run:
             events_sent=self.events_sent,
             requests=self.requests,
             write_back_failed=write_back_failed,
+            bad_rows=bad_rows,
         )
 
     def _body(self, hull_id: str | None) -> None:
@@ -662,6 +707,7 @@ class _Run:
         if full:
             self.ledger.begin_seen()
         if not (full and not segment_ids):
+            self.read_source = True
             feed = _Prefetch(
                 lambda: self.e.source.iter_users(segment_ids, updated_since=updated_since), PAGE_SIZE, self.stop
             )
@@ -765,6 +811,7 @@ class _Run:
 
     def _single(self, ctx: MappingContext, hull_id: str) -> None:
         self.progress.phase(Phase.USERS, total=1, message=f"Looking for Hull user {hull_id}")
+        self.read_source = True
         user = self._find_user(hull_id)
         if user is None:
             self.fatal(Problem.NOT_FOUND, f"There is no Hull user with id {hull_id!r} in {self.e.source.describe()}.")
@@ -819,6 +866,7 @@ class _Run:
         self.event_ckpt = _EventCheckpoint(since)
         packer: BatchPacker[_Entry] = BatchPacker(max_ops=self.e.batch_max_ops)
         seq = 0
+        self.read_source = True
         feed = _Prefetch(
             lambda: self.e.source.iter_events(list(self.profile.events), since=since), PAGE_SIZE, self.stop
         )
