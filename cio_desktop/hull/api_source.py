@@ -19,6 +19,9 @@ T = TypeVar("T")
 class HullApiSource:
     """Users, segments and events read live from a Hull organization."""
 
+    # The connector's traits (customerio/*) can be written back through Hull's firehose.
+    supports_write_back = True
+
     def __init__(self, client: HullClient, *, fields: Sequence[str] | None = None) -> None:
         self.client = client
         self.fields = tuple(fields) if fields is not None else None
@@ -50,6 +53,9 @@ class HullApiSource:
 
     def iter_events(self, names: Sequence[str], *, since: float | None = None) -> Iterator[HullEvent]:
         return _wrap_iter(self.client.iter_events(names, since=since))
+
+    def get_user(self, hull_id: str) -> HullUser | None:
+        return _wrap(lambda: self.client.get_user(hull_id, fields=self.fields))
 
     def count_users(self, segment_ids: Sequence[str] | None) -> int | None:
         return _wrap(lambda: self.client.count_users(segment_ids))

@@ -213,6 +213,22 @@ class HullClient:
             if _last_page(data, pagination, per_page):
                 return
 
+    def get_user(self, hull_id: str, *, fields: Sequence[str] | None = None) -> HullUser | None:
+        """The user with this Hull id, or None (one search with a term on ``id``, not a scan)."""
+        if not hull_id:
+            return None
+        body: dict[str, Any] = {
+            "query": _bool_filter([{"term": {"id": hull_id}}]),
+            "raw": True,
+            "page": 1,
+            "per_page": 1,
+            "sort": {"id": "asc"},
+        }
+        if fields is not None:
+            body["include"] = sorted({*fields, "id", "segment_ids"})
+        data, _ = self._search("/search/user_reports", body)
+        return next((u for u in data if u.get("id") == hull_id), None)
+
     def count_users(self, segment_ids: Sequence[str] | None) -> int:
         """How many users ``iter_users(segment_ids)`` yields (one small search)."""
         if segment_ids is not None and not segment_ids:

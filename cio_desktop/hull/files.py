@@ -555,6 +555,23 @@ class FileSource:
                     continue
             yield user
 
+    def get_user(self, hull_id: str) -> HullUser | None:
+        """The user with this Hull id: reads the users file until the row that counts for it (a
+        user listed twice is the later row, as in :meth:`iter_users`), then stops."""
+        self._user_problems = _ProblemLog()
+        if not hull_id:
+            return None
+        keep = self._users_meta().duplicates
+        for ordinal, _line, user, _ in self._read_users(self._user_problems.add):
+            if user["id"] != hull_id:
+                continue
+            if keep:
+                key = f"{_id_hash(user['id']):016x}"
+                if key in keep and keep[key] != ordinal:
+                    continue  # a later row of the same user wins
+            return user
+        return None
+
     def iter_events(self, names: Sequence[str], *, since: float | None = None) -> Iterator[HullEvent]:
         """Events named in ``names`` created strictly after ``since``, oldest first (ties in file
         order), as the API source does: the engine's checkpoint never sits on a time an unfinished

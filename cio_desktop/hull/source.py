@@ -81,7 +81,13 @@ class SourceError(Exception):
 
 @runtime_checkable
 class UserSource(Protocol):
-    """What the engine needs from Hull (live API or export files)."""
+    """What the engine needs from Hull (live API or export files).
+
+    ``supports_write_back``: whether the connector's ``customerio/*`` traits can be written back to
+    Hull for this source (the API: yes; export files: no).
+    """
+
+    supports_write_back: bool
 
     def describe(self) -> str:
         """One line for the UI: "Hull organization acme.hullapp.io" or "users.jsonl (3 files)"."""
@@ -110,6 +116,11 @@ class UserSource(Protocol):
 
     def iter_events(self, names: Sequence[str], *, since: float | None = None) -> Iterator[HullEvent]:
         """Stream events whose name is in ``names`` created after ``since``, oldest first."""
+        ...
+
+    def get_user(self, hull_id: str) -> HullUser | None:
+        """The user with this Hull id (with ``segment_ids``), or None. Used by single-person sends:
+        the API searches by id, a file source reads until the first match."""
         ...
 
     def count_users(self, segment_ids: Sequence[str] | None) -> int | None:

@@ -399,7 +399,7 @@ class SyncEngine:
     One run at a time per ledger (a second process gets ``Problem.BUSY``).
 
     ``hull_writer`` receives the write-back traits (``customerio/*``) when ``profile.write_back``
-    is on; pass it only for the Hull API source. The engine flushes it at the end of each run but
+    is on and the source ``supports_write_back`` (the Hull API source). The engine flushes it at the end of each run but
     does not close it.
     """
 
@@ -420,6 +420,8 @@ class SyncEngine:
         self.ledger = ledger
         self.track = track
         self.hull_writer = hull_writer
+        # Traits go back to Hull only where the source can take them (the API; never export files).
+        self.write_back = bool(profile.write_back and hull_writer is not None and source.supports_write_back)
         self.clock = clock
         self.incremental_overlap_s = incremental_overlap_s
         # Smaller batches cost more requests but less rework when one fails (tests use few).
@@ -838,23 +840,8 @@ class _Run:
         self._drain()
 
     def _find_user(self, hull_id: str) -> HullUser | None:
-        getter = getattr(self.e.source, "get_user", None)
-        if callable(getter):
-            found = getter(hull_id)
-            return found if isinstance(found, dict) else None
-        # The source protocol has no lookup by id: scan (fine for a test send; stops at the match).
-        users = self.e.source.iter_users(None)
-        try:
-            for user in users:
-                if self.stopped():
-                    return None
-                if user.get("id") == hull_id:
-                    return user
-        finally:
-            close = getattr(users, "close", None)
-            if callable(close):
-                close()
-        return None
+        found = self.e.source.get_user(hull_id)
+        return found if isinstance(found, dict) else None
 
     # ------------------------------------------------------------------ events
     def _events(self, ctx: MappingContext) -> None:
@@ -1177,7 +1164,7 @@ class _Run:
                     # event that could not be delivered holds the checkpoint back for the next run.
                     self.event_ckpt.finish(entry.seq, ok=kind == "rejected")
         writer = self.e.hull_writer
-        if writer is not None and self.profile.write_back:
+        if writer is not None and self.e.write_back:
             for entry in ok_entries.values():
                 sent = entry.person
                 if sent is not None and sent.traits and sent.hull_id:

@@ -68,3 +68,15 @@ def test_only_members_without_customer_id_and_visitors_get_anonymous_events(sand
     # Person events only for people who are in Customer.io.
     people = sandbox.cio_people()
     assert all(e["person"]["id"] in people for e in events if e["person"])
+
+
+def test_a_single_send_looks_the_user_up_by_id_instead_of_paging_every_user() -> None:
+    with Sandbox(users=3000, seed=3) as sandbox, open_anonymous(sandbox) as services:
+        ctx = services.engine().context()
+        members = services.source.iter_users(ctx.profile.segment_ids)
+        last = max(u["id"] for u in members if plan_user(u, ctx, None, now=0.0).operations)
+        before = sandbox.request_counts()["hull"]
+        summary = services.engine().send_one(last)
+        assert summary.status is RunStatus.COMPLETED and summary.people_sent == 1
+        # Segments + attribute types for the mapping, then one search; paging would take 6 pages.
+        assert sandbox.request_counts()["hull"] - before <= 4

@@ -42,10 +42,13 @@ def make_user(i: int, *, segments: Sequence[str] = (SEG,), plan: str = "free", u
 
 
 class FakeSource:
+    supports_write_back = False
+
     def __init__(self, users: list[HullUser], events: list[HullEvent] | None = None) -> None:
         self.users = users
         self.events = events or []
         self.fail_after: int | None = None
+        self.lookups: list[str] = []
 
     def describe(self) -> str:
         return "fake"
@@ -78,6 +81,10 @@ class FakeSource:
         for e in sorted(self.events, key=lambda e: (e.created_at, e.event_id)):
             if e.name in names and (since is None or e.created_at > since):
                 yield e
+
+    def get_user(self, hull_id: str) -> HullUser | None:
+        self.lookups.append(hull_id)
+        return next((dict(u) for u in self.users if u["id"] == hull_id), None)
 
     def count_users(self, segment_ids: Sequence[str] | None) -> int | None:
         return None
@@ -405,6 +412,7 @@ def test_single_send_sends_the_person_even_when_unchanged(ledger: Ledger) -> Non
     assert summary.counts == {"identify (unchanged)": 1}
     missing = eng.send_one("f" * 24)
     assert missing.problem is Problem.NOT_FOUND
+    assert source.lookups == [hid(3), "f" * 24], "looked up by id, not found by scanning every user"
 
 
 def test_customer_id_change_merges_in_one_request(ledger: Ledger) -> None:
