@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -29,8 +29,10 @@ _WORDING = ErrorWording(
 class AppClient:
     """Reads from one workspace with an App API key (``Authorization: Bearer``).
 
-    ``region`` is ``"us"`` or ``"eu"`` (``"auto"`` means US: App API keys carry no region hint;
-    pass the region the Track client detected). ``rate_limit`` defaults to the App API's 10/s.
+    ``region`` is ``"us"`` or ``"eu"``. App API keys carry no region hint: with ``"auto"`` the
+    region comes from ``resolve_region`` (e.g. :meth:`TrackClient.workspace_region`, which detects
+    it), called once before the first request; without one, ``"auto"`` means US.
+    ``rate_limit`` defaults to the App API's 10/s.
     """
 
     def __init__(
@@ -45,13 +47,17 @@ class AppClient:
         session: requests.Session | None = None,
         cancel: threading.Event | None = None,
         bucket: TokenBucket | None = None,
+        resolve_region: Callable[[], str] | None = None,
     ) -> None:
         region = str(region).lower()
         if region not in ("auto", "us", "eu"):
             raise ValueError(f"region must be 'us' or 'eu', not {region!r}")
         if not app_api_key:
             raise ValueError("app_api_key is required")
-        self.base_url = (base_url or APP_HOSTS["eu" if region == "eu" else "us"]).rstrip("/")
+        self._base_url = (base_url or APP_HOSTS["eu" if region == "eu" else "us"]).rstrip("/")
+        # Resolved lazily (it may need a request): only when the host is not fixed by region or URL.
+        self._resolve = resolve_region if region == "auto" and not base_url else None
+        self._resolve_lock = threading.Lock()
         self.cancel = cancel
         # The bucket key must not be the key itself (keys could show up in debugging output).
         key_id = hashlib.sha256(app_api_key.encode()).hexdigest()[:16]
@@ -63,6 +69,17 @@ class AppClient:
             bucket=bucket if bucket is not None else bucket_for(f"cio-app:{key_id}", rate_limit),
             headers={"Authorization": f"Bearer {app_api_key}", "Accept": "application/json"},
         )
+
+    @property
+    def base_url(self) -> str:
+        """The App API host in use (the workspace's region, resolved on first use when "auto")."""
+        if self._resolve is not None:
+            with self._resolve_lock:
+                if self._resolve is not None:
+                    region = str(self._resolve()).lower()
+                    self._base_url = APP_HOSTS["eu" if region == "eu" else "us"]
+                    self._resolve = None
+        return self._base_url
 
     def close(self) -> None:
         self._http.close()

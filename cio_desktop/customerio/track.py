@@ -101,6 +101,7 @@ class TrackClient:
         self._fixed_base = base_url.rstrip("/") if base_url else None
         self._base = self._fixed_base or TRACK_HOSTS["us" if region == "auto" else region]
         self._detected = region != "auto" or self._fixed_base is not None
+        self._workspace_region: str | None = region if region != "auto" else None
         self._detect_lock = threading.Lock()
         self.cancel = cancel
         self._http = JsonHttp(
@@ -145,8 +146,19 @@ class TrackClient:
         )
         if self.region == "auto" and self._fixed_base is None:
             self._base = TRACK_HOSTS[info.region]
+        self._workspace_region = info.region
         self._detected = True
         return info
+
+    def workspace_region(self) -> str:
+        """ "us" or "eu": the profile's region, else the one the region check found (checked now if
+        it has not run yet). The App API client uses it so EU workspaces are read on the EU host."""
+        if self._workspace_region is None:
+            with self._detect_lock:
+                if self._workspace_region is None:
+                    self.check()
+        assert self._workspace_region is not None
+        return self._workspace_region
 
     def _ensure_region(self) -> None:
         if self._detected:

@@ -178,10 +178,14 @@ def open_services(
         app: AppClient | None = None
         app_key = _secret(secrets, profile, SecretKey.CIO_APP_KEY, required=False)
         if app_key:
+            # "Detect automatically": the App API host follows the region the Track API reports
+            # (asked once, lazily, at the first App API call), so EU workspaces are read on the EU host.
+            detect = profile.cio_region is Region.AUTO and track is not None
             app = AppClient(
                 app_key,
-                "eu" if profile.cio_region is Region.EU else "us",
+                "auto" if detect else "eu" if profile.cio_region is Region.EU else "us",
                 base_url=profile.endpoints.cio_app or None,
+                resolve_region=track.workspace_region if detect and track is not None else None,
             )
             opened.append(app.close)
 
