@@ -15,6 +15,11 @@ How a run is built (ARCHITECTURE.md "Data flow of one sync"):
   to the ledger, in one transaction; write-back traits then go to Hull's firehose.
 - Memory stays flat: at most a few pages and ``2 x concurrency`` batches are alive at any moment.
 
+Merges (a changed customerId): the identify of the new person goes in a batch like any other; only
+once Customer.io accepted it does the merge of the old person into it go out, in a later request
+(Customer.io may ignore a merge whose primary does not exist yet, and does not document that a
+batch is applied in order). The ledger records the person only when the merge is accepted.
+
 Failures: a 207 fails exactly the operations it names; a 400 on a whole batch is bisected until
 the bad operation is alone; what is not accepted is recorded per person in ``run_errors`` and,
 because the ledger was not updated for them, sent again by the next run. A cancel (or a killed
@@ -41,7 +46,6 @@ from typing import Any
 
 from cio_desktop import __version__
 from cio_desktop.config.profile import Profile
-from cio_desktop.customerio.sizes import dumps
 from cio_desktop.customerio.track import BatchResult, EventType, TrackClient
 from cio_desktop.hull.firehose import FirehoseWriter
 from cio_desktop.hull.source import HullEvent, HullUser, SourceError, UserSource
@@ -77,7 +81,6 @@ from cio_desktop.sync.model import (
 )
 from cio_desktop.sync.planner import plan_missing, plan_user
 from cio_desktop.sync.progress import Phase, Progress, ProgressTracker
-from cio_desktop.sync.validation import MAX_BATCH_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +228,9 @@ class _Entry:
     seq: int = -1  # events: position in the event stream (checkpoint bookkeeping)
     hull_id: str = ""
     fp: str | None = None  # people: source fingerprint, stored once accepted
+    # People: operations sent in a later request once this entry's first one was accepted (a
+    # merge waits for the identify of its new primary).
+    followup: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(eq=False, slots=True)
@@ -952,11 +958,12 @@ class _Run:
     def _pack_person(self, packer: BatchPacker[_Entry], decision: Decision, fp: str | None = None) -> None:
         entry = _Entry(person=decision, hull_id=decision.hull_id, fp=fp)
         ops = decision.operations
-        if len(ops) > 1 and len(packer):
-            # Keep a merge's operations in one request, in order (identify, then merge).
-            need = sum(len(dumps(op)) + 1 for op in ops)
-            if packer.pending_bytes + need > MAX_BATCH_BYTES or len(packer) + len(ops) > packer.max_ops:
-                self._flush(packer)
+        if decision.action is Action.MERGE and len(ops) > 1:
+            # Customer.io may ignore a merge whose primary does not exist yet, and does not promise to
+            # apply a batch's operations in order: the merge goes in a later request, once Customer.io
+            # accepted the identify of the new primary (see _record).
+            entry.followup = tuple(ops[1:])
+            ops = ops[:1]
         for op in ops:
             batch = packer.add(op, entry)
             if batch is not None:
@@ -1119,6 +1126,11 @@ class _Run:
                     ok_entries.setdefault(key, entry)
         for key in errors:
             ok_entries.pop(key, None)
+        # Accepted first steps of a merge: nothing is recorded until the merge itself is accepted (a
+        # crash in between plans the merge again next run; identify is idempotent).
+        later = [e for e in ok_entries.values() if e.person is not None and e.followup]
+        for entry in later:
+            del ok_entries[id(entry)]
 
         people: list[PersonWrite] = []
         events: list[EventWrite] = []
@@ -1169,6 +1181,18 @@ class _Run:
                 sent = entry.person
                 if sent is not None and sent.traits and sent.hull_id:
                     writer.traits({"id": sent.hull_id}, sent.traits)
+        if later:
+            # Now that the new primaries exist, their merges go in one request of their own.
+            packer: BatchPacker[_Entry] = BatchPacker(max_ops=self.e.batch_max_ops)
+            for entry in later:
+                ops, entry.followup = entry.followup, ()
+                for op in ops:
+                    full = packer.add(op, entry)
+                    if full is not None:
+                        self._send_batch(list(full.items), full.body)
+            rest = packer.flush()
+            if rest is not None:
+                self._send_batch(list(rest.items), rest.body)
 
 
 def _event_type(value: Any) -> EventType:

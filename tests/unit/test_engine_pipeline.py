@@ -415,7 +415,7 @@ def test_single_send_sends_the_person_even_when_unchanged(ledger: Ledger) -> Non
     assert source.lookups == [hid(3), "f" * 24], "looked up by id, not found by scanning every user"
 
 
-def test_customer_id_change_merges_in_one_request(ledger: Ledger) -> None:
+def test_customer_id_change_merges_after_the_new_primary_was_accepted(ledger: Ledger) -> None:
     users = [make_user(i) for i in range(3)]
     source, track = FakeSource(users), FakeTrack()
     eng = engine(profile(), source, ledger, track)
@@ -424,7 +424,10 @@ def test_customer_id_change_merges_in_one_request(ledger: Ledger) -> None:
     track.batches.clear()
     summary = eng.run(RunMode.FULL)
     assert summary.counts["merge (customerId changed)"] == 1
-    assert [op["action"] for op in track.ops] == ["identify", "merge"]
+    # Two requests: the identify of the new primary, then (once accepted) the merge on its own.
+    assert [[op["action"] for op in b] for b in track.batches] == [["identify"], ["merge"]]
+    assert track.batches[1][0]["primary"] == {"id": "ext-new"} and track.batches[1][0]["secondary"] == {"id": "ext-1"}
+    assert summary.requests == 2 and summary.people_sent == 1
     assert set(ledger.known_by_customer_id(["ext-1", "ext-new"])) == {"ext-new"}
 
 

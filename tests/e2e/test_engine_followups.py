@@ -1,5 +1,6 @@
-"""End to end: anonymous events only for members of the synced segments without a customerId and for
-anonymous visitors; nobody the marketer left out (outside the segments, deleted) leaks anonymously."""
+"""End to end follow-ups of the engine: anonymous events only for members of the synced segments without
+a customerId and for anonymous visitors (nobody the marketer left out leaks anonymously); single sends
+look the user up by id; a changed customerId is merged once the new person exists."""
 
 from __future__ import annotations
 
@@ -80,3 +81,23 @@ def test_a_single_send_looks_the_user_up_by_id_instead_of_paging_every_user() ->
         assert summary.status is RunStatus.COMPLETED and summary.people_sent == 1
         # Segments + attribute types for the mapping, then one search; paging would take 6 pages.
         assert sandbox.request_counts()["hull"] - before <= 4
+
+
+def test_a_changed_customer_id_is_merged_into_the_new_person_in_customer_io(sandbox: Sandbox) -> None:
+    with demo_services(sandbox, profile=sandbox.demo_profile().replace(write_back=False)) as services:
+        ctx = services.engine().context()
+        user = next(
+            u
+            for u in services.source.iter_users(ctx.profile.segment_ids)
+            if plan_user(u, ctx, None, now=0.0).operations
+        )
+        old = user["external_id"]
+        assert services.engine().run(RunMode.FULL).failed == 0
+        index = sandbox.org.index_of_id(user["id"])
+        assert index is not None
+        sandbox.org.update(index, {"external_id": "renamed-" + old})
+        summary = services.engine().run(RunMode.FULL)
+        assert summary.counts["merge (customerId changed)"] == 1 and summary.failed == 0
+    people = sandbox.cio_people()
+    assert "renamed-" + old in people and old not in people
+    assert [(m["primary"], m["secondary"]) for m in sandbox.cio_merges()] == [({"id": "renamed-" + old}, {"id": old})]
