@@ -1,8 +1,9 @@
-"""``cio-desktop profiles list|show|delete|export|import``: the same ProfileStore the app uses."""
+"""``cio-desktop profiles list|show|delete|export|import|set-secret``: the same stores the app uses."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from cio_desktop.cli import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL
 from cio_desktop.config.profile import ProfileError
-from cio_desktop.config.secrets import KeyringUnavailableError, SecretStore
+from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore, profile_document
 
 
@@ -31,6 +32,15 @@ def add_parser(subparsers: Any) -> None:
     imp = sub.add_parser("import", help="create a profile from an exported JSON file")
     imp.add_argument("file")
     imp.add_argument("--name", help="import under this name instead of the one in the file")
+    secret = sub.add_parser(
+        "set-secret",
+        help="store a credential in the system keyring (asked for, or read from standard input)",
+        description="Store a credential of a profile in the system keyring, e.g. on a server without the app. "
+        "The value is asked for without echo, or read from standard input when it is not a terminal; "
+        "it never goes on the command line. An empty value removes the credential.",
+    )
+    secret.add_argument("name")
+    secret.add_argument("key", choices=[k.value for k in SecretKey])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             return _export(store, args.name, args.file)
         if action == "import":
             return _import(store, Path(args.file), args.name)
+        if action == "set-secret":
+            return _set_secret(store, args.name, SecretKey(args.key))
     except (ProfileNotFoundError, ProfileLoadError, ProfileError, KeyringUnavailableError) as exc:
         _err(str(exc))
         return EXIT_CONFIG
@@ -54,6 +66,18 @@ def run(args: argparse.Namespace) -> int:
         _err(f"{exc.filename or 'file'}: {exc.strerror or exc}")
         return EXIT_CONFIG
     raise AssertionError(f"unhandled action {action!r}")  # argparse restricts the choices
+
+
+def _set_secret(store: ProfileStore, name: str, key: SecretKey) -> int:
+    store.load(name)  # refuse secrets for a profile that does not exist (raises ProfileNotFoundError)
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"{key.value} for profile {name!r} (input hidden): ")
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
+    secrets = SecretStore()
+    secrets.set(name, key, value.strip())
+    print(f"{key.value} {'stored' if value.strip() else 'removed'}: {secrets.where_text()}")
+    return EXIT_OK
 
 
 def _err(message: str) -> None:

@@ -119,3 +119,26 @@ def test_unknown_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
         main(["profiles", "frobnicate"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_set_secret_reads_standard_input_and_stores_it_in_the_keyring(
+    acme: Profile, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-api-key\n"))
+    assert main(["profiles", "set-secret", "acme", "cio_api_key"]) == 0
+    assert SecretStore().get("acme", SecretKey.CIO_API_KEY) == "s3cret-api-key"
+    out = capsys.readouterr().out
+    assert "cio_api_key stored" in out and "s3cret" not in out
+
+
+def test_set_secret_for_an_unknown_profile_exits_2_and_stores_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("value\n"))
+    assert main(["profiles", "set-secret", "ghost", "hull_secret"]) == 2
+    assert "ghost" in capsys.readouterr().err
+    assert SecretStore().get("ghost", SecretKey.HULL_SECRET) is None
