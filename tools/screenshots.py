@@ -86,9 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(app, lambda: not sync.running, 300, "the demo sync")
     shoot("Sync")
 
+    # A second, incremental run after some people changed in Hull, so History shows more than one bar.
+    sandbox = window.demo_session.sandbox
+    members = [u["id"] for seg in ctx.profile.segment_ids[:1] for u in sandbox.users_in_segment(seg)]
+    for hull_id in members[:60]:
+        sandbox.update_user(hull_id, {"traits_plan": "enterprise"})
+    sync.start("incremental")
+    wait_until(app, lambda: not sync.running, 300, "the incremental sync")
+
     window.show_page("History")
     history = window.history_page
-    wait_until(app, lambda: history.runs_model.total_rows() > 0, 60, "the run history")
+    history.refresh()
+    wait_until(app, lambda: history.runs_model.total_rows() > 1, 60, "the run history")
     shoot("History")
 
     if "Webhook" in window.page_names:

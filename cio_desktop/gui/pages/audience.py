@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QPushButton, 
 from cio_desktop.config.profile import Profile, SegmentRef
 from cio_desktop.gui.context import AppContext, Catalog
 from cio_desktop.gui.models import CheckItem, CheckListModel, filter_proxy
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine, hint
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint
 
 DELETE_EXPLAINED = (
     "When someone leaves all the segments above, delete them from Customer.io. Only people this app "
@@ -36,6 +36,7 @@ class AudiencePage(Page):
         self.body_layout.addLayout(top)
         self.table = QTableView()
         self.table.setAccessibleName("Segments")
+        compact_rows(self.table)
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QPushButton, 
 from cio_desktop.config.profile import Profile
 from cio_desktop.gui.context import AppContext, Catalog
 from cio_desktop.gui.models import CheckItem, CheckListModel, filter_proxy
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine, hint
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint
 
 ANON_EXPLAINED = (
     "Events of visitors Customer.io does not know yet (no customerId) are sent as anonymous events with "
@@ -38,6 +38,7 @@ class EventsPage(Page):
         self.body_layout.addLayout(top)
         self.table = QTableView()
         self.table.setAccessibleName("Event names")
+        compact_rows(self.table)
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from cio_desktop.config.profile import MAX_ATTRIBUTE_NAME_BYTES, AttributeMapping, Profile, default_cio_name
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext, Catalog
-from cio_desktop.gui.widgets import Page, StatusLine, hint
+from cio_desktop.gui.widgets import Page, StatusLine, compact_rows, hint
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -71,7 +71,7 @@ class MappingModel(QAbstractTableModel):
     """Rows of (Hull attribute, Customer.io name). Signals: ``edited()`` after any change."""
 
     edited = Signal()
-    HEADERS = ("Hull attribute", "Type", "Customer.io name", "")
+    HEADERS = ("Hull attribute", "Type", "Customer.io name", "Problem")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -275,6 +275,7 @@ class FieldsPage(Page):
         self.model = MappingModel(self)
         self.table = QTableView()
         self.table.setAccessibleName("Attribute mapping")
+        compact_rows(self.table, padding=14)  # room for the searchable combo box editor
         self.table.setModel(self.model)
         self.table.setItemDelegateForColumn(0, AttributeDelegate(self))
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)

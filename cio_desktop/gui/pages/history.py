@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows
 
 SERIES = (("sent", QColor("#2e9e50")), ("skipped", QColor("#8a8f98")), ("failed", QColor("#d64545")))
 
@@ -130,6 +130,7 @@ class HistoryPage(Page):
         self.runs_model.tooltip = core.run_tooltip
         self.runs = QTableView()
         self.runs.setAccessibleName("Runs")
+        compact_rows(self.runs)
         self.runs.setModel(self.runs_model)
         self.runs.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.runs.setSelectionMode(QTableView.SelectionMode.SingleSelection)
@@ -164,6 +165,7 @@ class HistoryPage(Page):
         self.errors_model.tooltip = lambda e: e.message
         self.errors = QTableView()
         self.errors.setAccessibleName("Errors of the selected run")
+        compact_rows(self.errors)
         self.errors.setModel(self.errors_model)
         self.errors.verticalHeader().setVisible(False)
         self.errors.horizontalHeader().setStretchLastSection(True)
@@ -185,6 +187,7 @@ class HistoryPage(Page):
         self.runs.selectionModel().currentRowChanged.connect(lambda _c, _p: self.load_errors())
         ctx.profile_changed.connect(self._profile_changed)
         self._profile_name = ""
+        self._newest_id: int | None = None
         for a, b in (
             (self.runs, self.search),
             (self.search, self.export_button),
@@ -220,10 +223,14 @@ class HistoryPage(Page):
             self.runs_model.set_rows(runs)
             self.chart.set_runs([(f"#{r.id}", core.run_totals(r)) for r in reversed(runs[: core.CHART_RUNS])])
             self.runs_loaded.emit(len(runs))
+            # Keep the user's selection, unless a new run arrived: then show the newest.
+            newest = runs[0].id if runs else None
             target = 0
-            for i, r in enumerate(runs):
-                if r.id == keep:
-                    target = i
+            if newest == self._newest_id:
+                for i, r in enumerate(runs):
+                    if r.id == keep:
+                        target = i
+            self._newest_id = newest
             if runs:
                 self.runs.selectRow(target)
             else:

@@ -29,7 +29,7 @@ from cio_desktop.config.profile import Profile
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows
 
 ALL = "All decisions"
 
@@ -95,9 +95,7 @@ class PreviewPage(Page):
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        # Fixed row heights and no per-row size hints: scrolling 10,000 rows stays cheap.
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        compact_rows(self.table)  # fixed heights: scrolling 10,000 rows stays cheap
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
@@ -250,6 +248,9 @@ class PreviewPage(Page):
         index = self.table.currentIndex()
         profile = self.ctx.profile
         if not index.isValid() or profile is None:
+            return
+        if self.ctx.sync_running:
+            self.send_status.show_status("warning", "A sync is running: send this person when it ends.")
             return
         row = self.model.row(index.row())
         hull_id = core.row_hull_id(row)

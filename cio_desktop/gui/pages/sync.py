@@ -24,6 +24,7 @@ from cio_desktop.gui import core, responsive
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.resources import app_icon
 from cio_desktop.gui.widgets import Page, StatusLine, hint
+from cio_desktop.gui.workers import JobContext
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
 NOTIFY_AFTER_S = 20.0
@@ -62,6 +63,7 @@ class SyncPage(Page):
         self._started_at = 0.0
         self._mode = ""
         self.last_progress: Any = None
+        self._active = False
 
         modes = QHBoxLayout()
         self.mode_buttons: dict[str, QPushButton] = {}
@@ -134,7 +136,8 @@ class SyncPage(Page):
     # ------------------------------------------------------------------ run
     @property
     def running(self) -> bool:
-        return self.ctx.runner.is_running(self.ctx.key("sync"))
+        """True from start until the run's outcome arrived (``run_finished``)."""
+        return self._active
 
     def start(self, mode: str) -> None:
         profile = self.ctx.profile
@@ -148,16 +151,25 @@ class SyncPage(Page):
         self._started_at = time.monotonic()
         self.last_progress = None
         self.ctx.sync_running = True
-        responsive.hold()
+        self._active = True
         self._set_running(True)
         self.summary.show_status("busy", "Starting…")
         self.log_view.clear()
         self.counts_label.setText("")
         self.bar.setRange(0, 0)
         self.append_log([f"{time.strftime('%H:%M:%S')} {dict((m, t) for m, t, _ in MODES)[mode]} started"])
+
+        def work(job: JobContext) -> Any:
+            # Held for exactly the run's lifetime, on the worker: released even if the window is gone.
+            responsive.hold()
+            try:
+                return core.run_sync(profile, secrets, secret_name, mode, job)
+            finally:
+                responsive.release()
+
         self.ctx.runner.submit(
             self.ctx.key("sync"),
-            lambda job: core.run_sync(profile, secrets, secret_name, mode, job),
+            work,
             on_result=self._done,
             on_error=self._failed,
             on_progress=self.show_progress,
@@ -201,6 +213,7 @@ class SyncPage(Page):
         self.log_view.appendPlainText("\n".join(lines))
 
     def _done(self, summary: Any) -> None:
+        self._active = False
         status, text = core.summary_text(summary)
         self.summary.show_status(status, text)
         self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
@@ -216,6 +229,7 @@ class SyncPage(Page):
         self.run_finished.emit(core.summary_status(summary), summary)
 
     def _failed(self, exc: BaseException) -> None:
+        self._active = False
         text = core.error_text(exc)
         cancelled = text == "Cancelled."
         self.summary.show_status("warning" if cancelled else "error", text if not cancelled else "Sync cancelled.")
@@ -229,7 +243,6 @@ class SyncPage(Page):
         self.run_finished.emit("cancelled" if cancelled else "failed", None)
 
     def _finished(self) -> None:
-        responsive.release()
         self.ctx.sync_running = False
         self._set_running(False)
         self.phase_label.setText("Not running.")
