@@ -1,7 +1,8 @@
 """Render resources/icons/cio-desktop.svg to the PNG sizes desktops and PyInstaller need.
 
 Run with the project's virtualenv: ``.venv/bin/python resources/generate_icons.py``. Uses Qt's own
-SVG renderer (no extra dependency) and works offscreen. Also writes ``cio-desktop.ico`` (Windows).
+SVG renderer (no extra dependency) and works offscreen. Also writes ``cio-desktop.ico`` (Windows)
+and ``cio-desktop.icns`` (macOS), both embedding the PNGs.
 """
 
 from __future__ import annotations
@@ -46,6 +47,26 @@ def write_ico(pngs: list[tuple[int, Path]], out: Path) -> None:
     out.write_bytes(header + directory + blobs)
 
 
+# macOS icon types that hold PNG data, by pixel size (the @2x types reuse the bigger renders).
+_ICNS_TYPES = (
+    (b"ic11", 32),
+    (b"ic12", 64),
+    (b"ic07", 128),
+    (b"ic13", 256),
+    (b"ic08", 256),
+    (b"ic14", 512),
+    (b"ic09", 512),
+)
+
+
+def write_icns(pngs: dict[int, Path], out: Path) -> None:
+    body = b""
+    for kind, size in _ICNS_TYPES:
+        data = pngs[size].read_bytes()
+        body += kind + struct.pack(">I", 8 + len(data)) + data
+    out.write_bytes(b"icns" + struct.pack(">I", 8 + len(body)) + body)
+
+
 def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QGuiApplication
@@ -57,7 +78,8 @@ def main() -> int:
         render(size, out)
         written.append((size, out))
     write_ico(written, HERE / "icons" / "cio-desktop.ico")
-    print(f"wrote {len(written)} PNGs and cio-desktop.ico to {HERE / 'icons'}")
+    write_icns(dict(written), HERE / "icons" / "cio-desktop.icns")
+    print(f"wrote {len(written)} PNGs, cio-desktop.ico and cio-desktop.icns to {HERE / 'icons'}")
     return 0
 
 
