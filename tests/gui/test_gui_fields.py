@@ -61,3 +61,19 @@ def test_rows_can_be_reordered_and_removed(qtbot) -> None:
     page.table.selectRow(0)
     page.remove_button.click()
     assert [m.hull for m in ctx.profile.mappings] == ["c", "b"]
+
+
+def test_a_customerid_missing_for_many_sampled_users_is_warned_about(qtbot, make_sandbox, make_window) -> None:
+    window = make_window(make_sandbox(users=300))
+    page = window.fields_page
+    window.show_page("Fields")
+    qtbot.waitUntil(lambda: page.id_status.status == "ok", timeout=20000)  # external_id: most users have it
+    page.id_combo.setEditText("traits_trial_ends_at")  # only trial users have it
+    page.id_combo.lineEdit().editingFinished.emit()  # as when the user leaves the field
+    with qtbot.waitSignal(page.sample_checked, timeout=20000) as checked:
+        pass
+    missing, total = checked.args
+    assert total > 0 and missing / total > 0.2
+    assert page.id_status.status == "warning"
+    assert "would not be sent" in page.id_status.text()
+    assert window.ctx.profile.customer_id_attribute == "traits_trial_ends_at"
