@@ -91,6 +91,11 @@ class AudiencePage(Page):
 
     def _catalog_changed(self, catalog: Catalog | None) -> None:
         if catalog is None:
+            # Another profile (or a reload): show only what this profile chose until its source answers.
+            profile = self.ctx.profile
+            refs = profile.segments if profile is not None else ()
+            self.model.set_items([CheckItem(s.id, s.name, None) for s in refs], [s.id for s in refs])
+            self._update_summary()
             return
         self.load_status.show_status("ok", f"{len(catalog.segments)} segments in {catalog.description}")
         checked = self.ctx.profile.segment_ids if self.ctx.profile else ()

@@ -93,6 +93,10 @@ class EventsPage(Page):
 
     def _catalog_changed(self, catalog: Catalog | None) -> None:
         if catalog is None:
+            # Another profile (or a reload): show only what this profile chose until its source answers.
+            chosen = self.ctx.profile.events if self.ctx.profile is not None else ()
+            self.model.set_items([CheckItem(e, e, None) for e in chosen], chosen)
+            self._update_summary()
             return
         self.load_status.show_status("ok", f"{len(catalog.events)} event names in {catalog.description}")
         checked = self.ctx.profile.events if self.ctx.profile else ()

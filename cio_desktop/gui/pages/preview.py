@@ -52,6 +52,7 @@ class PreviewPage(Page):
         self.data_arrived_at: float | None = None
         self.first_paint_ms: float | None = None
         self._dirty = True
+        self._shown_for = ""
 
         top = QHBoxLayout()
         top.addWidget(QLabel("First"))
@@ -157,9 +158,18 @@ class PreviewPage(Page):
             QWidget.setTabOrder(a, b)
 
     # ------------------------------------------------------------------ loading
-    def _profile_changed(self, _profile: Profile | None) -> None:
+    def _profile_changed(self, profile: Profile | None) -> None:
         # Any change can alter decisions: a load in flight is stale, and the page reloads when shown.
         self._dirty = True
+        name = profile.name if profile is not None else ""
+        if name != self._shown_for:
+            # Rows of another profile must never be shown under this one.
+            self._shown_for = name
+            self.model.set_rows([])
+            self.json_view.clear()
+            self.changes_view.clear()
+            self.send_button.setEnabled(False)
+            self.status.clear_status()
         if self.ctx.runner.is_running(self.ctx.key("preview")):
             self.ctx.runner.cancel(self.ctx.key("preview"))
             self.load()
