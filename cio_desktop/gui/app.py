@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -18,8 +17,6 @@ from cio_desktop import APP_NAME, APP_TITLE, __version__
 from cio_desktop.config import paths
 from cio_desktop.gui.resources import app_icon, stylesheet
 from cio_desktop.gui.workers import JobContext, JobRunner
-
-log = logging.getLogger(__name__)
 
 DEMO_USERS = 2000
 DEMO_SEED = 7
@@ -37,7 +34,6 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setDesktopFileName(APP_NAME)  # matches resources/cio-desktop.desktop on Linux
     app.setWindowIcon(app_icon())
     # The stylesheet only uses palette() colours, so it follows the OS light/dark scheme; re-polish on change.
-    app.setStyleSheet(stylesheet())
     follow_color_scheme(app)
     app.styleHints().colorSchemeChanged.connect(lambda _s: follow_color_scheme(app))
     return app
