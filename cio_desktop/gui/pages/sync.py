@@ -214,6 +214,8 @@ class SyncPage(Page):
 
     def _done(self, summary: Any) -> None:
         self._active = False
+        # Buttons follow the outcome at once: run_finished listeners may start the next run.
+        self._set_running(False)
         status, text = core.summary_text(summary)
         self.summary.show_status(status, text)
         self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
@@ -230,6 +232,7 @@ class SyncPage(Page):
 
     def _failed(self, exc: BaseException) -> None:
         self._active = False
+        self._set_running(False)
         text = core.error_text(exc)
         cancelled = text == "Cancelled."
         self.summary.show_status("warning" if cancelled else "error", text if not cancelled else "Sync cancelled.")
