@@ -204,6 +204,13 @@ class MainWindow(QMainWindow):
             page.set_context(p, self.secrets, demo=self.demo)
 
         self.ctx.profile_changed.connect(profile_changed)
+
+        def settings_edited(changes: dict[str, str]) -> None:
+            error = self.ctx.update(**changes)
+            if error:
+                page.show_settings_error(error)
+
+        page.settings_edited.connect(settings_edited)
         return page
 
     def show_page(self, index_or_name: int | str) -> None:

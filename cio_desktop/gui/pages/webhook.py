@@ -6,6 +6,7 @@ status and the inbox once a second while the page is visible.
 
 Signals:
     receiver_state_changed(bool): the receiver started (True) or stopped (False).
+    settings_edited(dict): the user changed the public URL or listen address (profile fields to update).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class WebhookPage(Page):
     """The Webhook page. Call :meth:`set_context` with the open profile and the secret store."""
 
     receiver_state_changed = Signal(bool)
+    settings_edited = Signal(dict)
 
     def __init__(self, parent: QWidget | None = None, runner: JobRunner | None = None) -> None:
         super().__init__(
@@ -79,6 +81,26 @@ class WebhookPage(Page):
         self._url = ""
         self._local_url = ""
         self._generation = 0
+
+        # -- where Customer.io reaches this computer (profile settings)
+        reach_box = QGroupBox("Where Customer.io reaches this computer")
+        reach = QGridLayout(reach_box)
+        self.public_url_edit = QLineEdit()
+        self.public_url_edit.setPlaceholderText("https://hooks.example.com")
+        self.public_url_edit.setAccessibleName("Public URL")
+        self.public_url_edit.setToolTip(
+            "The public HTTPS address of a tunnel or reverse proxy that forwards to the listen address."
+        )
+        self.listen_edit = QLineEdit()
+        self.listen_edit.setPlaceholderText("127.0.0.1:8765")
+        self.listen_edit.setAccessibleName("Listen address")
+        reach.addWidget(QLabel("Public URL"), 0, 0)
+        reach.addWidget(self.public_url_edit, 0, 1)
+        reach.addWidget(QLabel("Listen address"), 1, 0)
+        reach.addWidget(self.listen_edit, 1, 1)
+        self.settings_status = StatusLine(name="Webhook settings problem")
+        reach.addWidget(self.settings_status, 2, 0, 1, 2)
+        self.body_layout.addWidget(reach_box)
 
         # -- URL
         url_box = QGroupBox("1. The URL to paste into Customer.io")
@@ -199,6 +221,8 @@ class WebhookPage(Page):
         self.timer.timeout.connect(self.refresh)
 
         self.copy_url_button.clicked.connect(self.copy_url)
+        self.public_url_edit.editingFinished.connect(self._settings_edited)
+        self.listen_edit.editingFinished.connect(self._settings_edited)
         self.copy_steps_button.clicked.connect(self.copy_instructions)
         self.save_key_button.clicked.connect(self.save_signing_key)
         self.start_button.clicked.connect(self.start_receiver)
@@ -214,6 +238,11 @@ class WebhookPage(Page):
     def set_context(self, profile: Profile, secrets: SecretStore, demo: bool = False) -> None:
         """Show ``profile``'s webhook. A running receiver of another profile is stopped first."""
         same = self.profile is not None and self.profile.name == profile.name and self.secrets is secrets
+        if not self.public_url_edit.hasFocus():
+            self.public_url_edit.setText(profile.webhook_public_url)
+        if not self.listen_edit.hasFocus():
+            self.listen_edit.setText(profile.webhook_listen)
+        self.settings_status.clear_status()
         self.profile = profile
         self.secrets = secrets
         self.demo = demo
@@ -273,6 +302,20 @@ class WebhookPage(Page):
             on_error=lambda e: self.url_status.show_status("error", str(e)),
             serial=True,
         )
+
+    def show_settings_error(self, message: str) -> None:
+        """The profile refused an edit of the public URL or listen address (shown under the fields)."""
+        self.settings_status.show_status("error", message)
+
+    def _settings_edited(self) -> None:
+        if self.profile is None:
+            return
+        changes = {
+            "webhook_public_url": self.public_url_edit.text().strip(),
+            "webhook_listen": self.listen_edit.text().strip() or "127.0.0.1:8765",
+        }
+        if any(getattr(self.profile, k) != v for k, v in changes.items()):
+            self.settings_edited.emit(changes)
 
     # ------------------------------------------------------------------ actions
     def copy_url(self) -> None:
