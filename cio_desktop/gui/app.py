@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from typing import Any
@@ -116,7 +117,12 @@ class DemoSession(QObject):
             sandbox = Sandbox(users=users, seed=DEMO_SEED)
             sandbox.start()
             try:
-                profile = sandbox.demo_profile()
+                # The demo's "Customer.io" is on this machine: the receiver's own address is the public
+                # URL, on a port that is free now, so the webhook page works end to end (Send test event).
+                port = _free_loopback_port()
+                profile = sandbox.demo_profile().replace(
+                    webhook_listen=f"127.0.0.1:{port}", webhook_public_url=f"http://127.0.0.1:{port}"
+                )
                 store.save(profile)
                 for key, value in _credential_items(sandbox.credentials):
                     secrets.set(profile.name, key, value)
@@ -142,6 +148,12 @@ class DemoSession(QObject):
         if self.home:
             shutil.rmtree(self.home, ignore_errors=True)
             self.home = None
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _credential_items(credentials: Any) -> list[tuple[Any, str]]:

@@ -112,6 +112,30 @@ def test_demo_mode_opens_on_the_sandbox_without_touching_real_profiles(qtbot, is
     assert not os.path.exists(demo_home)
 
 
+def test_demo_webhook_page_has_a_working_url_and_send_test_event_succeeds(qtbot, isolated_home) -> None:
+    from PySide6.QtCore import Qt
+
+    from cio_desktop.gui.app import create_window
+
+    window = create_window(demo=True)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        qtbot.waitUntil(lambda: window.ctx.catalog is not None, timeout=30000)
+        window.show_page("Webhook")
+        page = window.webhook_page
+        qtbot.waitUntil(lambda: page.url_edit.text().startswith("http://127.0.0.1:"), timeout=10000)
+        qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: page.stop_button.isEnabled(), timeout=10000)
+        qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: page.test_status.status in ("ok", "error"), timeout=10000)
+        assert page.test_status.status == "ok", page.test_status.text()
+        qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
+    finally:
+        window.close()
+        window.demo_session.stop()
+
+
 def test_without_a_keyring_the_connect_page_says_why_and_how_to_fix_it(qtbot) -> None:
     from keyring.backends.fail import Keyring as FailKeyring
 
