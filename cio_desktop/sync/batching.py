@@ -76,11 +76,13 @@ class BatchPacker(Generic[T]):
     def pending_bytes(self) -> int:
         return self._size if self._items else 0
 
-    def add(self, operation: dict[str, Any], tag: T) -> Batch[T] | None:
-        try:
-            encoded = dumps(operation)
-        except (ValueError, TypeError, UnicodeEncodeError) as exc:
-            raise ValueError(f"a batch operation is not valid JSON text ({exc.__class__.__name__})") from None
+    def add(self, operation: dict[str, Any], tag: T, encoded: bytes | None = None) -> Batch[T] | None:
+        """Queue ``operation``; ``encoded`` is its JSON when the caller already has it (sent as is)."""
+        if encoded is None:
+            try:
+                encoded = dumps(operation)
+            except (ValueError, TypeError, UnicodeEncodeError) as exc:
+                raise ValueError(f"a batch operation is not valid JSON text ({exc.__class__.__name__})") from None
         if len(encoded) > self.max_op_bytes:
             raise ValueError(
                 f"a batch operation is {len(encoded)} bytes, over the {self.max_op_bytes}-byte limit per operation"

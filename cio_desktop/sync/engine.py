@@ -964,8 +964,11 @@ class _Run:
             # accepted the identify of the new primary (see _record).
             entry.followup = tuple(ops[1:])
             ops = ops[:1]
+        person = decision.person
         for op in ops:
-            batch = packer.add(op, entry)
+            # The identify operation was encoded while mapping (with the hash): send those bytes.
+            wire = person.wire if person is not None and op.get("attributes") is person.attributes else None
+            batch = packer.add(op, entry, wire or None)
             if batch is not None:
                 self._submit(_Job(list(batch.items), body=batch.body))
 

@@ -28,7 +28,6 @@ from typing import Any
 
 from cio_desktop.sync.model import MappedPerson, MappingContext, Violation
 from cio_desktop.sync.validation import (
-    MAX_OPERATION_BYTES,
     check_attributes,
     check_identifier,
     check_operation_size,
@@ -45,7 +44,6 @@ _TZ_SUFFIXES = (" UTC", " GMT", "UTC", "GMT")
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 # Length of '{"type":"person","identifiers":I,"action":"identify","attributes":A}' minus len(I) + len(A),
 # versus the hash material '[I,A]' minus the same: lets the hash double as the exact operation size.
-_IDENTIFY_OVERHEAD = len('{"type":"person","identifiers":,"action":"identify","attributes":}') - len("[,]")
 
 
 def parse_date(value: Any) -> int | None:
@@ -231,18 +229,13 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
         attributes["anonymous_id"] = anonymous_id
 
     violations.extend(check_attributes(attributes))
-    material = _material(identifiers, attributes, violations)
+    ids_json, attrs_json = _material(identifiers, attributes, violations)
+    material = f"[{ids_json},{attrs_json}]"  # the hashed text (unchanged since the first ledgers)
     if "\\ud" in material:  # escaped surrogates: emoji, or lone surrogates that cannot be sent
         violations.extend(_invalid_unicode(identifiers, attributes, {v.attribute for v in violations}))
-    op_bytes = len(material) + _IDENTIFY_OVERHEAD  # upper bound: non-ASCII is escaped in the material
-    if op_bytes > MAX_OPERATION_BYTES:
-        try:
-            op_bytes = wire_size(
-                {"type": "person", "identifiers": identifiers, "action": "identify", "attributes": attributes}
-            )
-        except (ValueError, TypeError, UnicodeEncodeError):
-            pass  # already reported above; keep the upper bound
-    size_problem = check_operation_size(op_bytes, "identify operation")
+    # The operation as sent: ASCII JSON, so its length is its size in bytes, exactly.
+    wire = f'{{"type":"person","identifiers":{ids_json},"action":"identify","attributes":{attrs_json}}}'
+    size_problem = check_operation_size(len(wire), "identify operation")
     if size_problem is not None:
         violations.append(size_problem)
     return MappedPerson(
@@ -254,13 +247,14 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
         violations=tuple(violations),
         email=email,
         anonymous_id=anonymous_id,
+        wire=wire.encode("ascii") if not violations else b"",
     )
 
 
-def _material(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> str:
-    """Canonical JSON of identifiers + attributes (sorted keys, ASCII): hashed, and sized for the 32 KB rule."""
+def _material(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> tuple[str, str]:
+    """Canonical JSON (sorted keys, ASCII) of identifiers and of attributes: hashed, sized and sent."""
     try:
-        return _canonical([identifiers, attributes])
+        return _canonical(identifiers), _canonical(attributes)
     except (TypeError, ValueError):
         # Only JSON objects whose keys cannot be sorted (mixed types) get here: drop them as invalid.
         for name in list(attributes):
@@ -269,7 +263,7 @@ def _material(identifiers: dict[str, str], attributes: dict[str, Any], violation
             except (TypeError, ValueError):
                 del attributes[name]
                 violations.append(Violation(name, f"value for attribute '{name}' has keys that are not all text"))
-        return _canonical([identifiers, attributes])
+        return _canonical(identifiers), _canonical(attributes)
 
 
 def _invalid_unicode(identifiers: dict[str, str], attributes: dict[str, Any], reported: set[str]) -> list[Violation]:

@@ -80,6 +80,8 @@ class MappedPerson:
     ``identifiers`` is ``{"id": customer_id}`` or ``{"email": customer_id}`` (empty without a customerId).
     ``payload_hash`` is a short stable hex digest of identifiers + attributes (key-order independent).
     ``anonymous_id`` is the user's first Hull anonymous id, for anonymous events.
+    ``wire`` is the identify operation encoded exactly as it is sent (compact ASCII JSON, sorted keys),
+    made from the same encoding as the hash so a person is encoded once per run; empty when invalid.
     """
 
     hull_id: str
@@ -90,6 +92,7 @@ class MappedPerson:
     violations: tuple[Violation, ...] = ()
     email: str | None = None
     anonymous_id: str | None = None
+    wire: bytes = b""
 
     @property
     def valid(self) -> bool:

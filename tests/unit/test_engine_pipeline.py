@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -11,7 +12,6 @@ from typing import Any, cast
 import pytest
 
 from cio_desktop.config.profile import AttributeMapping, Profile, SegmentRef
-from cio_desktop.customerio.sizes import dumps
 from cio_desktop.customerio.track import BatchResult, OpResult, TrackClient
 from cio_desktop.hull.source import Attribute, EventName, HullEvent, HullUser, Segment, SourceError, SourceProblem
 from cio_desktop.net.errors import AuthenticationError, RejectedError, ServerError
@@ -113,7 +113,7 @@ class FakeTrack:
         body: bytes | None = None,
     ) -> BatchResult:
         # A pre-encoded body must be exactly the operations it travels with.
-        assert body is None or body == dumps({"batch": list(ops)})
+        assert body is None or json.loads(body) == {"batch": list(ops)}
         if self.fail_status == 401:
             raise AuthenticationError(401, "Customer.io refused the Site ID / API Key (HTTP 401).")
         if self.fail_status == 500:

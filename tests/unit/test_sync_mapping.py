@@ -396,3 +396,28 @@ def test_anonymous_id_attribute_is_sent_only_with_anonymous_events_on() -> None:
     assert map_user(u, make_ctx(anonymous_events=True)).attributes["anonymous_id"] == "anon-1"
     assert "anonymous_id" not in map_user(u, make_ctx(anonymous_events=False)).attributes
     assert "anonymous_id" not in map_user(user(), make_ctx(anonymous_events=True)).attributes
+
+
+# ------------------------------------------------------------------ the encoded operation
+
+
+def test_the_encoded_identify_operation_is_exactly_the_operation_in_ascii_json() -> None:
+    person = map_user(
+        user(traits_city="Zürich 🏔", traits_tags=["a", "b"]), make_ctx(("traits_city", "city"), ("traits_tags", "tags"))
+    )
+    assert person.valid
+    assert person.wire.isascii()
+    import json
+
+    assert json.loads(person.wire) == identify_operation(person)
+
+
+def test_an_invalid_person_has_no_encoded_operation() -> None:
+    person = map_user(user(external_id="x" * 151), make_ctx())
+    assert not person.valid and person.wire == b""
+
+
+def test_the_hash_does_not_depend_on_attribute_order() -> None:
+    a = map_user(user(traits_a=1, traits_b=2), make_ctx(("traits_a", "a"), ("traits_b", "b")))
+    b = map_user(user(traits_a=1, traits_b=2), make_ctx(("traits_b", "b"), ("traits_a", "a")))
+    assert a.payload_hash == b.payload_hash and a.wire == b.wire
