@@ -141,5 +141,8 @@ def _export(store: ProfileStore, name: str, target: str) -> int:
 
 def _import(store: ProfileStore, path: Path, name: str | None) -> int:
     profile = store.import_file(path, name=name)
-    print(f"Imported profile {profile.name!r}. Enter its secrets in the app before syncing.")
+    print(
+        f"Imported profile {profile.name!r}. Enter its secrets in the app, or with "
+        f"'cio-desktop profiles set-secret {profile.name} KEY', before syncing."
+    )
     return EXIT_OK
