@@ -12,7 +12,6 @@ import importlib
 import os
 import pkgutil
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 
@@ -71,32 +70,9 @@ def _sandbox() -> str:
 
 def _window() -> str:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QCoreApplication, QEventLoop
+    from cio_desktop.gui.selfcheck import open_and_close_main_window
 
-    from cio_desktop.config.secrets import SecretStore
-    from cio_desktop.config.store import ProfileStore
-    from cio_desktop.gui.app import make_app
-    from cio_desktop.gui.main_window import MainWindow
-    from cio_desktop.gui.workers import JobRunner
-
-    app = make_app()
-    store = ProfileStore()  # under the throw-away home set by run()
-    runner = JobRunner()
-    window = MainWindow(runner, store, SecretStore.in_memory())
-    runner.setParent(window)
-    window.load_profiles(None)
-    window.show()
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
-        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    shown = window.isVisible()
-    title = window.windowTitle()
-    window.close()  # closeEvent shuts the worker pools down
-    QCoreApplication.processEvents()
-    app.quit()
-    if not shown:
-        raise RuntimeError("the main window did not become visible")
-    return f"opened and closed ({title!r}, platform {os.environ['QT_QPA_PLATFORM']})"
+    return open_and_close_main_window()
 
 
 def run(args: argparse.Namespace) -> int:
