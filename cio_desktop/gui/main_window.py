@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.profile_menu_button = QToolButton()
         self.profile_menu_button.setText("Profiles")
         self.profile_menu_button.setAccessibleName("Profile actions")
+        self.profile_menu_button.setToolTip("New (Ctrl+N), duplicate, rename, import, export or delete profiles")
         self.profile_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.profile_menu_button)
         self.new_action = menu.addAction("New profile…", self.new_profile)
@@ -138,11 +139,23 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         for i, (name, widget) in enumerate(pages):
             self.sidebar.addItem(name)
+            self.sidebar.item(i).setToolTip(f"{name} (Ctrl+{i + 1})")
             self.stack.addWidget(widget)
             # Ctrl+1..8 jump to a page from anywhere.
             shortcut = QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self)
             shortcut.activated.connect(lambda i=i: self.show_page(i))
+        self.sidebar.setToolTip(
+            f"Pages: Up/Down arrows move between them here; Ctrl+1 to Ctrl+{len(pages)} open one from anywhere. "
+            "Ctrl+R syncs changes, Ctrl+. cancels a running sync, F5 reloads the page."
+        )
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        # The main actions from any page; each page's buttons say their keys in their tooltips.
+        self.sync_shortcut = QShortcut(QKeySequence("Ctrl+R"), self)
+        self.sync_shortcut.activated.connect(self._sync_changes)
+        self.cancel_shortcut = QShortcut(QKeySequence("Ctrl+."), self)
+        self.cancel_shortcut.activated.connect(self.sync_page.cancel)
+        self.reload_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self)
+        self.reload_shortcut.activated.connect(self.reload_current_page)
 
         body = QWidget()
         bl = QHBoxLayout(body)
@@ -217,6 +230,20 @@ class MainWindow(QMainWindow):
         index = self.page_names.index(index_or_name) if isinstance(index_or_name, str) else index_or_name
         if 0 <= index < self.sidebar.count():
             self.sidebar.setCurrentRow(index)
+
+    def _sync_changes(self) -> None:
+        self.show_page("Sync")  # the progress and any "nobody chosen" warning are shown there
+        self.sync_page.start("incremental")
+
+    def reload_current_page(self) -> None:
+        """F5: read again what the current page shows (segments, event names, preview, history)."""
+        page = self.current_page_name()
+        if page in ("Audience", "Events", "Fields") and self.ctx.profile is not None:
+            self.ctx.load_catalog()
+        elif page == "Preview":
+            self.preview_page.load()
+        elif page == "History":
+            self.history_page.refresh()
 
     def current_page_name(self) -> str:
         return self.page_names[self.stack.currentIndex()]

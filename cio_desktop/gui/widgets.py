@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QScrollArea,
     QSizePolicy,
     QTableView,
@@ -166,3 +171,16 @@ def compact_rows(table: QTableView, padding: int = 8) -> None:
     header = table.verticalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
     header.setDefaultSectionSize(table.fontMetrics().height() + padding)
+
+
+def tab_chain(widgets: Iterable[QWidget]) -> None:
+    """Tab visits ``widgets`` in this order (their visual order). Tables and text views give Tab back:
+    arrow keys move inside them, Tab and Shift+Tab leave them (no keyboard trap in a 10,000-row table)."""
+    chain = list(widgets)
+    for w in chain:
+        if isinstance(w, QAbstractItemView):
+            w.setTabKeyNavigation(False)
+        elif isinstance(w, QPlainTextEdit):
+            w.setTabChangesFocus(True)
+    for first, second in itertools.pairwise(chain):
+        QWidget.setTabOrder(first, second)

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QPushButton, 
 from cio_desktop.config.profile import Profile, SegmentRef
 from cio_desktop.gui.context import AppContext, Catalog
 from cio_desktop.gui.models import CheckItem, CheckListModel, filter_proxy
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint, tab_chain
 
 DELETE_EXPLAINED = (
     "When someone leaves all the segments above, delete them from Customer.io. Only people this app "
@@ -30,6 +30,7 @@ class AudiencePage(Page):
         self.search = SearchField("Search segments", "Search segments")
         self.reload = QPushButton("Reload")
         self.reload.setAccessibleName("Reload segments from Hull")
+        self.reload.setToolTip("Read the segments again (F5)")
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.reload)
@@ -66,8 +67,7 @@ class AudiencePage(Page):
         ctx.catalog_loading.connect(lambda: self.load_status.show_status("busy", "Loading segments…"))
         ctx.catalog_failed.connect(lambda m: self.load_status.show_status("error", m))
         ctx.profile_changed.connect(self._profile_changed)
-        QWidget.setTabOrder(self.search, self.table)
-        QWidget.setTabOrder(self.table, self.delete_box)
+        tab_chain((self.search, self.reload, self.table, self.delete_box))
         self._profile_changed(ctx.profile)
         self._catalog_changed(ctx.catalog)
 

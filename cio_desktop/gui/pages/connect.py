@@ -6,7 +6,6 @@ by the context's secret store (the OS keyring in the main window) and a line say
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 from cio_desktop.config.profile import FileSourceSettings, Profile, Region, SourceKind
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
-from cio_desktop.gui.widgets import HowTo, Page, SecretField, StatusLine, hint
+from cio_desktop.gui.widgets import HowTo, Page, SecretField, StatusLine, hint, tab_chain
 
 HULL_HOWTO = (
     "In your Hull organization, open the <b>Connectors</b> page and open the Customer.io connector "
@@ -132,7 +131,8 @@ class ConnectPage(Page):
         form.addRow("Connector ID", self.connector_edit)
         form.addRow("Connector secret", self.hull_secret)
         form.addRow("", self._row(self.hull_test, self.hull_status))
-        form.addRow(HowTo(HULL_HOWTO))
+        self.hull_howto = HowTo(HULL_HOWTO)
+        form.addRow(self.hull_howto)
         lay.addWidget(self.hull_box)
 
         # -- export files
@@ -146,14 +146,14 @@ class ConnectPage(Page):
         self.events_edit = QLineEdit()
         self.events_edit.setAccessibleName("Events file (optional)")
         self.events_edit.setPlaceholderText("events.jsonl (optional)")
-        users_browse = QPushButton("Choose…")
-        users_browse.setAccessibleName("Choose the users file")
-        events_browse = QPushButton("Choose…")
-        events_browse.setAccessibleName("Choose the events file")
-        users_browse.clicked.connect(lambda: self._browse(self.users_edit, "Choose the users export"))
-        events_browse.clicked.connect(lambda: self._browse(self.events_edit, "Choose the events export"))
-        fform.addRow("Users", self._row(self.users_edit, users_browse))
-        fform.addRow("Events", self._row(self.events_edit, events_browse))
+        self.users_browse = QPushButton("Choose…")
+        self.users_browse.setAccessibleName("Choose the users file")
+        self.events_browse = QPushButton("Choose…")
+        self.events_browse.setAccessibleName("Choose the events file")
+        self.users_browse.clicked.connect(lambda: self._browse(self.users_edit, "Choose the users export"))
+        self.events_browse.clicked.connect(lambda: self._browse(self.events_edit, "Choose the events export"))
+        fform.addRow("Users", self._row(self.users_edit, self.users_browse))
+        fform.addRow("Events", self._row(self.events_edit, self.events_browse))
         vf.addLayout(fform)
         self.files_test = QPushButton("Check files")
         self.files_test.setAccessibleName("Check the export files")
@@ -187,7 +187,8 @@ class ConnectPage(Page):
         cform.addRow("App API key", self.app_key)
         cform.addRow("Region", self.region_combo)
         cform.addRow("", self._row(self.cio_test, self.cio_status))
-        cform.addRow(HowTo(CIO_HOWTO))
+        self.cio_howto = HowTo(CIO_HOWTO)
+        cform.addRow(self.cio_howto)
         lay.addWidget(self.cio_box)
 
         self.secrets_line = StatusLine(name="Where secrets are kept")
@@ -232,20 +233,26 @@ class ConnectPage(Page):
             self.org_edit,
             self.connector_edit,
             self.hull_secret.edit,
+            self.hull_secret.toggle,
             self.hull_test,
+            self.hull_howto.button,
             self.users_edit,
+            self.users_browse,
             self.events_edit,
+            self.events_browse,
             self.files_test,
             self.site_edit,
             self.api_key.edit,
+            self.api_key.toggle,
             self.app_key.edit,
+            self.app_key.toggle,
             self.region_combo,
             self.cio_test,
+            self.cio_howto.button,
         ]
         if with_name:
             chain.insert(0, self.name_edit)
-        for first, second in itertools.pairwise(chain):
-            QWidget.setTabOrder(first, second)
+        tab_chain(chain)
 
     # ------------------------------------------------------------------ load
     def _profile_changed(self, profile: Profile | None) -> None:

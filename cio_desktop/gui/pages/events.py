@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QPushButton, 
 from cio_desktop.config.profile import Profile
 from cio_desktop.gui.context import AppContext, Catalog
 from cio_desktop.gui.models import CheckItem, CheckListModel, filter_proxy
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint, tab_chain
 
 ANON_EXPLAINED = (
     "Events of visitors Customer.io does not know yet (no customerId) are sent as anonymous events with "
@@ -32,6 +32,7 @@ class EventsPage(Page):
         self.search = SearchField("Search events", "Search events")
         self.reload = QPushButton("Reload")
         self.reload.setAccessibleName("Reload event names from Hull")
+        self.reload.setToolTip("Read the event names again (F5)")
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.reload)
@@ -68,8 +69,7 @@ class EventsPage(Page):
         ctx.catalog_loading.connect(lambda: self.load_status.show_status("busy", "Loading event names…"))
         ctx.catalog_failed.connect(lambda m: self.load_status.show_status("error", m))
         ctx.profile_changed.connect(self._profile_changed)
-        QWidget.setTabOrder(self.search, self.table)
-        QWidget.setTabOrder(self.table, self.anon_box)
+        tab_chain((self.search, self.reload, self.table, self.anon_box))
         self._profile_changed(ctx.profile)
         self._catalog_changed(ctx.catalog)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from PySide6.QtCore import (
@@ -33,7 +32,7 @@ from PySide6.QtWidgets import (
 from cio_desktop.config.profile import MAX_ATTRIBUTE_NAME_BYTES, AttributeMapping, Profile, default_cio_name
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext, Catalog
-from cio_desktop.gui.widgets import Page, StatusLine, compact_rows, hint
+from cio_desktop.gui.widgets import Page, StatusLine, compact_rows, hint, tab_chain
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -349,8 +348,7 @@ class FieldsPage(Page):
             self.require_email,
             self.send_nulls,
         ]
-        for first, second in itertools.pairwise(chain):
-            QWidget.setTabOrder(first, second)
+        tab_chain(chain)
         self._profile_changed(ctx.profile)
         self._catalog_changed(ctx.catalog)
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 
 SERIES = (("sent", QColor("#2e9e50")), ("skipped", QColor("#8a8f98")), ("failed", QColor("#d64545")))
 
@@ -148,6 +148,7 @@ class HistoryPage(Page):
         self.export_button.setEnabled(False)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setAccessibleName("Refresh history")
+        self.refresh_button.setToolTip("Read the runs again (F5)")
         row.addWidget(self.search, 1)
         row.addWidget(self.export_button)
         row.addWidget(self.refresh_button)
@@ -188,13 +189,7 @@ class HistoryPage(Page):
         ctx.profile_changed.connect(self._profile_changed)
         self._profile_name = ""
         self._newest_id: int | None = None
-        for a, b in (
-            (self.runs, self.search),
-            (self.search, self.export_button),
-            (self.export_button, self.refresh_button),
-            (self.refresh_button, self.errors),
-        ):
-            QWidget.setTabOrder(a, b)
+        tab_chain((self.runs, self.search, self.export_button, self.refresh_button, self.errors))
 
     def _profile_changed(self, profile: Any) -> None:
         name = profile.name if profile is not None else ""

@@ -29,7 +29,7 @@ from cio_desktop.config.profile import Profile
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
-from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows
+from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 
 ALL = "All decisions"
 
@@ -67,6 +67,7 @@ class PreviewPage(Page):
         self.refresh = QPushButton("Refresh preview")
         self.refresh.setObjectName("primary")
         self.refresh.setAccessibleName("Refresh preview")
+        self.refresh.setToolTip("Load the preview again with the current settings (F5)")
         top.addWidget(self.refresh)
         top.addSpacing(16)
         self.decision_filter = QComboBox()
@@ -148,14 +149,18 @@ class PreviewPage(Page):
         self.table.selectionModel().currentRowChanged.connect(self._row_selected)
         self.send_button.clicked.connect(self._send_now)
         ctx.profile_changed.connect(self._profile_changed)
-        for a, b in (
-            (self.limit, self.refresh),
-            (self.refresh, self.decision_filter),
-            (self.decision_filter, self.search),
-            (self.search, self.table),
-            (self.table, self.send_button),
-        ):
-            QWidget.setTabOrder(a, b)
+        tab_chain(
+            (
+                self.limit,
+                self.refresh,
+                self.decision_filter,
+                self.search,
+                self.table,
+                self.json_view,
+                self.changes_view,
+                self.send_button,
+            )
+        )
 
     # ------------------------------------------------------------------ loading
     def _profile_changed(self, profile: Profile | None) -> None:

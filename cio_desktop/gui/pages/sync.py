@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QGridLayout,
@@ -35,6 +36,9 @@ MODES = (
     ("full", "Full sync", "Every person of the chosen segments, and deletions of people who left them."),
     ("dry_run", "Dry run", "Plan everything, send nothing: see what a sync would do."),
 )
+# Keyboard: Alt+letter on this page; "Sync changes" also Ctrl+R and Cancel also Ctrl+. from any page (main window).
+BUTTON_TEXT = {"incremental": "&Sync changes", "full": "&Full sync", "dry_run": "&Dry run"}
+SHORTCUT_TEXT = {"incremental": "Alt+S, or Ctrl+R from any page", "full": "Alt+F", "dry_run": "Alt+D"}
 
 
 def format_eta(seconds: float | None) -> str:
@@ -68,8 +72,8 @@ class SyncPage(Page):
         modes = QHBoxLayout()
         self.mode_buttons: dict[str, QPushButton] = {}
         for mode, text, tip in MODES:
-            b = QPushButton(text)
-            b.setToolTip(tip)
+            b = QPushButton(BUTTON_TEXT[mode])
+            b.setToolTip(f"{tip} ({SHORTCUT_TEXT[mode]})")
             b.setAccessibleName(text)
             b.setAccessibleDescription(tip)
             if mode == "incremental":
@@ -77,8 +81,15 @@ class SyncPage(Page):
             b.clicked.connect(lambda _c=False, m=mode: self.start(m))
             modes.addWidget(b)
             self.mode_buttons[mode] = b
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton("&Cancel")
         self.cancel_button.setAccessibleName("Cancel the running sync")
+        self.cancel_button.setToolTip(
+            "Stop after the batch in flight (Esc or Alt+C on this page, Ctrl+. from any page)"
+        )
+        # Esc cancels while the focus is on this page (it is not a dialog: Esc has no other meaning here).
+        self.escape_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        self.escape_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.escape_shortcut.activated.connect(self.cancel)
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         modes.addStretch(1)

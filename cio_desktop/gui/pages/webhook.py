@@ -129,6 +129,7 @@ class WebhookPage(Page):
         steps_box = QGroupBox("2. Set it up in Customer.io")
         sl = QVBoxLayout(steps_box)
         self.instructions = QPlainTextEdit()
+        self.instructions.setTabChangesFocus(True)  # Tab moves on; the steps are read, not typed
         self.instructions.setReadOnly(True)
         self.instructions.setAccessibleName("Setup instructions")
         self.instructions.setMinimumHeight(170)
@@ -203,6 +204,7 @@ class WebhookPage(Page):
         tools.addWidget(self.retry_button)
         il.addLayout(tools)
         self.table = QTableWidget(0, len(_COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrow keys move inside it
         self.table.setAccessibleName("Received webhook events")
         self.table.setHorizontalHeaderLabels(list(_COLUMNS))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
