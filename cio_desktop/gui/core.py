@@ -161,6 +161,24 @@ def test_cio(profile: Profile, api_key: str, app_key: str) -> tuple[str, Region 
     return message, region
 
 
+def detect_region(profile: Profile, secrets: SecretStore, secret_name: str, job: JobContext) -> Region | None:
+    """The workspace's region, asked from Customer.io (the Track region check); None without an API key."""
+    from cio_desktop.customerio.track import TrackClient
+
+    api_key = secrets.get(secret_name, KEY_CIO_API)
+    if not (profile.cio_site_id and api_key):
+        return None
+    job.check_cancelled()
+    with TrackClient(
+        profile.cio_site_id,
+        api_key,
+        "auto",
+        base_url=profile.endpoints.cio_track or None,
+        cancel=job.cancel,
+    ) as track:
+        return Region(track.check().region)
+
+
 def check_files(profile: Profile, job: JobContext) -> str:
     """Scan the export files once (cached by the file source) and describe what they hold."""
     from cio_desktop.hull.files import FileSource, ScanCancelled

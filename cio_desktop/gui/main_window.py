@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from cio_desktop import APP_TITLE
-from cio_desktop.config.profile import Profile
+from cio_desktop.config.profile import Profile, Region
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.pages.audience import AudiencePage
@@ -187,6 +187,10 @@ class MainWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(True)
 
         self.profile_combo.activated.connect(self._profile_chosen)
+        # Before _update_status: a new workspace resets the region text the status bar then shows.
+        self._region_for: tuple[str, ...] = ()
+        self._region_generation = 0
+        self.ctx.profile_changed.connect(self._detect_region)
         self.ctx.profile_changed.connect(self._update_status)
         self.ctx.save_failed.connect(lambda m: self.header_status.show_status("error", m))
         self.ctx.saved.connect(lambda _p: self.header_status.clear_status())
@@ -324,7 +328,7 @@ class MainWindow(QMainWindow):
         pos = self.profile_combo.findText(profile.name)
         if pos >= 0:
             self.profile_combo.setCurrentIndex(pos)
-        self.ctx.region_text = profile.cio_region.value.upper() if profile.cio_region.value != "auto" else ""
+        self._region_for = ()  # a profile opened afresh has its region checked afresh (_detect_region)
         self.ctx.set_profile(profile)
         self.connect_page.load_secrets()
 
@@ -448,6 +452,56 @@ class MainWindow(QMainWindow):
             profile.cio_region.value.upper() if profile and profile.cio_region.value != "auto" else "auto"
         )
         self.status_region.setText(f"Region: {region}")
+
+    def _detect_region(self, profile: Profile | None) -> None:
+        """With 'Detect automatically', ask Customer.io for the workspace's region in the background.
+
+        Runs when another workspace opens (profile, Site ID, region setting or Track host changed); an
+        answer that arrives after the next such change is dropped, so it never labels the wrong workspace.
+        """
+        key = (
+            (profile.name, profile.cio_site_id, profile.cio_region.value, profile.endpoints.cio_track)
+            if profile is not None
+            else ()
+        )
+        if key == self._region_for:
+            return  # an edit elsewhere (segments, fields…): same workspace, same answer
+        self._region_for = key
+        self._region_generation += 1
+        generation = self._region_generation
+        self.ctx.region_text = ""
+        self.status_region.setToolTip("")
+        if profile is None or profile.cio_region is not Region.AUTO or not profile.cio_site_id:
+            return
+        self.ctx.region_text = "auto (detecting…)"
+        secrets, secret_name = self.secrets, self.ctx.secret_name
+
+        def current() -> bool:
+            return generation == self._region_generation
+
+        def found(region: Region | None) -> None:
+            if not current():
+                return
+            # No API key saved yet: nothing to ask with; "Test connection" detects it once one is entered.
+            self.ctx.region_text = f"{region.value.upper()} (detected)" if region is not None else ""
+            self._update_status(self.ctx.profile)
+
+        def failed(exc: BaseException) -> None:
+            if not current():
+                return
+            self.ctx.region_text = "unknown (check the connection)"
+            # The reason stays one hover away: a background check must not pop a dialog at the user.
+            self.status_region.setToolTip(
+                f"Could not detect the region: {core.error_text(exc)} Use “Test connection” on the Connect page."
+            )
+            self._update_status(self.ctx.profile)
+
+        self.runner.submit(
+            self.ctx.key("region"),
+            lambda job: core.detect_region(profile, secrets, secret_name, job),
+            on_result=found,
+            on_error=failed,
+        )
 
     def _show_keyring(self, name: str) -> None:
         self.status_keyring.setText(f"Secrets: {name}")
