@@ -199,3 +199,23 @@ def test_sync_buttons_have_mnemonics_and_say_their_keys() -> None:
     keys = {mode: QKeySequence.mnemonic(text).toString() for mode, text in BUTTON_TEXT.items()}
     assert keys == {"incremental": "Alt+S", "full": "Alt+F", "dry_run": "Alt+D"}
     assert all(keys[m] in SHORTCUT_TEXT[m] for m in keys)
+
+
+@pytest.mark.parametrize("page_name", ["Connect", "Audience", "Sync"])
+def test_tab_goes_from_the_header_through_the_sidebar_into_the_open_page(
+    qtbot, make_sandbox, make_window, page_name: str
+) -> None:
+    window = make_window(make_sandbox(users=50, seed=25))
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.show_page(page_name)
+    page = window.stack.currentWidget()
+    window.profile_combo.setFocus(Qt.FocusReason.TabFocusReason)
+    seen = []
+    for _ in range(3):
+        _press(window, Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    assert seen[:2] == [window.profile_menu_button, window.sidebar]
+    assert page.isAncestorOf(seen[2]), f"Tab from the sidebar went to {_describe(seen[2])}"
+    _press(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ShiftModifier)
+    assert QApplication.focusWidget() is window.sidebar
