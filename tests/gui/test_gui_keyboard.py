@@ -219,3 +219,22 @@ def test_tab_goes_from_the_header_through_the_sidebar_into_the_open_page(
     assert page.isAncestorOf(seen[2]), f"Tab from the sidebar went to {_describe(seen[2])}"
     _press(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ShiftModifier)
     assert QApplication.focusWidget() is window.sidebar
+
+
+def test_f5_reloads_what_the_current_page_shows(qtbot, make_sandbox, make_window, monkeypatch) -> None:
+    window = make_window(make_sandbox(users=50, seed=26))
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    calls: list[str] = []
+    monkeypatch.setattr(window.history_page, "refresh", lambda: calls.append("history"))
+    monkeypatch.setattr(window.preview_page, "load", lambda: calls.append("preview"))
+    monkeypatch.setattr(window.ctx, "load_catalog", lambda: calls.append("catalog"))
+    pressed = {}
+    for page in ("History", "Preview", "Audience", "Sync"):
+        window.show_page(page)  # some pages load when shown: only what F5 does counts
+        window.sidebar.setFocus()
+        qtbot.wait(20)
+        calls.clear()
+        _press(window, Qt.Key.Key_F5)
+        pressed[page] = list(calls)
+    assert pressed == {"History": ["history"], "Preview": ["preview"], "Audience": ["catalog"], "Sync": []}
