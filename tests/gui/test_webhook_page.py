@@ -37,14 +37,21 @@ def test_page_shows_url_with_token_instructions_and_where_the_key_is_kept(qtbot,
     page.set_context(profile, secrets)
     qtbot.waitUntil(lambda: page.url_edit.text() != "", timeout=5000)
     token = secrets.get("Acme", SecretKey.WEBHOOK_TOKEN)
-    assert token and page.url_edit.text() == f"https://hooks.example.com/webhooks/customerio/{token}"
+    assert token and page.webhook_url == f"https://hooks.example.com/webhooks/customerio/{token}"
+    # The token is a secret: masked on screen (and in screenshots) until "Show" is pressed.
+    assert token not in page.url_edit.text() and token not in page.instructions.toPlainText()
+    assert page.url_edit.text().startswith("https://hooks.example.com/webhooks/customerio/")
+    qtbot.mouseClick(page.show_token_button, Qt.MouseButton.LeftButton)
+    assert page.url_edit.text() == page.webhook_url and token in page.instructions.toPlainText()
+    qtbot.mouseClick(page.show_token_button, Qt.MouseButton.LeftButton)
+    assert token not in page.url_edit.text()
     assert page.instructions.toPlainText().startswith("1. ")
     assert "Reporting Webhooks" in page.instructions.toPlainText()
     assert "memory" in page.key_where.text()
     qtbot.mouseClick(page.copy_url_button, Qt.MouseButton.LeftButton)
-    assert QGuiApplication.clipboard().text() == page.url_edit.text()
+    assert QGuiApplication.clipboard().text() == page.webhook_url
     qtbot.mouseClick(page.copy_steps_button, Qt.MouseButton.LeftButton)
-    assert QGuiApplication.clipboard().text() == page.instructions.toPlainText()
+    assert QGuiApplication.clipboard().text() == page.instructions.toPlainText().replace("\u25cf" * 12, token)
 
 
 def test_missing_public_url_is_explained(qtbot, page: WebhookPage) -> None:

@@ -19,10 +19,10 @@ def test_public_url_typed_on_the_webhook_page_is_saved_and_makes_the_url(qtbot, 
     page.public_url_edit.setText("https://hooks.acme.example")
     page.public_url_edit.editingFinished.emit()
     qtbot.waitUntil(
-        lambda: page.url_edit.text().startswith("https://hooks.acme.example/webhooks/customerio/"), timeout=5000
+        lambda: page.webhook_url.startswith("https://hooks.acme.example/webhooks/customerio/"), timeout=5000
     )
     token = window.secrets.get(window.ctx.profile.name, SecretKey.WEBHOOK_TOKEN)
-    assert page.url_edit.text().endswith(token)
+    assert page.webhook_url.endswith(token)
     qtbot.waitUntil(lambda: ProfileStore().load(window.ctx.profile.name).webhook_public_url != "", timeout=5000)
     assert ProfileStore().load(window.ctx.profile.name).webhook_public_url == "https://hooks.acme.example"
 

@@ -79,6 +79,8 @@ class WebhookPage(Page):
         self.demo = False
         self.service: WebhookService | None = None
         self._url = ""
+        self._token = ""
+        self._instructions = ""
         self._local_url = ""
         self._generation = 0
 
@@ -109,10 +111,16 @@ class WebhookPage(Page):
         self.url_edit = QLineEdit()
         self.url_edit.setReadOnly(True)
         self.url_edit.setAccessibleName("Webhook URL")
+        # The token in the URL is a secret: shown masked (and so in screenshots) unless asked for.
+        self.show_token_button = QPushButton("Show")
+        self.show_token_button.setCheckable(True)
+        self.show_token_button.setAccessibleName("Show the secret token in the webhook URL")
+        self.show_token_button.toggled.connect(self._token_toggled)
         self.copy_url_button = QPushButton("Copy")
         self.copy_url_button.setAccessibleName("Copy webhook URL")
         self.copy_url_button.setEnabled(False)
         row.addWidget(self.url_edit, 1)
+        row.addWidget(self.show_token_button)
         row.addWidget(self.copy_url_button)
         ul.addLayout(row)
         self.url_status = StatusLine(name="Webhook URL problem")
@@ -257,7 +265,7 @@ class WebhookPage(Page):
             self._show_stopped()
             self.table.setRowCount(0)
 
-        def work(_job: JobContext) -> tuple[str, str, str, str | None, WebhookService | None]:
+        def work(_job: JobContext) -> tuple[str, str, str, str | None, WebhookService | None, str]:
             if old is not None:
                 old.close()
             token = ensure_token(profile.name, secrets)
@@ -271,10 +279,11 @@ class WebhookPage(Page):
             instructions = setup_instructions(
                 profile, url or "(set a public URL first: see above)", signing_key_set=bool(signing)
             )
-            return url, instructions, where, problem, WebhookService(profile, secrets) if need_service else None
+            service = WebhookService(profile, secrets) if need_service else None
+            return url, instructions, where, problem, service, token
 
-        def done(result: tuple[str, str, str, str | None, WebhookService | None]) -> None:
-            url, instructions, where, problem, service = result
+        def done(result: tuple[str, str, str, str | None, WebhookService | None, str]) -> None:
+            url, instructions, where, problem, service, token = result
             if generation != self._generation:
                 if service is not None:
                     self.runner.submit("webhook-close-stale", lambda _j: service.close(), serial=True)
@@ -283,14 +292,13 @@ class WebhookPage(Page):
                 self.service = service
             if self.service is not None:
                 self.service.profile = profile
-            self._url = url
-            self.url_edit.setText(url)
+            self._url, self._token, self._instructions = url, token, instructions
+            self._render()
             self.copy_url_button.setEnabled(bool(url))
             if problem:
                 self.url_status.show_status("warning", problem)
             else:
                 self.url_status.clear_status()
-            self.instructions.setPlainText(instructions)
             self.copy_steps_button.setEnabled(True)
             self.key_where.setText(f"Never written to a file. {where}.")
             self.retry_button.setEnabled(True)
@@ -304,6 +312,25 @@ class WebhookPage(Page):
             on_error=lambda e: self.url_status.show_status("error", str(e)),
             serial=True,
         )
+
+    @property
+    def webhook_url(self) -> str:
+        """The full URL (with its token) that Copy puts on the clipboard; empty without a public URL."""
+        return self._url
+
+    def _token_toggled(self, on: bool) -> None:
+        self.show_token_button.setText("Hide" if on else "Show")
+        self._render()
+
+    def _render(self) -> None:
+        """Show the URL and instructions, the token masked unless "Show" is pressed."""
+        show = self.show_token_button.isChecked() or not self._token
+
+        def masked(text: str) -> str:
+            return text if show else text.replace(self._token, "\u25cf" * 12)
+
+        self.url_edit.setText(masked(self._url))
+        self.instructions.setPlainText(masked(self._instructions))
 
     def show_settings_error(self, message: str) -> None:
         """The profile refused an edit of the public URL or listen address (shown under the fields)."""
@@ -326,7 +353,7 @@ class WebhookPage(Page):
             self.url_status.show_status("ok", "URL copied.")
 
     def copy_instructions(self) -> None:
-        QGuiApplication.clipboard().setText(self.instructions.toPlainText())
+        QGuiApplication.clipboard().setText(self._instructions)
         self.url_status.show_status("ok", "Instructions copied.")
 
     def save_signing_key(self) -> None:
