@@ -10,7 +10,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from cio_desktop.hull.client import HullClient
-from cio_desktop.hull.source import Attribute, EventName, HullEvent, HullUser, Segment, SourceError, SourceProblem
+from cio_desktop.hull.source import (
+    Attribute,
+    EventName,
+    HullEvent,
+    HullUser,
+    ReadReport,
+    Segment,
+    SourceError,
+    Stream,
+)
 from cio_desktop.net.errors import ServiceError
 
 T = TypeVar("T")
@@ -60,8 +69,8 @@ class HullApiSource:
     def count_users(self, segment_ids: Sequence[str] | None) -> int | None:
         return _wrap(lambda: self.client.count_users(segment_ids))
 
-    def problems(self) -> list[SourceProblem]:
-        return []  # the API either answers or raises; there are no skipped records
+    def read_report(self, stream: Stream) -> ReadReport:
+        return ReadReport()  # the API either answers or raises; there are no skipped records
 
 
 def _wrap(call: Callable[[], T]) -> T:

@@ -63,13 +63,16 @@ from cio_desktop.hull.source import (
     EventName,
     HullEvent,
     HullUser,
+    ProblemKind,
+    ReadReport,
     Segment,
     SourceError,
     SourceProblem,
+    Stream,
 )
 
 CACHE_VERSION = 1
-# Problems kept per iteration for the run report; the total is always counted (problem_count).
+# Problems kept per iteration and kind for the run report; the total is always counted (read_report).
 MAX_PROBLEMS_KEPT = 1000
 SUMMARY_PROBLEMS = 20
 # Distinct segment combinations remembered for exact count_users() of several segments.
@@ -161,17 +164,38 @@ class _EventsMeta:
 
 
 class _ProblemLog:
-    """Problems of one iteration: the first MAX_PROBLEMS_KEPT kept, all counted."""
+    """Problems of one iteration: the first MAX_PROBLEMS_KEPT of each kind kept, all counted.
+
+    Lost records and superseded duplicates are kept apart, so a file with many duplicate ids never
+    crowds its real read errors out of the report."""
 
     def __init__(self, keep: int = MAX_PROBLEMS_KEPT) -> None:
         self.keep = keep
-        self.items: list[SourceProblem] = []
+        self.items: list[SourceProblem] = []  # lost records
         self.count = 0
+        self.truncated = False
+        self.warnings: list[SourceProblem] = []  # duplicates
+        self.warning_count = 0
 
     def add(self, problem: SourceProblem) -> None:
+        if not problem.lost:
+            self.warning_count += 1
+            if len(self.warnings) < self.keep:
+                self.warnings.append(problem)
+            return
         self.count += 1
+        self.truncated = self.truncated or problem.kind is ProblemKind.TRUNCATED
         if len(self.items) < self.keep:
             self.items.append(problem)
+
+    def report(self, file: Path | str) -> ReadReport:
+        return ReadReport(
+            file=str(file),
+            unreadable=self.count,
+            truncated=self.truncated,
+            duplicates=self.warning_count,
+            problems=(*self.items, *self.warnings),
+        )
 
 
 def _cache_file(path: Path, kind: str) -> Path:
@@ -216,7 +240,10 @@ def _problems_to_json(problems: list[SourceProblem]) -> list[dict[str, Any]]:
 
 
 def _problems_from_json(raw: list[dict[str, Any]]) -> list[SourceProblem]:
-    return [SourceProblem(str(p["file"]), int(p["line"]), str(p["reason"])) for p in raw]
+    return [
+        SourceProblem(str(p["file"]), int(p["line"]), str(p["reason"]), ProblemKind(p.get("kind", "unreadable")))
+        for p in raw
+    ]
 
 
 def _users_meta_to_json(meta: _UsersMeta) -> dict[str, Any]:
@@ -518,12 +545,13 @@ class FileSource:
         return sum(count for ids, count in meta.combinations if wanted.intersection(ids))
 
     def problems(self) -> list[SourceProblem]:
-        return [*self._user_problems.items, *self._event_problems.items]
+        """Every problem kept from the last iterations: users', then events' (lost records first)."""
+        return [*self.read_report(Stream.USERS).problems, *self.read_report(Stream.EVENTS).problems]
 
-    @property
-    def problem_count(self) -> int:
-        """All problems of the last iterations, including those beyond the ones kept in problems()."""
-        return self._user_problems.count + self._event_problems.count
+    def read_report(self, stream: Stream) -> ReadReport:
+        if stream is Stream.USERS:
+            return self._user_problems.report(self.users_path)
+        return self._event_problems.report(self.events_path or "")
 
     def iter_users(
         self,
@@ -545,7 +573,14 @@ class FileSource:
             if keep:
                 key = f"{_id_hash(user['id']):016x}"
                 if key in keep and keep[key] != ordinal:
-                    log.add(SourceProblem(name, line, f"user {user['id']} appears again later; the later row is used"))
+                    log.add(
+                        SourceProblem(
+                            name,
+                            line,
+                            f"user {user['id']} appears again later; the later row is used",
+                            ProblemKind.DUPLICATE,
+                        )
+                    )
                     continue
             if wanted is not None and wanted.isdisjoint(user["segment_ids"]):
                 continue

@@ -37,7 +37,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, cast
 
-from cio_desktop.hull.source import SourceError, SourceProblem
+from cio_desktop.hull.source import ProblemKind, SourceError, SourceProblem
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_CHARS = 1 << 16
@@ -183,7 +183,10 @@ def detect_format(path: Path, what: str = "users file") -> FileShape:
 
 def _corrupt(path: Path, line: int) -> SourceProblem:
     return SourceProblem(
-        str(path), line, "the compressed file is truncated or corrupt here; the rest of it could not be read"
+        str(path),
+        line,
+        "the compressed file is truncated or corrupt here; the rest of it could not be read",
+        ProblemKind.TRUNCATED,
     )
 
 

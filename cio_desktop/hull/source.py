@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 HullUser = dict[str, Any]
@@ -66,17 +68,69 @@ class HullEvent:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
+class ProblemKind(StrEnum):
+    """What a :class:`SourceProblem` means for the run."""
+
+    UNREADABLE = "unreadable"  # this record could not be read: whoever it describes is unknown to the run
+    TRUNCATED = "truncated"  # the file ends early or is corrupt here: nothing after it could be read
+    DUPLICATE = "duplicate"  # a warning: a later row of the same user is used instead of this one
+
+
 @dataclass(frozen=True)
 class SourceProblem:
-    """A record the source could not read (bad JSON line, wrong CSV field count, bad bytes)."""
+    """A record the source could not use (bad JSON line, wrong CSV field count, bad bytes, a cut-off
+    compressed file) or, with ``kind`` DUPLICATE, a row superseded by a later one (a warning)."""
 
     file: str
     line: int
     reason: str
+    kind: ProblemKind = ProblemKind.UNREADABLE
+
+    @property
+    def lost(self) -> bool:
+        """Whether data was lost to the run (anything but a superseded duplicate)."""
+        return self.kind is not ProblemKind.DUPLICATE
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """What the last complete pass over users (or events) could not use.
+
+    ``unreadable`` counts lost records (a truncated file counts once, though everything after the cut
+    is lost: ``truncated`` says so); ``duplicates`` counts rows superseded by a later row of the same
+    user, a warning that loses nothing. ``problems`` keeps the first few of each, lost ones first, so
+    duplicates never crowd real read errors out. Empty for the API, which either answers or raises.
+    """
+
+    file: str = ""
+    unreadable: int = 0
+    truncated: bool = False
+    duplicates: int = 0
+    problems: tuple[SourceProblem, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        """Every record of the source was read: the only input on which deleting people is safe."""
+        return self.unreadable == 0 and not self.truncated
+
+    def describe_loss(self) -> str:
+        """One clause for messages: "11 rows of users.jsonl could not be read"."""
+        name = Path(self.file).name or "the source"
+        if self.truncated:
+            others = self.unreadable - 1
+            more = f" and {others:,} more {'row' if others == 1 else 'rows'} could not be read" if others > 0 else ""
+            return f"{name} is cut short or corrupt, so its end could not be read{more}"
+        rows = "row" if self.unreadable == 1 else "rows"
+        return f"{self.unreadable:,} {rows} of {name} could not be read"
 
 
 class SourceError(Exception):
     """The source as a whole cannot be used (bad credentials, missing file...). Message is user-facing."""
+
+
+class Stream(StrEnum):
+    USERS = "users"
+    EVENTS = "events"
 
 
 @runtime_checkable
@@ -127,6 +181,7 @@ class UserSource(Protocol):
         """How many users ``iter_users(segment_ids)`` would yield, or None if unknown (cheap)."""
         ...
 
-    def problems(self) -> list[SourceProblem]:
-        """Records skipped since the last iteration started (file sources); empty for the API."""
+    def read_report(self, stream: Stream) -> ReadReport:
+        """What the last iteration of ``stream`` could not use (file sources); empty for the API.
+        The engine withholds deletions unless the users pass that found them was clean."""
         ...

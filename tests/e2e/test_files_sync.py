@@ -13,6 +13,7 @@ import pytest
 from cio_desktop.config.paths import HOME_ENV
 from cio_desktop.config.profile import FileSourceSettings, Profile, SourceKind
 from cio_desktop.hull.files import FileSource
+from cio_desktop.hull.source import Stream
 from cio_desktop.sandbox import Sandbox
 from cio_desktop.sandbox.export import export_organization
 from cio_desktop.sync.engine import RunMode, RunSummary
@@ -52,12 +53,12 @@ def _state(sandbox: Sandbox) -> dict[str, Any]:
     return {"people": sandbox.cio_people(), "events": events, "deletions": deletions}
 
 
-def _sync(sandbox: Sandbox, profile: Profile) -> tuple[RunSummary, list[Any]]:
+def _sync(sandbox: Sandbox, profile: Profile, expect: RunStatus = RunStatus.COMPLETED) -> tuple[RunSummary, list[Any]]:
     sandbox.cio.reset()
     with demo_services(sandbox, profile=profile) as services:
         summary = services.engine().run(RunMode.FULL)
-        problems = services.source.problems()
-    assert summary.status is RunStatus.COMPLETED, summary.message
+        problems = [*services.source.read_report(Stream.USERS).problems]
+    assert summary.status is expect, summary.message
     return summary, problems
 
 
@@ -98,7 +99,7 @@ def test_bad_rows_are_reported_and_the_rest_syncs(
     lines[5] = b'{"id": "\xff"}\n'
     broken.write_bytes(b"".join(lines))
     profile = _file_profile(sandbox.demo_profile("Api"), "Files-broken", broken, exported["events"])
-    _, problems = _sync(sandbox, profile)
+    _, problems = _sync(sandbox, profile, RunStatus.INCOMPLETE)
     assert [(p.line, p.reason.split(":")[0]) for p in problems] == [
         (3, "broken JSON"),
         (6, "undecodable bytes (not UTF-8) at column 9"),

@@ -24,7 +24,16 @@ from cio_desktop.hull.errors import (
 )
 from cio_desktop.hull.firehose import FirehoseItem
 from cio_desktop.hull.jwt import encode_hs256
-from cio_desktop.hull.source import Attribute, EventName, HullEvent, Segment, SourceError, UserSource
+from cio_desktop.hull.source import (
+    Attribute,
+    EventName,
+    HullEvent,
+    ReadReport,
+    Segment,
+    SourceError,
+    Stream,
+    UserSource,
+)
 from cio_desktop.net.retry import RetryPolicy
 
 ORG = "acme.hullapp.io"
@@ -387,7 +396,7 @@ def test_api_source_is_a_user_source_and_wraps_errors(rsps: responses.RequestsMo
     source = HullApiSource(hull)
     assert isinstance(source, UserSource)
     assert source.describe() == f"Hull organization {ORG}"
-    assert source.problems() == []
+    assert source.read_report(Stream.USERS).clean and source.read_report(Stream.EVENTS) == ReadReport()
     rsps.get(f"{API}/app", json={"id": APP_ID, "name": "CIO"})
     assert "as connector 'CIO'" in source.check()
     rsps.post(f"{API}/search/user_reports", status=401, json={"message": "bad token"})
