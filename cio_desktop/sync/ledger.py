@@ -21,24 +21,32 @@ to all of them.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from cio_desktop.config import paths
 from cio_desktop.sync.model import KnownPerson
+from cio_desktop.sync.runs import (
+    KEEP_RUN_ERRORS_FOR_RUNS,
+    RUNS_MIGRATION_4,
+    RUNS_SCHEMA,
+    LedgerBusyError,
+    LedgerError,
+    RunError,
+    RunRecord,
+    RunsMixin,
+    RunStatus,
+    WithheldDeletion,
+)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 LEDGER_FILENAME = "ledger.sqlite3"
-# Errors of older runs are pruned so a ledger does not grow without bound.
-KEEP_RUN_ERRORS_FOR_RUNS = 100
 # SQLite limits host parameters per statement (32766 since 3.32); stay well below.
 _CHUNK = 900
 
@@ -63,50 +71,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS runs (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    mode       TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at   REAL,
-    status     TEXT NOT NULL,
-    counts     TEXT NOT NULL DEFAULT '{}',
-    failed     INTEGER NOT NULL DEFAULT 0,
-    message    TEXT NOT NULL DEFAULT '',
-    pid        INTEGER
-);
-CREATE TABLE IF NOT EXISTS run_errors (
-    id          INTEGER PRIMARY KEY,
-    run_id      INTEGER NOT NULL,
-    customer_id TEXT NOT NULL DEFAULT '',
-    hull_id     TEXT NOT NULL DEFAULT '',
-    kind        TEXT NOT NULL,
-    message     TEXT NOT NULL,
-    field       TEXT NOT NULL DEFAULT '',
-    created_at  REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS run_errors_run ON run_errors(run_id);
 CREATE TABLE IF NOT EXISTS anonymous_users (
     hull_id      TEXT PRIMARY KEY NOT NULL,
     anonymous_id TEXT
 ) WITHOUT ROWID;
 """
-
-
-class LedgerError(Exception):
-    """The ledger file cannot be used. The message says why and what to do."""
-
-
-class LedgerBusyError(LedgerError):
-    """Another process is running a sync of the same profile."""
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    # The process died (killed, crashed, power loss) while the run was going; found at next open.
-    INTERRUPTED = "interrupted"
 
 
 class Checkpoint(StrEnum):
@@ -159,49 +128,8 @@ class ErrorWrite:
     field: str = ""
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    mode: str
-    status: RunStatus
-    started_at: float
-    ended_at: float | None
-    counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    failed: int = 0
-    message: str = ""
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.ended_at is None else self.ended_at - self.started_at
-
-
-@dataclass(frozen=True)
-class RunError:
-    run_id: int
-    kind: str
-    message: str
-    customer_id: str
-    hull_id: str
-    field: str
-    created_at: float
-
-
 def ledger_path(profile_name: str) -> Path:
     return paths.profile_data_dir(profile_name) / LEDGER_FILENAME
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
@@ -230,7 +158,7 @@ def _unpack(stored: str | bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-class Ledger:
+class Ledger(RunsMixin):
     """The per-profile ledger. Safe to share between threads; close it when done."""
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
@@ -274,24 +202,16 @@ class Ledger:
                     # v2: fingerprint of the Hull data a person was last sent from (fast unchanged check).
                     c.execute("ALTER TABLE people ADD COLUMN source_fp TEXT")
                 # v3: anonymous_users (created by the schema below); nothing else changes.
-                for stmt in _SCHEMA.split(";"):
+                if 1 <= version < 4:
+                    # v4: the outcome of a run (unreadable records, audience, withheld deletions).
+                    have = {row[1] for row in c.execute("PRAGMA table_info(runs)")}
+                    for column, stmt in RUNS_MIGRATION_4:
+                        if have and column not in have:  # no runs table yet: created whole below
+                            c.execute(stmt)
+                for stmt in (*_SCHEMA.split(";"), *RUNS_SCHEMA.split(";")):
                     if stmt.strip():
                         c.execute(stmt)
                 c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def _mark_interrupted_runs(self) -> None:
-        with self._lock:
-            rows = self._conn.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)).fetchall()
-            dead = [rid for rid, pid in rows if not _pid_alive(pid or 0)]
-            if dead:
-                with self._tx():
-                    self._conn.executemany(
-                        "UPDATE runs SET status=?, message=? WHERE id=?",
-                        [
-                            (RunStatus.INTERRUPTED.value, "the process stopped before the run finished", rid)
-                            for rid in dead
-                        ],
-                    )
 
     def close(self) -> None:
         with self._lock:
@@ -434,6 +354,53 @@ class Ledger:
             if self._seen_ready:
                 self._conn.execute("DROP TABLE IF EXISTS temp.seen")
                 self._seen_ready = False
+            self._conn.execute("DROP TABLE IF EXISTS temp.deferred_deletions")
+
+    def created_people_count(self) -> int:
+        """People created in Customer.io (by this tool, or by Hull's connector per the trait it wrote
+        back) and not deleted since: the deletion guard's measure of "how many we have"."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM people WHERE created_at IS NOT NULL AND deleted_at IS NULL"
+            ).fetchone()
+        return int(row[0])
+
+    # --- deletions found while reading users, held until the deletion guard has seen them all
+    def defer_deletions(self, rows: Sequence[tuple[str, str, str, bool]]) -> None:
+        """Hold (customer id, Hull id, the decision as JSON, whether the ledger knows them) until the
+        run's deletion step (a temp table: nothing persists, a crash forgets them)."""
+        if not rows:
+            return
+        with self._lock:
+            self._conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS deferred_deletions (customer_id TEXT PRIMARY KEY, hull_id TEXT,"
+                " decision TEXT, known INTEGER) WITHOUT ROWID"
+            )
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO temp.deferred_deletions VALUES (?, ?, ?, ?)",
+                [(cid, hid, decision, int(known)) for cid, hid, decision, known in rows],
+            )
+
+    def deferred_deletions(self, page_size: int = 1000) -> Iterator[tuple[str, str, str, bool]]:
+        """The deferred deletions, by customer id (paged, so sender threads can write meanwhile)."""
+        last = ""
+        while True:
+            with self._lock:
+                exists = self._conn.execute(
+                    "SELECT 1 FROM temp.sqlite_master WHERE name='deferred_deletions'"
+                ).fetchone()
+                if not exists:
+                    return
+                rows = self._conn.execute(
+                    "SELECT customer_id, hull_id, decision, known FROM temp.deferred_deletions"
+                    " WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
+                    (last, page_size),
+                ).fetchall()
+            if not rows:
+                return
+            for cid, hid, decision, known in rows:
+                yield str(cid), str(hid or ""), str(decision or "{}"), bool(known)
+            last = rows[-1][0]
 
     # --- synced-segment members without a customerId (whose events may go out anonymously)
     def anonymous_users(self, hull_ids: Iterable[str]) -> dict[str, str | None]:
@@ -594,126 +561,6 @@ class Ledger:
                 (str(key), repr(value) if isinstance(value, float) else str(value)),
             )
 
-    # ------------------------------------------------------------------ runs
-    def start_run(self, mode: str) -> int:
-        """Open a run. Raises :class:`LedgerBusyError` if another live process is running one."""
-        with self._tx():
-            c = self._conn
-            for rid, pid in c.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)):
-                if pid != os.getpid() and _pid_alive(pid or 0):
-                    raise LedgerBusyError(
-                        f"Another sync of this profile is running (process {pid}, run {rid}). Wait for it"
-                        " to finish or stop it, then try again."
-                    )
-            cur = c.execute(
-                "INSERT INTO runs (mode, started_at, status, pid) VALUES (?, ?, ?, ?)",
-                (str(mode), self._clock(), RunStatus.RUNNING.value, os.getpid()),
-            )
-            run_id = int(cur.lastrowid or 0)
-            # Keep the errors of the most recent runs only.
-            c.execute(
-                "DELETE FROM run_errors WHERE run_id <= ?",
-                (run_id - KEEP_RUN_ERRORS_FOR_RUNS,),
-            )
-        return run_id
-
-    def update_run(self, run_id: int, *, counts: Mapping[str, int], failed: int) -> None:
-        """Save the running counts (so an interrupted run still shows how far it got)."""
-        with self._tx():
-            self._conn.execute(
-                "UPDATE runs SET counts=?, failed=? WHERE id=?",
-                (json.dumps(dict(counts), sort_keys=True), failed, run_id),
-            )
-
-    def finish_run(
-        self,
-        run_id: int,
-        status: RunStatus,
-        *,
-        counts: Mapping[str, int],
-        failed: int,
-        message: str = "",
-    ) -> RunRecord:
-        with self._tx():
-            self._conn.execute(
-                "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=? WHERE id=?",
-                (status.value, self._clock(), json.dumps(dict(counts), sort_keys=True), failed, message, run_id),
-            )
-        run = self.run(run_id)
-        assert run is not None
-        return run
-
-    def run(self, run_id: int) -> RunRecord | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT id, mode, status, started_at, ended_at, counts, failed, message FROM runs WHERE id=?",
-                (run_id,),
-            ).fetchone()
-        return None if row is None else _run_record(row)
-
-    def runs(self, limit: int = 100) -> list[RunRecord]:
-        """Most recent first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, mode, status, started_at, ended_at, counts, failed, message FROM runs"
-                " ORDER BY id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [_run_record(r) for r in rows]
-
-    def last_run(self, *, status: RunStatus | None = None, modes: Sequence[str] | None = None) -> RunRecord | None:
-        sql = "SELECT id, mode, status, started_at, ended_at, counts, failed, message FROM runs WHERE 1=1"
-        params: list[Any] = []
-        if status is not None:
-            sql += " AND status=?"
-            params.append(status.value)
-        if modes:
-            sql += f" AND mode IN ({','.join('?' * len(modes))})"
-            params.extend(modes)
-        sql += " ORDER BY id DESC LIMIT 1"
-        with self._lock:
-            row = self._conn.execute(sql, params).fetchone()
-        return None if row is None else _run_record(row)
-
-    def run_errors(self, run_id: int, search: str | None = None, *, limit: int | None = None) -> list[RunError]:
-        """Errors of a run in the order they happened; ``search`` matches any column (case-insensitive)."""
-        return list(self.iter_run_errors(run_id, search, limit=limit))
-
-    def iter_run_errors(
-        self, run_id: int, search: str | None = None, *, limit: int | None = None
-    ) -> Iterator[RunError]:
-        sql = "SELECT run_id, kind, message, customer_id, hull_id, field, created_at FROM run_errors WHERE run_id=?"
-        params: list[Any] = [run_id]
-        if search:
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            sql += (
-                " AND (customer_id LIKE ?1 ESCAPE '\\' OR hull_id LIKE ?1 ESCAPE '\\' OR kind LIKE ?1 ESCAPE '\\'"
-                " OR message LIKE ?1 ESCAPE '\\' OR field LIKE ?1 ESCAPE '\\')"
-            ).replace("?1", "?")
-            params.extend([like] * 5)
-        sql += " AND id > ? ORDER BY id LIMIT ?"
-        last_id = 0
-        remaining = limit if limit is not None else -1
-        while remaining != 0:
-            page = 1000 if remaining < 0 else min(1000, remaining)
-            with self._lock:
-                rows = self._conn.execute(
-                    sql.replace("SELECT run_id", "SELECT id, run_id"), [*params, last_id, page]
-                ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield RunError(*row[1:])
-            last_id = rows[-1][0]
-            if remaining > 0:
-                remaining -= len(rows)
-
-    def export_errors_csv(self, run_id: int, path: Path | str, search: str | None = None) -> int:
-        """Write the run's errors to a CSV file; returns how many rows were written."""
-        from cio_desktop.sync.report import write_errors_csv
-
-        return write_errors_csv(self.iter_run_errors(run_id, search), path)
-
 
 def _known(cid: str, hid: str | None, phash: str | None, created: float | None, deleted: float | None) -> KnownPerson:
     return KnownPerson(
@@ -725,19 +572,19 @@ def _known(cid: str, hid: str | None, phash: str | None, created: float | None, 
     )
 
 
-def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    rid, mode, status, started, ended, counts, failed, message = row
-    try:
-        parsed = json.loads(counts or "{}")
-    except ValueError:
-        parsed = {}
-    return RunRecord(
-        id=int(rid),
-        mode=str(mode),
-        status=RunStatus(status),
-        started_at=float(started),
-        ended_at=None if ended is None else float(ended),
-        counts=MappingProxyType({str(k): int(v) for k, v in parsed.items()}),
-        failed=int(failed or 0),
-        message=str(message or ""),
-    )
+__all__ = [
+    "KEEP_RUN_ERRORS_FOR_RUNS",
+    "SCHEMA_VERSION",
+    "Checkpoint",
+    "ErrorWrite",
+    "EventWrite",
+    "Ledger",
+    "LedgerBusyError",
+    "LedgerError",
+    "PersonWrite",
+    "RunError",
+    "RunRecord",
+    "RunStatus",
+    "WithheldDeletion",
+    "ledger_path",
+]

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cio_desktop.sync.ledger import RunError
+from cio_desktop.sync.runs import RunError
 
 CSV_COLUMNS = ("time", "customer_id", "hull_id", "kind", "field", "message")
 

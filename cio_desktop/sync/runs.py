@@ -1,0 +1,377 @@
+"""Run history in the ledger: one record per run that every page, the CLI and ``--json`` read.
+
+A run's outcome is decided once, by the engine, and stored here: its status, counts, message, how
+many records of the source could not be read, how many members the users pass read (the audience,
+for the deletion guard's "the audience shrank" rule) and the deletions it withheld, person by
+person, so they can be reviewed and approved later. Per-person errors are kept for the last
+``KEEP_RUN_ERRORS_FOR_RUNS`` runs.
+
+:class:`RunsMixin` is part of :class:`~cio_desktop.sync.ledger.Ledger` (same connection and lock).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+# Errors (and withheld deletions) of older runs are pruned so a ledger does not grow without bound.
+KEEP_RUN_ERRORS_FOR_RUNS = 100
+
+RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    mode       TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at   REAL,
+    status     TEXT NOT NULL,
+    counts     TEXT NOT NULL DEFAULT '{}',
+    failed     INTEGER NOT NULL DEFAULT 0,
+    message    TEXT NOT NULL DEFAULT '',
+    pid        INTEGER,
+    unreadable INTEGER NOT NULL DEFAULT 0,
+    audience   INTEGER,
+    withheld   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS run_errors (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL,
+    customer_id TEXT NOT NULL DEFAULT '',
+    hull_id     TEXT NOT NULL DEFAULT '',
+    kind        TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    field       TEXT NOT NULL DEFAULT '',
+    created_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_errors_run ON run_errors(run_id);
+CREATE TABLE IF NOT EXISTS withheld_deletions (
+    run_id      INTEGER NOT NULL,
+    customer_id TEXT NOT NULL,
+    hull_id     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, customer_id)
+) WITHOUT ROWID;
+"""
+
+# Schema 3 -> 4: the outcome columns of runs (withheld_deletions is created by RUNS_SCHEMA).
+RUNS_MIGRATION_4 = (
+    ("unreadable", "ALTER TABLE runs ADD COLUMN unreadable INTEGER NOT NULL DEFAULT 0"),
+    ("audience", "ALTER TABLE runs ADD COLUMN audience INTEGER"),
+    ("withheld", "ALTER TABLE runs ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0"),
+)
+
+_SELECT_RUNS = (
+    "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld FROM runs"
+)
+
+
+class RunStatus(StrEnum):
+    """How a run ended. Only COMPLETED is a success; the CLI's exit code follows from the status."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"  # everything read, everything sent or rightly skipped
+    PARTIAL = "partial"  # Customer.io refused some people or events (they are in the run's errors)
+    INCOMPLETE = "incomplete"  # some records of the source could not be read; the rest was sent
+    DELETIONS_WITHHELD = "deletions_withheld"  # everything else went out; deletions await approval
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    # The process died (killed, crashed, power loss) while the run was going; found at next open.
+    INTERRUPTED = "interrupted"
+
+
+STATUS_TEXT: Mapping[RunStatus, str] = {
+    RunStatus.RUNNING: "Running",
+    RunStatus.COMPLETED: "Completed",
+    RunStatus.PARTIAL: "Completed with failures",
+    RunStatus.INCOMPLETE: "Source not fully read",
+    RunStatus.DELETIONS_WITHHELD: "Deletions withheld",
+    RunStatus.FAILED: "Failed",
+    RunStatus.CANCELLED: "Cancelled",
+    RunStatus.INTERRUPTED: "Interrupted",
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as stored. ``unreadable``: source records that could not be read; ``audience``: members
+    the users pass of a full run read, when that read was complete and clean (else None);
+    ``withheld``: deletions the guard held back (listed by :meth:`RunsMixin.withheld_deletions`)."""
+
+    id: int
+    mode: str
+    status: RunStatus
+    started_at: float
+    ended_at: float | None
+    counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    failed: int = 0
+    message: str = ""
+    unreadable: int = 0
+    audience: int | None = None
+    withheld: int = 0
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT[self.status]
+
+
+@dataclass(frozen=True)
+class RunError:
+    run_id: int
+    kind: str
+    message: str
+    customer_id: str
+    hull_id: str
+    field: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class WithheldDeletion:
+    """A person a run would have deleted but the guard held back, with the ledger's view of them now:
+    ``still_active`` is False once they were deleted since, or sent again (back in the segments)."""
+
+    customer_id: str
+    hull_id: str
+    still_active: bool
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used. The message says why and what to do."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another process is running a sync of the same profile."""
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:  # Windows raises OSError for a pid that is gone
+        return False
+    return True
+
+
+class RunsMixin:
+    """The run-history half of the ledger (see the module docstring)."""
+
+    _conn: sqlite3.Connection
+    _lock: threading.RLock
+    _clock: Callable[[], float]
+
+    def _tx(self) -> AbstractContextManager[None]:  # provided by Ledger
+        raise NotImplementedError
+
+    def _mark_interrupted_runs(self) -> None:
+        with self._lock:
+            rows = self._conn.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)).fetchall()
+            dead = [rid for rid, pid in rows if not pid_alive(pid or 0)]
+            if dead:
+                with self._tx():
+                    self._conn.executemany(
+                        "UPDATE runs SET status=?, message=? WHERE id=?",
+                        [
+                            (RunStatus.INTERRUPTED.value, "the process stopped before the run finished", rid)
+                            for rid in dead
+                        ],
+                    )
+
+    def start_run(self, mode: str) -> int:
+        """Open a run. Raises :class:`LedgerBusyError` if another live process is running one."""
+        with self._tx():
+            c = self._conn
+            for rid, pid in c.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)):
+                if pid != os.getpid() and pid_alive(pid or 0):
+                    raise LedgerBusyError(
+                        f"Another sync of this profile is running (process {pid}, run {rid}). Wait for it"
+                        " to finish or stop it, then try again."
+                    )
+            cur = c.execute(
+                "INSERT INTO runs (mode, started_at, status, pid) VALUES (?, ?, ?, ?)",
+                (str(mode), self._clock(), RunStatus.RUNNING.value, os.getpid()),
+            )
+            run_id = int(cur.lastrowid or 0)
+            # Keep the errors and withheld lists of the most recent runs only.
+            c.execute("DELETE FROM run_errors WHERE run_id <= ?", (run_id - KEEP_RUN_ERRORS_FOR_RUNS,))
+            c.execute("DELETE FROM withheld_deletions WHERE run_id <= ?", (run_id - KEEP_RUN_ERRORS_FOR_RUNS,))
+        return run_id
+
+    def update_run(self, run_id: int, *, counts: Mapping[str, int], failed: int) -> None:
+        """Save the running counts (so an interrupted run still shows how far it got)."""
+        with self._tx():
+            self._conn.execute(
+                "UPDATE runs SET counts=?, failed=? WHERE id=?",
+                (json.dumps(dict(counts), sort_keys=True), failed, run_id),
+            )
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        counts: Mapping[str, int],
+        failed: int,
+        message: str = "",
+        unreadable: int = 0,
+        audience: int | None = None,
+        withheld: int = 0,
+    ) -> RunRecord:
+        with self._tx():
+            self._conn.execute(
+                "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=?, unreadable=?, audience=?,"
+                " withheld=? WHERE id=?",
+                (
+                    status.value,
+                    self._clock(),
+                    json.dumps(dict(counts), sort_keys=True),
+                    failed,
+                    message,
+                    unreadable,
+                    audience,
+                    withheld,
+                    run_id,
+                ),
+            )
+        run = self.run(run_id)
+        assert run is not None
+        return run
+
+    def run(self, run_id: int) -> RunRecord | None:
+        with self._lock:
+            row = self._conn.execute(_SELECT_RUNS + " WHERE id=?", (run_id,)).fetchone()
+        return None if row is None else _run_record(row)
+
+    def runs(self, limit: int = 100) -> list[RunRecord]:
+        """Most recent first."""
+        with self._lock:
+            rows = self._conn.execute(_SELECT_RUNS + " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [_run_record(r) for r in rows]
+
+    def last_run(
+        self, *, status: RunStatus | Sequence[RunStatus] | None = None, modes: Sequence[str] | None = None
+    ) -> RunRecord | None:
+        sql = _SELECT_RUNS + " WHERE 1=1"
+        params: list[Any] = []
+        if status is not None:
+            wanted = [status] if isinstance(status, RunStatus) else list(status)
+            sql += f" AND status IN ({','.join('?' * len(wanted))})"
+            params.extend(s.value for s in wanted)
+        if modes:
+            sql += f" AND mode IN ({','.join('?' * len(modes))})"
+            params.extend(modes)
+        sql += " ORDER BY id DESC LIMIT 1"
+        with self._lock:
+            row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else _run_record(row)
+
+    def last_clean_audience(self) -> int | None:
+        """The audience of the newest full run that read its source completely and did not withhold
+        deletions (the baseline of the guard's "the audience shrank" rule), or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT audience FROM runs WHERE audience IS NOT NULL AND mode=? AND status IN (?, ?)"
+                " ORDER BY id DESC LIMIT 1",
+                ("full", RunStatus.COMPLETED.value, RunStatus.PARTIAL.value),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    # ------------------------------------------------------------------ withheld deletions
+    def record_withheld(self, run_id: int, people: Sequence[tuple[str, str]]) -> None:
+        """Add (customer id, Hull id) pairs to the run's withheld deletions."""
+        if not people:
+            return
+        with self._tx():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO withheld_deletions (run_id, customer_id, hull_id) VALUES (?, ?, ?)",
+                [(run_id, cid, hid) for cid, hid in people],
+            )
+
+    def withheld_deletions(self, run_id: int, *, limit: int | None = None) -> list[WithheldDeletion]:
+        """The run's withheld deletions by customer id, each with whether Customer.io still holds them
+        as this tool last left them (created and not deleted since)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT w.customer_id, w.hull_id,"
+                " (p.customer_id IS NOT NULL AND p.deleted_at IS NULL AND p.created_at IS NOT NULL)"
+                " FROM withheld_deletions w LEFT JOIN people p ON p.customer_id = w.customer_id"
+                " WHERE w.run_id=? ORDER BY w.customer_id LIMIT ?",
+                (run_id, -1 if limit is None else limit),
+            ).fetchall()
+        return [WithheldDeletion(str(cid), str(hid or ""), bool(active)) for cid, hid, active in rows]
+
+    # ------------------------------------------------------------------ errors
+    def run_errors(self, run_id: int, search: str | None = None, *, limit: int | None = None) -> list[RunError]:
+        """Errors of a run in the order they happened; ``search`` matches any column (case-insensitive)."""
+        return list(self.iter_run_errors(run_id, search, limit=limit))
+
+    def iter_run_errors(
+        self, run_id: int, search: str | None = None, *, limit: int | None = None
+    ) -> Iterator[RunError]:
+        sql = "SELECT run_id, kind, message, customer_id, hull_id, field, created_at FROM run_errors WHERE run_id=?"
+        params: list[Any] = [run_id]
+        if search:
+            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            sql += (
+                " AND (customer_id LIKE ?1 ESCAPE '\\' OR hull_id LIKE ?1 ESCAPE '\\' OR kind LIKE ?1 ESCAPE '\\'"
+                " OR message LIKE ?1 ESCAPE '\\' OR field LIKE ?1 ESCAPE '\\')"
+            ).replace("?1", "?")
+            params.extend([like] * 5)
+        sql += " AND id > ? ORDER BY id LIMIT ?"
+        last_id = 0
+        remaining = limit if limit is not None else -1
+        while remaining != 0:
+            page = 1000 if remaining < 0 else min(1000, remaining)
+            with self._lock:
+                rows = self._conn.execute(
+                    sql.replace("SELECT run_id", "SELECT id, run_id"), [*params, last_id, page]
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield RunError(*row[1:])
+            last_id = rows[-1][0]
+            if remaining > 0:
+                remaining -= len(rows)
+
+    def export_errors_csv(self, run_id: int, path: Path | str, search: str | None = None) -> int:
+        """Write the run's errors to a CSV file; returns how many rows were written."""
+        from cio_desktop.sync.report import write_errors_csv
+
+        return write_errors_csv(self.iter_run_errors(run_id, search), path)
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    rid, mode, status, started, ended, counts, failed, message, unreadable, audience, withheld = row
+    try:
+        parsed = json.loads(counts or "{}")
+    except ValueError:
+        parsed = {}
+    return RunRecord(
+        id=int(rid),
+        mode=str(mode),
+        status=RunStatus(status),
+        started_at=float(started),
+        ended_at=None if ended is None else float(ended),
+        counts=MappingProxyType({str(k): int(v) for k, v in parsed.items()}),
+        failed=int(failed or 0),
+        message=str(message or ""),
+        unreadable=int(unreadable or 0),
+        audience=None if audience is None else int(audience),
+        withheld=int(withheld or 0),
+    )
