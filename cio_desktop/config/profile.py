@@ -107,6 +107,10 @@ class Profile:
     # Who
     segments: tuple[SegmentRef, ...] = ()  # empty = send nobody
     delete_on_leave: bool = False
+    # Deletion guard (sync/guard.py): a run that would delete more than this share of the people known
+    # to have been created, or more than this many people, deletes nobody until approved.
+    deletion_guard_percent: float = 10.0
+    deletion_guard_max: int = 1000
     # What
     events: tuple[str, ...] = ()  # whitelisted Hull event names
     anonymous_events: bool = False
@@ -166,6 +170,19 @@ class Profile:
             or not 1 <= self.concurrency <= 32
         ):
             raise ProfileError("concurrency", "must be a whole number between 1 and 32")
+        if (
+            isinstance(self.deletion_guard_percent, bool)
+            or not isinstance(self.deletion_guard_percent, int | float)
+            or not math.isfinite(self.deletion_guard_percent)
+            or not 0 <= self.deletion_guard_percent <= 100
+        ):
+            raise ProfileError("deletion_guard_percent", "must be a percentage between 0 and 100")
+        if (
+            isinstance(self.deletion_guard_max, bool)
+            or not isinstance(self.deletion_guard_max, int)
+            or not 0 <= self.deletion_guard_max <= 10_000_000
+        ):
+            raise ProfileError("deletion_guard_max", "must be a whole number of people between 0 and 10,000,000")
         seen: set[str] = set()
         for i, seg in enumerate(self.segments):
             if not seg.id:
@@ -292,8 +309,10 @@ def _convert(name: str, v: Any) -> Any:
             raise ProfileError(name, f"must be one of {', '.join(r.value for r in Region)}") from None
     if name == "rate_limit":
         return float(_expect(name, v, (int, float), "a number"))
-    if name == "concurrency":
+    if name in ("concurrency", "deletion_guard_max"):
         return _expect(name, v, int, "a whole number")
+    if name == "deletion_guard_percent":
+        return float(_expect(name, v, (int, float), "a number"))
     if name == "segments":
         out = []
         for i, s in enumerate(_expect(name, v, list, "a list")):

@@ -48,7 +48,7 @@ from cio_desktop import __version__
 from cio_desktop.config.profile import Profile
 from cio_desktop.customerio.track import BatchResult, EventType, TrackClient
 from cio_desktop.hull.firehose import FirehoseWriter
-from cio_desktop.hull.source import HullEvent, HullUser, SourceError, UserSource
+from cio_desktop.hull.source import HullEvent, HullUser, ReadReport, SourceError, Stream, UserSource
 from cio_desktop.net.errors import (
     AuthenticationError,
     Cancelled,
@@ -58,7 +58,9 @@ from cio_desktop.net.errors import (
     ServiceError,
 )
 from cio_desktop.sync.batching import DEFAULT_MAX_OPS, BatchPacker
+from cio_desktop.sync.deletions import DeletionStep, defer_row
 from cio_desktop.sync.events import plan_event
+from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.ledger import (
     Checkpoint,
     ErrorWrite,
@@ -79,7 +81,7 @@ from cio_desktop.sync.model import (
     MappingContext,
     Reason,
 )
-from cio_desktop.sync.planner import plan_missing, plan_user
+from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.progress import Phase, Progress, ProgressTracker
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,8 @@ PAGE_SIZE = 500
 # this machine's may differ and Hull's search index lags writes by a moment. Unchanged users cost
 # no Customer.io request, so the overlap is cheap.
 INCREMENTAL_OVERLAP_S = 60.0
-# After this many batches in a row failed even after retries, Customer.io is considered down.
+# After this many requests in a row (batches or anonymous events) failed even after retries,
+# Customer.io is considered down.
 MAX_CONSECUTIVE_BATCH_FAILURES = 3
 # Hull ids of people that failed this run are kept to hold back their events; above this many the
 # events phase is skipped altogether (and retried next run) instead of using more memory.
@@ -156,6 +159,10 @@ class RunSummary:
     # Records of the source it could not read (export files: broken JSON, wrong CSV field count...),
     # skipped while the rest synced; each kept one is in the run's errors (kind "bad_row").
     bad_rows: int = 0
+    # Rows superseded by a later row of the same user (a warning; kind "duplicate_row" in the errors).
+    duplicate_rows: int = 0
+    # Deletions the deletion guard held back (status DELETIONS_WITHHELD; listed with the run).
+    withheld: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +179,8 @@ class RunSummary:
             "requests": self.requests,
             "write_back_failed": self.write_back_failed,
             "bad_rows": self.bad_rows,
+            "duplicate_rows": self.duplicate_rows,
+            "deletions_withheld": self.withheld,
             "problem": self.problem.value if self.problem else None,
             "message": self.message,
             "errors_sample": list(self.errors_sample),
@@ -442,15 +451,19 @@ class SyncEngine:
         on_log: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
         hull_id: str | None = None,
+        allow_deletions: DeletionApproval | None = None,
     ) -> RunSummary:
         """Run a sync and return its summary (never raises for problems of the data or services:
-        they end up in ``status``/``problem``/``message``)."""
+        they end up in ``status``/``problem``/``message``). ``allow_deletions`` is the user's
+        approval to delete past the deletion guard (never past an incomplete read)."""
         mode = RunMode(mode)
         if mode is RunMode.SINGLE and not hull_id:
             raise ValueError("a single send needs the Hull id of the user")
         if mode is not RunMode.DRY_RUN and self.track is None:
             raise ValueError("sending needs a Customer.io Track client")
-        return _Run(self, mode, on_progress, on_log, cancel or threading.Event()).execute(hull_id)
+        run = _Run(self, mode, on_progress, on_log, cancel or threading.Event())
+        run.approval = allow_deletions
+        return run.execute(hull_id)
 
     def send_one(self, hull_id: str, **kwargs: Any) -> RunSummary:
         """Send one person now (a test send), even when nothing changed since the last sync."""
@@ -533,6 +546,12 @@ class _Run:
         self.ctx_fp: str | None = None
         self.last_save = 0.0
         self.read_source = False  # users or events were read from the source in this run
+        self.events_read = False  # the events pass ran (its read report is this run's)
+        self.approval: DeletionApproval | None = None
+        self.users_read = ReadReport()  # what the users pass could not read (deletions need it clean)
+        self.audience: int | None = None  # members read by a complete full users pass
+        self.withheld = 0
+        self.withheld_message = ""
         # Batches waiting for a sender: enough to keep them busy, few enough to keep memory flat even
         # with many senders (each batch holds up to 1,000 operations).
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=min(2 * self.profile.concurrency, 8))
@@ -591,57 +610,97 @@ class _Run:
             self.progress.phase(Phase.FINISHING, message="Writing sync traits back to Hull")
             self.e.hull_writer.flush()
         write_back_failed = (self.e.hull_writer.failed if self.e.hull_writer else 0) - write_back_failed_before
-        bad_rows = self._record_bad_rows()
+        bad_rows, duplicate_rows = self._record_bad_rows()
+        failed = self.progress.failed
         if self.problem is not None:
             status, message = RunStatus.FAILED, self.problem_message
         elif self.cancel.is_set():
             status, message = RunStatus.CANCELLED, "cancelled; the next run continues where this one stopped"
+        elif self.withheld:
+            status, message = RunStatus.DELETIONS_WITHHELD, self.withheld_message
+        elif bad_rows:
+            status, message = RunStatus.INCOMPLETE, ""
+        elif failed:
+            status, message = RunStatus.PARTIAL, ""
         else:
             status, message = RunStatus.COMPLETED, ""
-        failed = self.progress.failed
+        notes = [message] if message else []
+        if failed:
+            notes.append(
+                f"Customer.io did not accept {failed:,} {'person or event' if failed == 1 else 'people or events'}"
+                " (they are in the run's errors and are sent again by the next run)"
+            )
         if write_back_failed:
-            message = (message + "; " if message else "") + (
+            notes.append(
                 f"{write_back_failed} write-backs to Hull failed (they are sent again when the person next changes)"
             )
         if bad_rows:
-            message = (message + "; " if message else "") + (
+            notes.append(
                 f"{bad_rows:,} unreadable {'record was' if bad_rows == 1 else 'records were'} skipped in"
                 f" {self.e.source.describe()} (file, line and reason are in the run's errors)"
             )
-        self.ledger.finish_run(self.run_id, status, counts=self.progress.counts, failed=failed, message=message)
+        if duplicate_rows:
+            notes.append(
+                f"{duplicate_rows:,} {'user appears' if duplicate_rows == 1 else 'users appear'} more than once in"
+                f" {self.e.source.describe()}: the later row is used"
+            )
+        message = "; ".join(notes)
+        self.ledger.finish_run(
+            self.run_id,
+            status,
+            counts=self.progress.counts,
+            failed=failed,
+            message=message,
+            unreadable=bad_rows,
+            audience=self.audience if status is not RunStatus.FAILED else None,
+            withheld=self.withheld,
+        )
         self.progress.phase(Phase.DONE, message=message or status.value)
         return self._summary(
-            started, status, self.problem, message, write_back_failed=write_back_failed, bad_rows=bad_rows
+            started,
+            status,
+            self.problem,
+            message,
+            write_back_failed=write_back_failed,
+            bad_rows=bad_rows,
+            duplicate_rows=duplicate_rows,
         )
 
-    def _record_bad_rows(self) -> int:
-        """Put the records the source skipped (export files: broken lines) in the run's errors.
-        Returns how many there were in all (file sources keep the first 1,000, count them all)."""
+    def _record_bad_rows(self) -> tuple[int, int]:
+        """Put the records the source skipped (export files: broken lines) and the duplicate rows it
+        passed over in the run's errors. Returns (unreadable, duplicates) in all (file sources keep
+        the first 1,000 of each kind, and count them all)."""
         if not self.read_source:
-            return 0  # what the source reports is from an earlier read (a preview), not this run
+            return 0, 0  # what the source reports is from an earlier read (a preview), not this run
         try:
-            problems = self.e.source.problems()
+            reports = [self.users_read]
+            if self.events_read:
+                reports.append(self.e.source.read_report(Stream.EVENTS))
         except Exception:  # reporting must not fail a run that synced
             log.exception("reading the source's problems failed")
-            return 0
-        total = getattr(self.e.source, "problem_count", None)
-        if not isinstance(total, int) or isinstance(total, bool) or total < len(problems):
-            total = len(problems)
-        if not total or self.run_id is None:
-            return total
-        rows = [
-            ErrorWrite("bad_row", f"{Path(p.file).name} line {p.line}: {p.reason}", field=f"{p.file}:{p.line}")
-            for p in problems
-        ]
-        if total > len(problems):
-            rows.append(
-                ErrorWrite("bad_row", f"{total - len(problems):,} more unreadable records (only the first are listed)")
-            )
-        self.ledger.record_errors(self.run_id, rows)
-        with self.lock:
-            for row in rows[: max(0, ERRORS_SAMPLE - len(self.errors_sample))]:
-                self.errors_sample.append(row.message)
-        return total
+            return 0, 0
+        rows: list[ErrorWrite] = []
+        for report in reports:
+            shown = {"bad_row": 0, "duplicate_row": 0}
+            for p in report.problems:
+                kind = "bad_row" if p.lost else "duplicate_row"
+                shown[kind] += 1
+                text = f"{Path(p.file).name} line {p.line}: {p.reason}"
+                rows.append(ErrorWrite(kind, text, field=f"{p.file}:{p.line}"))
+            for kind, total, what in (
+                ("bad_row", report.unreadable, "unreadable records"),
+                ("duplicate_row", report.duplicates, "duplicate rows"),
+            ):
+                if total > shown[kind]:
+                    rows.append(ErrorWrite(kind, f"{total - shown[kind]:,} more {what} (only the first are listed)"))
+        # Lost records first: duplicates never crowd them out of the sample.
+        rows.sort(key=lambda r: r.kind != "bad_row")
+        if rows and self.run_id is not None:
+            self.ledger.record_errors(self.run_id, rows)
+            with self.lock:
+                for row in rows[: max(0, ERRORS_SAMPLE - len(self.errors_sample))]:
+                    self.errors_sample.append(row.message)
+        return sum(r.unreadable for r in reports), sum(r.duplicates for r in reports)
 
     def _summary(
         self,
@@ -652,6 +711,7 @@ class _Run:
         *,
         write_back_failed: int = 0,
         bad_rows: int = 0,
+        duplicate_rows: int = 0,
     ) -> RunSummary:
         ended = self.e.clock()
         return RunSummary(
@@ -671,6 +731,8 @@ class _Run:
             requests=self.requests,
             write_back_failed=write_back_failed,
             bad_rows=bad_rows,
+            duplicate_rows=duplicate_rows,
+            withheld=self.withheld,
         )
 
     def _body(self, hull_id: str | None) -> None:
@@ -714,6 +776,7 @@ class _Run:
         packer: BatchPacker[_Entry] = BatchPacker(max_ops=self.e.batch_max_ops)
         if full:
             self.ledger.begin_seen()
+        members = 0
         if not (full and not segment_ids):
             self.read_source = True
             feed = _Prefetch(
@@ -723,18 +786,22 @@ class _Run:
                 for chunk in feed:
                     if self.stopped():
                         return
+                    members += len(chunk)
                     self._plan_users(ctx, chunk, packer, full=full)
             finally:
                 feed.join()
             if self.stopped():
                 return
+            self.users_read = self.e.source.read_report(Stream.USERS)
+        if full and self.users_read.clean:
+            self.audience = members
         self._flush(packer)
         if full and not self.dry:
             # Every member was seen: anonymous users who left the segments are not anonymous members any more.
             self.ledger.forget_anonymous_not_seen()
-        if full and self.profile.delete_on_leave:
-            # Only once every member was seen: a partial member list would delete people still in.
-            self._deletions(ctx, packer)
+        if self.profile.delete_on_leave:
+            # Only once every user was read: a partial member list would delete people still in.
+            self._deletions(ctx, packer, full=full)
         self._drain()
 
     def _plan_users(
@@ -748,6 +815,7 @@ class _Run:
         labels: dict[str, int] = {}
         unchanged = 0
         refresh: list[tuple[str, str | None]] = []
+        deferred: list[tuple[str, str, str, bool]] = []
         anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
@@ -757,6 +825,10 @@ class _Run:
                 unchanged += 1
                 continue
             decision = plan_user(user, ctx, kp, now=now)
+            if decision.action is Action.DELETE:
+                # Counted, guarded and sent (or withheld) by the deletion step, once every user was read.
+                deferred.append(defer_row(decision, known=kp is not None))
+                continue
             labels[decision.label] = labels.get(decision.label, 0) + 1
             if decision.reason is Reason.NO_CUSTOMER_ID and hid:
                 anonymous[hid] = decision.person.anonymous_id if decision.person else None
@@ -772,6 +844,7 @@ class _Run:
                 refresh.append((kp.customer_id, fp))
         if refresh and not self.dry:
             self.ledger.set_fingerprints(refresh)
+        self.ledger.defer_deletions(deferred)
         if unchanged:
             labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
         for label, n in labels.items():
@@ -805,16 +878,33 @@ class _Run:
         material = f"{self.ctx_fp}|{updated}|{seg_text}".encode("utf-8", "surrogatepass")
         return hashlib.blake2b(material, digest_size=8).hexdigest()
 
-    def _deletions(self, ctx: MappingContext, packer: BatchPacker[_Entry]) -> None:
+    def _deletions(self, ctx: MappingContext, packer: BatchPacker[_Entry], *, full: bool) -> None:
         self.progress.phase(Phase.DELETIONS, message="Looking for people who left the segments")
-        now = self.e.clock()
-        for known in self.ledger.known_not_seen():
-            if self.stopped():
-                return
-            decision = plan_missing(known, ctx, now=now)
-            self.progress.advance(1, label=decision.label)
-            if decision.operations and not self.dry:
+
+        def send(decision: Decision) -> None:
+            if not self.dry:
                 self._pack_person(packer, decision)
+
+        step = DeletionStep(
+            ledger=self.ledger,
+            ctx=ctx,
+            run_id=self.run_id,
+            now=self.e.clock(),
+            full=full,
+            read=self.users_read,
+            audience=self.audience,
+            approval=self.approval,
+            send=send,
+            count=lambda label: self.progress.advance(1, label=label),
+            stopped=self.stopped,
+        )
+        outcome = step.run()
+        if outcome is None:
+            return
+        if outcome.withheld:
+            self.withheld = outcome.withheld
+            self.withheld_message = outcome.verdict.message
+            self.say(outcome.verdict.message)
         self._flush(packer)
 
     def _single(self, ctx: MappingContext, hull_id: str) -> None:
@@ -860,6 +950,7 @@ class _Run:
         packer: BatchPacker[_Entry] = BatchPacker(max_ops=self.e.batch_max_ops)
         seq = 0
         self.read_source = True
+        self.events_read = True
         feed = _Prefetch(
             lambda: self.e.source.iter_events(list(self.profile.events), since=since), PAGE_SIZE, self.stop
         )
@@ -1059,22 +1150,31 @@ class _Run:
             message = "; ".join(exc.messages) or str(exc)
             self._record(items, None, failure=("rejected", message))
             return
-        except AuthenticationError as exc:
+        except (AuthenticationError, ServiceError) as exc:
+            self._send_failed(items, exc)
+            return
+        self._send_succeeded()
+        self._record(items, result, failure=None)
+
+    def _send_failed(self, items: list[tuple[_Entry, dict[str, Any]]], exc: AuthenticationError | ServiceError) -> None:
+        """The one handler of a request that failed for a reason other than its content (batch and
+        anonymous sends alike): wrong credentials stop the run; a service still failing after the
+        client's retries (5xx, 429, network) fails these items for the next run, and after
+        MAX_CONSECUTIVE_BATCH_FAILURES such requests in a row, stops the run."""
+        if isinstance(exc, AuthenticationError):
             self.fatal(Problem.CREDENTIALS, str(exc))
             return
-        except ServiceError as exc:
-            # Still failing after the client's retries (5xx, 429, network): retried by the next run.
-            with self.lock:
-                self.transient_failures += 1
-                self.consecutive_failures += 1
-                down = self.consecutive_failures >= MAX_CONSECUTIVE_BATCH_FAILURES
-            self._record(items, None, failure=("unavailable", str(exc)))
-            if down:
-                self.fatal(Problem.SERVICE, f"Customer.io kept failing, the sync stopped: {exc}")
-            return
+        with self.lock:
+            self.transient_failures += 1
+            self.consecutive_failures += 1
+            down = self.consecutive_failures >= MAX_CONSECUTIVE_BATCH_FAILURES
+        self._record(items, None, failure=("unavailable", str(exc)))
+        if down:
+            self.fatal(Problem.SERVICE, f"Customer.io kept failing, the sync stopped: {exc}")
+
+    def _send_succeeded(self) -> None:
         with self.lock:
             self.consecutive_failures = 0
-        self._record(items, result, failure=None)
 
     def _send_anonymous(self, entry: _Entry) -> None:
         assert self.e.track is not None and entry.event is not None
@@ -1093,14 +1193,10 @@ class _Run:
         except RejectedError as exc:
             self._record([(entry, body)], None, failure=("rejected", "; ".join(exc.messages) or str(exc)))
             return
-        except AuthenticationError as exc:
-            self.fatal(Problem.CREDENTIALS, str(exc))
+        except (AuthenticationError, ServiceError) as exc:
+            self._send_failed([(entry, body)], exc)
             return
-        except ServiceError as exc:
-            with self.lock:
-                self.transient_failures += 1
-            self._record([(entry, body)], None, failure=("unavailable", str(exc)))
-            return
+        self._send_succeeded()
         self._record([(entry, body)], BatchResult(200, ()), failure=None, all_ok=True)
 
     def _record(
@@ -1220,7 +1316,17 @@ def _entry_groups(items: list[tuple[_Entry, dict[str, Any]]]) -> list[list[tuple
 
 # Profile settings that do not change what a person's payload is.
 _NOT_IN_PAYLOAD = frozenset(
-    {"name", "concurrency", "rate_limit", "webhook_public_url", "webhook_listen", "endpoints", "events"}
+    {
+        "name",
+        "concurrency",
+        "rate_limit",
+        "webhook_public_url",
+        "webhook_listen",
+        "endpoints",
+        "events",
+        "deletion_guard_percent",
+        "deletion_guard_max",
+    }
 )
 
 

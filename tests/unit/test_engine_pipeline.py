@@ -13,7 +13,16 @@ import pytest
 
 from cio_desktop.config.profile import AttributeMapping, Profile, SegmentRef
 from cio_desktop.customerio.track import BatchResult, OpResult, TrackClient
-from cio_desktop.hull.source import Attribute, EventName, HullEvent, HullUser, Segment, SourceError, SourceProblem
+from cio_desktop.hull.source import (
+    Attribute,
+    EventName,
+    HullEvent,
+    HullUser,
+    ReadReport,
+    Segment,
+    SourceError,
+    Stream,
+)
 from cio_desktop.net.errors import AuthenticationError, RejectedError, ServerError
 from cio_desktop.sync.engine import Problem, RunMode, SyncEngine
 from cio_desktop.sync.ledger import Checkpoint, Ledger, RunStatus
@@ -89,8 +98,8 @@ class FakeSource:
     def count_users(self, segment_ids: Sequence[str] | None) -> int | None:
         return None
 
-    def problems(self) -> list[SourceProblem]:
-        return []
+    def read_report(self, stream: Stream) -> ReadReport:
+        return ReadReport()
 
 
 class FakeTrack:
