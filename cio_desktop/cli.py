@@ -1,7 +1,9 @@
 """Command-line entry point: the GUI by default, headless subcommands for scripts and schedulers.
 
-Exit codes shared by all subcommands: 0 success, 1 partial failure (some people failed),
-2 configuration or credentials wrong (the reason is printed), 130 cancelled (Ctrl-C).
+Exit codes shared by all subcommands: 0 success, 1 partial failure (some people failed, or a
+service failed mid-run), 2 configuration or credentials wrong (the reason is printed), 3 deletions
+withheld by the deletion guard (everything else was sent), 4 some records of the source could not
+be read (the rest was sent), 130 cancelled (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from cio_desktop import APP_NAME, __version__
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_CONFIG = 2
+EXIT_DELETIONS_WITHHELD = 3
+EXIT_INCOMPLETE = 4
 EXIT_CANCELLED = 130
 
 # Subcommand modules under cio_desktop.commands, in the order `--help` lists them.

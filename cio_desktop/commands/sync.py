@@ -1,7 +1,9 @@
 """`cio-desktop sync`: run a sync headless (cron, schedulers), with a progress bar on a terminal.
 
 Exit codes: 0 everyone sent, 1 some people failed (or a service failed mid-run), 2 configuration or
-credentials wrong (the reason is printed), 130 cancelled (Ctrl-C stops between batches, cleanly).
+credentials wrong (the reason is printed), 3 deletions withheld by the deletion guard (everything else
+was sent; ``--allow-deletions N`` approves up to N), 4 some records of the source could not be read
+(the rest was sent), 130 cancelled (Ctrl-C stops between batches, cleanly).
 """
 
 from __future__ import annotations
@@ -20,11 +22,19 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TextIO
 
-from cio_desktop.cli import EXIT_CANCELLED, EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL
+from cio_desktop.cli import (
+    EXIT_CANCELLED,
+    EXIT_CONFIG,
+    EXIT_DELETIONS_WITHHELD,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+)
 from cio_desktop.config.paths import HOME_ENV
 from cio_desktop.config.profile import Profile
 from cio_desktop.sync.engine import Problem, RunMode, RunSummary
 from cio_desktop.sync.factory import ConfigurationError, Services, open_services
+from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.ledger import RunStatus
 from cio_desktop.sync.progress import Progress
 
@@ -45,7 +55,26 @@ def add_parser(subparsers: Any) -> None:
     which.add_argument("--full", action="store_true", help="everyone in the chosen segments, plus deletions")
     which.add_argument("--incremental", action="store_true", help="users updated since the last run (default)")
     p.add_argument("--dry-run", action="store_true", help="plan a full run and report; send nothing")
+    p.add_argument(
+        "--allow-deletions",
+        type=_count,
+        metavar="N",
+        help=(
+            "approve up to N deletions past the deletion guard (a run that would delete more deletes nobody;"
+            " never past a source that could not be read completely)"
+        ),
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome, nothing else")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of people") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def add_profile_arguments(p: argparse.ArgumentParser) -> None:
@@ -197,10 +226,15 @@ class ProgressPrinter:
 
 
 def exit_code(summary: RunSummary) -> int:
+    """The process's exit code for a run: 0 only for a run that completed without a failure."""
     if summary.status is RunStatus.CANCELLED:
         return EXIT_CANCELLED
     if summary.problem in CONFIG_PROBLEMS:
         return EXIT_CONFIG
+    if summary.status is RunStatus.DELETIONS_WITHHELD:
+        return EXIT_DELETIONS_WITHHELD
+    if summary.status is RunStatus.INCOMPLETE:
+        return EXIT_INCOMPLETE
     if summary.status is not RunStatus.COMPLETED or summary.failed:
         return EXIT_PARTIAL
     return EXIT_OK
@@ -257,11 +291,13 @@ def run(args: argparse.Namespace) -> int:
             printer = ProgressPrinter(err, tty=err.isatty())
             cancel = threading.Event()
             with _sigint_sets(cancel):
+                approval = None if args.allow_deletions is None else DeletionApproval(args.allow_deletions)
                 summary = opened.services.engine().run(
                     mode,
                     on_progress=None if args.json else printer,
                     on_log=None if args.json else printer.log,
                     cancel=cancel,
+                    allow_deletions=approval,
                 )
             if args.json:
                 payload = summary.to_dict()
