@@ -18,6 +18,7 @@ from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, Secre
 from cio_desktop.gui.workers import JobCancelled, JobContext
 from cio_desktop.hull.source import SourceError, UserSource
 from cio_desktop.net.errors import ServiceError
+from cio_desktop.sync.guard import DeletionApproval
 
 KEY_HULL = SecretKey.HULL_SECRET
 KEY_CIO_API = SecretKey.CIO_API_KEY
@@ -234,6 +235,14 @@ def list_runs(profile_name: str, limit: int = 200) -> list[Any]:
         return ledger.runs(limit)
 
 
+def list_withheld(profile_name: str, run_id: int, limit: int = 100_000) -> list[Any]:
+    """The deletions a run withheld, with whether each person is still in Customer.io."""
+    from cio_desktop.sync.ledger import Ledger
+
+    with Ledger.for_profile(profile_name) as ledger:
+        return ledger.withheld_deletions(run_id, limit=limit)
+
+
 def list_errors(profile_name: str, run_id: int, search: str | None, limit: int = 100_000) -> list[Any]:
     from cio_desktop.sync.ledger import Ledger
 
@@ -258,6 +267,18 @@ def run_totals(run: Any) -> dict[str, int]:
             sent += n
     failed = int(run.failed)
     return {"sent": max(0, sent - failed), "skipped": skipped, "failed": failed}
+
+
+def run_status_level(run: Any) -> str:
+    """The StatusLine level of a stored run: a tick only for a completed run without failures."""
+    status = str(getattr(run.status, "value", run.status))
+    if status == "completed":
+        return "warning" if run.failed else "ok"
+    if status in ("failed", "interrupted"):
+        return "error"
+    if status == "running":
+        return "busy"
+    return "warning"
 
 
 def run_tooltip(run: Any) -> str:
@@ -326,10 +347,18 @@ def preview(profile: Profile, secrets: SecretStore, secret_name: str, limit: int
     return rows
 
 
-def run_sync(profile: Profile, secrets: SecretStore, secret_name: str, mode: str, job: JobContext) -> Any:
-    """Run a sync; progress and log lines go through the job's throttled forwarding."""
+def run_sync(
+    profile: Profile,
+    secrets: SecretStore,
+    secret_name: str,
+    mode: str,
+    job: JobContext,
+    approval: DeletionApproval | None = None,
+) -> Any:
+    """Run a sync; progress and log lines go through the job's throttled forwarding. ``approval``
+    is the user's consent to deletions the guard withheld (approved in History)."""
     with open_engine(profile, secrets, secret_name, send=mode != "dry_run") as engine:
-        return engine.run(mode, on_progress=job.progress, on_log=job.log, cancel=job.cancel)
+        return engine.run(mode, on_progress=job.progress, on_log=job.log, cancel=job.cancel, allow_deletions=approval)
 
 
 def send_one(profile: Profile, secrets: SecretStore, secret_name: str, hull_id: str, job: JobContext) -> str:
@@ -371,6 +400,9 @@ def summary_text(summary: Any) -> tuple[str, str]:
         return ("warning" if failed else "ok"), head
     if status == "cancelled":
         return "warning", f"Cancelled. {head}"
+    if status in ("partial", "incomplete", "deletions_withheld"):
+        # Everything that could go out went out; the message says first what did not and what to do.
+        return "warning", f"{message}. {head}" if message else head
     return "error", (message or "The sync failed.") + (f" {head}" if people or events else "")
 
 

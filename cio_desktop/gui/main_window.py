@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
         self.sync_page.run_started.connect(self._sync_started)
         self.sync_page.run_finished.connect(self._sync_finished)
         self.sync_page.run_ended.connect(self._sync_ended)
+        self.history_page.deletions_approved.connect(self._run_approved_deletions)
         self._restore_settings()
         self._update_status(None)
         runner.submit("keyring-name", lambda _j: secrets.backend_name(), on_result=self._show_keyring, serial=True)
@@ -234,6 +235,15 @@ class MainWindow(QMainWindow):
         index = self.page_names.index(index_or_name) if isinstance(index_or_name, str) else index_or_name
         if 0 <= index < self.sidebar.count():
             self.sidebar.setCurrentRow(index)
+
+    def _run_approved_deletions(self, approval: Any) -> None:
+        self.show_page("Sync")  # the approved run shows its progress and outcome there
+        if self.sync_page.running:
+            self.sync_page.summary.show_status(
+                "warning", "A sync is running: approve the deletions again from History once it has finished."
+            )
+            return
+        self.sync_page.start("full", approval)
 
     def _sync_changes(self) -> None:
         self.show_page("Sync")  # the progress and any "nobody chosen" warning are shown there

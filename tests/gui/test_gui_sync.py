@@ -115,3 +115,47 @@ def test_a_dry_run_from_the_gui_plans_everything_and_sends_nothing(qtbot, make_s
     assert sb.cio_people() == {}
     assert "Dry run" in sync.summary.text() and "Nothing was sent" in sync.summary.text()
     assert "identify (new)" in sync.counts_label.text()
+
+
+def test_withheld_deletions_are_explained_reviewed_and_approved_from_history(qtbot, make_sandbox, make_window) -> None:
+    sb = make_sandbox(users=400)
+    window = make_window(sb, delete_on_leave=True, write_back=False, events=())
+    sync = window.sync_page
+    with qtbot.waitSignal(sync.run_finished, timeout=60000) as first:
+        sync.start("full")
+    assert first.args[0] == "completed"
+    before = len(sb.cio_people())
+    profile = window.ctx.profile
+    assert profile is not None and len(profile.segments) > 1
+    window.ctx.update(segments=profile.segments[2:])  # the marketer unticks segments: many people leave
+
+    with qtbot.waitSignal(sync.run_finished, timeout=60000) as held:
+        sync.start("full")
+    assert held.args[0] == "deletions_withheld"
+    withheld = held.args[1].withheld
+    assert withheld > 5 and len(sb.cio_people()) == before, "nobody was deleted"
+    assert sync.summary.status == "warning" and sync.summary.text().startswith("\u26a0 Deletions withheld:")
+
+    history = window.history_page
+    window.show_page("History")
+    qtbot.waitUntil(lambda: history.runs_model.total_rows() == 2, timeout=10000)
+    run = history.runs_model.row(0)
+    assert run.status_text == "Deletions withheld" and run.withheld == withheld
+    qtbot.waitUntil(lambda: history.review_button.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: "Deletions withheld:" in history.status.text(), timeout=10000)
+    history.runs.selectRow(1)
+    qtbot.waitUntil(lambda: not history.review_button.isVisible(), timeout=10000)
+    history.runs.selectRow(0)
+    qtbot.waitUntil(lambda: history.review_button.isVisible(), timeout=10000)
+
+    qtbot.mouseClick(history.review_button, Qt.MouseButton.LeftButton)
+    dialog = history.withheld_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.approve_button.isEnabled(), timeout=10000)
+    assert dialog.model.total_rows() == withheld
+    assert dialog.approve_button.text() == f"Delete {withheld:,} people…"
+    with qtbot.waitSignal(sync.run_finished, timeout=60000) as approved:
+        dialog.confirm()
+    assert approved.args[0] == "completed", approved.args[1].message
+    assert window.current_page_name() == "Sync"
+    assert len(sb.cio_people()) == before - withheld

@@ -24,6 +24,7 @@ from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
+from cio_desktop.gui.withheld import WithheldDialog
 
 SERIES = (("sent", QColor("#2e9e50")), ("skipped", QColor("#8a8f98")), ("failed", QColor("#d64545")))
 
@@ -102,9 +103,11 @@ def _short(n: int) -> str:
 
 
 class HistoryPage(Page):
-    """Signals: ``exported(int, str)``: rows written and the CSV path."""
+    """Signals: ``exported(int, str)``: rows written and the CSV path; ``deletions_approved(object)``:
+    the user approved a run's withheld deletions (a DeletionApproval for the next full sync)."""
 
     exported = Signal(int, str)
+    deletions_approved = Signal(object)
     runs_loaded = Signal(int)
     errors_loaded = Signal(int)
 
@@ -119,10 +122,11 @@ class HistoryPage(Page):
                 Column("Run", lambda r: str(r.id), align_right=True),
                 Column("Started", lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at))),
                 Column("Mode", lambda r: core.mode_text(r.mode)),
-                Column("Status", lambda r: str(r.status.value if hasattr(r.status, "value") else r.status)),
+                Column("Status", lambda r: r.status_text),
                 Column("Sent", lambda r: f"{core.run_totals(r)['sent']:,}", align_right=True),
                 Column("Skipped", lambda r: f"{core.run_totals(r)['skipped']:,}", align_right=True),
                 Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
+                Column("Withheld", lambda r: f"{r.withheld:,}" if r.withheld else "", align_right=True),
                 Column("Duration", lambda r: core.duration_text(r.duration_s)),
             ],
             self,
@@ -146,11 +150,16 @@ class HistoryPage(Page):
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setAccessibleName("Export the errors as CSV")
         self.export_button.setEnabled(False)
+        self.review_button = QPushButton("Review withheld deletions…")
+        self.review_button.setAccessibleName("Review the deletions this run withheld")
+        self.review_button.setToolTip("See who the deletion guard held back, and approve deleting them")
+        self.review_button.setVisible(False)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setAccessibleName("Refresh history")
         self.refresh_button.setToolTip("Read the runs again (F5)")
         row.addWidget(self.search, 1)
         row.addWidget(self.export_button)
+        row.addWidget(self.review_button)
         row.addWidget(self.refresh_button)
         el.addLayout(row)
         self.errors_model = LazyTableModel(
@@ -184,12 +193,14 @@ class HistoryPage(Page):
 
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self._export_clicked)
+        self.review_button.clicked.connect(self.review_withheld)
         self.search.textChanged.connect(lambda _t: self.load_errors())
         self.runs.selectionModel().currentRowChanged.connect(lambda _c, _p: self.load_errors())
         ctx.profile_changed.connect(self._profile_changed)
         self._profile_name = ""
         self._newest_id: int | None = None
-        tab_chain((self.runs, self.search, self.export_button, self.refresh_button, self.errors))
+        self.withheld_dialog: WithheldDialog | None = None
+        tab_chain((self.runs, self.search, self.export_button, self.review_button, self.refresh_button, self.errors))
 
     def _profile_changed(self, profile: Any) -> None:
         name = profile.name if profile is not None else ""
@@ -201,11 +212,22 @@ class HistoryPage(Page):
         super().showEvent(event)
         self.refresh()
 
-    def selected_run_id(self) -> int | None:
+    def selected_run(self) -> Any | None:
         index = self.runs.currentIndex()
-        if not index.isValid():
-            return None
-        return int(self.runs_model.row(index.row()).id)
+        return self.runs_model.row(index.row()) if index.isValid() else None
+
+    def selected_run_id(self) -> int | None:
+        run = self.selected_run()
+        return None if run is None else int(run.id)
+
+    def review_withheld(self) -> None:
+        """Open the review of the selected run's withheld deletions."""
+        run = self.selected_run()
+        if run is None or not run.withheld:
+            return
+        self.withheld_dialog = WithheldDialog(self.ctx, run, self)
+        self.withheld_dialog.approved.connect(self.deletions_approved.emit)
+        self.withheld_dialog.open()
 
     def refresh(self) -> None:
         profile = self.ctx.profile
@@ -246,12 +268,16 @@ class HistoryPage(Page):
             return
         name, search = profile.name, self.search.text().strip() or None
 
+        run = self.selected_run()
+        self.review_button.setVisible(bool(run is not None and run.withheld))
+
         def shown(errors: list[Any]) -> None:
             self.errors_model.set_rows(errors)
             self.export_button.setEnabled(bool(errors))
+            outcome = f"{run.status_text}. {run.message}".rstrip(". ") + ". " if run is not None else ""
             self.status.show_status(
-                "",
-                f"Run #{run_id}: {len(errors):,} error{'s' if len(errors) != 1 else ''}"
+                core.run_status_level(run) if run is not None else "",
+                f"Run #{run_id}: {outcome}{len(errors):,} error{'s' if len(errors) != 1 else ''}"
                 + (" matching the search." if search else "."),
             )
             self.errors_loaded.emit(len(errors))

@@ -26,6 +26,7 @@ from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.resources import app_icon
 from cio_desktop.gui.widgets import Page, StatusLine, hint
 from cio_desktop.gui.workers import JobContext
+from cio_desktop.sync.guard import DeletionApproval
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
 NOTIFY_AFTER_S = 20.0
@@ -150,7 +151,8 @@ class SyncPage(Page):
         """True from start until the run's outcome arrived (``run_finished``)."""
         return self._active
 
-    def start(self, mode: str) -> None:
+    def start(self, mode: str, approval: DeletionApproval | None = None) -> None:
+        """Start a run; ``approval`` carries deletions the user approved in History."""
         profile = self.ctx.profile
         if profile is None or self.running:
             return
@@ -169,12 +171,15 @@ class SyncPage(Page):
         self.counts_label.setText("")
         self.bar.setRange(0, 0)
         self.append_log([f"{time.strftime('%H:%M:%S')} {dict((m, t) for m, t, _ in MODES)[mode]} started"])
+        if approval is not None:
+            approved = f"with your approval to delete up to {approval.max_count:,} people"
+            self.append_log([f"{time.strftime('%H:%M:%S')} {approved}"])
 
         def work(job: JobContext) -> Any:
             # Held for exactly the run's lifetime, on the worker: released even if the window is gone.
             responsive.hold()
             try:
-                return core.run_sync(profile, secrets, secret_name, mode, job)
+                return core.run_sync(profile, secrets, secret_name, mode, job, approval)
             finally:
                 responsive.release()
 

@@ -1,0 +1,139 @@
+"""The review of deletions a run withheld: who they are, and the user's approval to delete them.
+
+Opened from History for a run whose deletions the guard held back. Approving does not delete these
+people directly: it starts a full sync that reads the source again and deletes exactly the approved
+people who are still outside the segments, and only if every row can be read (see
+:mod:`cio_desktop.sync.guard`). Anyone else who left since meets the guard on their own.
+
+Signals: ``approved(DeletionApproval)`` once the user confirmed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cio_desktop.gui import core
+from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.widgets import StatusLine, compact_rows
+from cio_desktop.sync.guard import DeletionApproval
+
+
+def _state(w: Any) -> str:
+    return "In Customer.io" if w.still_active else "Already deleted, or sent again since"
+
+
+class WithheldDialog(QDialog):
+    """Lists a run's withheld deletions (loaded on a worker) and asks for approval."""
+
+    approved = Signal(object)
+
+    def __init__(self, ctx: AppContext, run: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.run = run
+        self.setWindowTitle(f"Withheld deletions of run #{run.id}")
+        self.setMinimumSize(640, 420)
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            f"{run.message}\n\nApproving starts a full sync: it reads the source again and deletes from"
+            " Customer.io only the people below who are still outside the chosen segments, and only if every"
+            " row can be read. Deleting a person cannot be undone."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.model = LazyTableModel(
+            [
+                Column("customerId", lambda w: w.customer_id),
+                Column("Hull id", lambda w: w.hull_id),
+                Column("Now", _state),
+            ],
+            self,
+        )
+        self.table = QTableView()
+        self.table.setAccessibleName("People whose deletion was withheld")
+        compact_rows(self.table)
+        self.table.setModel(self.model)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        layout.addWidget(self.table, 1)
+        self.status = StatusLine(name="Withheld deletions status")
+        layout.addWidget(self.status)
+        buttons = QDialogButtonBox()
+        self.approve_button = QPushButton("Delete these people…")
+        self.approve_button.setAccessibleName("Approve the withheld deletions")
+        self.approve_button.setEnabled(False)
+        buttons.addButton(self.approve_button, QDialogButtonBox.ButtonRole.DestructiveRole)
+        close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        close.clicked.connect(self.reject)
+        self.approve_button.clicked.connect(self._approve_clicked)
+        layout.addWidget(buttons)
+        self.people: list[Any] = []
+        self._load()
+
+    def _load(self) -> None:
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        name, run_id = profile.name, self.run.id
+        self.status.show_status("busy", "Loading…")
+
+        def shown(rows: list[Any]) -> None:
+            self.people = rows
+            self.model.set_rows(rows)
+            active = self.active_ids()
+            who = f"{len(active):,} {'person' if len(active) == 1 else 'people'}"
+            self.approve_button.setText(f"Delete {who}…" if active else "Nothing to delete")
+            self.approve_button.setEnabled(bool(active))
+            gone = len(rows) - len(active)
+            self.status.show_status(
+                "",
+                f"{len(active):,} still in Customer.io"
+                + (f"; {gone:,} already deleted or sent again since this run." if gone else "."),
+            )
+
+        self.ctx.runner.submit(
+            self.ctx.key(f"withheld-{run_id}"),
+            lambda _j: core.list_withheld(name, run_id),
+            on_result=shown,
+            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+        )
+
+    def active_ids(self) -> frozenset[str]:
+        return frozenset(w.customer_id for w in self.people if w.still_active)
+
+    def approval(self) -> DeletionApproval:
+        ids = self.active_ids()
+        return DeletionApproval(len(ids), ids)
+
+    def _approve_clicked(self) -> None:
+        approval = self.approval()
+        answer = QMessageBox.warning(
+            self,
+            "Delete people from Customer.io?",
+            f"Delete {approval.max_count:,} {'person' if approval.max_count == 1 else 'people'} from Customer.io?"
+            " Their profiles and activity are removed there and cannot be restored.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.confirm()
+
+    def confirm(self) -> None:
+        """Approve without asking again (the confirmation box already asked)."""
+        self.approved.emit(self.approval())
+        self.accept()
