@@ -113,6 +113,14 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def tighten_app_folders() -> None:
+    """Close (0700) the app's own folders that exist: after an older version made them 0755, that keeps
+    everything inside from other users at once, before each file is rewritten 0600."""
+    for root in _app_roots():
+        with contextlib.suppress(FileNotFoundError):
+            _tighten(root, DIR_MODE)
+
+
 def private_opener(path: str | os.PathLike[str], flags: int) -> int:
     """``opener`` for :func:`open`: a file it creates is 0600 from its first byte (existing ones keep theirs)."""
     return os.open(path, flags, FILE_MODE)
@@ -242,5 +250,6 @@ __all__ = [
     "private_dir",
     "private_file",
     "private_opener",
+    "tighten_app_folders",
     "write_atomic",
 ]

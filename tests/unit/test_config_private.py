@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cio_desktop.cli import main
 from cio_desktop.config import logs, paths
 from cio_desktop.config.private import (
     NewerDatabaseError,
@@ -200,6 +201,17 @@ def test_a_users_existing_folder_is_never_changed_but_a_missing_one_is_created_p
     assert private_dir(users) == users and mode(users) == 0o755
     private_dir(users / "new" / "deeper")
     assert mode(users) == 0o755 and mode(users / "new") == mode(users / "new" / "deeper") == 0o700
+
+
+@posix_only
+def test_starting_the_app_closes_the_folders_an_older_version_left_open(isolated_home: Path) -> None:
+    paths.profiles_dir().mkdir(parents=True)
+    paths.profile_data_dir("Acme").mkdir(parents=True)
+    for folder in (isolated_home, paths.config_dir(), paths.data_dir()):
+        os.chmod(folder, 0o755)
+    main(["profiles", "list"])
+    assert mode(paths.config_dir()) == mode(paths.data_dir()) == mode(paths.log_dir()) == 0o700
+    assert mode(isolated_home) == 0o755  # the folder above the app's own is not the app's to change
 
 
 def test_a_file_where_a_folder_should_be_is_refused(tmp_path: Path) -> None:
