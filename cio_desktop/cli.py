@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "demo", False):
         # Demo mode runs under a throw-away home and leaves nothing in the user's folders, logs included.
         _start_logging(verbose=args.verbose)
+        _tighten_folders()
     if args.command is None:
         # Imported here so headless commands never load Qt.
         from cio_desktop.gui.app import run_gui
@@ -78,6 +79,15 @@ def _start_logging(*, verbose: bool) -> None:
     except OSError as exc:
         # A read-only or full disk must not stop a sync; say where logging failed and go on.
         print(f"warning: cannot write the log file ({exc.strerror or exc}); continuing without it", file=sys.stderr)
+
+
+def _tighten_folders() -> None:
+    from cio_desktop.config.private import tighten_app_folders
+
+    try:
+        tighten_app_folders()
+    except OSError as exc:  # like logging: a folder we cannot change must not stop the app
+        print(f"warning: cannot make the app's folders private ({exc.strerror or exc})", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from cio_desktop.cli import EXIT_CONFIG, EXIT_OK
+from cio_desktop.config.private import StorageError
 from cio_desktop.config.profile import Profile, ProfileError
 from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore
@@ -72,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
             return _url(args.profile)
         if args.webhook_command == "inbox":
             return _inbox(args)
-    except (ProfileNotFoundError, ProfileLoadError, ProfileError, KeyringUnavailableError, ReceiverError) as exc:
+    except (
+        ProfileNotFoundError,
+        ProfileLoadError,
+        ProfileError,
+        KeyringUnavailableError,
+        ReceiverError,
+        StorageError,  # the inbox file: newer version, not a database, cannot be created
+    ) as exc:
         _err(str(exc))
         return EXIT_CONFIG
     raise AssertionError(f"unhandled action {args.webhook_command!r}")  # argparse restricts the choices

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 import re
 import sys
 import threading
+from io import TextIOWrapper
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from cio_desktop.config import paths
+from cio_desktop.config.private import private_dir, private_file, private_opener
 
 LOG_FILE_NAME = "cio-desktop.log"
 LOG_MAX_BYTES = 1_000_000
@@ -125,6 +126,13 @@ def install_redaction() -> None:
         _factory_installed = True
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Creates the log file 0600, at start and at every rollover (the base class uses the umask's 0644)."""
+
+    def _open(self) -> TextIOWrapper:
+        return open(self.baseFilename, "a", encoding=self.encoding, errors=self.errors, opener=private_opener)
+
+
 def setup_logging(level: str | int = "INFO", *, console: bool = False) -> Path:
     """Log to a rotating file in the log folder (and stderr if ``console``); return the file's path.
 
@@ -132,15 +140,15 @@ def setup_logging(level: str | int = "INFO", *, console: bool = False) -> Path:
     """
     install_redaction()
     shutdown_logging()
-    directory = paths.log_dir()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory = private_dir(paths.log_dir())
     log_file = directory / LOG_FILE_NAME
-    file_handler = logging.handlers.RotatingFileHandler(
+    # Redacted, but still about the user's customers: private like everything else. Files an older
+    # version left open are tightened; new ones (and each rollover's) are created 0600.
+    for old in directory.glob(LOG_FILE_NAME + "*"):
+        private_file(old)
+    file_handler = _PrivateRotatingFileHandler(
         log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
     )
-    if os.name == "posix":
-        # Redacted, but still about the user's customers: keep it private like the profiles.
-        os.chmod(log_file, 0o600)
     handlers: list[logging.Handler] = [file_handler]
     if console:
         handlers.append(logging.StreamHandler(sys.stderr))

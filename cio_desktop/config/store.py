@@ -1,26 +1,26 @@
 """Profiles on disk: one JSON file per profile in the profiles folder, never with secrets.
 
 Files carry ``schema_version``; older versions are migrated on load, newer ones are refused (and left
-alone). Writes are atomic (temp file, fsync, rename, fsync of the folder) with mode 0600, so a crash
-leaves either the old or the new file. A file that cannot be read is moved aside to
-``<name>.corrupt-<timestamp>.json`` and reported, never overwritten silently.
+alone). Writes go through the one atomic writer (:func:`cio_desktop.config.private.write_atomic`: 0600,
+temp file, fsync, rename, fsync of the folder), so a crash leaves either the old or the new file. A
+file that cannot be read is moved aside to ``<name>.corrupt-<timestamp>.json`` and reported, never
+overwritten silently.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cio_desktop.config import paths
+from cio_desktop.config.private import fsync_dir, private_dir, write_atomic
 from cio_desktop.config.profile import SCHEMA_VERSION, Profile, ProfileError, default_cio_name
 from cio_desktop.config.secrets import SecretStore
 
@@ -122,37 +122,6 @@ def profile_document(profile: Profile) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- files
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new content, never a mix."""
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; directories cannot be opened like this on Windows.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _encode(document: Mapping[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -271,7 +240,7 @@ class ProfileStore:
         if secrets is not None:
             secrets.delete_profile(name)
         path.unlink()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def rename(self, old: str, new: str, secrets: SecretStore | None = None) -> Profile:
         """Rename a profile: its file, its secrets and its data folder (ledger) move to ``new``."""
@@ -299,7 +268,7 @@ class ProfileStore:
             if secrets is not None:
                 secrets.rename_profile(new, old)
             raise
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         old_data, new_data = paths.profile_data_dir(old), paths.profile_data_dir(new)
         if old_data.is_dir() and not new_data.exists():
             shutil.move(old_data, new_data)
@@ -357,9 +326,7 @@ class ProfileStore:
 
     # ------------------------------------------------------------------ helpers
     def _ensure_directory(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if os.name == "posix":
-            os.chmod(self.directory, 0o700)
+        private_dir(self.directory)
 
     @staticmethod
     def _check_file_name(name: str) -> None:
@@ -392,7 +359,7 @@ class ProfileStore:
             target = path.with_name(f"{stem}.corrupt-{stamp}-{n}{SUFFIX}")
             n += 1
         os.replace(path, target)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return target
 
 
@@ -404,5 +371,4 @@ __all__ = [
     "ProfileStore",
     "migrate",
     "profile_document",
-    "write_atomic",
 ]

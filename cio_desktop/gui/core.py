@@ -45,6 +45,7 @@ def describe_profile_error(exc: ProfileError) -> str:
 _USER_FACING = (
     ("cio_desktop.sync.factory", "ConfigurationError"),
     ("cio_desktop.sync.ledger", "LedgerError"),
+    ("cio_desktop.config.private", "StorageError"),
 )
 
 

@@ -35,7 +35,6 @@ import contextlib
 import hashlib
 import heapq
 import json
-import os
 import pickle
 import re
 import tempfile
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from cio_desktop.config import paths
+from cio_desktop.config.private import private_opener, write_atomic
 from cio_desktop.hull.files_readers import (
     READERS,
     FileFormat,
@@ -225,12 +225,8 @@ def _load_cache(path: Path, kind: str, key: dict[str, Any]) -> dict[str, Any] | 
 
 
 def _save_cache(path: Path, kind: str, key: dict[str, Any], meta: dict[str, Any]) -> None:
-    target = _cache_file(path, kind)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "meta": meta}), encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(_cache_file(path, kind), json.dumps({"key": key, "meta": meta}).encode("utf-8"))
     except OSError:
         pass  # a cache that cannot be written only costs a rescan next time
 
@@ -890,7 +886,7 @@ def _sort_key(item: tuple[float, int, HullEvent]) -> tuple[float, int]:
 
 def _spill(items: list[tuple[float, int, HullEvent]], folder: Path, index: int) -> Path:
     path = folder / f"run-{index}.pickle"
-    with path.open("wb") as out:
+    with open(path, "wb", opener=private_opener) as out:  # the people's events, so 0600 like the rest
         for item in items:
             pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
     return path

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from cio_desktop.config.private import private_dir, private_opener
 from cio_desktop.sandbox.data import FakeOrg, public_event
 
 FORMATS = ("jsonl", "json", "csv")
@@ -58,7 +59,7 @@ class _AtomicText:
         self.out: IO[str] | None = None
 
     def __enter__(self) -> IO[str]:
-        self.raw = self.part.open("wb")
+        self.raw = open(self.part, "wb", opener=private_opener)
         if self.compress:
             # mtime=0: the same organization always gives byte-identical files.
             packed = gzip_module.GzipFile(filename="", fileobj=self.raw, mode="wb", mtime=0)
@@ -193,8 +194,7 @@ def export_organization(
     if unknown:
         raise ValueError(f"unknown export format(s) {unknown}; use {', '.join(FORMATS)}")
     org = _org_of(sandbox_or_its_data)
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(Path(directory))  # stands in for a team's Hull data: private like real exports
     suffix = ".gz" if gzip else ""
     written: dict[str, Path] = {}
     for fmt in formats:

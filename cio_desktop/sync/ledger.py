@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cio_desktop.config import paths
+from cio_desktop.config.private import StorageError, open_private_sqlite
 from cio_desktop.sync.model import KnownPerson
 from cio_desktop.sync.runs import (
     KEEP_RUN_ERRORS_FOR_RUNS,
@@ -158,6 +159,12 @@ def _unpack(stored: str | bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+# What to do with a ledger that cannot be read: nothing is lost by starting again.
+_MOVE_ASIDE = (
+    "move it aside: the next full sync rebuilds it (people already in Customer.io are updated, not duplicated)."
+)
+
+
 class Ledger(RunsMixin):
     """The per-profile ledger. Safe to share between threads; close it when done."""
 
@@ -166,15 +173,20 @@ class Ledger(RunsMixin):
         self._clock = clock
         self._lock = threading.RLock()
         self._seen_ready = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._init_schema()
+            self._conn, version = open_private_sqlite(
+                self.path,
+                schema_version=SCHEMA_VERSION,
+                what="sync ledger",
+                timeout=30.0,
+                if_damaged=f"To start again, {_MOVE_ASIDE}",
+            )
+            self._init_schema(version)
+        except StorageError as exc:  # not created, not a database, or written by a newer version
+            raise LedgerError(str(exc)) from exc
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
-                f"The sync ledger {self.path} cannot be opened ({exc}). If the file is damaged, move it"
-                " aside: the next full sync rebuilds it (people already in Customer.io are updated,"
-                " not duplicated)."
+                f"The sync ledger {self.path} cannot be opened ({exc}). If the file is damaged, {_MOVE_ASIDE}"
             ) from exc
         self._mark_interrupted_runs()
 
@@ -183,19 +195,12 @@ class Ledger(RunsMixin):
         return cls(ledger_path(profile_name))
 
     # ------------------------------------------------------------------ lifecycle
-    def _init_schema(self) -> None:
+    def _init_schema(self, version: int) -> None:
         c = self._conn
-        c.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process; only a power cut can lose the last commits,
         # which are then simply resent (Customer.io identify is idempotent, events carry ULIDs).
         c.execute("PRAGMA synchronous=NORMAL")
         c.execute("PRAGMA temp_store=FILE")
-        version = c.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"The sync ledger {self.path} was written by a newer cio-desktop (schema {version}, this"
-                f" version knows {SCHEMA_VERSION}). Update cio-desktop."
-            )
         if version < SCHEMA_VERSION:
             with self._tx():
                 if version == 1:

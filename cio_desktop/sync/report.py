@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cio_desktop.config.private import atomic_writer
 from cio_desktop.sync.runs import RunError
 
 CSV_COLUMNS = ("time", "customer_id", "hull_id", "kind", "field", "message")
@@ -29,30 +28,23 @@ def _cell(value: str) -> str:
 def write_errors_csv(errors: Iterable[RunError], path: Path | str) -> int:
     """Write ``errors`` to ``path`` (UTF-8 with BOM so spreadsheets read accents); returns the row count.
 
-    Written to a temporary file then renamed, so a half-written export never replaces a good one.
+    Written through the atomic writer (0600, renamed into place), so a half-written export never replaces a
+    good one; the folder is created (0700) if missing, an existing one is left as the user set it.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".errors-", suffix=".csv", dir=str(target.parent))
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CSV_COLUMNS)
-            for e in errors:
-                writer.writerow(
-                    [
-                        _iso(e.created_at),
-                        _cell(e.customer_id),
-                        _cell(e.hull_id),
-                        e.kind,
-                        _cell(e.field),
-                        _cell(e.message),
-                    ]
-                )
-                count += 1
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(Path(path), encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for e in errors:
+            writer.writerow(
+                [
+                    _iso(e.created_at),
+                    _cell(e.customer_id),
+                    _cell(e.hull_id),
+                    e.kind,
+                    _cell(e.field),
+                    _cell(e.message),
+                ]
+            )
+            count += 1
     return count

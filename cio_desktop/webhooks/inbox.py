@@ -18,7 +18,6 @@ not recognise; kept and shown, not forwarded).
 from __future__ import annotations
 
 import json
-import os
 import queue
 import sqlite3
 import threading
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cio_desktop.config import paths
+from cio_desktop.config.private import open_private_sqlite
 from cio_desktop.webhooks.events import JsonScalar, MappedEvent, PayloadFormat
 
 INBOX_FILENAME = "inbox.sqlite3"
@@ -38,6 +38,11 @@ _MAX_GROUP = 1000  # jobs per transaction; bounds the latency one commit can add
 _SCHEMA_VERSION = 1
 
 T = TypeVar("T")
+# Its events were accepted (Customer.io will not send them again): keep the file, do not delete it.
+_IF_DAMAGED = (
+    "Move it aside (keep it: the events it holds are not sent again) and start the receiver again: it"
+    " creates a new, empty inbox."
+)
 
 
 class EventStatus(StrEnum):
@@ -157,12 +162,9 @@ class Inbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._write = self._connect()
         self._write.executescript(_SCHEMA)
         self._write.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        if os.name == "posix":
-            os.chmod(path, 0o600)
         self._read = self._connect()
         self._read_lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -175,8 +177,11 @@ class Inbox:
         return cls(inbox_path(profile_name))
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
+        """A private (0600) WAL connection; raises StorageError (with what to do) for a file written by a
+        newer cio-desktop or one that is not a database, leaving it untouched."""
+        conn, _ = open_private_sqlite(
+            self.path, schema_version=_SCHEMA_VERSION, what="webhook inbox", timeout=10, if_damaged=_IF_DAMAGED
+        )
         conn.execute("PRAGMA synchronous=FULL")
         return conn
 
