@@ -282,6 +282,15 @@ def run_status_level(run: Any) -> str:
     return "warning"
 
 
+def run_outcome_text(run: Any) -> str:
+    """A stored run's outcome in words: its status and the message the Sync page and CLI showed."""
+    if not run.message:
+        return f"{run.status_text}."
+    if run.message.startswith(run.status_text):
+        return str(run.message)  # "Deletions withheld: ..." names the status itself
+    return f"{run.status_text}: {run.message}"
+
+
 def run_tooltip(run: Any) -> str:
     lines = [f"{label}: {n:,}" for label, n in sorted(dict(run.counts).items())]
     if run.message:
@@ -403,7 +412,7 @@ def summary_text(summary: Any) -> tuple[str, str]:
         return "warning", f"Cancelled. {head}"
     if status in ("partial", "incomplete", "deletions_withheld"):
         # Everything that could go out went out; the message says first what did not and what to do.
-        return "warning", f"{message}. {head}" if message else head
+        return "warning", f"{message} {head}" if message else head
     return "error", (message or "The sync failed.") + (f" {head}" if people or events else "")
 
 

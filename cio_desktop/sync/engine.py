@@ -615,7 +615,7 @@ class _Run:
         if self.problem is not None:
             status, message = RunStatus.FAILED, self.problem_message
         elif self.cancel.is_set():
-            status, message = RunStatus.CANCELLED, "cancelled; the next run continues where this one stopped"
+            status, message = RunStatus.CANCELLED, "Cancelled; the next run continues where this one stopped"
         elif self.withheld:
             status, message = RunStatus.DELETIONS_WITHHELD, self.withheld_message
         elif bad_rows:
@@ -644,7 +644,7 @@ class _Run:
                 f"{duplicate_rows:,} {'user appears' if duplicate_rows == 1 else 'users appear'} more than once in"
                 f" {self.e.source.describe()}: the later row is used"
             )
-        message = "; ".join(notes)
+        message = " ".join(_sentence(n) for n in notes)
         self.ledger.finish_run(
             self.run_id,
             status,
@@ -1292,6 +1292,15 @@ class _Run:
             rest = packer.flush()
             if rest is not None:
                 self._send_batch(list(rest.items), rest.body)
+
+
+def _sentence(text: str) -> str:
+    """``text`` as one sentence of a run's message: capitalised, ending with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _event_type(value: Any) -> EventType:

@@ -274,7 +274,7 @@ class HistoryPage(Page):
         def shown(errors: list[Any]) -> None:
             self.errors_model.set_rows(errors)
             self.export_button.setEnabled(bool(errors))
-            outcome = f"{run.status_text}. {run.message}".rstrip(". ") + ". " if run is not None else ""
+            outcome = core.run_outcome_text(run) + " " if run is not None else ""
             self.status.show_status(
                 core.run_status_level(run) if run is not None else "",
                 f"Run #{run_id}: {outcome}{len(errors):,} error{'s' if len(errors) != 1 else ''}"
