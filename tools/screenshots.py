@@ -100,6 +100,26 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(app, lambda: history.runs_model.total_rows() > 1, 60, "the run history")
     shoot("History")
 
+    # The deletion guard: the marketer turns deletion on and unticks segments, so many people would
+    # leave at once. The run withholds the deletions; History offers the review.
+    ctx.update(delete_on_leave=True, segments=ctx.profile.segments[2:])
+    window.show_page("Sync")
+    sync.start("full")
+    wait_until(app, lambda: not sync.running, 300, "the guarded sync")
+    shoot("Sync-withheld")
+    window.show_page("History")
+    history.refresh()
+    wait_until(app, lambda: history.review_button.isVisible(), 60, "the withheld run in History")
+    shoot("History-withheld")
+    history.review_button.click()
+    dialog = history.withheld_dialog
+    assert dialog is not None
+    wait_until(app, lambda: dialog.approve_button.isEnabled(), 60, "the withheld people")
+    app.processEvents()
+    dialog.grab().save(str(out / f"withheld-review{suffix}.png"))
+    print(f"wrote {out / f'withheld-review{suffix}.png'}")
+    dialog.reject()
+
     if "Webhook" in window.page_names:
         window.show_page("Webhook")
         shoot("Webhook")

@@ -259,7 +259,7 @@ def export_errors(profile_name: str, run_id: int, path: str, search: str | None)
 
 
 def run_totals(run: Any) -> dict[str, int]:
-    """Sent / skipped / failed people of a run, from its per-decision counts."""
+    """Sent / skipped / failed people of a run, and deletions withheld, from its per-decision counts."""
     sent = skipped = 0
     for label, n in dict(run.counts).items():
         if label.startswith("skip"):
@@ -267,7 +267,7 @@ def run_totals(run: Any) -> dict[str, int]:
         elif label.startswith(("identify", "delete", "merge")):
             sent += n
     failed = int(run.failed)
-    return {"sent": max(0, sent - failed), "skipped": skipped, "failed": failed}
+    return {"sent": max(0, sent - failed), "skipped": skipped, "failed": failed, "withheld": int(run.withheld)}
 
 
 def run_status_level(run: Any) -> str:

@@ -26,15 +26,20 @@ from cio_desktop.gui.models import Column, LazyTableModel
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 from cio_desktop.gui.withheld import WithheldDialog
 
-SERIES = (("sent", QColor("#2e9e50")), ("skipped", QColor("#8a8f98")), ("failed", QColor("#d64545")))
+SERIES = (
+    ("sent", QColor("#2e9e50")),
+    ("skipped", QColor("#8a8f98")),
+    ("failed", QColor("#d64545")),
+    ("withheld", QColor("#d98e04")),  # deletions the guard held back
+)
 
 
 class RunChart(QWidget):
-    """Stacked bars of sent / skipped / failed per run, oldest on the left (drawn with QPainter)."""
+    """Stacked bars of sent / skipped / failed / withheld per run, oldest on the left (QPainter)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setAccessibleName("Chart of sent, skipped and failed people per run")
+        self.setAccessibleName("Chart of sent, skipped and failed people and withheld deletions per run")
         self.setMinimumHeight(150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.bars: list[tuple[str, dict[str, int]]] = []
