@@ -281,13 +281,14 @@ class RunsMixin:
         return None if row is None else _run_record(row)
 
     def last_clean_audience(self) -> int | None:
-        """The audience of the newest full run that read its source completely and did not withhold
-        deletions (the baseline of the guard's "the audience shrank" rule), or None."""
+        """The audience of the newest run that read every member completely and did not withhold
+        deletions (the baseline of the guard's "the audience shrank" rule), or None. Dry runs send
+        nothing, so they are no baseline; a first incremental run that read everyone is."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT audience FROM runs WHERE audience IS NOT NULL AND mode=? AND status IN (?, ?)"
+                "SELECT audience FROM runs WHERE audience IS NOT NULL AND mode != ? AND status IN (?, ?)"
                 " ORDER BY id DESC LIMIT 1",
-                ("full", RunStatus.COMPLETED.value, RunStatus.PARTIAL.value),
+                ("dry_run", RunStatus.COMPLETED.value, RunStatus.PARTIAL.value),
             ).fetchone()
         return None if row is None else int(row[0])
 

@@ -281,3 +281,25 @@ def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_people(tmp_path: Pa
         assert led.known_with_fingerprints(["h1"])["h1"][1] == "f2"
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_version_3_ledger_gains_the_run_outcome_columns_and_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, mode TEXT NOT NULL, started_at REAL NOT NULL,"
+            " ended_at REAL, status TEXT NOT NULL, counts TEXT NOT NULL DEFAULT '{}', failed INTEGER NOT NULL"
+            " DEFAULT 0, message TEXT NOT NULL DEFAULT '', pid INTEGER);"
+            "INSERT INTO runs (mode, started_at, ended_at, status, counts) VALUES"
+            " ('full', 1.0, 2.0, 'completed', '{\"identify (new)\": 3}');"
+            "PRAGMA user_version=3;"
+        )
+    with Ledger(path) as led:
+        (old,) = led.runs()
+        assert old.status is RunStatus.COMPLETED and old.counts == {"identify (new)": 3}
+        assert old.withheld == 0 and old.unreadable == 0 and old.audience is None
+        rid = led.start_run("full")
+        led.record_withheld(rid, [("c1", "h1")])
+        done = led.finish_run(rid, RunStatus.DELETIONS_WITHHELD, counts={}, failed=0, withheld=1, audience=10)
+        assert done.withheld == 1 and [w.customer_id for w in led.withheld_deletions(rid)] == ["c1"]
+        assert led.last_clean_audience() is None, "a run that withheld deletions is no baseline"
