@@ -23,6 +23,8 @@ SCHEMA_VERSION = 2
 # Customer.io limits that also constrain what a profile may hold (API-CONTRACTS.md).
 MAX_ATTRIBUTE_NAME_BYTES = 150
 MAX_WEBHOOK_URL_CHARS = 255
+# Bounds of FileSourceSettings.max_record_mb: a record is one line, array element or CSV row.
+MAX_RECORD_MB_RANGE = (1, 1024)
 
 _PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 _CONNECTOR_ID_RE = re.compile(r"^[0-9a-f]{24}$")
@@ -88,6 +90,12 @@ class FileSourceSettings:
 
     users_path: str = ""  # .jsonl / .json / .csv, optionally .gz
     events_path: str = ""  # optional JSON lines of Hull events
+    # A longer record is skipped as unreadable: memory stays bounded whatever the file holds.
+    max_record_mb: int = 16
+
+    @property
+    def max_record_bytes(self) -> int:
+        return self.max_record_mb << 20
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,10 @@ class Profile:
             or not 0.1 <= self.rate_limit <= 3000
         ):
             raise ProfileError("rate_limit", "must be a number of requests per second between 0.1 and 3000")
+        low, high = MAX_RECORD_MB_RANGE
+        record_mb = self.files.max_record_mb
+        if isinstance(record_mb, bool) or not isinstance(record_mb, int) or not low <= record_mb <= high:
+            raise ProfileError("files.max_record_mb", f"must be a whole number of megabytes between {low} and {high}")
         if (
             isinstance(self.concurrency, bool)
             or not isinstance(self.concurrency, int)
@@ -350,7 +362,14 @@ def _convert(name: str, v: Any) -> Any:
         for k in d:
             if k not in allowed:
                 raise ProfileError(f"files.{k}", "is not a known setting")
-        return FileSourceSettings(**{k: _expect(f"files.{k}", d[k], str, "text") for k in d})
+        return FileSourceSettings(
+            **{
+                k: _expect(f"files.{k}", d[k], int, "a whole number of megabytes")
+                if k == "max_record_mb"
+                else _expect(f"files.{k}", d[k], str, "text")
+                for k in d
+            }
+        )
     raise ProfileError(name, "is not a known setting")  # pragma: no cover - guarded by from_dict
 
 
@@ -372,6 +391,7 @@ def default_cio_name(hull_attribute: str) -> str:
 
 __all__ = [
     "MAX_ATTRIBUTE_NAME_BYTES",
+    "MAX_RECORD_MB_RANGE",
     "MAX_WEBHOOK_URL_CHARS",
     "SCHEMA_VERSION",
     "AttributeMapping",

@@ -104,7 +104,11 @@ def open_source(profile: Profile, secrets: SecretStore, secret_name: str) -> Use
 
         if not profile.files.users_path:
             raise SourceError("Choose the users export file on the Connect page.")
-        return FileSource(profile.files.users_path, profile.files.events_path or None)
+        return FileSource(
+            profile.files.users_path,
+            profile.files.events_path or None,
+            max_record_bytes=profile.files.max_record_bytes,
+        )
     from cio_desktop.hull.api_source import HullApiSource
     from cio_desktop.hull.client import HullClient
 
@@ -185,7 +189,11 @@ def check_files(profile: Profile, job: JobContext) -> str:
     """Scan the export files once (cached by the file source) and describe what they hold."""
     from cio_desktop.hull.files import FileSource, ScanCancelled
 
-    source = FileSource(profile.files.users_path, profile.files.events_path or None)
+    source = FileSource(
+        profile.files.users_path,
+        profile.files.events_path or None,
+        max_record_bytes=profile.files.max_record_bytes,
+    )
     try:
         s = source.scan(on_progress=lambda p: job.progress((p.bytes_read, p.bytes_total)), cancel=job.cancel)
     except ScanCancelled:

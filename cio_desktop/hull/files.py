@@ -1,9 +1,11 @@
 """Hull export files as a user source: the engine syncs them exactly as it syncs the live API.
 
 ``FileSource(users_path, events_path=None)`` reads users from JSON lines (``.jsonl``/``.ndjson``),
-a JSON array (``.json``) or CSV (``.csv``, header convention in :mod:`cio_desktop.hull.files_readers`),
+a JSON array (``.json``) or CSV (``.csv``, header convention in :mod:`cio_desktop.hull.files_csv`),
 each optionally gzip-compressed (``.gz`` or detected from the content), and events from an optional
-JSON-lines file. Everything is streamed: a 1,000,000-user file never sits in memory.
+JSON-lines file. Everything is streamed: a 1,000,000-user file never sits in memory, and one record
+longer than ``max_record_bytes`` (16 MB unless the profile says otherwise) is skipped as a bad row
+instead of being read into memory.
 
 Users come out in Hull's API shape (:mod:`cio_desktop.hull.source`):
 
@@ -49,6 +51,7 @@ from typing import Any
 from cio_desktop.config import paths
 from cio_desktop.config.private import private_opener, write_atomic
 from cio_desktop.hull.files_readers import (
+    MAX_RECORD_BYTES,
     READERS,
     FileFormat,
     FileShape,
@@ -203,14 +206,21 @@ def _cache_file(path: Path, kind: str) -> Path:
     return paths.data_dir() / "file-cache" / f"{digest}.json"
 
 
-def _stat_key(path: Path, what: str) -> dict[str, Any]:
+def _stat_key(path: Path, what: str, max_record_bytes: int) -> dict[str, Any]:
     try:
         st = path.stat()
     except FileNotFoundError:
         raise SourceError(f"The {what} {path} does not exist. Check the path (or pick the file again).") from None
     except OSError as exc:
         raise SourceError(f"The {what} {path} cannot be read: {exc.strerror or exc}.") from None
-    return {"version": CACHE_VERSION, "path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    # The record limit decides which rows are readable, hence the counts and row ordinals cached.
+    return {
+        "version": CACHE_VERSION,
+        "path": str(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "max_record_bytes": max_record_bytes,
+    }
 
 
 def _load_cache(path: Path, kind: str, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -490,13 +500,23 @@ class FileSource:
 
     supports_write_back = False
 
-    def __init__(self, users_path: str | Path, events_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        users_path: str | Path,
+        events_path: str | Path | None = None,
+        *,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
+        if max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be at least 1, not {max_record_bytes}")
         if not str(users_path).strip():
             raise SourceError("No users file is set. Pick a Hull export file (.jsonl, .json or .csv).")
         self.users_path = Path(users_path).expanduser().absolute()
         self.events_path = (
             Path(events_path).expanduser().absolute() if events_path and str(events_path).strip() else None
         )
+        # A longer line, array element or CSV row is a bad row, read past without being held.
+        self.max_record_bytes = max_record_bytes
         self._users_meta_memo: tuple[dict[str, Any], _UsersMeta] | None = None
         self._events_meta_memo: tuple[dict[str, Any], _EventsMeta] | None = None
         self._user_problems = _ProblemLog()
@@ -644,7 +664,8 @@ class FileSource:
 
     # ------------------------------------------------------------------ internals
     def _check_one(self, path: Path, shape: FileShape, what: str) -> str:
-        with OpenedFile(path, what) as opened, contextlib.closing(READERS[shape.format](opened)) as items:
+        reader = READERS[shape.format]
+        with OpenedFile(path, what) as opened, contextlib.closing(reader(opened, self.max_record_bytes)) as items:
             for item in items:
                 if isinstance(item, Row):
                     break
@@ -668,7 +689,8 @@ class FileSource:
         report: Callable[[SourceProblem], None],
         progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[Row]:
-        with OpenedFile(path, what) as opened, contextlib.closing(READERS[shape.format](opened)) as items:
+        reader = READERS[shape.format]
+        with OpenedFile(path, what) as opened, contextlib.closing(reader(opened, self.max_record_bytes)) as items:
             count = 0
             for item in items:
                 if isinstance(item, Row):
@@ -737,7 +759,7 @@ class FileSource:
             return self._users_meta_locked(on_progress, cancel)
 
     def _users_meta_locked(self, on_progress: ProgressCallback | None, cancel: threading.Event | None) -> _UsersMeta:
-        key = _stat_key(self.users_path, "users file")
+        key = _stat_key(self.users_path, "users file", self.max_record_bytes)
         if self._users_meta_memo and self._users_meta_memo[0] == key:
             return self._users_meta_memo[1]
         cached = _load_cache(self.users_path, "users", key)
@@ -817,7 +839,7 @@ class FileSource:
 
     def _events_meta_locked(self, on_progress: ProgressCallback | None, cancel: threading.Event | None) -> _EventsMeta:
         assert self.events_path is not None
-        key = _stat_key(self.events_path, "events file")
+        key = _stat_key(self.events_path, "events file", self.max_record_bytes)
         if self._events_meta_memo and self._events_meta_memo[0] == key:
             return self._events_meta_memo[1]
         cached = _load_cache(self.events_path, "events", key)

@@ -2,211 +2,98 @@
 
 Every reader yields :class:`Row` (one record as a dict, with the line it starts on) or
 :class:`SourceProblem` (a record it could not read) and never holds more than one record plus a
-small buffer in memory, whatever the size of the file.
+small buffer in memory, whatever the size of the file. One record is at most ``max_record`` long
+(:data:`MAX_RECORD_BYTES` by default; bytes for JSON lines, characters for JSON arrays and CSV, the
+same for ASCII): a longer one is read past in bounded chunks and reported, and reading goes on.
 
-CSV header convention (one column per Hull attribute, empty cell = attribute absent):
-
-- ``name`` or ``name:type`` with type ``string``, ``number``, ``boolean``, ``date`` or ``json``.
-  Without a type a column is a string, unless its name implies a date (ends with ``_at`` or
-  ``_date``, e.g. ``created_at``, ``traits_trial_end_date``): then it is a date.
-- ``number``: ``42`` -> 42, ``4.5`` -> 4.5. ``boolean``: true/false, yes/no, 1/0 (any case).
-  ``json``: any JSON value (``["a","b"]``, ``{"plan":"pro"}``). ``date``: kept as written
-  (``2018-03-30T14:38:02Z``, ``2018-03-30 14:38:02 UTC``); all digits = Unix seconds, a number.
-  A cell that does not fit its type is reported as a problem and left out; the row is kept.
-- ``segments``: segment names separated by ``;``. ``segment_ids``: segment ids separated by ``;``.
-  With both columns and the same number of entries in a row, they are paired in order (so ids and
-  names both survive a round trip). ``anonymous_ids``: ids separated by ``;``.
-- ``account.<key>`` (optionally ``:type``) fills the user's ``account`` object.
+Opening files and detecting their format live in :mod:`cio_desktop.hull.files_io`, the CSV reader and
+its header convention in :mod:`cio_desktop.hull.files_csv`.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
-import csv
-import gzip
-import io
 import json
 import math
 import re
-import zlib
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
-from cio_desktop.hull.source import ProblemKind, SourceError, SourceProblem
+from cio_desktop.hull.files_csv import MAX_CSV_COLUMNS, CsvColumn, CsvType, implies_date, read_csv
+from cio_desktop.hull.files_io import (
+    CHUNK_CHARS,
+    CORRUPT_ERRORS,
+    MAX_RECORD_BYTES,
+    SKIP_CHUNK,
+    UNDECODABLE,
+    FileFormat,
+    FileShape,
+    Item,
+    OpenedFile,
+    Row,
+    corrupt,
+    detect_format,
+    too_long,
+)
+from cio_desktop.hull.source import SourceProblem
 
-GZIP_MAGIC = b"\x1f\x8b"
-CHUNK_CHARS = 1 << 16
-# A single user bigger than this in a JSON array is treated as broken (keeps memory bounded).
-MAX_ELEMENT_CHARS = 16 << 20
+__all__ = [
+    "MAX_CSV_COLUMNS",
+    "MAX_RECORD_BYTES",
+    "READERS",
+    "CsvColumn",
+    "CsvType",
+    "FileFormat",
+    "FileShape",
+    "Item",
+    "OpenedFile",
+    "Reader",
+    "Row",
+    "detect_format",
+    "implies_date",
+    "parse_timestamp",
+    "read_csv",
+    "read_json_array",
+    "read_json_lines",
+]
 
-# Lone surrogates produced by errors="surrogateescape" mark bytes that are not UTF-8.
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 _COMPACT_BOUNDARY = re.compile(r"\}\s*,\s*(\{)")
-_DATE_NAME = re.compile(r"(_at|_date)$")
-_CORRUPT_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
-class FileFormat(StrEnum):
-    """How a users file is laid out."""
-
-    JSON_LINES = "jsonl"
-    JSON_ARRAY = "json"
-    CSV = "csv"
-
-
-class CsvType(StrEnum):
-    """Value types a CSV header may declare (``traits_mrr:number``)."""
-
-    STRING = "string"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    JSON = "json"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One record read from a file: the line it starts on and its value."""
-
-    line: int
-    value: Any
-
-
-@dataclass(frozen=True)
-class FileShape:
-    """What :func:`detect_format` found."""
-
-    format: FileFormat
-    gzip: bool
-
-
-Item = Row | SourceProblem
-
-
-def implies_date(name: str) -> bool:
-    """Hull's convention, kept by the old connector: ``*_at`` and ``*_date`` attributes are dates."""
-    return bool(_DATE_NAME.search(name))
-
-
-# --------------------------------------------------------------------------- opening files
-
-
-def _open_raw(path: Path, what: str) -> IO[bytes]:
-    try:
-        return path.open("rb")
-    except FileNotFoundError:
-        raise SourceError(f"The {what} {path} does not exist. Check the path (or pick the file again).") from None
-    except IsADirectoryError:
-        raise SourceError(f"The {what} {path} is a folder, not a file. Pick the export file itself.") from None
-    except PermissionError:
-        raise SourceError(
-            f"The {what} {path} cannot be read: permission denied. Check the file's permissions."
-        ) from None
-    except OSError as exc:
-        raise SourceError(f"The {what} {path} cannot be read: {exc.strerror or exc}.") from None
-
-
-class OpenedFile:
-    """A file opened for streaming: ``stream`` gives decompressed bytes, ``position()`` the bytes read
-    from disk (compressed position for gzip, for progress against the file size)."""
-
-    def __init__(self, path: Path, what: str) -> None:
-        self.path = path
-        self.raw = _open_raw(path, what)
-        try:
-            head = self.raw.read(2)
-            self.raw.seek(0)
-        except OSError as exc:
-            self.raw.close()
-            raise SourceError(f"The {what} {path} cannot be read: {exc.strerror or exc}.") from None
-        self.gzip = head == GZIP_MAGIC
-        self.stream: IO[bytes] = cast(IO[bytes], gzip.GzipFile(fileobj=self.raw, mode="rb")) if self.gzip else self.raw
-
-    def position(self) -> int:
-        try:
-            return self.raw.tell()
-        except (OSError, ValueError):
-            return 0
-
-    def close(self) -> None:
-        if self.stream is not self.raw:
-            self.stream.close()
-        self.raw.close()
-
-    def __enter__(self) -> OpenedFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def detect_format(path: Path, what: str = "users file") -> FileShape:
-    """Decide the format from the extension (``.jsonl``/``.ndjson``, ``.json``, ``.csv``, each
-    optionally ``.gz``) and, for ``.json`` and unknown extensions, from the first bytes."""
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    ext = suffixes[-1] if suffixes else ""
-    with OpenedFile(path, what) as opened:
-        try:
-            head = opened.stream.read(4096)
-        except (*_CORRUPT_ERRORS, OSError):
-            raise SourceError(f"The {what} {path} looks gzip-compressed but cannot be decompressed.") from None
-        compressed = opened.gzip
-    if ext in (".jsonl", ".ndjson"):
-        return FileShape(FileFormat.JSON_LINES, compressed)
-    if ext == ".csv":
-        return FileShape(FileFormat.CSV, compressed)
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if first == b"[":
-        return FileShape(FileFormat.JSON_ARRAY, compressed)
-    if first == b"{" or (ext == ".json" and not first):
-        # Many ".json" exports are really one object per line.
-        return FileShape(FileFormat.JSON_LINES, compressed)
-    if ext in (".json", ""):
-        if ext == "" and b"," in head.split(b"\n", 1)[0]:
-            return FileShape(FileFormat.CSV, compressed)
-        raise SourceError(
-            f"The {what} {path} is neither JSON lines nor a JSON array (it starts with {head[:20]!r}). "
-            "Export users as .jsonl, .json or .csv."
-        )
-    raise SourceError(
-        f"The {what} {path} has an unknown extension {ext!r}. Use .jsonl, .ndjson, .json or .csv (optionally .gz)."
-    )
-
-
-def _corrupt(path: Path, line: int) -> SourceProblem:
-    return SourceProblem(
-        str(path),
-        line,
-        "the compressed file is truncated or corrupt here; the rest of it could not be read",
-        ProblemKind.TRUNCATED,
-    )
+def _unreadable_value(exc: ValueError | RecursionError) -> str:
+    """Why ``json`` gave up on text that is valid JSON: Python reads integers of at most 4300
+    digits, and nesting deeper than its recursion limit."""
+    if isinstance(exc, RecursionError):
+        return "broken JSON: nested too deeply to read"
+    return "broken JSON: a number has too many digits to read"
 
 
 # --------------------------------------------------------------------------- JSON lines
 
 
-def read_json_lines(opened: OpenedFile) -> Generator[Item, None, None]:
-    """One JSON value per line; blank lines are ignored."""
+def read_json_lines(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> Generator[Item, None, None]:
+    """One JSON value per line; blank lines are ignored. A line of more than ``max_record`` bytes
+    (its line break not counted) is read past in bounded chunks and reported."""
     name = str(opened.path)
-    lines = iter(opened.stream)
+    stream: IO[bytes] = opened.stream
     line = 0
     while True:
         try:
-            raw = next(lines)
-        except StopIteration:
+            raw = stream.readline(max_record + 1)
+            over = len(raw) > max_record and not raw.endswith(b"\n")
+            while over and raw and not raw.endswith(b"\n"):
+                raw = stream.readline(SKIP_CHUNK)
+        except CORRUPT_ERRORS:
+            yield corrupt(opened.path, line + 1)
             return
-        except _CORRUPT_ERRORS:
-            yield _corrupt(opened.path, line + 1)
+        if not raw and not over:
             return
         line += 1
+        if over:
+            yield SourceProblem(name, line, too_long("record", max_record))
+            continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -220,6 +107,9 @@ def read_json_lines(opened: OpenedFile) -> Generator[Item, None, None]:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             yield SourceProblem(name, line, f"broken JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except (ValueError, RecursionError) as exc:
+            yield SourceProblem(name, line, _unreadable_value(exc))
             continue
         yield Row(line, value)
 
@@ -237,7 +127,7 @@ class _ArrayReader:
     one-per-line arrays), or the next ``},{`` boundary for arrays written on one line.
     """
 
-    def __init__(self, opened: OpenedFile, chunk: int = CHUNK_CHARS, max_element: int = MAX_ELEMENT_CHARS) -> None:
+    def __init__(self, opened: OpenedFile, chunk: int = CHUNK_CHARS, max_element: int = MAX_RECORD_BYTES) -> None:
         self.opened = opened
         self.name = str(opened.path)
         self.chunk = chunk
@@ -255,13 +145,13 @@ class _ArrayReader:
         self.finished = False
         self.resynced = False
 
-    def _read(self) -> bool:
-        """Append a chunk to the buffer; False at end of input."""
+    def _read(self, size: int = 0) -> bool:
+        """Append ``size`` bytes (a chunk if 0) to the buffer; False at end of input."""
         if self.eof:
             return False
         try:
-            data = self.opened.stream.read(self.chunk)
-        except _CORRUPT_ERRORS:
+            data = self.opened.stream.read(size or self.chunk)
+        except CORRUPT_ERRORS:
             data = b""
             self.corrupt = True
         text = self.text_decoder.decode(data, final=not data)
@@ -311,7 +201,7 @@ class _ArrayReader:
         while True:
             if not self._skip_ws():
                 if self.corrupt:
-                    yield _corrupt(self.opened.path, self.line_at(self.pos))
+                    yield corrupt(self.opened.path, self.line_at(self.pos))
                 else:
                     yield self._problem(self.line_at(self.pos), "the JSON array is not closed with ']'")
                 return
@@ -338,18 +228,25 @@ class _ArrayReader:
             try:
                 value, end = self.decoder.raw_decode(self.buf, start)
             except json.JSONDecodeError as exc:
-                if self._maybe_cut(exc) and len(self.buf) - start < self.max_element and self._read():
-                    start = self.pos  # _read may have moved the buffer
-                    continue
-                return self._broken(start, exc)
-            if end >= len(self.buf) and not self.eof and self._read():
-                start = self.pos
-                continue  # a value ending exactly at the buffer end may be cut (numbers): re-read
-            line = self.line_at(start)
-            self.pos = end
-            if _UNDECODABLE.search(self.buf, start, end):
-                return [self._problem(line, "undecodable bytes (not UTF-8)")]
-            return [Row(line, value)]
+                if not self._maybe_cut(exc):
+                    return self._broken(start, exc)
+            except (ValueError, RecursionError) as exc:
+                return self._skip(start, _unreadable_value(exc))
+            else:
+                # A value ending exactly at the buffer end may be cut (numbers): read on to be sure.
+                if end < len(self.buf) or self.eof:
+                    line = self.line_at(start)
+                    self.pos = end
+                    if UNDECODABLE.search(self.buf, start, end):
+                        return [self._problem(line, "undecodable bytes (not UTF-8)")]
+                    return [Row(line, value)]
+            held = len(self.buf) - start
+            if held > self.max_element:
+                return self._skip(start, too_long("array element", self.max_element))
+            # Read about as much again as the element holds so far: a long element is parsed a
+            # few times, not once per chunk.
+            self._read(max(self.chunk, min(held, self.max_element + 1 - held)))
+            start = self.pos  # _read may have moved the buffer; at the end of input eof is now set
 
     def _maybe_cut(self, exc: json.JSONDecodeError) -> bool:
         """Whether the error may only mean the element continues past the buffer. A string cannot
@@ -363,9 +260,14 @@ class _ArrayReader:
         line = self.line_at(start)
         err_line = line + self.buf.count("\n", start, min(exc.pos, len(self.buf)))
         where = f" (line {err_line})" if err_line != line else ""
-        items: list[Item] = [self._problem(line, f"broken JSON: {exc.msg}{where}")]
+        return self._skip(start, f"broken JSON: {exc.msg}{where}", err_line)
+
+    def _skip(self, start: int, reason: str, err_line: int | None = None) -> list[Item]:
+        """Report the element at ``start`` and move to the start of the next one."""
+        line = self.line_at(start)
+        items: list[Item] = [self._problem(line, reason)]
         if self.corrupt:
-            items.append(_corrupt(self.opened.path, err_line))
+            items.append(corrupt(self.opened.path, err_line if err_line is not None else line))
             self.pos = len(self.buf)
             self.finished = True
             return items
@@ -393,195 +295,14 @@ class _ArrayReader:
             search_from = self.pos
 
 
-def read_json_array(opened: OpenedFile) -> Generator[Item, None, None]:
-    yield from _ArrayReader(opened)
+def read_json_array(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> Generator[Item, None, None]:
+    yield from _ArrayReader(opened, max_element=max_record)
 
 
-# --------------------------------------------------------------------------- CSV
+# A reader: the records of an opened file, each at most ``max_record`` long.
+Reader = Callable[[OpenedFile, int], Generator[Item, None, None]]
 
-
-@dataclass(frozen=True)
-class CsvColumn:
-    """How one CSV column maps onto a Hull user."""
-
-    header: str
-    key: str  # attribute name, or the key inside ``account``
-    type: CsvType
-    in_account: bool = False
-    list_column: bool = False  # segments / segment_ids / anonymous_ids: ";"-separated
-
-
-_LIST_COLUMNS = frozenset({"segments", "segment_ids", "anonymous_ids"})
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
-
-
-def parse_csv_header(header: list[str], path: Path) -> list[CsvColumn]:
-    """Turn the header row into column specs; a header the convention cannot read -> SourceError."""
-    columns: list[CsvColumn] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(header, 1):
-        text = raw.strip()
-        if index == 1:
-            text = text.lstrip("\ufeff")
-        if not text:
-            raise SourceError(
-                f"{path}: column {index} of the header is empty. Every column needs a Hull attribute name."
-            )
-        if _UNDECODABLE.search(text):
-            raise SourceError(f"{path}: the header has bytes that are not UTF-8. Save the file as UTF-8.")
-        name, declared = text, None
-        if ":" in text:
-            base, _, suffix = text.rpartition(":")
-            try:
-                declared = CsvType(suffix.strip().lower())
-            except ValueError:
-                raise SourceError(
-                    f"{path}: column {index} {text!r} declares an unknown type {suffix!r}; "
-                    f"use one of {', '.join(t.value for t in CsvType)} (e.g. traits_mrr:number)."
-                ) from None
-            name = base.strip()
-        in_account = name.startswith("account.")
-        key = name[len("account.") :] if in_account else name
-        if not key:
-            raise SourceError(f"{path}: column {index} {text!r} has no attribute name.")
-        if name in seen:
-            raise SourceError(f"{path}: column {name!r} appears twice in the header.")
-        seen.add(name)
-        list_column = not in_account and name in _LIST_COLUMNS
-        kind = declared or (CsvType.DATE if implies_date(key) else CsvType.STRING)
-        columns.append(CsvColumn(text, key, kind, in_account, list_column))
-    return columns
-
-
-def _to_number(cell: str) -> int | float:
-    text = cell.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"{cell[:40]!r} is not a number") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{cell!r} is not a finite number")
-    return number
-
-
-def _to_date(cell: str) -> Any:
-    return _to_number(cell) if cell.strip().isdigit() else cell
-
-
-def _to_boolean(cell: str) -> bool:
-    low = cell.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError(f"{cell[:40]!r} is not a boolean (true/false, yes/no, 1/0)")
-
-
-def _to_json(cell: str) -> Any:
-    try:
-        return json.loads(cell)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{cell[:40]!r} is not valid JSON ({exc.msg})") from None
-
-
-_CONVERTERS: dict[CsvType, Callable[[str], Any] | None] = {
-    CsvType.STRING: None,  # kept as written
-    CsvType.NUMBER: _to_number,
-    CsvType.BOOLEAN: _to_boolean,
-    CsvType.DATE: _to_date,
-    CsvType.JSON: _to_json,
-}
-
-
-def _split_list(cell: str) -> list[str]:
-    return [part.strip() for part in cell.split(";") if part.strip()]
-
-
-def csv_row_to_user(columns: list[CsvColumn], row: list[str], report: Callable[[str], None]) -> dict[str, Any]:
-    """One CSV row (as many cells as columns) as a Hull user; cells that do not fit their type are
-    reported through ``report`` and left out."""
-    user: dict[str, Any] = {}
-    account: dict[str, Any] = {}
-    for column, cell in zip(columns, row, strict=True):
-        if cell == "":
-            continue
-        if column.list_column:
-            user[column.key] = _split_list(cell)
-            continue
-        convert = _CONVERTERS[column.type]
-        if convert is None:
-            value: Any = cell
-        else:
-            try:
-                value = convert(cell)
-            except ValueError as exc:
-                report(f"column {column.header!r}: {exc}; the value was left out")
-                continue
-        if column.in_account:
-            account[column.key] = value
-        else:
-            user[column.key] = value
-    if account:
-        user["account"] = account
-    names, ids = user.get("segments"), user.get("segment_ids")
-    if isinstance(names, list) and isinstance(ids, list) and len(names) == len(ids):
-        user["segments"] = [{"id": i, "name": n} for i, n in zip(ids, names, strict=True)]
-    return user
-
-
-def read_csv(opened: OpenedFile) -> Generator[Item, None, None]:
-    """CSV per the header convention in this module's docstring; rows start on physical lines
-    (quoted cells may span lines)."""
-    text = io.TextIOWrapper(opened.stream, encoding="utf-8", errors="surrogateescape", newline="")
-    try:
-        yield from _csv_items(text, opened)
-    finally:
-        with contextlib.suppress(ValueError):
-            text.detach()  # the OpenedFile owns the stream and closes it
-
-
-def _csv_items(text: io.TextIOWrapper, opened: OpenedFile) -> Generator[Item, None, None]:
-    name = str(opened.path)
-    reader = csv.reader(text, strict=True)
-    columns: list[CsvColumn] | None = None
-    while True:
-        start_line = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield SourceProblem(name, start_line, f"broken CSV: {exc}")
-            continue
-        except _CORRUPT_ERRORS:
-            yield _corrupt(opened.path, start_line)
-            return
-        if not row:
-            continue
-        if columns is None:
-            columns = parse_csv_header(row, opened.path)
-            continue
-        if len(row) != len(columns):
-            yield SourceProblem(
-                name, start_line, f"wrong number of fields: the header has {len(columns)}, this row has {len(row)}"
-            )
-            continue
-        if _UNDECODABLE.search("\x00".join(row)):
-            yield SourceProblem(name, start_line, "undecodable bytes (not UTF-8)")
-            continue
-        cell_problems: list[str] = []
-        user = csv_row_to_user(columns, row, cell_problems.append)
-        for reason in cell_problems:
-            yield SourceProblem(name, start_line, reason)
-        yield Row(start_line, user)
-
-
-READERS: dict[FileFormat, Callable[[OpenedFile], Generator[Item, None, None]]] = {
+READERS: dict[FileFormat, Reader] = {
     FileFormat.JSON_LINES: read_json_lines,
     FileFormat.JSON_ARRAY: read_json_array,
     FileFormat.CSV: read_csv,

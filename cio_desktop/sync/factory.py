@@ -139,7 +139,11 @@ def open_services(
                     setting="files.users_path",
                 )
             try:
-                source = FileSource(profile.files.users_path, profile.files.events_path or None)
+                source = FileSource(
+                    profile.files.users_path,
+                    profile.files.events_path or None,
+                    max_record_bytes=profile.files.max_record_bytes,
+                )
             except SourceError as exc:
                 raise ConfigurationError(str(exc), setting="files.users_path") from exc
         else:

@@ -12,6 +12,7 @@ import pytest
 
 from cio_desktop.config.paths import HOME_ENV
 from cio_desktop.config.profile import FileSourceSettings, SourceKind
+from cio_desktop.hull.files import FileSource
 from cio_desktop.sandbox import Sandbox
 from cio_desktop.sandbox.export import export_organization
 from cio_desktop.sync.engine import RunMode
@@ -59,3 +60,28 @@ def test_broken_lines_are_in_the_runs_errors_and_csv_while_the_rest_syncs(sandbo
     synced = {attrs.get("hull_id") for attrs in sandbox.cio_people().values()}
     assert synced and not synced & lost
     assert summary.people_sent == len(synced) and synced <= all_members
+
+
+def test_a_record_over_the_profiles_size_limit_is_an_unreadable_row_and_the_rest_syncs(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    exported = export_organization(sandbox, tmp_path / "export", formats=("jsonl",), events=False)
+    lines = exported["jsonl"].read_bytes().splitlines(keepends=True)
+    lost = json.loads(lines[2])["id"]
+    lines[2] = b'{"id": "' + lost.encode() + b'", "traits_blob": "' + b"a" * (2 << 20) + b'"}\n'
+    users = tmp_path / "users.jsonl"
+    users.write_bytes(b"".join(lines))
+    profile = sandbox.demo_profile("Long").replace(
+        source=SourceKind.FILES, files=FileSourceSettings(str(users), max_record_mb=1), write_back=False
+    )
+    with demo_services(sandbox, profile=profile) as services:
+        assert isinstance(services.source, FileSource) and services.source.max_record_bytes == 1 << 20
+        summary = services.engine().run(RunMode.FULL)
+        assert summary.status is RunStatus.INCOMPLETE and summary.bad_rows == 1
+        assert summary.run_id is not None
+        errors = services.ledger.run_errors(summary.run_id)
+        assert [(e.kind, e.field, e.message) for e in errors] == [
+            ("bad_row", f"{users}:3", "users.jsonl line 3: record is longer than 1 MB (the limit); skipped")
+        ]
+    synced = {attrs.get("hull_id") for attrs in sandbox.cio_people().values()}
+    assert synced and lost not in synced

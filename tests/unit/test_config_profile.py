@@ -26,7 +26,7 @@ def full_profile() -> Profile:
         hull_organization="acme.hullapp.io",
         hull_connector_id="5f0c1a2b3c4d5e6f7a8b9c0d",
         source=SourceKind.FILES,
-        files=FileSourceSettings(users_path="/tmp/users.jsonl.gz", events_path="/tmp/events.jsonl"),
+        files=FileSourceSettings(users_path="/tmp/users.jsonl.gz", events_path="/tmp/events.jsonl", max_record_mb=64),
         cio_site_id="abc123",
         cio_region=Region.EU,
         rate_limit=42.5,
@@ -58,6 +58,7 @@ def test_defaults_match_the_documented_behaviour() -> None:
     assert p.send_nulls is False
     assert p.write_back is True
     assert p.cio_region is Region.AUTO
+    assert p.files.max_record_mb == 16 and p.files.max_record_bytes == 16 << 20
 
 
 def test_every_setting_survives_a_round_trip_through_its_json_shape() -> None:
@@ -91,6 +92,9 @@ def test_round_trip_output_is_plain_json_types() -> None:
         ({"webhook_public_url": "ftp://x"}, "webhook_public_url"),
         ({"webhook_listen": "localhost"}, "webhook_listen"),
         ({"endpoints": Endpoints(cio_app="nope")}, "endpoints.cio_app"),
+        ({"files": FileSourceSettings(max_record_mb=0)}, "files.max_record_mb"),
+        ({"files": FileSourceSettings(max_record_mb=1025)}, "files.max_record_mb"),
+        ({"files": FileSourceSettings(max_record_mb=True)}, "files.max_record_mb"),
     ],
 )
 def test_invalid_settings_are_reported_with_the_field_name(change: dict[str, Any], field: str) -> None:
@@ -111,6 +115,10 @@ def test_invalid_settings_are_reported_with_the_field_name(change: dict[str, Any
         ({"name": "x", "cio_region": "asia"}, "cio_region", "auto, us, eu"),
         ({"name": "x", "segments": [{"name": "no id"}]}, "segments[0].id", "text"),
         ({"name": "x", "endpoints": {"hull": "x"}}, "endpoints.hull", "not a known setting"),
+        ({"name": "x", "files": {"max_record_mb": 1.5}}, "files.max_record_mb", "whole number of megabytes"),
+        ({"name": "x", "files": {"max_record_mb": "16"}}, "files.max_record_mb", "whole number of megabytes"),
+        ({"name": "x", "files": {"max_record_mb": 2048}}, "files.max_record_mb", "between 1 and 1024"),
+        ({"name": "x", "files": {"users_path": 3}}, "files.users_path", "text"),
         ([], "(profile)", "JSON object"),
     ],
 )
@@ -119,6 +127,14 @@ def test_from_dict_rejects_bad_json_naming_the_field(data: Any, field: str, word
         Profile.from_dict(data)
     assert err.value.field == field
     assert words in str(err.value)
+
+
+def test_files_settings_written_before_the_record_limit_existed_load_with_the_default() -> None:
+    p = Profile.from_dict({"name": "x", "source": "files", "files": {"users_path": "/data/users.jsonl"}})
+    assert p.files == FileSourceSettings(users_path="/data/users.jsonl", max_record_mb=16)
+    assert (
+        Profile.from_dict(p.replace(files=FileSourceSettings(max_record_mb=1024)).to_dict()).files.max_record_mb == 1024
+    )
 
 
 def test_default_cio_names_follow_hulls_connector() -> None:

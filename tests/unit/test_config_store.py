@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from cio_desktop.config import paths
-from cio_desktop.config.profile import SCHEMA_VERSION, AttributeMapping, Profile, ProfileError, SegmentRef
+from cio_desktop.config.profile import (
+    SCHEMA_VERSION,
+    AttributeMapping,
+    FileSourceSettings,
+    Profile,
+    ProfileError,
+    SegmentRef,
+)
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import NewerSchemaError, ProfileLoadError, ProfileNotFoundError, ProfileStore
 
@@ -142,6 +149,18 @@ def test_file_from_a_newer_version_is_refused_and_left_alone(store: ProfileStore
     with pytest.raises(NewerSchemaError):
         store.save(Profile(name="future"))
     assert path.read_text() == text
+
+
+def test_the_record_limit_of_export_files_is_saved_and_a_file_without_it_gets_the_default(
+    store: ProfileStore,
+) -> None:
+    store.save(sample().replace(files=FileSourceSettings("/data/users.jsonl", max_record_mb=64)))
+    assert json.loads((store.directory / "acme.json").read_text())["files"]["max_record_mb"] == 64
+    assert store.load("acme").files.max_record_bytes == 64 << 20
+    (store.directory / "older.json").write_text(
+        json.dumps({"schema_version": SCHEMA_VERSION, "name": "older", "files": {"users_path": "/data/u.jsonl"}})
+    )
+    assert store.load("older").files.max_record_mb == 16
 
 
 def test_version_1_file_is_migrated(store: ProfileStore) -> None:

@@ -6,6 +6,7 @@ by the context's secret store (the OS keyring in the main window) and a line say
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.config.profile import FileSourceSettings, Profile, Region, SourceKind
+from cio_desktop.config.profile import Profile, Region, SourceKind
 from cio_desktop.gui import core
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.widgets import HowTo, Page, SecretField, StatusLine, hint, tab_chain
@@ -327,7 +328,12 @@ class ConnectPage(Page):
             "hull_connector_id": self.connector_edit.text().strip().lower(),
             "cio_site_id": self.site_edit.text().strip(),
             "cio_region": Region(self.region_combo.currentData() or Region.AUTO.value),
-            "files": FileSourceSettings(self.users_edit.text().strip(), self.events_edit.text().strip()),
+            # replace(): settings the page does not show (the record size limit) are kept.
+            "files": dataclasses.replace(
+                self.ctx.profile.files,
+                users_path=self.users_edit.text().strip(),
+                events_path=self.events_edit.text().strip(),
+            ),
         }
         err = self.ctx.update(**changes)
         if err:
