@@ -392,8 +392,10 @@ class _Connection(asyncio.Protocol):
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         self._has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
         self.phase = _Phase.BODY
-        if len(event.headers) > self.limits.max_headers:
-            self._respond(self.server.handler.refuse(431, "too many request headers"), force_close=True)
+        # h11 bounds what it buffers, not a head that arrived whole: check its size here too.
+        size = len(event.target) + sum(len(k) + len(v) + 4 for k, v in event.headers.raw_items())
+        if len(event.headers) > self.limits.max_headers or size > self.limits.max_header_bytes:
+            self._respond(self.server.handler.refuse(431, "the request headers are too large"), force_close=True)
             return
         request = Request(
             method=event.method.decode("ascii"),
