@@ -5,8 +5,8 @@ keep-alive, pipelining) and refuses malformed framing; this module runs it on on
 adds what a server facing the internet needs:
 
 * bounded input: a request head up to ``max_header_bytes`` (else 431), a body up to
-  ``max_body_bytes`` (else 413, from Content-Length before a byte of it is read); reading pauses
-  while a request is handled, so pipelined bytes wait in the socket rather than in memory.
+  ``max_body_bytes`` (else 413, from Content-Length before a byte of it is read); while a request
+  is handled, at most a head's worth of the next one is read, the rest waits in the socket.
 * bounded time: a new connection must deliver a complete request head within ``header_timeout``;
   a kept-alive one may wait ``idle_timeout`` for its next request, then has ``header_timeout`` from
   its first byte; a body must arrive within ``body_timeout`` (else 408).
@@ -282,6 +282,7 @@ class _Connection(asyncio.Protocol):
         self._deadline = 0.0
         self._task: asyncio.Task[None] | None = None
         self._write_paused = False
+        self._held = 0  # bytes received while a request is handled (a pipelined next one)
         self._discarded = 0
 
     # ------------------------------------------------------------------ asyncio callbacks
@@ -310,6 +311,12 @@ class _Connection(asyncio.Protocol):
                 self._head_clock = True
                 self._arm(self.limits.header_timeout, self._timed_out)
         self._h11.receive_data(data)
+        if self.phase is _Phase.HANDLING:
+            # Kept for after the answer; past a head's worth, it waits in the socket instead.
+            self._held += len(data)
+            if self._held > self.limits.max_header_bytes:
+                self._reading(False)
+            return
         self._process()
 
     def eof_received(self) -> bool:
@@ -327,13 +334,13 @@ class _Connection(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client does not read our answers: stop reading its requests until it does.
         self._write_paused = True
-        if self._transport is not None and self.phase in (_Phase.WAITING, _Phase.BODY):
-            self._transport.pause_reading()
+        if self.phase is not _Phase.CLOSING:
+            self._reading(False)
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self._transport is not None and self.phase in (_Phase.WAITING, _Phase.BODY):
-            self._transport.resume_reading()
+        if self.phase in (_Phase.WAITING, _Phase.BODY):
+            self._reading(True)
 
     # ------------------------------------------------------------------ called by the server
     def drop(self) -> None:
@@ -452,7 +459,7 @@ class _Connection(asyncio.Protocol):
             return
         assert self._request is not None and self._transport is not None
         self.phase = _Phase.HANDLING
-        self._transport.pause_reading()
+        self._held = 0
         body = bytes(self._body)
         self._body = bytearray()
         self._task = asyncio.get_running_loop().create_task(self._handle(self._request, body))
@@ -467,9 +474,8 @@ class _Connection(asyncio.Protocol):
         if self.phase is not _Phase.HANDLING:
             return  # the connection went away meanwhile (the event is stored all the same)
         if self._respond(response):
-            assert self._transport is not None
             if not self._write_paused:
-                self._transport.resume_reading()
+                self._reading(True)
             self._process()  # a pipelined request may already be buffered
 
     def _respond(self, response: Response, *, force_close: bool = False) -> bool:
@@ -531,7 +537,7 @@ class _Connection(asyncio.Protocol):
         assert transport is not None
         if transport.can_write_eof():
             transport.write_eof()
-        transport.resume_reading()
+        self._reading(True)
         self._discarded = 0
         self._arm(LINGER_SECONDS, self._close)
 
@@ -548,6 +554,14 @@ class _Connection(asyncio.Protocol):
             transport.abort()
         else:
             transport.close()
+
+    def _reading(self, on: bool) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and transport.is_reading() != on:
+            if on:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
