@@ -115,13 +115,15 @@ class HttpServer:
         self.capacity = fd_capacity(limits.max_connections)
         self.evicted = 0
         self.turned_away = 0
-        self._sock: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
+        self._socks: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
         self._adopting: set[asyncio.Task[None]] = set()
         self._open: set[_Connection] = set()
         # Connections waiting for a request head, oldest first: overall and per client address.
         self._waiting: OrderedDict[_Connection, None] = OrderedDict()
         self._waiting_by_client: dict[str, OrderedDict[_Connection, None]] = {}
+        # Answered and closing (a short drain, see _Connection._linger), oldest first.
+        self._lingering: OrderedDict[_Connection, None] = OrderedDict()
         self._warned_at: dict[str, float] = {}
 
     @property
@@ -129,32 +131,33 @@ class HttpServer:
         return len(self._open)
 
     async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (raises OSError); returns the port (useful when ``port`` is 0)."""
+        """Listen on ``host:port`` (raises OSError); returns the port (useful when ``port`` is 0).
+
+        A name with several addresses ("localhost": 127.0.0.1 and ::1) is served on each of them
+        that can be bound, all on the same port.
+        """
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            if os.name == "posix":  # lets a restart reuse the port at once; on Windows it would allow hijacking
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(LISTEN_BACKLOG)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self._sock = sock
-        self._accepting = loop.create_task(self._accept_loop(sock))
-        return int(sock.getsockname()[1])
+        for i, (family, kind, proto, _, address) in enumerate(dict.fromkeys(infos)):
+            try:
+                sock = _listening_socket(family, kind, proto, (address[0], port, *address[2:]))
+            except OSError:
+                if i == 0:
+                    raise
+                continue  # e.g. IPv6 switched off: the first address is served
+            self._socks.append(sock)
+            port = int(sock.getsockname()[1])
+        self._accepting = [loop.create_task(self._accept_loop(sock)) for sock in self._socks]
+        return port
 
     async def close(self) -> None:
         """Stop accepting, drop every connection and wait for the requests being handled to end."""
-        if self._accepting is not None:
-            self._accepting.cancel()
+        for accepting in self._accepting:
+            accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._accepting
-        if self._sock is not None:
-            self._sock.close()
+                await accepting
+        for sock in self._socks:
+            sock.close()
         tasks = [t for c in list(self._open) if (t := c.abort()) is not None]
         tasks.extend(self._adopting)
         for task in tasks:
@@ -216,6 +219,7 @@ class HttpServer:
 
     def _unregister(self, conn: _Connection) -> None:
         self._leave_waiting(conn)
+        self._lingering.pop(conn, None)
         self._open.discard(conn)
 
     def _enter_waiting(self, conn: _Connection) -> None:
@@ -235,10 +239,12 @@ class HttpServer:
             del self._waiting_by_client[conn.client]
 
     def _evict_oldest(self) -> bool:
-        if not self._waiting:
-            return False
-        self._evict(next(iter(self._waiting)))
-        return True
+        """Close the connection that has waited longest for a request, else the oldest answered one."""
+        for candidates in (self._waiting, self._lingering):
+            if candidates:
+                self._evict(next(iter(candidates)))
+                return True
+        return False
 
     def _evict(self, conn: _Connection) -> None:
         self.evicted += 1
@@ -252,6 +258,22 @@ class HttpServer:
             log.warning(message, *args)
         else:
             log.debug(message, *args)
+
+
+def _listening_socket(family: int, kind: int, proto: int, address: tuple[Any, ...]) -> socket.socket:
+    sock = socket.socket(family, kind, proto)
+    try:
+        if os.name == "posix":  # lets a restart reuse the port at once; on Windows it would allow hijacking
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # as asyncio does: the IPv4 address gets its own socket
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _Phase(Enum):
@@ -532,6 +554,7 @@ class _Connection(asyncio.Protocol):
         answer (e.g. the 413) before the client reads it; a short, bounded drain avoids that.
         """
         self.server._leave_waiting(self)
+        self.server._lingering[self] = None
         self.phase = _Phase.CLOSING
         transport = self._transport
         assert transport is not None

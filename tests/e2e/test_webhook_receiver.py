@@ -395,3 +395,13 @@ def test_a_503_after_a_stalled_write_leaves_the_inbox_future_alone(inbox: Inbox)
             inbox.submit = original  # type: ignore[method-assign]
     # The inbox's writer resolves its futures after the commit: a cancelled one would refuse that.
     assert not late.cancelled()
+
+
+def test_localhost_is_served_on_each_of_its_addresses_on_one_port(inbox: Inbox) -> None:
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)}
+    with WebhookReceiver(inbox, TOKEN, KEY, host="localhost", port=0) as rx:
+        for address in addresses:
+            conn = http.client.HTTPConnection(address, rx.port, timeout=5)
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().status == 200
+            conn.close()

@@ -84,6 +84,19 @@ def test_one_client_keeps_at_most_its_idle_share(inbox: Inbox) -> None:
                 s.close()
 
 
+def test_answered_connections_still_open_also_make_room(inbox: Inbox) -> None:
+    with WebhookReceiver(inbox, TOKEN, KEY, port=0, max_connections=5) as rx:
+        socks = idle(rx.port, 5)
+        try:
+            for s in socks:  # answered 404 and closing, but the client keeps its end open
+                s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert s.recv(4096).startswith(b"HTTP/1.1 404 ")
+            assert post(rx.port, "e1") == 200
+        finally:
+            for s in socks:
+                s.close()
+
+
 def test_a_request_whose_head_arrived_is_never_evicted(inbox: Inbox) -> None:
     body = json.dumps({**json.loads(BODY), "event_id": "slow-body"}).encode()
     with WebhookReceiver(inbox, TOKEN, KEY, port=0, max_connections=10) as rx:
