@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ACCEPT_BATCH = 32  # connections accepted per loop pass, so waiting requests are read in between
 ACCEPT_BACKOFF = 0.1  # seconds to pause accepting when the process is out of file descriptors
-LISTEN_BACKLOG = 1024
+LISTEN_BACKLOG = 4096  # the kernel caps it (somaxconn); a full queue drops new SYNs for a second or more
 FD_RESERVE = 256  # descriptors kept for the inbox, the forwarder, logs and (in the app) the GUI
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _WARN_EVERY = 60.0
