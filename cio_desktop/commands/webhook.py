@@ -1,7 +1,8 @@
 """``cio-desktop webhook serve|url|inbox``: receive Customer.io email activity and forward it to Hull.
 
 ``serve`` runs the receiver and the forwarder until interrupted (Ctrl-C or SIGTERM), printing the
-URL to paste into Customer.io and a counters line. ``--demo`` needs no profile or keyring: it
+webhook URL (its secret token masked unless ``--show-url``: stdout often ends up in logs) and a
+counters line. ``--demo`` needs no profile or keyring: it
 starts an in-process sandbox and forwards to its Hull firehose with in-memory secrets.
 """
 
@@ -26,7 +27,7 @@ from cio_desktop.config.profile import Profile, ProfileError
 from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore
 from cio_desktop.webhooks.inbox import INBOX_FILENAME, EventStatus, Inbox
-from cio_desktop.webhooks.receiver import ReceiverError, is_loopback
+from cio_desktop.webhooks.receiver import WEBHOOK_PATH_PREFIX, ReceiverError, is_loopback
 from cio_desktop.webhooks.service import WebhookService, WebhookStatus
 from cio_desktop.webhooks.setup import WebhookUrlError, ensure_token, setup_instructions, webhook_url
 
@@ -51,6 +52,11 @@ def add_parser(subparsers: Any) -> None:
         help="allow listening on a non-loopback address (reachable by other machines: use with care)",
     )
     serve.add_argument("--no-forward", action="store_true", help="only receive and store; do not forward to Hull")
+    serve.add_argument(
+        "--show-url",
+        action="store_true",
+        help="print the webhook URL with its secret token (masked by default: output often ends up in logs)",
+    )
     serve.add_argument(
         "--status-every", type=float, default=10.0, metavar="SECONDS", help="print counters this often (0 = never)"
     )
@@ -111,7 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
         _install_stop_handlers(stop)
         try:
             service.start()
-            _print_start(service)
+            _print_start(service, show_url=args.show_url)
             next_status = time.monotonic() + args.status_every
             while not stop.wait(0.2):
                 if args.status_every > 0 and time.monotonic() >= next_status:
@@ -150,13 +156,19 @@ def _install_stop_handlers(stop: threading.Event) -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _print_start(service: WebhookService) -> None:
+def _print_start(service: WebhookService, *, show_url: bool) -> None:
     status = service.status()
     assert status.local_url is not None
+
+    def shown(url: str) -> str:
+        return url if show_url else mask_token(url)
+
     print(f"Listening on http://{status.listening}", flush=True)
-    print(f"Local webhook URL: {status.local_url}", flush=True)
+    print(f"Local webhook URL: {shown(status.local_url)}", flush=True)
     if status.public_url:
-        print(f"Paste into Customer.io: {status.public_url}", flush=True)
+        print(f"Paste into Customer.io: {shown(status.public_url)}", flush=True)
+    if not show_url:
+        print("(The URL's secret token is shown as …: add --show-url to print it whole.)", flush=True)
     elif status.url_problem:
         print(
             f"No public URL yet: Customer.io cannot reach http://{status.listening} until it is exposed (a tunnel "
@@ -170,6 +182,12 @@ def _print_start(service: WebhookService) -> None:
     else:
         print("Forwarding to Hull.", flush=True)
     print(_status_line(status), flush=True)
+
+
+def mask_token(url: str) -> str:
+    """``url`` with the secret token after ``/webhooks/customerio/`` replaced by an ellipsis."""
+    base, prefix, _ = url.partition(WEBHOOK_PATH_PREFIX)
+    return f"{base}{prefix}…" if prefix else url
 
 
 def _status_line(status: WebhookStatus) -> str:

@@ -11,14 +11,18 @@ transaction, commits once, then releases every waiting caller. A caller is only 
 after the commit that holds its row returned.
 
 Statuses: ``pending`` (to forward), ``forwarded`` (Hull's firehose accepted it), ``failed`` (with a
-reason: no usable identity, Hull refused it, gave up retrying), ``unknown`` (a type or metric we do
-not recognise; kept and shown, not forwarded).
+reason: no usable identity, text that is not valid Unicode, Hull refused it, gave up retrying),
+``unknown`` (a type or metric we do not recognise; kept and shown, not forwarded).
+
+Every event keeps its body exactly as received (bytes): whatever the mapping made of it, the row can
+be stored, so a signed, well-formed event is always acknowledged and can be mapped again later.
 """
 
 from __future__ import annotations
 
 import json
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -36,6 +40,8 @@ from cio_desktop.webhooks.events import JsonScalar, MappedEvent, PayloadFormat
 INBOX_FILENAME = "inbox.sqlite3"
 _MAX_GROUP = 1000  # jobs per transaction; bounds the latency one commit can add
 _SCHEMA_VERSION = 1
+# JSON may escape half of a UTF-16 pair ("\\ud800"); Python keeps it, SQLite's UTF-8 cannot.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 T = TypeVar("T")
 # Its events were accepted (Customer.io will not send them again): keep the file, do not delete it.
@@ -150,11 +156,47 @@ def inbox_path(profile_name: str) -> Path:
 
 def initial_status(mapped: MappedEvent) -> tuple[EventStatus, str | None]:
     """Where a freshly received event starts, and why when it cannot be forwarded."""
+    broken = _broken_text(mapped)
+    if broken is not None:
+        return EventStatus.FAILED, (
+            f"text in the event's {broken} is not valid Unicode (a lone UTF-16 surrogate like \\ud800); "
+            "its body is kept as received, not forwarded"
+        )
     if not mapped.known:
         return EventStatus.UNKNOWN, mapped.problem or f"unrecognised event: {mapped.object_type} {mapped.metric}"
     if mapped.as_user is None:
         return EventStatus.FAILED, mapped.problem or "no usable identity"
     return EventStatus.PENDING, None
+
+
+def _broken_text(mapped: MappedEvent) -> str | None:
+    """Which part of the event holds text that is not valid Unicode, if any."""
+    parts: dict[str, Iterable[object]] = {
+        "name": (mapped.name, mapped.object_type, mapped.metric),
+        "identity": (mapped.as_user or {}).values(),
+        "properties": mapped.properties.values(),
+    }
+    for part, values in parts.items():
+        if any(isinstance(v, str) and not v.isascii() and _LONE_SURROGATE.search(v) for v in values):
+            return part
+    return None
+
+
+def _text(value: str) -> str:
+    """``value`` as SQLite can store it (lone surrogates become U+FFFD; the body keeps the original)."""
+    return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
+
+
+def _mapped_columns(mapped: MappedEvent) -> tuple[str, str, str, str | None, str]:
+    """name, object_type, metric, as_user and properties columns of ``mapped``."""
+    as_user = json.dumps(dict(mapped.as_user), ensure_ascii=False) if mapped.as_user is not None else None
+    return (
+        _text(mapped.name),
+        _text(mapped.object_type),
+        _text(mapped.metric),
+        None if as_user is None else _text(as_user),
+        _text(json.dumps(dict(mapped.properties), ensure_ascii=False)),
+    )
 
 
 class Inbox:
@@ -189,18 +231,19 @@ class Inbox:
     def submit(self, mapped: MappedEvent, body: bytes, received_at: float) -> Future[AcceptResult]:
         """Queue an event for storage; the future resolves after the commit that holds it."""
         status, reason = initial_status(mapped)
+        name, object_type, metric, as_user, properties = _mapped_columns(mapped)
         row = (
-            mapped.event_id,
+            _text(mapped.event_id),
             status.value,
-            mapped.name,
+            name,
             mapped.format.value,
-            mapped.object_type,
-            mapped.metric,
+            object_type,
+            metric,
             mapped.created_at,
             received_at,
-            reason,
-            json.dumps(dict(mapped.as_user)) if mapped.as_user is not None else None,
-            json.dumps(dict(mapped.properties), ensure_ascii=False),
+            None if reason is None else _text(reason),
+            as_user,
+            properties,
             body,
         )
 
@@ -269,15 +312,9 @@ class Inbox:
                 continue
             mapped = remap(bytes(body), float(received_at))
             status, reason = initial_status(mapped)
+            name, _, _, as_user, properties = _mapped_columns(mapped)
             updates.append(
-                (
-                    status.value,
-                    reason,
-                    mapped.name,
-                    json.dumps(dict(mapped.as_user)) if mapped.as_user is not None else None,
-                    json.dumps(dict(mapped.properties), ensure_ascii=False),
-                    event_id,
-                )
+                (status.value, None if reason is None else _text(reason), name, as_user, properties, event_id)
             )
 
         def run(conn: sqlite3.Connection) -> int:

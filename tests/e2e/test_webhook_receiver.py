@@ -283,3 +283,125 @@ def test_a_stalled_disk_answers_503_within_the_budget_so_customerio_retries(inbo
             inbox.submit = original  # type: ignore[method-assign]
     assert status == 503 and "retried" in str(body["error"])
     assert elapsed < 1.5
+
+
+def test_signed_event_with_a_lone_surrogate_is_acknowledged_and_kept_as_received(
+    receiver: WebhookReceiver, inbox: Inbox
+) -> None:
+    template = json.loads(sample())
+    template["data"]["subject"] = "PLACEHOLDER"
+    body = json.dumps({**template, "event_id": "surrogate-1"}).encode().replace(b"PLACEHOLDER", b"\\ud800")
+    status, answer = post(receiver, body)
+    assert status == 200 and answer == {"status": "stored", "event_id": "surrogate-1"}
+    row = inbox.get("surrogate-1")
+    assert row is not None and row.status is EventStatus.FAILED and "not valid Unicode" in (row.reason or "")
+    assert inbox.body("surrogate-1") == body
+    # A re-delivery is a duplicate, not a 503 that Customer.io would retry for days.
+    assert post(receiver, body) == (200, {"status": "duplicate", "event_id": "surrogate-1"})
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "latin-1", '"UTF-32"'])
+def test_a_charset_other_than_utf8_is_refused_not_misread(receiver: WebhookReceiver, charset: str) -> None:
+    status, body = post(receiver, sample(), headers={"Content-Type": f"application/json; charset={charset}"})
+    assert status == 415 and "UTF-8" in str(body["error"])
+    assert post(receiver, sample(), headers={"Content-Type": 'application/json; charset="UTF-8"'})[0] == 200
+
+
+def test_a_compressed_body_is_refused_with_the_reason(receiver: WebhookReceiver) -> None:
+    status, body = post(receiver, sample(), headers={"Content-Encoding": "gzip"})
+    assert status == 415 and "uncompressed" in str(body["error"])
+
+
+@pytest.mark.parametrize("length", ["\u00b2".encode(), "\u00b2".encode("latin-1"), b"-1", b"1e3", b"12, 13"])
+def test_malformed_content_length_is_400_and_the_receiver_keeps_serving(
+    receiver: WebhookReceiver, length: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+        sock.sendall(b"POST " + receiver.webhook_path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: ")
+        sock.sendall(length + b"\r\n\r\n{}")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Content-Length" in answer
+    assert receiver.stats().refused == 1
+    assert post(receiver, sample())[0] == 200
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20_000 + b"\r\n\r\n",
+    ],
+)
+def test_broken_framing_gets_a_4xx_or_501_answer_never_a_500(receiver: WebhookReceiver, head: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+        sock.sendall(head)
+        answer = sock.recv(4096)
+    assert answer.split(b" ", 2)[1] in (b"400", b"431", b"501")
+
+
+def test_both_transfer_encoding_and_content_length_is_400(receiver: WebhookReceiver) -> None:
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+        sock.sendall(
+            f"POST {receiver.webhook_path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Length: 5\r\n\r\n0\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_expect_100_continue_gets_continue_before_the_body(receiver: WebhookReceiver, inbox: Inbox) -> None:
+    body = sample()
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+        head = f"POST {receiver.webhook_path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        head += f"Content-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in signed_headers(KEY, body).items())
+        sock.sendall(head.encode() + b"\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+    assert inbox.counts().received == 1
+
+
+def test_pipelined_requests_on_one_connection_are_answered_in_order(receiver: WebhookReceiver) -> None:
+    template = json.loads(sample())
+    wire = b""
+    for i in range(3):
+        body = json.dumps({**template, "event_id": f"pipe-{i}"}).encode()
+        head = f"POST {receiver.webhook_path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in signed_headers(KEY, body).items())
+        wire += head.encode() + b"\r\n" + body
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+        sock.sendall(wire + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert [received.find(f"pipe-{i}".encode()) for i in range(3)] == sorted(
+        received.find(f"pipe-{i}".encode()) for i in range(3)
+    )
+    assert received.count(b"HTTP/1.1 200 ") == 4 and received.endswith(b'{"status": "ok"}')
+
+
+def test_a_503_after_a_stalled_write_leaves_the_inbox_future_alone(inbox: Inbox) -> None:
+    from concurrent.futures import Future
+
+    late: Future[object] = Future()
+    with WebhookReceiver(inbox, TOKEN, KEY, port=0, request_budget=0.3) as rx:
+        original = inbox.submit
+        inbox.submit = lambda *a, **k: late  # type: ignore[method-assign]
+        try:
+            assert post(rx, sample())[0] == 503
+        finally:
+            inbox.submit = original  # type: ignore[method-assign]
+    # The inbox's writer resolves its futures after the commit: a cancelled one would refuse that.
+    assert not late.cancelled()
+
+
+def test_localhost_is_served_on_each_of_its_addresses_on_one_port(inbox: Inbox) -> None:
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)}
+    with WebhookReceiver(inbox, TOKEN, KEY, host="localhost", port=0) as rx:
+        for address in addresses:
+            conn = http.client.HTTPConnection(address, rx.port, timeout=5)
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().status == 200
+            conn.close()

@@ -64,3 +64,12 @@ def test_inbox_lists_events_and_retries_failed(capsys: pytest.CaptureFixture[str
     assert "Email Opened" in out and "Hull refused this event" in out and "external_id=u1" in out
     assert main(["webhook", "inbox", "--profile", "Acme", "--retry-failed"]) == EXIT_OK
     assert "1 failed event(s) queued" in capsys.readouterr().out
+
+
+def test_mask_token_hides_the_token_and_keeps_the_rest_of_the_url() -> None:
+    from cio_desktop.commands.webhook import mask_token
+
+    assert mask_token("https://hooks.example.com/base/webhooks/customerio/s3cr3t") == (
+        "https://hooks.example.com/base/webhooks/customerio/…"
+    )
+    assert mask_token("http://127.0.0.1:8765/healthz") == "http://127.0.0.1:8765/healthz"

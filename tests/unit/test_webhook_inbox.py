@@ -162,3 +162,29 @@ def test_prune_removes_only_old_forwarded_events(inbox: Inbox) -> None:
     inbox.mark_forwarded(["e1"], now=10_000.0)
     assert inbox.prune_forwarded(before=5_000.0) == 1
     assert inbox.get("e0") is None and inbox.get("e1") is not None and inbox.get("e2") is not None
+
+
+def test_event_with_a_lone_surrogate_is_stored_failed_with_its_body_as_received(inbox: Inbox) -> None:
+    # json.loads keeps "\ud800" as a lone surrogate, which SQLite's UTF-8 text cannot hold.
+    body = b'{"event_id": "s1", "data": {"subject": "Hi \\ud83d"}}'
+    broken = MappedEvent(**{**event("s1").__dict__, "properties": {"email_subject": "Hi \ud83d"}})
+    assert inbox.accept(broken, body) is AcceptResult.STORED
+    row = inbox.get("s1")
+    assert row is not None and row.status is EventStatus.FAILED
+    assert "not valid Unicode" in (row.reason or "") and "properties" in (row.reason or "")
+    assert row.properties == {"email_subject": "Hi \ufffd"}
+    assert inbox.body("s1") == body
+    # Mapping it again finds the same text: it stays failed rather than being forwarded altered.
+    assert inbox.retry_failed(lambda raw, at: broken) == 0
+    assert inbox.get("s1").status is EventStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_lone_surrogate_in_the_name_or_identity_is_also_failed_not_an_error(inbox: Inbox) -> None:
+    named = MappedEvent(**{**event("n1").__dict__, "name": "Customer.io email \udc00", "known": False})
+    who = event("w1", as_user={"external_id": "u\ud800"})
+    inbox.accept(named, b"{}")
+    inbox.accept(who, b"{}")
+    n1, w1 = inbox.get("n1"), inbox.get("w1")
+    assert n1 is not None and n1.status is EventStatus.FAILED and n1.name == "Customer.io email \ufffd"
+    assert w1 is not None and w1.status is EventStatus.FAILED and w1.as_user == {"external_id": "u\ufffd"}
+    assert "identity" in (w1.reason or "")
