@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cio_desktop.sandbox.data import FakeOrg, iso_z
+from cio_desktop.sandbox.data import FakeOrg
+from cio_desktop.sandbox.dates import iso_z
 from cio_desktop.sandbox.search import UserSearch, search_events
 
 _AS_USER_KEYS = ("id", "external_id", "email", "anonymous_id")

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cio_desktop.sandbox.data import MISSING, FakeOrg, parse_date
+from cio_desktop.sandbox.data import MISSING, FakeOrg
+from cio_desktop.sandbox.dates import parse_date
 
 _SUPPORTED = "bool, term, terms, range, exists, match_all, has_parent"
 _NONE = bytes(256)

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cio_desktop.sandbox.data import MISSING, FakeOrg, project, public_event
+from cio_desktop.sandbox.data import MISSING, FakeOrg, project
+from cio_desktop.sandbox.events import public_event
 from cio_desktop.sandbox.query import Ctx, EventCtx, Node, QueryError, UserCtx, compile_query, date_bound
 
 MAX_RESULT_WINDOW = 10_000

@@ -28,7 +28,8 @@ from cio_desktop.sandbox.apis.control import ControlApi
 from cio_desktop.sandbox.apis.hull_firehose import HullFirehoseApi
 from cio_desktop.sandbox.apis.hull_rest import HullRestApi
 from cio_desktop.sandbox.customerio import CioStore
-from cio_desktop.sandbox.data import FakeOrg, public_event
+from cio_desktop.sandbox.data import FakeOrg
+from cio_desktop.sandbox.events import public_event
 from cio_desktop.sandbox.faults import APIS, FaultInjector, Faults, Outcome, ServerRateLimit
 from cio_desktop.sandbox.httpd import SandboxServer
 from cio_desktop.sandbox.hull import HullCredentials, HullService
