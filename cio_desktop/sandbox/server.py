@@ -362,7 +362,8 @@ class Sandbox:
         if decision.outcome is Outcome.DROP:
             return DROP
         if decision.outcome is Outcome.TOO_MANY:
-            extra = (("Retry-After", _fmt_seconds(decision.retry_after)),) if decision.retry_after is not None else ()
+            retry = decision.retry_after
+            extra = (("Retry-After", _retry_after_text(retry)),) if retry is not None else ()
             reply = Reply(429, b'{"meta":{"error":"Too many requests"}}', extra)
         elif decision.outcome is Outcome.SERVER_ERROR:
             reply = Reply(decision.status, json.dumps({"message": HTTPStatus(decision.status).phrase}).encode())
@@ -379,9 +380,8 @@ def _answer(handle: Callable[[Request], Reply], req: Request) -> Reply:
         return e.reply
 
 
-def _fmt_seconds(v: float | None) -> str:
-    if v is None:
-        return ""
+def _retry_after_text(v: float) -> str:
+    """Whole seconds without a decimal point ("2"), others as written ("1.5")."""
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
