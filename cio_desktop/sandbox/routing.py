@@ -9,9 +9,10 @@ emulated services word those differently).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
 from cio_desktop.sandbox.query import QueryError
@@ -23,19 +24,20 @@ class Headers(Protocol):
     def get(self, name: str, /) -> str | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Request:
-    """One request to an emulated API; ``path`` holds the unquoted segments after the API's prefix."""
+    """One request to an emulated API; ``path`` holds the segments after the API's prefix.
+
+    ``params`` are the ``{name}`` segments of the route that matched, set by the API before it
+    calls the route's handler.
+    """
 
     method: str
     path: tuple[str, ...]
     query: dict[str, list[str]]
     headers: Headers
     body: bytes
-    params: Mapping[str, str] = field(default_factory=dict)  # the ``{name}`` segments of the matched route
-
-    def routed(self, params: Mapping[str, str]) -> Request:
-        return replace(self, params=params) if params else self
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class EmulatedApi(Protocol):
         ...
 
 
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+
+
 class Miss(Enum):
     NOT_FOUND = "no route has this path"
     WRONG_METHOD = "a route has this path, but not for this method"
@@ -107,42 +112,55 @@ H = TypeVar("H")
 
 
 class RouteTable(Generic[H]):
-    """(method, path pattern) -> handler. A pattern is ``/``-separated; ``{name}`` matches any one segment."""
+    """(method, path pattern) -> handler. A pattern is ``/``-separated; ``{name}`` matches any one segment.
+
+    Literal routes are one dict lookup; a path that is not one is tried against the patterned
+    routes of its length.
+    """
 
     def __init__(self, routes: Iterable[tuple[str, str, H]]) -> None:
-        self._routes: list[tuple[tuple[str, ...], dict[str, H]]] = []
+        self._literal: dict[tuple[str, ...], dict[str, H]] = {}
+        self._patterned: dict[int, list[_Pattern[H]]] = {}
         for method, pattern, handler in routes:
             parts = tuple(pattern.strip("/").split("/")) if pattern.strip("/") else ()
-            for known, methods in self._routes:
-                if known == parts:
-                    methods[method] = handler
-                    break
-            else:
-                self._routes.append((parts, {method: handler}))
-
-    def lookup(self, method: str, path: Sequence[str]) -> tuple[H, dict[str, str]] | Miss:
-        miss = Miss.NOT_FOUND
-        for parts, methods in self._routes:
-            params = _match(parts, path)
-            if params is None:
+            if not any(p.startswith("{") for p in parts):
+                self._literal.setdefault(parts, {})[method] = handler
                 continue
+            same_length = self._patterned.setdefault(len(parts), [])
+            known = next((r for r in same_length if r.parts == parts), None)
+            if known is None:
+                known = _Pattern(parts)
+                same_length.append(known)
+            known.methods[method] = handler
+
+    def lookup(self, method: str, path: tuple[str, ...]) -> tuple[H, Mapping[str, str]] | Miss:
+        miss = Miss.NOT_FOUND
+        methods = self._literal.get(path)
+        if methods is not None:
             handler = methods.get(method)
             if handler is not None:
-                return handler, params
+                return handler, _NO_PARAMS
             miss = Miss.WRONG_METHOD
+        for route in self._patterned.get(len(path), ()):
+            if route.matches(path):
+                handler = route.methods.get(method)
+                if handler is not None:
+                    return handler, {name: path[i] for i, name in route.names}
+                miss = Miss.WRONG_METHOD
         return miss
 
 
-def _match(parts: tuple[str, ...], path: Sequence[str]) -> dict[str, str] | None:
-    if len(parts) != len(path):
-        return None
-    params: dict[str, str] = {}
-    for part, segment in zip(parts, path, strict=True):
-        if part.startswith("{"):
-            params[part[1:-1]] = segment
-        elif part != segment:
-            return None
-    return params
+class _Pattern(Generic[H]):
+    """A route with ``{name}`` segments, and its handler per method."""
+
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        self.parts = parts
+        self.names = tuple((i, p[1:-1]) for i, p in enumerate(parts) if p.startswith("{"))
+        self.literals = tuple((i, p) for i, p in enumerate(parts) if not p.startswith("{"))
+        self.methods: dict[str, H] = {}
+
+    def matches(self, path: tuple[str, ...]) -> bool:
+        return all(path[i] == literal for i, literal in self.literals)
 
 
 __all__ = [

@@ -343,7 +343,7 @@ class Sandbox:
             if path == api.prefix or path.startswith(api.prefix + "/"):
                 sub = path[len(api.prefix) :].strip("/")
                 # Split before unquoting so an encoded "/" stays inside its path segment.
-                segments = tuple(unquote(s) for s in sub.split("/")) if sub else ()
+                segments = tuple([unquote(s) for s in sub.split("/")]) if sub else ()
                 return self._serve(api, Request(method, segments, query, headers, body))
         if path.startswith(self._control.prefix + "/"):
             # Not unquoted: the control API unquotes the identifiers in its paths itself.

@@ -41,8 +41,8 @@ class CioAppApi:
             if req.method == "GET" and _names_a_customer(req.path):
                 _id_type(req)  # checked before the resource after the id, so a bad one is a 400 on any
             return meta_error(404, "Not found")
-        handler, params = found
-        return handler(req.routed(params))
+        handler, req.params = found
+        return handler(req)
 
     def endpoint(self, method: str, path: tuple[str, ...]) -> str:
         """How requests are counted: the customer's id becomes a placeholder."""

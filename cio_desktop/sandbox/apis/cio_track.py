@@ -81,8 +81,8 @@ class CioTrackApi:
                 return _v2_error(405, "invalid", "use POST for /api/v2/batch")
             if isinstance(found, Miss):
                 return _NOT_FOUND
-            handler, params = found
-            return handler(req.routed(params))
+            handler, req.params = found
+            return handler(req)
         if req.path[:2] == ("api", "v1") and len(req.path) > 2:
             try:
                 return self._v1(req)
@@ -130,8 +130,8 @@ class CioTrackApi:
             if len(path) >= 2 and path[0] == "customers":
                 _v1_identifier(path[1])
             return _NOT_FOUND
-        handler, params = found
-        return handler(req.routed(params), payload)
+        handler, req.params = found
+        return handler(req, payload)
 
     def region(self, req: Request, payload: dict[str, Any]) -> Reply:
         return json_reply(200, self._region())

@@ -56,8 +56,8 @@ class ControlApi:
             if isinstance(found, Miss):
                 _payload(req)  # a body that is not a JSON object is a 400 even here
                 return message_error(404, f"unknown control endpoint {req.method} /{'/'.join(req.path)}")
-            handler, params = found
-            return handler(req.routed(params))
+            handler, req.params = found
+            return handler(req)
         except (ValueError, TypeError) as e:
             return message_error(400, str(e))
 

@@ -24,8 +24,8 @@ class HullFirehoseApi:
         found = self.routes.lookup(req.method, req.path)
         if isinstance(found, Miss):
             return message_error(404, "the firehose accepts POST / only")
-        handler, params = found
-        return handler(req.routed(params))
+        handler, req.params = found
+        return handler(req)
 
     def endpoint(self, method: str, path: tuple[str, ...]) -> str:
         return f"{method} /" + "/".join(path)

@@ -50,9 +50,9 @@ class HullRestApi:
         found = self.routes.lookup(req.method, req.path)
         if isinstance(found, Miss):
             return message_error(404, f"Not found: {req.method} /{'/'.join(req.path)}")
-        handler, params = found
+        handler, req.params = found
         try:
-            return handler(req.routed(params))
+            return handler(req)
         except QueryError as e:
             return message_error(400, str(e))
 
