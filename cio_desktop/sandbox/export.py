@@ -24,28 +24,26 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cio_desktop.config.private import private_dir, private_opener
-from cio_desktop.sandbox.data import FakeOrg, public_event
+from cio_desktop.sandbox.data import FakeOrg
+from cio_desktop.sandbox.events import public_event
+
+if TYPE_CHECKING:
+    from cio_desktop.sandbox.server import Sandbox
 
 FORMATS = ("jsonl", "json", "csv")
 _LEADING = ("id", "email", "external_id", "anonymous_ids", "name", "created_at", "updated_at")
 _LIST_COLUMNS = ("anonymous_ids", "segment_ids", "segments")
 
 
-def _org_of(source: Any) -> FakeOrg:
+def _org_of(source: FakeOrg | Sandbox) -> FakeOrg:
     """The FakeOrg of a Sandbox (or the FakeOrg itself)."""
-    if isinstance(source, FakeOrg):
-        return source
-    for name in ("org", "data", "fake_org", "hull_org", "hull"):
-        candidate = getattr(source, name, None)
-        if isinstance(candidate, FakeOrg):
-            return candidate
-        nested = getattr(candidate, "org", None)  # e.g. the sandbox's HullService
-        if isinstance(nested, FakeOrg):
-            return nested
-    raise TypeError(f"cannot find the seeded organization in {type(source).__name__}")
+    org = source if isinstance(source, FakeOrg) else getattr(source, "org", None)
+    if not isinstance(org, FakeOrg):
+        raise TypeError(f"cannot find the seeded organization in {type(source).__name__}")
+    return org
 
 
 class _AtomicText:
@@ -181,7 +179,7 @@ _WRITERS = {"jsonl": _write_jsonl, "json": _write_json, "csv": _write_csv}
 
 
 def export_organization(
-    sandbox_or_its_data: Any,
+    sandbox_or_its_data: FakeOrg | Sandbox,
     directory: str | Path,
     formats: Sequence[str] = FORMATS,
     gzip: bool = False,

@@ -1,4 +1,8 @@
-"""Fault injection per emulated API, and the Track API's rate limit (a token bucket)."""
+"""Fault injection per emulated API, and the Track API's server-side rate limit.
+
+``ServerRateLimit`` is the emulated *server* refusing requests over its rate (answered 429); the
+client's pacing that waits for a free slot is ``cio_desktop.net.ratelimit.TokenBucket``.
+"""
 
 from __future__ import annotations
 
@@ -79,10 +83,6 @@ class FaultInjector:
         self._faults = Faults()
         self._rng = random.Random(0)
 
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
     def configure(self, faults: Faults) -> None:
         with self._lock:
             self._faults = faults
@@ -110,8 +110,11 @@ class FaultInjector:
 _PASS = Decision(Outcome.PASS)
 
 
-class TokenBucket:
-    """``rate`` requests per second with a burst of one second's worth (at least one request)."""
+class ServerRateLimit:
+    """Admits ``rate`` requests per second with a burst of one second's worth (at least one request).
+
+    A token bucket that never waits: a request that finds no token is refused at once.
+    """
 
     def __init__(self, rate: float) -> None:
         if rate <= 0:
@@ -122,8 +125,8 @@ class TokenBucket:
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
-    def take(self) -> bool:
-        """True if a request may go through now (and spend a token)."""
+    def admit(self) -> bool:
+        """True if a request may go through now (and spend a token); False means answer 429."""
         with self._lock:
             now = time.monotonic()
             self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)

@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cio_desktop.sandbox.data import FakeOrg, iso_z
-from cio_desktop.sandbox.query import UserSearch, search_events
+from cio_desktop.sandbox.data import FakeOrg
+from cio_desktop.sandbox.dates import iso_z
+from cio_desktop.sandbox.search import UserSearch, search_events
 
 _AS_USER_KEYS = ("id", "external_id", "email", "anonymous_id")
 _TOP_LEVEL_TRAITS = frozenset({"email", "name", "first_name", "last_name", "external_id"})
@@ -141,9 +142,6 @@ class HullService:
         ]
         start = (page - 1) * per_page
         return rows[start : start + per_page]
-
-    def search_users(self, body: Any) -> dict[str, Any]:
-        return self.search.search(body)
 
     def search_users_json(self, body: Any) -> str:
         return self.search.search_json(body)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from cio_desktop.sandbox.data import LONG_NAME_KEY, LONG_VALUE_KEY, FakeOrg, parse_date
+from cio_desktop.sandbox.data import FakeOrg
+from cio_desktop.sandbox.dates import parse_date
+from cio_desktop.sandbox.pools import LONG_NAME_KEY, LONG_VALUE_KEY
 
 
 def test_same_seed_gives_the_same_organization_and_another_seed_a_different_one() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.sandbox import Sandbox
-from cio_desktop.sandbox.faults import Faults, TokenBucket
+from cio_desktop.sandbox.faults import Faults, ServerRateLimit
 
 
 def _put(sb: Sandbox, pid: str) -> tuple[int, dict[str, str]]:
@@ -99,12 +99,12 @@ def test_faults_can_be_set_through_the_control_endpoint() -> None:
     assert bad.status == 400 and b"rate_9" in bad.body
 
 
-def test_token_bucket_allows_the_rate_with_a_one_second_burst() -> None:
-    bucket = TokenBucket(20)
+def test_server_rate_limit_admits_the_rate_with_a_one_second_burst() -> None:
+    limit = ServerRateLimit(20)
     t0 = time.monotonic()
-    assert sum(bucket.take() for _ in range(40)) == 20
+    assert sum(limit.admit() for _ in range(40)) == 20
     time.sleep(0.1)
-    refilled = sum(bucket.take() for _ in range(40))
+    refilled = sum(limit.admit() for _ in range(40))
     assert 1 <= refilled <= (time.monotonic() - t0) * 20 + 1
 
 

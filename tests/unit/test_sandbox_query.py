@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from cio_desktop.sandbox.data import FakeOrg, parse_date
-from cio_desktop.sandbox.query import WINDOW_MESSAGE, QueryError, UserSearch, search_events
+from cio_desktop.sandbox.data import FakeOrg
+from cio_desktop.sandbox.dates import parse_date
+from cio_desktop.sandbox.query import QueryError
+from cio_desktop.sandbox.search import WINDOW_MESSAGE, UserSearch, search_events
 
 
 @pytest.fixture(scope="module")
