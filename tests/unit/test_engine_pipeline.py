@@ -443,7 +443,7 @@ def test_customer_id_change_merges_after_the_new_primary_was_accepted(ledger: Le
 def test_unchanged_users_are_recognised_without_mapping_them_again(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cio_desktop.sync.engine as engine_module
+    import cio_desktop.sync.run_users as users_module
 
     users = [make_user(i) for i in range(20)]
     source, track = FakeSource(users), FakeTrack()
@@ -456,7 +456,7 @@ def test_unchanged_users_are_recognised_without_mapping_them_again(
         planned.append(user["id"])
         return real_plan(user, *a, **kw)
 
-    monkeypatch.setattr(engine_module, "plan_user", counting)
+    monkeypatch.setattr(users_module, "plan_user", counting)
     again = eng.run(RunMode.FULL)
     assert again.counts == {"skip: unchanged": 20} and planned == []
     # A change Hull stamped just now is always mapped (two updates within one clock tick look alike).
