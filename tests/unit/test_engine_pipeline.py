@@ -24,7 +24,7 @@ from cio_desktop.hull.source import (
     Stream,
 )
 from cio_desktop.net.errors import AuthenticationError, RejectedError, ServerError
-from cio_desktop.sync.engine import Problem, RunMode, SyncEngine
+from cio_desktop.sync.engine import Problem, RunMode, RunSummary, SyncEngine
 from cio_desktop.sync.ledger import Checkpoint, Ledger, RunStatus
 from cio_desktop.sync.progress import Progress
 
@@ -383,6 +383,30 @@ def test_cancel_stops_between_batches_with_a_consistent_ledger(ledger: Ledger) -
     assert rest.status is RunStatus.COMPLETED
     assert ledger.people_count() == 5000
     assert len(track.ops) == 5000 - summary.people_sent
+
+
+def test_a_run_still_going_shows_its_counts_so_far_in_its_record(ledger: Ledger) -> None:
+    # What the history shows of a run that is killed (or whose machine stops) before it finishes.
+    source, track = FakeSource([make_user(i) for i in range(3000)]), FakeTrack()
+    release = threading.Event()
+    track.on_batch = lambda: release.wait(10)  # Customer.io holds the first request
+    done: list[RunSummary] = []
+    worker = threading.Thread(
+        target=lambda: done.append(engine(profile(concurrency=1), source, ledger, track).run(RunMode.FULL))
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (ledger.runs() and ledger.runs()[0].counts):
+            time.sleep(0.01)
+        going = ledger.runs()[0]
+        assert going.status is RunStatus.RUNNING
+        assert 500 <= going.counts["identify (new)"] <= 3000 and ledger.people_count() == 0
+    finally:
+        release.set()
+        worker.join(10)
+    assert done[0].status is RunStatus.COMPLETED
+    assert dict(ledger.runs()[0].counts) == {"identify (new)": 3000}
 
 
 def test_progress_is_reported_a_few_times_per_second_at_most(ledger: Ledger) -> None:
