@@ -299,7 +299,7 @@ class Sender:
         events: list[EventWrite] = []
         for entry in results.accepted:
             if entry.person is not None:
-                people.append(person_write(entry.person, entry.fp))
+                people.append(_person_write(entry.person, entry.fp))
             elif entry.event is not None:
                 events.append(EventWrite(entry.event.event_id, entry.event.ulid))
         errors = [_error_write(f) for f in results.failed]
@@ -360,7 +360,7 @@ class Sender:
             self._send_batch(list(rest.items), rest.body)
 
 
-def person_write(d: Decision, fp: str | None = None) -> PersonWrite:
+def _person_write(d: Decision, fp: str | None = None) -> PersonWrite:
     """What the ledger keeps of a person Customer.io accepted."""
     if d.action is Action.DELETE:
         return PersonWrite(customer_id=d.customer_id or "", hull_id=d.hull_id, deleted=True)
