@@ -28,6 +28,15 @@ from cio_desktop.sync.validation import check_event, check_operation_size, descr
 _ACTIONS = {"page": "page", "screen": "screen"}
 
 
+def event_label(decision: EventDecision) -> str:
+    """How a run counts an event decision: ``event (sent)``, ``event skip: already sent``."""
+    if decision.reason is EventReason.SEND:
+        return "event (sent)"
+    if decision.reason is EventReason.SEND_ANONYMOUS:
+        return "event (anonymous)"
+    return "event skip: " + decision.reason.value.replace("_", " ")
+
+
 def event_action(event_type: str) -> str:
     """Customer.io event type for a Hull ``event_type``: page and screen keep theirs, the rest are events."""
     return _ACTIONS.get(event_type, "event")
@@ -136,4 +145,4 @@ def plan_event(
     )
 
 
-__all__ = ["event_action", "plan_event"]
+__all__ = ["event_action", "event_label", "plan_event"]

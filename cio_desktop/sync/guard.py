@@ -48,9 +48,6 @@ class DeletionApproval:
     max_count: int
     customer_ids: frozenset[str] | None = None
 
-    def covers(self, customer_id: str) -> bool:
-        return self.customer_ids is None or customer_id in self.customer_ids
-
 
 @dataclass(frozen=True)
 class GuardInput:

@@ -142,18 +142,7 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
     """Turn one Hull user into the Customer.io person the profile describes (never raises)."""
     violations: list[Violation] = []
     send_nulls = ctx.profile.send_nulls
-    raw_id = user.get("id")
-    hull_id = raw_id if isinstance(raw_id, str) else ("" if raw_id is None else str(raw_id))
-
-    customer_id, id_problem = customer_id_of(user, ctx)
-    if id_problem is not None:
-        violations.append(id_problem)
-    identifiers: dict[str, str] = {}
-    if customer_id is not None:
-        identifiers[ctx.id_key] = customer_id
-        v = check_identifier(ctx.id_key, customer_id)
-        if v is not None:
-            violations.append(v)
+    customer_id, identifiers = _identifiers(user, ctx, violations)
 
     raw_email = user.get("email")
     email = raw_email if isinstance(raw_email, str) and raw_email.strip() else None
@@ -194,40 +183,83 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
                 violations.append(Violation(f.cio, f"'{f.hull}' is a date attribute but {_show(value)} is not a date"))
                 continue
         kind = type(value)
-        if kind is str or kind is int or kind is bool:
+        if kind is str or kind is int or kind is bool:  # the common case, kept inline
             attributes[f.cio] = value
-        elif kind is float:
-            if math.isfinite(value):
-                attributes[f.cio] = value
-            else:
-                attributes.pop(f.cio, None)
-                violations.append(Violation(f.cio, f"value for attribute '{f.cio}' is {value} (NaN or infinity)"))
-        elif kind is list or kind is dict or kind is tuple:
-            if kind is tuple:
-                value = list(value)
-            try:
-                json_text(value)
-            except (ValueError, TypeError):
-                attributes.pop(f.cio, None)
-                violations.append(
-                    Violation(f.cio, f"value for attribute '{f.cio}' holds NaN, infinity or a value that is not JSON")
-                )
-                continue
-            attributes[f.cio] = value
-        elif isinstance(value, int | str | float):  # subclasses (e.g. IntEnum) from non-JSON sources
+            continue
+        value, problem = _json_value(f.cio, value)
+        if problem is None:
             attributes[f.cio] = value
         else:
             attributes.pop(f.cio, None)
-            violations.append(
-                Violation(f.cio, f"value for attribute '{f.cio}' is a {kind.__name__}, which is not a JSON value")
-            )
+            violations.append(problem)
 
-    anon = user.get("anonymous_ids")
-    anonymous_id = next((a for a in anon if isinstance(a, str) and a), None) if isinstance(anon, list) else None
+    anonymous_id = _first_anonymous_id(user)
     if anonymous_id is not None and ctx.profile.anonymous_events and "anonymous_id" not in attributes:
         # Customer.io attaches earlier anonymous events to a person whose anonymous_id attribute matches.
         attributes["anonymous_id"] = anonymous_id
 
+    material, wire = _encode(identifiers, attributes, violations)
+    raw_id = user.get("id")
+    return MappedPerson(
+        hull_id=raw_id if isinstance(raw_id, str) else ("" if raw_id is None else str(raw_id)),
+        customer_id=customer_id,
+        identifiers=identifiers,
+        attributes=attributes,
+        payload_hash=hashlib.blake2b(material.encode("ascii"), digest_size=8).hexdigest(),
+        violations=tuple(violations),
+        email=email,
+        anonymous_id=anonymous_id,
+        wire=wire.encode("ascii") if not violations else b"",
+    )
+
+
+def _identifiers(
+    user: dict[str, Any], ctx: MappingContext, violations: list[Violation]
+) -> tuple[str | None, dict[str, str]]:
+    """The customerId and the v2 identifiers it makes (empty without one); problems go to ``violations``."""
+    customer_id, id_problem = customer_id_of(user, ctx)
+    if id_problem is not None:
+        violations.append(id_problem)
+    identifiers: dict[str, str] = {}
+    if customer_id is not None:
+        identifiers[ctx.id_key] = customer_id
+        v = check_identifier(ctx.id_key, customer_id)
+        if v is not None:
+            violations.append(v)
+    return customer_id, identifiers
+
+
+def _first_anonymous_id(user: dict[str, Any]) -> str | None:
+    anon = user.get("anonymous_ids")
+    return next((a for a in anon if isinstance(a, str) and a), None) if isinstance(anon, list) else None
+
+
+def _json_value(name: str, value: Any) -> tuple[Any, Violation | None]:
+    """A mapped value that is not text, an integer or a boolean, as sent: finite numbers, lists (tuples
+    too) and objects that are JSON, subclasses of JSON scalars; anything else is a violation."""
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return value, None
+        return None, Violation(name, f"value for attribute '{name}' is {value} (NaN or infinity)")
+    if kind is list or kind is dict or kind is tuple:
+        if kind is tuple:
+            value = list(value)
+        try:
+            json_text(value)
+        except (ValueError, TypeError):
+            return None, Violation(
+                name, f"value for attribute '{name}' holds NaN, infinity or a value that is not JSON"
+            )
+        return value, None
+    if isinstance(value, int | str | float):  # subclasses (e.g. IntEnum) from non-JSON sources
+        return value, None
+    return None, Violation(name, f"value for attribute '{name}' is a {kind.__name__}, which is not a JSON value")
+
+
+def _encode(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> tuple[str, str]:
+    """The text hashed into ``payload_hash`` and the identify operation as sent, after the last checks
+    (Customer.io's limits, text it cannot take, the operation's size) added their ``violations``."""
     violations.extend(check_attributes(attributes))
     ids_json, attrs_json = _material(identifiers, attributes, violations)
     material = f"[{ids_json},{attrs_json}]"  # the hashed text (unchanged since the first ledgers)
@@ -238,17 +270,7 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
     size_problem = check_operation_size(len(wire), "identify operation")
     if size_problem is not None:
         violations.append(size_problem)
-    return MappedPerson(
-        hull_id=hull_id,
-        customer_id=customer_id,
-        identifiers=identifiers,
-        attributes=attributes,
-        payload_hash=hashlib.blake2b(material.encode("ascii"), digest_size=8).hexdigest(),
-        violations=tuple(violations),
-        email=email,
-        anonymous_id=anonymous_id,
-        wire=wire.encode("ascii") if not violations else b"",
-    )
+    return material, wire
 
 
 def _material(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> tuple[str, str]:

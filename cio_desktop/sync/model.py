@@ -143,10 +143,6 @@ class Decision:
             return f"skip: {text}"
         return f"{self.action.value} ({text})"
 
-    @property
-    def sends(self) -> bool:
-        return bool(self.operations)
-
 
 class EventReason(StrEnum):
     """Why an event is or is not sent."""
@@ -181,10 +177,6 @@ class EventDecision:
     route: EventRoute = EventRoute.BATCH
     anonymous_id: str | None = None
     violations: tuple[Violation, ...] = ()
-
-    @property
-    def sends(self) -> bool:
-        return self.operation is not None
 
 
 @dataclass(frozen=True, slots=True)

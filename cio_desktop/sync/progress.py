@@ -98,39 +98,18 @@ class ProgressTracker:
             self._samples.append((self._clock(), 0))
         self._emit(force=True)
 
-    def set_total(self, total: int | None) -> None:
-        with self._lock:
-            self._total = total
-
-    def advance(self, n: int = 1, *, label: str | None = None, message: str | None = None) -> None:
+    def advance(self, n: int = 1, *, label: str | None = None) -> None:
         """``n`` more items handled in the current phase; ``label`` counts them under a decision."""
         with self._lock:
             self._done += n
             if label is not None:
                 self._counts[label] = self._counts.get(label, 0) + n
-            if message is not None:
-                self._message = message
-        self._emit(force=False)
-
-    def count(self, label: str, n: int = 1) -> None:
-        """Count ``n`` under ``label`` without moving ``done`` (e.g. deletions, events)."""
-        with self._lock:
-            self._counts[label] = self._counts.get(label, 0) + n
         self._emit(force=False)
 
     def fail(self, n: int = 1) -> None:
         with self._lock:
             self._failed += n
         self._emit(force=False)
-
-    def message(self, text: str, *, force: bool = False) -> None:
-        with self._lock:
-            self._message = text
-        self._emit(force=force)
-
-    def flush(self) -> None:
-        """Report the current state now (end of a run)."""
-        self._emit(force=True)
 
     # ------------------------------------------------------------------ reads
     @property
@@ -142,10 +121,6 @@ class ProgressTracker:
     def failed(self) -> int:
         with self._lock:
             return self._failed
-
-    def snapshot(self) -> Progress:
-        with self._lock:
-            return self._snapshot_locked(self._clock())
 
     # ------------------------------------------------------------------ internals
     def _snapshot_locked(self, now: float) -> Progress:

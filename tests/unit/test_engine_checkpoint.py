@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cio_desktop.sync.engine import _EventCheckpoint
+from cio_desktop.sync.checkpoint import EventCheckpoint
 
 
 def test_checkpoint_stays_at_the_start_until_the_oldest_event_is_done() -> None:
-    ck = _EventCheckpoint(100.0)
+    ck = EventCheckpoint(100.0)
     ck.add(0, 110.0)
     ck.add(1, 120.0)
     ck.finish(1, ok=True)
@@ -18,7 +18,7 @@ def test_checkpoint_stays_at_the_start_until_the_oldest_event_is_done() -> None:
 
 
 def test_checkpoint_never_lands_on_a_time_an_unfinished_event_shares() -> None:
-    ck = _EventCheckpoint(None)
+    ck = EventCheckpoint(None)
     for seq, ts in enumerate([10.0, 20.0, 20.0, 30.0]):
         ck.add(seq, ts)
     ck.finish(0, ok=True)
@@ -30,7 +30,7 @@ def test_checkpoint_never_lands_on_a_time_an_unfinished_event_shares() -> None:
 
 
 def test_a_failed_event_holds_the_checkpoint_just_before_it_for_the_rest_of_the_run() -> None:
-    ck = _EventCheckpoint(None)
+    ck = EventCheckpoint(None)
     for seq, ts in enumerate([10.0, 20.0, 30.0]):
         ck.add(seq, ts)
     ck.finish(0, ok=True)
@@ -41,8 +41,8 @@ def test_a_failed_event_holds_the_checkpoint_just_before_it_for_the_rest_of_the_
 
 
 def test_nothing_handled_keeps_the_previous_checkpoint() -> None:
-    ck = _EventCheckpoint(42.0)
+    ck = EventCheckpoint(42.0)
     ck.stream_done()
     assert ck.value() == 42.0
-    empty = _EventCheckpoint(None)
+    empty = EventCheckpoint(None)
     assert empty.value() is None

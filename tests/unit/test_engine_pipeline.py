@@ -24,7 +24,7 @@ from cio_desktop.hull.source import (
     Stream,
 )
 from cio_desktop.net.errors import AuthenticationError, RejectedError, ServerError
-from cio_desktop.sync.engine import Problem, RunMode, SyncEngine
+from cio_desktop.sync.engine import Problem, RunMode, RunSummary, SyncEngine
 from cio_desktop.sync.ledger import Checkpoint, Ledger, RunStatus
 from cio_desktop.sync.progress import Progress
 
@@ -385,6 +385,30 @@ def test_cancel_stops_between_batches_with_a_consistent_ledger(ledger: Ledger) -
     assert len(track.ops) == 5000 - summary.people_sent
 
 
+def test_a_run_still_going_shows_its_counts_so_far_in_its_record(ledger: Ledger) -> None:
+    # What the history shows of a run that is killed (or whose machine stops) before it finishes.
+    source, track = FakeSource([make_user(i) for i in range(3000)]), FakeTrack()
+    release = threading.Event()
+    track.on_batch = lambda: release.wait(10)  # Customer.io holds the first request
+    done: list[RunSummary] = []
+    worker = threading.Thread(
+        target=lambda: done.append(engine(profile(concurrency=1), source, ledger, track).run(RunMode.FULL))
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (ledger.runs() and ledger.runs()[0].counts):
+            time.sleep(0.01)
+        going = ledger.runs()[0]
+        assert going.status is RunStatus.RUNNING
+        assert 500 <= going.counts["identify (new)"] <= 3000 and ledger.people_count() == 0
+    finally:
+        release.set()
+        worker.join(10)
+    assert done[0].status is RunStatus.COMPLETED
+    assert dict(ledger.runs()[0].counts) == {"identify (new)": 3000}
+
+
 def test_progress_is_reported_a_few_times_per_second_at_most(ledger: Ledger) -> None:
     source, track = FakeSource([make_user(i) for i in range(3000)]), FakeTrack()
     seen: list[Progress] = []
@@ -443,7 +467,7 @@ def test_customer_id_change_merges_after_the_new_primary_was_accepted(ledger: Le
 def test_unchanged_users_are_recognised_without_mapping_them_again(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cio_desktop.sync.engine as engine_module
+    import cio_desktop.sync.run_users as users_module
 
     users = [make_user(i) for i in range(20)]
     source, track = FakeSource(users), FakeTrack()
@@ -456,7 +480,7 @@ def test_unchanged_users_are_recognised_without_mapping_them_again(
         planned.append(user["id"])
         return real_plan(user, *a, **kw)
 
-    monkeypatch.setattr(engine_module, "plan_user", counting)
+    monkeypatch.setattr(users_module, "plan_user", counting)
     again = eng.run(RunMode.FULL)
     assert again.counts == {"skip: unchanged": 20} and planned == []
     # A change Hull stamped just now is always mapped (two updates within one clock tick look alike).

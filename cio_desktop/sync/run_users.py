@@ -1,0 +1,271 @@
+"""The users pass of a run: read the members (or the users changed since the last run), plan each one,
+queue what Customer.io must receive; once every user was read, the deletion step. Also the single
+send (one person, as a test).
+
+Planning happens on the run's calling thread, one page at a time: one ledger query per page, then
+:func:`~cio_desktop.sync.planner.plan_user` per user. A user whose Hull data and sync settings are the
+same as when Customer.io accepted them (same fingerprint) is not even mapped again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+from cio_desktop import __version__
+from cio_desktop.hull.source import HullUser, SourceError, Stream
+from cio_desktop.sync.batching import BatchPacker
+from cio_desktop.sync.deletions import DeletionStep, defer_row
+from cio_desktop.sync.mapping import identify_operation, parse_date
+from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
+from cio_desktop.sync.planner import plan_user
+from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
+from cio_desktop.sync.progress import Phase
+from cio_desktop.sync.sender import Entry, Sender
+from cio_desktop.sync.state import RunState
+from cio_desktop.sync.summary import Problem, RunMode
+
+# A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
+FINGERPRINT_SETTLE_S = 300.0
+UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
+
+# Profile settings that do not change what a person's payload is.
+_NOT_IN_PAYLOAD = frozenset(
+    {
+        "name",
+        "concurrency",
+        "rate_limit",
+        "webhook_public_url",
+        "webhook_listen",
+        "endpoints",
+        "events",
+        "deletion_guard_percent",
+        "deletion_guard_max",
+    }
+)
+
+
+class UsersPass:
+    """The users pass of one run (and its deletion step), or the single send."""
+
+    def __init__(self, state: RunState, sender: Sender, ctx: MappingContext) -> None:
+        self.s = state
+        self.sender = sender
+        self.ctx = ctx
+        # Fingerprints would not save a single send anything: it always maps and sends its person.
+        self.ctx_fp = context_fingerprint(ctx) if state.mode is not RunMode.SINGLE else None
+
+    def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
+        s = self.s
+        nobody = full and not segment_ids
+        if nobody:
+            s.say("No segments are chosen: nobody is sent (choose segments in the profile).")
+        what = "users in the chosen segments" if full else "users updated since the last run"
+        total = None if nobody or updated_since is not None else self._count(segment_ids)
+        s.progress.phase(Phase.USERS, total=total, message=f"Reading {what}")
+        packer: BatchPacker[Entry] = BatchPacker(max_ops=s.e.batch_max_ops)
+        if full:
+            s.ledger.begin_seen()
+        members = 0
+        if not nobody:
+            read = self._read(segment_ids, updated_since, packer, full=full)
+            if read is None:
+                return
+            members = read
+        if full and s.users_read.clean:
+            s.audience = members
+        self.sender.flush(packer)
+        if full and not s.dry:
+            # Every member was seen: anonymous users who left the segments are not anonymous members any more.
+            s.ledger.forget_anonymous_not_seen()
+        if s.profile.delete_on_leave:
+            # Only once every user was read: a partial member list would delete people still in.
+            self._deletions(packer, full=full)
+        self.sender.drain()
+
+    def _count(self, segment_ids: Sequence[str] | None) -> int | None:
+        try:
+            return self.s.e.source.count_users(segment_ids)
+        except SourceError:
+            return None
+
+    def _read(
+        self, segment_ids: Sequence[str] | None, updated_since: float | None, packer: BatchPacker[Entry], *, full: bool
+    ) -> int | None:
+        """Read and plan every user; how many were read, or None when the run stopped meanwhile."""
+        s = self.s
+        s.read_source = True
+        members = 0
+        feed = Prefetch(lambda: s.e.source.iter_users(segment_ids, updated_since=updated_since), PAGE_SIZE, s.stop)
+        try:
+            for chunk in feed:
+                if s.stopped():
+                    return None
+                members += len(chunk)
+                self._plan_page(chunk, packer, full=full)
+                s.save_counts()
+        finally:
+            feed.join()
+        if s.stopped():
+            return None
+        s.users_read = s.e.source.read_report(Stream.USERS)
+        return members
+
+    def _plan_page(self, chunk: list[HullUser], packer: BatchPacker[Entry], *, full: bool) -> None:
+        s = self.s
+        ledger = s.ledger
+        ids = [u["id"] if isinstance(u.get("id"), str) else str(u.get("id", "")) for u in chunk]
+        known = ledger.known_with_fingerprints(ids)
+        if full:
+            ledger.mark_seen(ids)
+        now = s.e.clock()
+        labels: dict[str, int] = {}
+        unchanged = 0
+        refresh: list[tuple[str, str | None]] = []
+        deferred: list[tuple[str, str, str, bool]] = []
+        anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
+        for user, hid in zip(chunk, ids, strict=True):
+            kp, stored_fp = known.get(hid, (None, None))
+            fp = self.fingerprint(user, now)
+            if fp is not None and fp == stored_fp and kp is not None and kp.deleted_at is None:
+                # Same Hull data and settings as when Customer.io accepted them: no need to map again.
+                unchanged += 1
+                continue
+            decision = plan_user(user, self.ctx, kp, now=now)
+            if decision.action is Action.DELETE:
+                # Counted, guarded and sent (or withheld) by the deletion step, once every user was read.
+                deferred.append(defer_row(decision, known=kp is not None))
+                continue
+            labels[decision.label] = labels.get(decision.label, 0) + 1
+            if decision.reason is Reason.NO_CUSTOMER_ID and hid:
+                anonymous[hid] = decision.person.anonymous_id if decision.person else None
+            if decision.operations:
+                if not s.dry:
+                    self.sender.pack_person(packer, decision, fp)
+            elif (
+                decision.reason is Reason.UNCHANGED
+                and kp is not None
+                and decision.customer_id == kp.customer_id
+                and fp != stored_fp
+            ):
+                refresh.append((kp.customer_id, fp))
+        if refresh and not s.dry:
+            ledger.set_fingerprints(refresh)
+        ledger.defer_deletions(deferred)
+        if unchanged:
+            labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
+        for label, n in labels.items():
+            s.progress.advance(n, label=label)
+        if not s.dry:
+            self._update_anonymous(ids, anonymous)
+
+    def _update_anonymous(self, ids: list[str], anonymous: dict[str, str | None]) -> None:
+        """Keep the ledger's anonymous users in step with this page: members of the synced segments
+        without a customerId are recorded (their events may go out anonymously), everyone else on the
+        page is forgotten (they got a customerId or left the segments). Writes only what changed."""
+        stored = self.s.ledger.anonymous_users(ids)
+        record = [(h, a) for h, a in anonymous.items() if h not in stored or stored[h] != a]
+        forget = [h for h in stored if h not in anonymous]
+        self.s.ledger.update_anonymous_users(record, forget)
+
+    def fingerprint(self, user: HullUser, now: float) -> str | None:
+        """What the person's payload is made of, cheaply: the sync settings (``self.ctx_fp``), Hull's
+        ``updated_at`` and the user's segments. None (always map) without an update time, or when the
+        update is recent: two changes within one clock tick would look the same."""
+        if self.ctx_fp is None:
+            return None
+        updated = user.get("updated_at")
+        if updated is None or isinstance(updated, bool):
+            return None
+        ts = parse_date(updated)
+        if ts is None or ts > now - FINGERPRINT_SETTLE_S:
+            return None
+        segments = user.get("segment_ids")
+        seg_text = ",".join(s for s in segments if isinstance(s, str)) if isinstance(segments, list) else ""
+        material = f"{self.ctx_fp}|{updated}|{seg_text}".encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(material, digest_size=8).hexdigest()
+
+    def _deletions(self, packer: BatchPacker[Entry], *, full: bool) -> None:
+        s = self.s
+        s.progress.phase(Phase.DELETIONS, message="Looking for people who left the segments")
+
+        def send(decision: Decision) -> None:
+            if not s.dry:
+                self.sender.pack_person(packer, decision)
+
+        step = DeletionStep(
+            ledger=s.ledger,
+            ctx=self.ctx,
+            run_id=s.run_id,
+            now=s.e.clock(),
+            full=full,
+            read=s.users_read,
+            audience=s.audience,
+            approval=s.approval,
+            send=send,
+            count=lambda label: s.progress.advance(1, label=label),
+            stopped=s.stopped,
+        )
+        outcome = step.run()
+        if outcome is None:
+            return
+        if outcome.withheld:
+            s.withheld = outcome.withheld
+            s.withheld_message = outcome.verdict.message
+            s.say(outcome.verdict.message)
+        self.sender.flush(packer)
+
+    # ------------------------------------------------------------------ the single send
+    def single(self, hull_id: str) -> None:
+        s = self.s
+        s.progress.phase(Phase.USERS, total=1, message=f"Looking for Hull user {hull_id}")
+        s.read_source = True
+        found = s.e.source.get_user(hull_id)
+        user = found if isinstance(found, dict) else None
+        if user is None:
+            s.fatal(Problem.NOT_FOUND, f"There is no Hull user with id {hull_id!r} in {s.e.source.describe()}.")
+            return
+        known = s.ledger.known_by_hull_id([hull_id]).get(hull_id)
+        decision = plan_user(user, self.ctx, known, now=s.e.clock())
+        if decision.reason is Reason.UNCHANGED and decision.person is not None:
+            # A test send sends even when nothing changed: that is the point of it.
+            decision = Decision(
+                hull_id=decision.hull_id,
+                customer_id=decision.customer_id,
+                action=Action.IDENTIFY,
+                reason=Reason.UNCHANGED,
+                operations=(identify_operation(decision.person),),
+                person=decision.person,
+                message="sent again on request (unchanged since the last sync)",
+            )
+        s.progress.advance(1, label=decision.label)
+        s.say(f"{user_line(user)}: {decision.label}" + (f" ({decision.message})" if decision.message else ""))
+        packer: BatchPacker[Entry] = BatchPacker(max_ops=s.e.batch_max_ops)
+        if decision.operations:
+            self.sender.pack_person(packer, decision)
+        self.sender.flush(packer)
+        self.sender.drain()
+
+
+def user_line(user: HullUser) -> str:
+    """One line that tells a person who this user is: name, email and Hull id."""
+    name = user.get("name")
+    email = user.get("email")
+    parts = [str(name)] if isinstance(name, str) and name else []
+    if isinstance(email, str) and email:
+        parts.append(f"<{email}>")
+    parts.append(f"(Hull id {user.get('id', '?')})")
+    return " ".join(parts)
+
+
+def context_fingerprint(ctx: MappingContext) -> str:
+    """Everything besides the user's own data that shapes a payload: settings, segment names,
+    attribute types, and this program's version (a new mapping may send differently)."""
+    settings = {k: v for k, v in ctx.profile.to_dict().items() if k not in _NOT_IN_PAYLOAD}
+    material = json.dumps(
+        [__version__, settings, dict(ctx.segment_names), dict(ctx.attribute_types)],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.blake2b(material.encode(), digest_size=8).hexdigest()
