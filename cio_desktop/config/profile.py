@@ -148,6 +148,36 @@ class Profile:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise :class:`ProfileError` naming the first invalid field."""
+        self._check_connection()
+        low, high = MAX_RECORD_MB_RANGE
+        numbers = (
+            ("rate_limit", self.rate_limit, 0.1, 3000, False, "a number of requests per second between 0.1 and 3000"),
+            (
+                "files.max_record_mb",
+                self.files.max_record_mb,
+                low,
+                high,
+                True,
+                f"a whole number of megabytes between {low} and {high}",
+            ),
+            ("concurrency", self.concurrency, 1, 32, True, "a whole number between 1 and 32"),
+            ("deletion_guard_percent", self.deletion_guard_percent, 0, 100, False, "a percentage between 0 and 100"),
+            (
+                "deletion_guard_max",
+                self.deletion_guard_max,
+                0,
+                10_000_000,
+                True,
+                "a whole number of people between 0 and 10,000,000",
+            ),
+        )
+        for name, value, lo, hi, whole, what in numbers:
+            if not _in_range(value, lo, hi, whole=whole):
+                raise ProfileError(name, f"must be {what}")
+        self._check_choices()
+        self._check_urls()
+
+    def _check_connection(self) -> None:
         if not _PROFILE_NAME_RE.match(self.name or ""):
             raise ProfileError(
                 "name",
@@ -165,36 +195,9 @@ class Profile:
             raise ProfileError("cio_site_id", "must be letters and digits only (Customer.io > Integrations)")
         if not isinstance(self.cio_region, Region):
             raise ProfileError("cio_region", f"must be one of {', '.join(r.value for r in Region)}")
-        if (
-            isinstance(self.rate_limit, bool)
-            or not isinstance(self.rate_limit, int | float)
-            or not math.isfinite(self.rate_limit)
-            or not 0.1 <= self.rate_limit <= 3000
-        ):
-            raise ProfileError("rate_limit", "must be a number of requests per second between 0.1 and 3000")
-        low, high = MAX_RECORD_MB_RANGE
-        record_mb = self.files.max_record_mb
-        if isinstance(record_mb, bool) or not isinstance(record_mb, int) or not low <= record_mb <= high:
-            raise ProfileError("files.max_record_mb", f"must be a whole number of megabytes between {low} and {high}")
-        if (
-            isinstance(self.concurrency, bool)
-            or not isinstance(self.concurrency, int)
-            or not 1 <= self.concurrency <= 32
-        ):
-            raise ProfileError("concurrency", "must be a whole number between 1 and 32")
-        if (
-            isinstance(self.deletion_guard_percent, bool)
-            or not isinstance(self.deletion_guard_percent, int | float)
-            or not math.isfinite(self.deletion_guard_percent)
-            or not 0 <= self.deletion_guard_percent <= 100
-        ):
-            raise ProfileError("deletion_guard_percent", "must be a percentage between 0 and 100")
-        if (
-            isinstance(self.deletion_guard_max, bool)
-            or not isinstance(self.deletion_guard_max, int)
-            or not 0 <= self.deletion_guard_max <= 10_000_000
-        ):
-            raise ProfileError("deletion_guard_max", "must be a whole number of people between 0 and 10,000,000")
+
+    def _check_choices(self) -> None:
+        """Segments, events, the customerId attribute and the attribute mappings."""
         seen: set[str] = set()
         for i, seg in enumerate(self.segments):
             if not seg.id:
@@ -220,6 +223,8 @@ class Profile:
             if m.cio in names:
                 raise ProfileError(f"mappings[{i}].cio", f"Customer.io attribute {m.cio!r} is mapped twice")
             names.add(m.cio)
+
+    def _check_urls(self) -> None:
         if self.webhook_public_url:
             parts = urlsplit(self.webhook_public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -265,6 +270,15 @@ class Profile:
         profile = cls(**kw)
         profile.validate()
         return profile
+
+
+def _in_range(value: Any, low: float, high: float, *, whole: bool) -> bool:
+    """A number (a whole one if ``whole``; never a bool) within ``low..high``."""
+    if isinstance(value, bool):
+        return False
+    if whole:
+        return isinstance(value, int) and low <= value <= high
+    return isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
 
 
 def parse_listen(value: str) -> tuple[str, int]:
