@@ -17,16 +17,16 @@ memory at a time), and returns ``{"jsonl": path, "json": path, "csv": path, "eve
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip as gzip_module
 import io
 import json
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from cio_desktop.config.private import private_dir, private_opener
+from cio_desktop.config.private import atomic_writer, private_dir
 from cio_desktop.sandbox.data import FakeOrg
 from cio_desktop.sandbox.events import public_event
 
@@ -46,34 +46,19 @@ def _org_of(source: FakeOrg | Sandbox) -> FakeOrg:
     return org
 
 
-class _AtomicText:
-    """Write to ``<name>.part`` and rename on success, so a half-written export never looks complete."""
-
-    def __init__(self, path: Path, compress: bool) -> None:
-        self.path = path
-        self.part = path.with_name(path.name + ".part")
-        self.compress = compress
-        self.raw: IO[bytes] | None = None
-        self.out: IO[str] | None = None
-
-    def __enter__(self) -> IO[str]:
-        self.raw = open(self.part, "wb", opener=private_opener)
-        if self.compress:
-            # mtime=0: the same organization always gives byte-identical files.
-            packed = gzip_module.GzipFile(filename="", fileobj=self.raw, mode="wb", mtime=0)
-            self.out = io.TextIOWrapper(packed, encoding="utf-8", newline="")
-        else:
-            self.out = io.TextIOWrapper(self.raw, encoding="utf-8", newline="")
-        return self.out
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        assert self.out is not None and self.raw is not None
-        self.out.close()  # flushes the gzip trailer; a GzipFile never closes the file it was given
-        self.raw.close()
-        if exc_type is None:
-            os.replace(self.part, self.path)
-        else:
-            self.part.unlink(missing_ok=True)
+@contextlib.contextmanager
+def _export_file(path: Path, compress: bool) -> Iterator[IO[str]]:
+    """One export file written atomically (temporary file, then rename): a half-written export never
+    looks complete."""
+    with atomic_writer(path) as raw:
+        # mtime=0: the same organization always gives byte-identical files.
+        packed = gzip_module.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) if compress else None
+        out = io.TextIOWrapper(packed or raw, encoding="utf-8", newline="")
+        yield out
+        out.flush()
+        out.detach()  # the writer closes (and fsyncs) the file itself
+        if packed is not None:
+            packed.close()  # writes the gzip trailer; a GzipFile never closes the file it was given
 
 
 def _users(org: FakeOrg) -> Iterator[dict[str, Any]]:
@@ -197,12 +182,12 @@ def export_organization(
     written: dict[str, Path] = {}
     for fmt in formats:
         path = folder / f"users.{fmt}{suffix}"
-        with _AtomicText(path, gzip) as out:
+        with _export_file(path, gzip) as out:
             _WRITERS[fmt](org, out)
         written[fmt] = path
     if events:
         path = folder / f"events.jsonl{suffix}"
-        with _AtomicText(path, gzip) as out:
+        with _export_file(path, gzip) as out:
             _write_events(org, out)
         written["events"] = path
     return written
