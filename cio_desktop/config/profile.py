@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 SCHEMA_VERSION = 2
 
-# Customer.io limits that also constrain what a profile may hold (API-CONTRACTS.md).
+# Customer.io limits that also constrain what a profile may hold (docs/api-contracts.md, "Customer.io Track API").
 MAX_ATTRIBUTE_NAME_BYTES = 150
 MAX_WEBHOOK_URL_CHARS = 255
 # Bounds of FileSourceSettings.max_record_mb: a record is one line, array element or CSV row.

@@ -1,11 +1,10 @@
 """Customer.io emulation: the workspace state, the Track API's validation, and the App API's reads.
 
-Limits and error messages follow API-CONTRACTS.md: identifier, attribute name 150 bytes; value
-1000 bytes (arrays/objects measured as compact JSON); 300 attributes per call; event name 100
-bytes; event data 100,000 bytes; v2 operation 32 KB and request 500 KB. v1 answers a violation
-with 400 ``{"meta": {"error": ...}}``; v2 answers 207 with one entry per failed operation while
-applying the valid ones.
-"""
+Limits and error messages follow docs/api-contracts.md ("Customer.io Track API"): identifier,
+attribute name 150 bytes; value 1000 bytes (arrays/objects measured as compact JSON); 300 attributes
+per call; event name 100 bytes; event data 100,000 bytes; v2 operation 32 KB and request 500 KB. v1
+answers a violation with 400 ``{"meta": {"error": ...}}``; v2 answers 207 with one entry per failed
+operation while applying the valid ones."""
 
 from __future__ import annotations
 

@@ -118,7 +118,8 @@ BASE_SCHEMA: tuple[tuple[str, str], ...] = (
     ("traits_seats", "number"),
     ("account.id", "string"), ("account.domain", "string"), ("account.name", "string"), ("account.plan", "string"),
 )  # fmt: skip
-# Users over Customer.io's limits (API-CONTRACTS.md): a 1,200-byte value and a 160-byte attribute name.
+# Users over Customer.io's limits (docs/api-contracts.md, "Customer.io Track API"): a 1,200-byte
+# value and a 160-byte attribute name.
 LONG_VALUE_KEY: Final = "traits_notes"
 LONG_NAME_KEY: Final = "traits_custom/" + "very_long_attribute_name_" * 6 + "x" * 10
 LONG_VALUE_EVERY = 487  # users with index % 487 == 13 carry traits_notes of 1,200 bytes

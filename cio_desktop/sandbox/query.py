@@ -1,6 +1,6 @@
 """The Elasticsearch subset Hull's search endpoints accept, evaluated over the fake organization.
 
-Supported clauses (WIRE.md): ``bool`` (must, filter, should, must_not, minimum_should_match),
+Supported clauses (docs/api-contracts.md, "Hull API"): ``bool`` (must, filter, should, must_not, minimum_should_match),
 ``term``, ``terms``, ``range`` (gt/gte/lt/lte on strings, numbers, ISO dates), ``exists``,
 ``match_all`` and ``has_parent`` (events only). Anything else is refused with a 400, so a client
 cannot depend on a clause the sandbox silently ignores.

@@ -1,10 +1,10 @@
 """The sandbox: one loopback HTTP server emulating Hull (REST + firehose) and Customer.io (Track v1/v2 + App).
 
-URL layout (WIRE.md): ``/hull/api/v1``, ``/hull-firehose``, ``/cio-track``, ``/cio-app`` and the
-unauthenticated control/inspection endpoints under ``/_sandbox``. ``Sandbox.dispatch`` picks the API
-by prefix and applies its faults; each API (:mod:`cio_desktop.sandbox.apis`) routes with its own
-table; :mod:`cio_desktop.sandbox.httpd` is the HTTP handler in front.
-"""
+URL layout (docs/architecture.md, "The sandbox"): ``/hull/api/v1``, ``/hull-firehose``,
+``/cio-track``, ``/cio-app`` and the unauthenticated control/inspection endpoints under
+``/_sandbox``. ``Sandbox.dispatch`` picks the API by prefix and applies its faults; each API
+(:mod:`cio_desktop.sandbox.apis`) routes with its own table; :mod:`cio_desktop.sandbox.httpd` is the
+HTTP handler in front."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from cio_desktop.sandbox.routing import DROP, EmulatedApi, Refused, Reply, Reque
 
 @dataclass(frozen=True)
 class SandboxUrls:
-    """Base URLs of the emulated services (WIRE.md layout)."""
+    """Base URLs of the emulated services (docs/architecture.md, "The sandbox")."""
 
     base: str
     hull_api: str

@@ -5,7 +5,7 @@ One :class:`SyncEngine` per profile. :meth:`SyncEngine.run` does a whole run on 
 callbacks: ``on_progress`` (throttled :class:`Progress`), ``on_log`` (one human line at a time).
 :meth:`SyncEngine.preview` shows what a run would send, user by user, without sending anything.
 
-This module is the engine's public face; a run is made of these parts (ARCHITECTURE.md
+This module is the engine's public face; a run is made of these parts (docs/architecture.md
 "Data flow of one sync"):
 
 - :mod:`~cio_desktop.sync.run`: one run from start to end, and its outcome (status, message, summary);

@@ -1,6 +1,6 @@
 """One decision per person: identify (new/changed), merge, delete or skip with a reason (pure).
 
-Rules, in order (Hull's connector behaviour plus issue 4, see API-CONTRACTS.md):
+Rules, in order (Hull's connector behaviour plus issue 4, see docs/api-contracts.md, "Hull's Customer.io connector"):
 1. An empty segment choice sends nobody (and deletes nobody).
 2. A user outside the synchronized segments is deleted only when deletion is enabled, this tool (or
    Hull's connector) created them and they are not deleted yet; otherwise skipped "not in segments".

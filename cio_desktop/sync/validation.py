@@ -1,4 +1,4 @@
-"""Customer.io Track API limits (API-CONTRACTS.md) checked before anything is sent.
+"""Customer.io Track API limits (docs/api-contracts.md, "Customer.io Track API") checked before anything is sent.
 
 Every check returns :class:`Violation` values naming the attribute concerned; nothing is truncated or
 fixed up silently: an invalid person or event is not sent and the violations are reported.

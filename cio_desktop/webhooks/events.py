@@ -52,7 +52,8 @@ class WebhookPayloadError(ValueError):
     """The body cannot be used at all (answered 400 with this message as the reason)."""
 
 
-# Hull's connector: legacy event_type -> Hull event name (API-CONTRACTS.md, exactly).
+# Hull's connector: legacy event_type -> Hull event name, exactly (docs/api-contracts.md,
+# "Customer.io reporting webhooks").
 LEGACY_EVENT_NAMES: Mapping[str, str] = {
     "customer_subscribed": "Customer Subscribed",
     "customer_unsubscribed": "Customer Unsubscribed",
