@@ -244,12 +244,17 @@ def list_runs(profile_name: str, limit: int = 200) -> list[Any]:
         return ledger.runs(limit)
 
 
-def list_withheld(profile_name: str, run_id: int, limit: int = 100_000) -> list[Any]:
-    """The deletions a run withheld, with whether each person is still in Customer.io."""
+WITHHELD_SHOWN = 10_000
+
+
+def list_withheld(profile_name: str, run_id: int, limit: int = WITHHELD_SHOWN) -> tuple[list[Any], int, int]:
+    """The first ``limit`` deletions a run withheld (each with whether the person is still in
+    Customer.io), how many it listed and how many of those are still in Customer.io."""
     from cio_desktop.sync.ledger import Ledger
 
     with Ledger.for_profile(profile_name) as ledger:
-        return ledger.withheld_deletions(run_id, limit=limit)
+        listed, active = ledger.withheld_counts(run_id)
+        return ledger.withheld_deletions(run_id, limit=limit), listed, active
 
 
 def list_errors(profile_name: str, run_id: int, search: str | None, limit: int = 100_000) -> list[Any]:

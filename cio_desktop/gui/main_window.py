@@ -236,14 +236,14 @@ class MainWindow(QMainWindow):
         if 0 <= index < self.sidebar.count():
             self.sidebar.setCurrentRow(index)
 
-    def _run_approved_deletions(self, approval: Any) -> None:
+    def _run_approved_deletions(self, mode: str, approval: Any) -> None:
         self.show_page("Sync")  # the approved run shows its progress and outcome there
         if self.sync_page.running:
             self.sync_page.summary.show_status(
                 "warning", "A sync is running: approve the deletions again from History once it has finished."
             )
             return
-        self.sync_page.start("full", approval)
+        self.sync_page.start("incremental" if mode == "incremental" else "full", approval)
 
     def _sync_changes(self) -> None:
         self.show_page("Sync")  # the progress and any "nobody chosen" warning are shown there

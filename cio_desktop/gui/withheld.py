@@ -5,7 +5,7 @@ people directly: it starts a full sync that reads the source again and deletes e
 people who are still outside the segments, and only if every row can be read (see
 :mod:`cio_desktop.sync.guard`). Anyone else who left since meets the guard on their own.
 
-Signals: ``approved(DeletionApproval)`` once the user confirmed.
+Signals: ``approved(str, DeletionApproval)``: the run's mode and the approval, once the user confirmed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _state(w: Any) -> str:
 class WithheldDialog(QDialog):
     """Lists a run's withheld deletions (loaded on a worker) and asks for approval."""
 
-    approved = Signal(object)
+    approved = Signal(str, object)
 
     def __init__(self, ctx: AppContext, run: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,9 +49,9 @@ class WithheldDialog(QDialog):
         self.setMinimumSize(640, 420)
         layout = QVBoxLayout(self)
         intro = QLabel(
-            f"{run.message}\n\nApproving starts a full sync: it reads the source again and deletes from"
-            " Customer.io only the people below who are still outside the chosen segments, and only if every"
-            " row can be read. Deleting a person cannot be undone."
+            f"{run.message}\n\nApproving starts a {core.mode_text(run.mode).lower()} sync: it reads the source"
+            " again and deletes from Customer.io only the people below who are still outside the chosen"
+            " segments, and only if every row can be read. Deleting a person cannot be undone."
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
@@ -83,6 +83,7 @@ class WithheldDialog(QDialog):
         self.approve_button.clicked.connect(self._approve_clicked)
         layout.addWidget(buttons)
         self.people: list[Any] = []
+        self.active = 0
         self._load()
 
     def _load(self) -> None:
@@ -92,19 +93,20 @@ class WithheldDialog(QDialog):
         name, run_id = profile.name, self.run.id
         self.status.show_status("busy", "Loading…")
 
-        def shown(rows: list[Any]) -> None:
-            self.people = rows
+        def shown(result: tuple[list[Any], int, int]) -> None:
+            rows, listed, active = result
+            self.people, self.active = rows, active
             self.model.set_rows(rows)
-            active = self.active_ids()
-            who = f"{len(active):,} {'person' if len(active) == 1 else 'people'}"
+            who = f"{active:,} {'person' if active == 1 else 'people'}"
             self.approve_button.setText(f"Delete {who}…" if active else "Nothing to delete")
             self.approve_button.setEnabled(bool(active))
-            gone = len(rows) - len(active)
-            self.status.show_status(
-                "",
-                f"{len(active):,} still in Customer.io"
-                + (f"; {gone:,} already deleted or sent again since this run." if gone else "."),
-            )
+            gone = listed - active
+            text = f"{active:,} still in Customer.io" + (f"; {gone:,} deleted since this run." if gone else ".")
+            if listed > len(rows):
+                text += f" Showing the first {len(rows):,} of {listed:,}."
+            if not listed:
+                text = "This run's list is no longer kept: run a sync to find who would be deleted now."
+            self.status.show_status("", text)
 
         self.ctx.runner.submit(
             self.ctx.key(f"withheld-{run_id}"),
@@ -113,12 +115,10 @@ class WithheldDialog(QDialog):
             on_error=lambda e: self.status.show_status("error", core.error_text(e)),
         )
 
-    def active_ids(self) -> frozenset[str]:
-        return frozenset(w.customer_id for w in self.people if w.still_active)
-
     def approval(self) -> DeletionApproval:
-        ids = self.active_ids()
-        return DeletionApproval(len(ids), ids)
+        """Approve the people on this run's list who are still in Customer.io (all of them, not only
+        those shown)."""
+        return DeletionApproval(self.active, from_run=int(self.run.id))
 
     def _approve_clicked(self) -> None:
         approval = self.approval()
@@ -135,5 +135,5 @@ class WithheldDialog(QDialog):
 
     def confirm(self) -> None:
         """Approve without asking again (the confirmation box already asked)."""
-        self.approved.emit(self.approval())
+        self.approved.emit(str(self.run.mode), self.approval())
         self.accept()

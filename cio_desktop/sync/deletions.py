@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cio_desktop.hull.source import ReadReport
-from cio_desktop.sync.guard import DeletionApproval, GuardInput, GuardVerdict, check_deletions
+from cio_desktop.sync.guard import DeletionApproval, GuardInput, GuardVerdict, WithheldReason, check_deletions
 from cio_desktop.sync.ledger import Ledger
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
 from cio_desktop.sync.planner import plan_missing
@@ -73,6 +73,7 @@ class DeletionStep:
         read: ReadReport,
         audience: int | None,
         approval: DeletionApproval | None,
+        dry: bool,
         send: Callable[[Decision], None],
         count: Callable[[str], None],
         stopped: Callable[[], bool],
@@ -85,6 +86,7 @@ class DeletionStep:
         self.read = read
         self.audience = audience
         self.approval = approval
+        self.dry = dry
         self.send = send
         self.count = count
         self.stopped = stopped
@@ -98,8 +100,9 @@ class DeletionStep:
                 yield plan_missing(person, self.ctx, now=self.now), True
 
     def _covered(self, decision: Decision) -> bool:
-        ids = self.approval.customer_ids if self.approval is not None else None
-        return ids is not None and (decision.customer_id or "") in ids
+        """Whether the decision's person is on the withheld list the user approved."""
+        run = self.approval.from_run if self.approval is not None else None
+        return run is not None and self.ledger.is_withheld(run, decision.customer_id or "")
 
     def run(self) -> DeletionOutcome | None:
         """Count, decide, then send or withhold. None when the run stopped meanwhile."""
@@ -114,28 +117,41 @@ class DeletionStep:
                 covered += 1
             else:
                 uncovered += 1
+        if covered + uncovered == 0:
+            return self._hand_on(GuardVerdict(True), GuardVerdict(True))
         profile = self.ctx.profile
+        created = self.ledger.created_people_count() + unknown
+        previous = self.ledger.last_clean_audience() if self.full else None
 
         def verdict(deletions: int, approval: DeletionApproval | None) -> GuardVerdict:
             return check_deletions(
                 GuardInput(
                     deletions=deletions,
-                    created=self.ledger.created_people_count() + unknown,
+                    created=created,
                     read=self.read,
                     percent=profile.deletion_guard_percent,
                     max_count=profile.deletion_guard_max,
                     audience=self.audience,
-                    previous_audience=self.ledger.last_clean_audience() if self.full else None,
+                    previous_audience=previous,
                     approval=approval,
+                    full=self.full,
                 )
             )
 
-        if self.approval is not None and self.approval.customer_ids is not None:
+        if self.approval is not None and self.approval.from_run is not None:
             # People approved by name go (on a clean read); anyone else leaving meets the guard alone.
             listed = verdict(covered, DeletionApproval(covered))
             others = verdict(uncovered, None)
         else:
             listed = others = verdict(covered + uncovered, self.approval)
+        return self._hand_on(listed, others)
+
+    def _hand_on(self, listed: GuardVerdict, others: GuardVerdict) -> DeletionOutcome | None:
+        """Second pass: send what the verdicts allow; count (and, where it can be approved, list)
+        what they withhold."""
+        shown = listed if not listed.allowed else others
+        # An incomplete read cannot be approved, and a dry run's list would go stale: count only.
+        keep_list = not self.dry and shown.reason is not WithheldReason.INCOMPLETE_READ
         allowed = withheld = 0
         pending: list[tuple[str, str]] = []
         for decision, _known in self._candidates():
@@ -151,11 +167,11 @@ class DeletionStep:
                 continue
             withheld += 1
             self.count(withheld_label(decision))
-            pending.append((decision.customer_id or "", decision.hull_id))
-            if len(pending) >= _RECORD_EVERY:
-                self._record(pending)
+            if keep_list:
+                pending.append((decision.customer_id or "", decision.hull_id))
+                if len(pending) >= _RECORD_EVERY:
+                    self._record(pending)
         self._record(pending)
-        shown = listed if not listed.allowed else others
         return DeletionOutcome(allowed, withheld, shown)
 
     def _record(self, pending: list[tuple[str, str]]) -> None:

@@ -7,13 +7,14 @@ run deletes only on complete, clean input and within limits a marketer set:
 2. The users pass that found the deletions was not complete and clean (an unreadable row, a cut-off
    compressed file): every person on an unreadable row looks as if they had left the segments, so
    nobody is deleted. No approval overrides this: the fix is a readable file.
-3. An approval (``--allow-deletions N``, or the app's confirmation) lets through at most N deletions;
-   a run that would delete more is withheld whole (it never picks which N).
-4. At most ``DELETION_GUARD_FLOOR`` deletions never trip the guard (everyday churn).
-5. More than ``profile.deletion_guard_max`` deletions, more than ``profile.deletion_guard_percent``
+3. At most ``DELETION_GUARD_FLOOR`` deletions never trip the guard (everyday churn).
+4. More than ``profile.deletion_guard_max`` deletions, more than ``profile.deletion_guard_percent``
    of the people known to have been created (by this tool, or by Hull's hosted connector per its
    ``customerio/created_at`` trait), or an audience that shrank by more than that share (or that
    many people) since the last clean run: withheld until approved.
+5. An approval (``--allow-deletions N``, or the app's review) only loosens the guard: what rules 3
+   and 4 allow goes out anyway; what they withhold goes out when it is at most N deletions. A run
+   that would delete more than N is withheld whole (it never picks which N).
 
 Withheld deletions are recorded with the run; everything else in the run still goes out.
 """
@@ -43,10 +44,10 @@ class WithheldReason(StrEnum):
 @dataclass(frozen=True)
 class DeletionApproval:
     """A user's consent to delete past the guard: at most ``max_count`` people and, when
-    ``customer_ids`` is given (approving a list shown in History), only those people."""
+    ``from_run`` is given (a run's withheld list approved in History), only people on that list."""
 
     max_count: int
-    customer_ids: frozenset[str] | None = None
+    from_run: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class GuardInput:
     audience: int | None = None
     previous_audience: int | None = None
     approval: DeletionApproval | None = None
+    full: bool = True  # the run reads every member (the override command repeats the run's mode)
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,26 @@ def check_deletions(g: GuardInput) -> GuardVerdict:
             f"Deletions withheld: {g.read.describe_loss()}; fix the file or run again"
             f" ({ALLOW_FLAG} cannot override an incomplete read).",
         )
-    override = f"review them in History or run `cio-desktop sync --full {ALLOW_FLAG} {g.deletions}`"
-    if g.approval is not None:
-        if g.deletions <= g.approval.max_count:
-            return GuardVerdict(True)
-        return GuardVerdict(
-            False,
-            WithheldReason.OVER_APPROVAL,
-            f"Deletions withheld: this run would delete {_people(g.deletions)}, more than the"
-            f" {g.approval.max_count:,} approved; {override}.",
-        )
+    verdict = _thresholds(g)
+    if verdict.allowed or g.approval is None:
+        return verdict
+    if g.deletions <= g.approval.max_count:
+        return GuardVerdict(True)
+    return GuardVerdict(
+        False,
+        WithheldReason.OVER_APPROVAL,
+        f"Deletions withheld: this run would delete {_people(g.deletions)}, more than the"
+        f" {g.approval.max_count:,} approved; {_override(g)}.",
+    )
+
+
+def _override(g: GuardInput) -> str:
+    mode = " --full" if g.full else ""
+    return f"review them in History or run `cio-desktop sync{mode} {ALLOW_FLAG} {g.deletions}`"
+
+
+def _thresholds(g: GuardInput) -> GuardVerdict:
+    """Rules 3 and 4: the floor, then the profile's limits and the audience baseline."""
     if g.deletions <= DELETION_GUARD_FLOOR:
         return GuardVerdict(True)
     if g.deletions > g.max_count:
@@ -108,7 +120,7 @@ def check_deletions(g: GuardInput) -> GuardVerdict:
             False,
             WithheldReason.TOO_MANY,
             f"Deletions withheld: this run would delete {_people(g.deletions)}, more than the"
-            f" {g.max_count:,} the profile allows in one run; {override}.",
+            f" {g.max_count:,} the profile allows in one run; {_override(g)}.",
         )
     created = max(g.created, g.deletions)
     share = 100.0 * g.deletions / created
@@ -118,7 +130,7 @@ def check_deletions(g: GuardInput) -> GuardVerdict:
             WithheldReason.TOO_LARGE_SHARE,
             f"Deletions withheld: this run would delete {_people(g.deletions)}, {_pct(share)} of the"
             f" {created:,} created in Customer.io, more than the {_pct(g.percent)} the profile allows;"
-            f" {override}.",
+            f" {_override(g)}.",
         )
     if g.audience is not None and g.previous_audience:
         shrank = g.previous_audience - g.audience
@@ -129,7 +141,7 @@ def check_deletions(g: GuardInput) -> GuardVerdict:
                 WithheldReason.AUDIENCE_SHRANK,
                 f"Deletions withheld: the chosen segments hold {g.audience:,} people, {_pct(shrank_pct)} fewer"
                 f" than the {g.previous_audience:,} of the last clean run, so {_people(g.deletions)} would be"
-                f" deleted; check the segments in Hull, then {override}.",
+                f" deleted; check the segments in Hull, then {_override(g)}.",
             )
     return GuardVerdict(True)
 

@@ -323,6 +323,10 @@ class Ledger(RunsMixin):
         with self._lock:
             self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen (hull_id TEXT PRIMARY KEY) WITHOUT ROWID")
             self._conn.execute("DELETE FROM temp.seen")
+            self._conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen_customers (customer_id TEXT PRIMARY KEY) WITHOUT ROWID"
+            )
+            self._conn.execute("DELETE FROM temp.seen_customers")
             self._seen_ready = True
 
     def mark_seen(self, hull_ids: Iterable[str]) -> None:
@@ -330,6 +334,16 @@ class Ledger(RunsMixin):
             if not self._seen_ready:
                 raise RuntimeError("begin_seen() first")
             self._conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((h,) for h in hull_ids if h))
+
+    def mark_seen_customers(self, customer_ids: Iterable[str]) -> None:
+        """Customer ids that members of this run map to: never counted as gone, even while the ledger
+        still files them under another Hull id (Hull merged two users) or Customer.io refused the update."""
+        with self._lock:
+            if not self._seen_ready:
+                raise RuntimeError("begin_seen() first")
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO temp.seen_customers VALUES (?)", ((c,) for c in customer_ids if c)
+            )
 
     def known_not_seen(self, page_size: int = 1000) -> Iterator[KnownPerson]:
         """People this tool created and has not deleted whose Hull id was not seen since begin_seen().
@@ -345,6 +359,7 @@ class Ledger(RunsMixin):
                     "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at FROM people"
                     " WHERE customer_id > ? AND created_at IS NOT NULL AND deleted_at IS NULL"
                     " AND (hull_id IS NULL OR hull_id NOT IN (SELECT hull_id FROM temp.seen))"
+                    " AND customer_id NOT IN (SELECT customer_id FROM temp.seen_customers)"
                     " ORDER BY customer_id LIMIT ?",
                     (last, page_size),
                 ).fetchall()
@@ -358,6 +373,7 @@ class Ledger(RunsMixin):
         with self._lock:
             if self._seen_ready:
                 self._conn.execute("DROP TABLE IF EXISTS temp.seen")
+                self._conn.execute("DROP TABLE IF EXISTS temp.seen_customers")
                 self._seen_ready = False
             self._conn.execute("DROP TABLE IF EXISTS temp.deferred_deletions")
 

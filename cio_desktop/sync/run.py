@@ -82,6 +82,7 @@ class Run:
             unreadable=bad_rows,
             audience=s.audience if status is not RunStatus.FAILED else None,
             withheld=s.withheld,
+            withheld_reason=s.withheld_reason.value if s.withheld_reason else None,
         )
         s.progress.phase(Phase.DONE, message=message or status.value)
         return self._summary(
@@ -112,8 +113,9 @@ class Run:
             users.run(s.profile.segment_ids, updated_since=None, full=True)
         if s.stopped():
             return
-        if not s.dry and self.sender.transient_failures == 0:
-            # Failed people (Customer.io refused them) are retried by the next full run or when they change.
+        if not s.dry and self.sender.transient_failures == 0 and not s.withheld and s.users_read.clean:
+            # Failed people (Customer.io refused them) are retried by the next full run or when they change;
+            # unreadable rows and withheld deletions are found again by the next incremental run.
             s.ledger.set_checkpoint(Checkpoint.USERS_UPDATED, users_started)
         if s.profile.events:
             EventsPass(s, self.sender, ctx).run()
@@ -191,7 +193,7 @@ class Run:
         rows.sort(key=lambda r: r.kind != "bad_row")
         if rows and s.run_id is not None:
             s.ledger.record_errors(s.run_id, rows)
-            s.sample_errors(row.message for row in rows)
+            s.sample_errors((row.message for row in rows), first=True)
         return sum(r.unreadable for r in reports), sum(r.duplicates for r in reports)
 
     def _summary(

@@ -80,7 +80,10 @@ class UsersPass:
             # Every member was seen: anonymous users who left the segments are not anonymous members any more.
             s.ledger.forget_anonymous_not_seen()
         if s.profile.delete_on_leave:
-            # Only once every user was read: a partial member list would delete people still in.
+            # Only once every user was read, and every update of this pass is answered and recorded:
+            # a partial member list, or a person whose new Hull id the ledger does not know yet,
+            # would delete people still in.
+            self.sender.drain()
             self._deletions(packer, full=full)
         self.sender.drain()
 
@@ -124,6 +127,7 @@ class UsersPass:
         unchanged = 0
         refresh: list[tuple[str, str | None]] = []
         deferred: list[tuple[str, str, str, bool]] = []
+        planned: list[str] = []  # customer ids of members (never counted as gone, see mark_seen_customers)
         anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
@@ -138,6 +142,8 @@ class UsersPass:
                 deferred.append(defer_row(decision, known=kp is not None))
                 continue
             labels[decision.label] = labels.get(decision.label, 0) + 1
+            if decision.customer_id:
+                planned.append(decision.customer_id)
             if decision.reason is Reason.NO_CUSTOMER_ID and hid:
                 anonymous[hid] = decision.person.anonymous_id if decision.person else None
             if decision.operations:
@@ -153,6 +159,8 @@ class UsersPass:
         if refresh and not s.dry:
             ledger.set_fingerprints(refresh)
         ledger.defer_deletions(deferred)
+        if full:
+            ledger.mark_seen_customers(planned)
         if unchanged:
             labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
         for label, n in labels.items():
@@ -203,6 +211,7 @@ class UsersPass:
             read=s.users_read,
             audience=s.audience,
             approval=s.approval,
+            dry=s.dry,
             send=send,
             count=lambda label: s.progress.advance(1, label=label),
             stopped=s.stopped,
@@ -213,6 +222,7 @@ class UsersPass:
         if outcome.withheld:
             s.withheld = outcome.withheld
             s.withheld_message = outcome.verdict.message
+            s.withheld_reason = outcome.verdict.reason
             s.say(outcome.verdict.message)
         self.sender.flush(packer)
 
@@ -238,6 +248,17 @@ class UsersPass:
                 operations=(identify_operation(decision.person),),
                 person=decision.person,
                 message="sent again on request (unchanged since the last sync)",
+            )
+        if decision.action is Action.DELETE:
+            # A test send never deletes: only a full or incremental run does, after a clean read of
+            # the whole source and within the deletion guard.
+            decision = Decision(
+                decision.hull_id,
+                decision.customer_id,
+                Action.SKIP,
+                Reason.NOT_IN_SEGMENTS,
+                message="no longer in the chosen segments; a test send never deletes anyone (a sync does,"
+                " once it has read every row, within the deletion guard)",
             )
         s.progress.advance(1, label=decision.label)
         s.say(f"{user_line(user)}: {decision.label}" + (f" ({decision.message})" if decision.message else ""))

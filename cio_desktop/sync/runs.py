@@ -23,8 +23,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-# Errors (and withheld deletions) of older runs are pruned so a ledger does not grow without bound.
+# Errors of older runs are pruned so a ledger does not grow without bound.
 KEEP_RUN_ERRORS_FOR_RUNS = 100
+# A withheld list can hold everyone this tool created; only the latest runs' lists can still be
+# approved meaningfully (a newer run finds the same people again), so only they are kept.
+KEEP_WITHHELD_LISTS_FOR_RUNS = 3
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid        INTEGER,
     unreadable INTEGER NOT NULL DEFAULT 0,
     audience   INTEGER,
-    withheld   INTEGER NOT NULL DEFAULT 0
+    withheld   INTEGER NOT NULL DEFAULT 0,
+    withheld_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS run_errors (
     id          INTEGER PRIMARY KEY,
@@ -65,10 +69,12 @@ RUNS_MIGRATION_4 = (
     ("unreadable", "ALTER TABLE runs ADD COLUMN unreadable INTEGER NOT NULL DEFAULT 0"),
     ("audience", "ALTER TABLE runs ADD COLUMN audience INTEGER"),
     ("withheld", "ALTER TABLE runs ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0"),
+    ("withheld_reason", "ALTER TABLE runs ADD COLUMN withheld_reason TEXT"),
 )
 
 _SELECT_RUNS = (
-    "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld FROM runs"
+    "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld,"
+    " withheld_reason FROM runs"
 )
 
 
@@ -102,7 +108,8 @@ STATUS_TEXT: Mapping[RunStatus, str] = {
 class RunRecord:
     """One run as stored. ``unreadable``: source records that could not be read; ``audience``: members
     the users pass of a full run read, when that read was complete and clean (else None);
-    ``withheld``: deletions the guard held back (listed by :meth:`RunsMixin.withheld_deletions`)."""
+    ``withheld``: deletions the guard held back, ``withheld_reason`` why (a
+    :class:`~cio_desktop.sync.guard.WithheldReason` value)."""
 
     id: int
     mode: str
@@ -115,10 +122,17 @@ class RunRecord:
     unreadable: int = 0
     audience: int | None = None
     withheld: int = 0
+    withheld_reason: str | None = None
 
     @property
     def duration_s(self) -> float | None:
         return None if self.ended_at is None else self.ended_at - self.started_at
+
+    @property
+    def reviewable(self) -> bool:
+        """Whether the run's withheld deletions were listed for review and approval: not for an
+        incomplete read (no approval overrides it) nor for a dry run (its list would go stale)."""
+        return bool(self.withheld) and self.mode != "dry_run" and self.withheld_reason != "incomplete_read"
 
     @property
     def status_text(self) -> str:
@@ -139,7 +153,8 @@ class RunError:
 @dataclass(frozen=True)
 class WithheldDeletion:
     """A person a run would have deleted but the guard held back, with the ledger's view of them now:
-    ``still_active`` is False once they were deleted since, or sent again (back in the segments)."""
+    ``still_active`` is False once they were deleted since (whether they are back in the segments is
+    only known by reading the source again, which the approved run does)."""
 
     customer_id: str
     hull_id: str
@@ -209,7 +224,7 @@ class RunsMixin:
             run_id = int(cur.lastrowid or 0)
             # Keep the errors and withheld lists of the most recent runs only.
             c.execute("DELETE FROM run_errors WHERE run_id <= ?", (run_id - KEEP_RUN_ERRORS_FOR_RUNS,))
-            c.execute("DELETE FROM withheld_deletions WHERE run_id <= ?", (run_id - KEEP_RUN_ERRORS_FOR_RUNS,))
+            c.execute("DELETE FROM withheld_deletions WHERE run_id <= ?", (run_id - KEEP_WITHHELD_LISTS_FOR_RUNS,))
         return run_id
 
     def update_run(self, run_id: int, *, counts: Mapping[str, int], failed: int) -> None:
@@ -231,11 +246,12 @@ class RunsMixin:
         unreadable: int = 0,
         audience: int | None = None,
         withheld: int = 0,
+        withheld_reason: str | None = None,
     ) -> RunRecord:
         with self._tx():
             self._conn.execute(
                 "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=?, unreadable=?, audience=?,"
-                " withheld=? WHERE id=?",
+                " withheld=?, withheld_reason=? WHERE id=?",
                 (
                     status.value,
                     self._clock(),
@@ -245,6 +261,7 @@ class RunsMixin:
                     unreadable,
                     audience,
                     withheld,
+                    withheld_reason,
                     run_id,
                 ),
             )
@@ -303,6 +320,25 @@ class RunsMixin:
                 [(run_id, cid, hid) for cid, hid in people],
             )
 
+    def is_withheld(self, run_id: int, customer_id: str) -> bool:
+        """Whether the run withheld (and listed) the deletion of this person."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM withheld_deletions WHERE run_id=? AND customer_id=?", (run_id, customer_id)
+            ).fetchone()
+        return row is not None
+
+    def withheld_counts(self, run_id: int) -> tuple[int, int]:
+        """(listed, still in Customer.io) of the run's withheld list."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(p.customer_id IS NOT NULL AND p.deleted_at IS NULL"
+                " AND p.created_at IS NOT NULL), 0)"
+                " FROM withheld_deletions w LEFT JOIN people p ON p.customer_id = w.customer_id WHERE w.run_id=?",
+                (run_id,),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
     def withheld_deletions(self, run_id: int, *, limit: int | None = None) -> list[WithheldDeletion]:
         """The run's withheld deletions by customer id, each with whether Customer.io still holds them
         as this tool last left them (created and not deleted since)."""
@@ -358,7 +394,7 @@ class RunsMixin:
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    rid, mode, status, started, ended, counts, failed, message, unreadable, audience, withheld = row
+    rid, mode, status, started, ended, counts, failed, message, unreadable, audience, withheld, reason = row
     try:
         parsed = json.loads(counts or "{}")
     except ValueError:
@@ -375,4 +411,5 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         unreadable=int(unreadable or 0),
         audience=None if audience is None else int(audience),
         withheld=int(withheld or 0),
+        withheld_reason=None if reason is None else str(reason),
     )

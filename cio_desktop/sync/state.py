@@ -20,7 +20,7 @@ from cio_desktop.customerio.track import TrackClient
 from cio_desktop.hull.firehose import FirehoseWriter
 from cio_desktop.hull.source import ReadReport, UserSource
 from cio_desktop.sync.checkpoint import EventCheckpoint
-from cio_desktop.sync.guard import DeletionApproval
+from cio_desktop.sync.guard import DeletionApproval, WithheldReason
 from cio_desktop.sync.ledger import Checkpoint, Ledger
 from cio_desktop.sync.model import MappingContext
 from cio_desktop.sync.progress import Progress, ProgressTracker
@@ -89,6 +89,7 @@ class RunState:
         self.audience: int | None = None  # members read by a complete full users pass
         self.withheld = 0
         self.withheld_message = ""
+        self.withheld_reason: WithheldReason | None = None
         self.event_ckpt: EventCheckpoint | None = None  # set by the events pass
         self._checkpoint_saved_at = float("-inf")
         self._counts_saved_at = float("-inf")
@@ -115,13 +116,13 @@ class RunState:
             self.stop.set()
         return self.stop.is_set()
 
-    def sample_errors(self, messages: Iterable[str]) -> None:
-        """Keep the first of these for the summary, while it has room (any thread)."""
+    def sample_errors(self, messages: Iterable[str], *, first: bool = False) -> None:
+        """Keep the first of these for the summary, while it has room (any thread). ``first`` puts
+        them before what is there (read errors: what the user must fix comes first)."""
         with self.lock:
-            for message in messages:
-                if len(self.errors_sample) >= ERRORS_SAMPLE:
-                    return
-                self.errors_sample.append(message)
+            taken = [m for _, m in zip(range(ERRORS_SAMPLE), messages, strict=False)]
+            merged = [*taken, *self.errors_sample] if first else [*self.errors_sample, *taken]
+            self.errors_sample[:] = merged[:ERRORS_SAMPLE]
 
     # ------------------------------------------------------------------ saved progress (calling thread)
     def save_event_checkpoint(self, *, force: bool = False) -> None:

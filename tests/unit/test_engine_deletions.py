@@ -78,9 +78,9 @@ def test_unreadable_rows_withhold_every_deletion_and_everything_else_still_goes_
     assert record is not None and record.status is RunStatus.DELETIONS_WITHHELD
     assert record.withheld == 11 and record.unreadable == 11 and record.message == summary.message
     assert record.audience is None, "an incomplete read is no baseline for the audience"
-    listed = ledger.withheld_deletions(summary.run_id)
-    assert [w.customer_id for w in listed] == sorted(f"ext-{i}" for i in range(11))
-    assert all(w.still_active for w in listed)
+    assert record.withheld_reason == "incomplete_read" and not record.reviewable
+    assert ledger.withheld_deletions(summary.run_id) == [], "no approval overrides it: nothing to list"
+    assert summary.errors_sample[0].startswith("users.jsonl line"), "what to fix comes first"
     assert all(ledger.known_by_hull_id([hid(i)])[hid(i)].deleted_at is None for i in range(11))
 
 
@@ -142,13 +142,13 @@ def test_approving_a_withheld_list_deletes_those_people_and_guards_the_rest(ledg
     p = profile(delete_on_leave=True)
     held = engine(p, source, ledger, track).run(RunMode.FULL)
     assert held.run_id is not None
-    approved = frozenset(w.customer_id for w in ledger.withheld_deletions(held.run_id))
+    assert ledger.withheld_counts(held.run_id) == (20, 20)
     source.users[0]["segment_ids"] = [SEG]  # back in the segments since the review
     source.users[0]["updated_at"] = 2000.0
     for i in range(20, 60):  # and 40 more left
         source.users[i]["segment_ids"] = [OTHER]
     summary = engine(p, source, ledger, track).run(
-        RunMode.FULL, allow_deletions=DeletionApproval(len(approved), approved)
+        RunMode.FULL, allow_deletions=DeletionApproval(20, from_run=held.run_id)
     )
     assert deletes(track) == sorted(f"ext-{i}" for i in range(1, 20))
     assert summary.status is RunStatus.DELETIONS_WITHHELD and summary.withheld == 40
@@ -223,3 +223,54 @@ def test_customer_io_failing_on_anonymous_events_alone_stops_the_run(ledger: Led
     assert summary.status is RunStatus.FAILED and summary.problem is Problem.SERVICE
     assert "Customer.io kept failing" in summary.message
     assert len(track.anonymous) < 10, "the run stopped instead of trying every event"
+
+
+def test_a_guard_withheld_list_can_be_reviewed_person_by_person(ledger: Ledger) -> None:
+    source, track = synced(100, ledger)
+    for i in range(30):
+        source.users[i]["segment_ids"] = [OTHER]
+    held = engine(profile(delete_on_leave=True), source, ledger, track).run(RunMode.FULL)
+    assert held.run_id is not None
+    record = ledger.run(held.run_id)
+    assert record is not None and record.reviewable and record.withheld_reason == "too_large_share"
+    listed = ledger.withheld_deletions(held.run_id)
+    assert [w.customer_id for w in listed] == sorted(f"ext-{i}" for i in range(30))
+    assert all(w.still_active for w in listed)
+
+
+def test_an_approval_never_holds_back_what_the_guard_lets_through(ledger: Ledger) -> None:
+    source, track = synced(100, ledger)
+    for i in range(3):
+        source.users[i]["segment_ids"] = [OTHER]
+    summary = engine(profile(delete_on_leave=True), source, ledger, track).run(
+        RunMode.FULL, allow_deletions=DeletionApproval(2)
+    )
+    assert deletes(track) == ["ext-0", "ext-1", "ext-2"] and summary.status is RunStatus.COMPLETED
+
+
+def test_a_member_under_a_new_hull_id_is_never_deleted_even_when_customer_io_refuses_them(ledger: Ledger) -> None:
+    source, track = synced(10, ledger)
+    source.users[5]["id"] = hid(500)  # Hull merged the user: same customerId, new Hull id
+    track.reject.add("ext-5")  # and their update is refused this run
+    summary = engine(profile(delete_on_leave=True), source, ledger, track).run(RunMode.FULL)
+    assert deletes(track) == [] and summary.failed == 1 and summary.status is RunStatus.PARTIAL
+
+
+def test_a_test_send_never_deletes(ledger: Ledger) -> None:
+    source, track = synced(10, ledger)
+    source.users[3]["segment_ids"] = [OTHER]
+    summary = engine(profile(delete_on_leave=True), source, ledger, track).send_one(hid(3))
+    assert deletes(track) == [] and summary.counts == {"skip: not in segments": 1}
+
+
+def test_an_incremental_run_that_withheld_deletions_finds_them_again_next_time(ledger: Ledger) -> None:
+    source, track = synced(100, ledger)
+    for i in range(40):
+        source.users[i].update(segment_ids=[OTHER], updated_at=5_000_000_000.0)
+    p = profile(delete_on_leave=True)
+    first = engine(p, source, ledger, track).run(RunMode.INCREMENTAL)
+    assert first.status is RunStatus.DELETIONS_WITHHELD and first.run_id is not None
+    again = engine(p, source, ledger, track).run(
+        RunMode.INCREMENTAL, allow_deletions=DeletionApproval(40, from_run=first.run_id)
+    )
+    assert len(deletes(track)) == 40 and again.status is RunStatus.COMPLETED

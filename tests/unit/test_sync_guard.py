@@ -73,3 +73,13 @@ def test_an_approval_lets_through_at_most_its_number() -> None:
     v = guard(deletions=601, created=1000, approval=DeletionApproval(600))
     assert not v.allowed and v.reason is WithheldReason.OVER_APPROVAL
     assert "more than the 600 approved" in v.message
+
+
+def test_an_approval_never_withholds_what_the_guard_alone_would_let_through() -> None:
+    assert guard(deletions=3, created=1000, approval=DeletionApproval(2)).allowed, "under the floor"
+    assert guard(deletions=150, created=100_000, approval=DeletionApproval(100)).allowed, "0.15% of created"
+
+
+def test_the_override_command_repeats_the_runs_mode() -> None:
+    assert "`cio-desktop sync --full --allow-deletions 1001`" in guard(deletions=1001, created=10**6).message
+    assert "`cio-desktop sync --allow-deletions 1001`" in guard(deletions=1001, created=10**6, full=False).message

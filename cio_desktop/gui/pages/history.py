@@ -108,11 +108,11 @@ def _short(n: int) -> str:
 
 
 class HistoryPage(Page):
-    """Signals: ``exported(int, str)``: rows written and the CSV path; ``deletions_approved(object)``:
-    the user approved a run's withheld deletions (a DeletionApproval for the next full sync)."""
+    """Signals: ``exported(int, str)``: rows written and the CSV path; ``deletions_approved(str, object)``:
+    the user approved a run's withheld deletions (its mode and a DeletionApproval for the next sync)."""
 
     exported = Signal(int, str)
-    deletions_approved = Signal(object)
+    deletions_approved = Signal(str, object)
     runs_loaded = Signal(int)
     errors_loaded = Signal(int)
 
@@ -228,7 +228,7 @@ class HistoryPage(Page):
     def review_withheld(self) -> None:
         """Open the review of the selected run's withheld deletions."""
         run = self.selected_run()
-        if run is None or not run.withheld:
+        if run is None or not run.reviewable:
             return
         self.withheld_dialog = WithheldDialog(self.ctx, run, self)
         self.withheld_dialog.approved.connect(self.deletions_approved.emit)
@@ -274,7 +274,7 @@ class HistoryPage(Page):
         name, search = profile.name, self.search.text().strip() or None
 
         run = self.selected_run()
-        self.review_button.setVisible(bool(run is not None and run.withheld))
+        self.review_button.setVisible(bool(run is not None and run.reviewable))
 
         def shown(errors: list[Any]) -> None:
             self.errors_model.set_rows(errors)
