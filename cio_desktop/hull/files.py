@@ -50,6 +50,7 @@ from typing import Any
 
 from cio_desktop.config import paths
 from cio_desktop.config.private import private_opener, write_atomic
+from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.hull.files_readers import (
     MAX_RECORD_BYTES,
     READERS,
@@ -59,7 +60,6 @@ from cio_desktop.hull.files_readers import (
     Row,
     detect_format,
     implies_date,
-    parse_timestamp,
 )
 from cio_desktop.hull.source import (
     Attribute,
@@ -440,7 +440,7 @@ def _normalize_event(value: Any) -> HullEvent | str:
     name = value.get("event")
     if not isinstance(name, str) or not name:
         return 'the event has no name ("event")'
-    created = parse_timestamp(value.get("created_at"))
+    created = parse_hull_date(value.get("created_at"))
     if created is None:
         return f"created_at {value.get('created_at')!r} is not a date (use ISO 8601 or Unix seconds)"
     properties = value.get("properties")
@@ -601,7 +601,7 @@ class FileSource:
             if wanted is not None and wanted.isdisjoint(user["segment_ids"]):
                 continue
             if updated_since is not None:
-                updated = parse_timestamp(user.get("updated_at"))
+                updated = parse_hull_date(user.get("updated_at"))
                 if updated is not None and updated < updated_since:
                     continue
             yield user
