@@ -12,25 +12,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
 from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.hull.errors import NotFoundError, OrganizationDisabledError, ServiceError
+from cio_desktop.hull.firehose import MAX_FIREHOSE_BATCH, FirehoseItem, FirehoseWriter
 from cio_desktop.hull.jwt import encode_hs256, firehose_claims
 from cio_desktop.hull.source import Attribute, EventName, HullEvent, HullUser, Segment
 from cio_desktop.net.http import ErrorWording, JsonHttp, Timeout, dumps, parse_json
 from cio_desktop.net.retry import RetryPolicy
 
-if TYPE_CHECKING:
-    from cio_desktop.hull.firehose import FirehoseItem, FirehoseWriter
-
 SERVICE = "Hull API"
 FIREHOSE_SERVICE = "Hull firehose"
 DEFAULT_FIREHOSE_URL = "https://firehose.hullapp.io"
 MAX_PAGE_SIZE = 500
-MAX_FIREHOSE_BATCH = 50
 SEARCH_WINDOW = 10_000  # Elasticsearch's from + size limit
 
 _CONNECTOR_HINT = "Check the Organization, Connector ID and Secret on the connector's Settings page in Hull."
@@ -361,8 +358,6 @@ class HullClient:
         flush_interval: float = 1.0,
     ) -> FirehoseWriter:
         """A background writer that batches traits/track calls into firehose requests."""
-        from cio_desktop.hull.firehose import FirehoseWriter
-
         return FirehoseWriter(self, on_error=on_error, flush_interval=flush_interval)
 
     # ------------------------------------------------------------------ internals

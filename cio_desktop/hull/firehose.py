@@ -15,16 +15,13 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from cio_desktop.net.errors import ServiceError
 
-if TYPE_CHECKING:
-    from cio_desktop.hull.client import HullClient
-
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 50
+MAX_FIREHOSE_BATCH = 50  # items per firehose request, Hull's limit
 MAX_PENDING = 10_000  # callers wait (back-pressure) rather than queue without bound
 
 ItemType = Literal["traits", "track"]
@@ -45,6 +42,12 @@ class FirehoseItem:
     queued_at: float = field(default=0.0, compare=False, repr=False)
 
 
+class FirehoseSender(Protocol):
+    """What the writer sends through: :class:`cio_desktop.hull.client.HullClient` (a fake in tests)."""
+
+    def send_firehose(self, items: Sequence[FirehoseItem]) -> None: ...
+
+
 class FirehoseWriter:
     """Thread-safe, batching firehose writer. Use as a context manager or call :meth:`close`.
 
@@ -54,7 +57,7 @@ class FirehoseWriter:
 
     def __init__(
         self,
-        client: HullClient,
+        client: FirehoseSender,
         *,
         on_error: ErrorCallback | None = None,
         flush_interval: float = 1.0,
@@ -63,7 +66,7 @@ class FirehoseWriter:
         self._client = client
         self._on_error = on_error
         self._interval = flush_interval
-        self._max_pending = max(MAX_BATCH, max_pending)
+        self._max_pending = max(MAX_FIREHOSE_BATCH, max_pending)
         self._queue: deque[FirehoseItem] = deque()
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()  # one request at a time, in order
@@ -142,7 +145,7 @@ class FirehoseWriter:
             if self._closed:
                 raise RuntimeError("the firehose writer is closed")
             self._queue.append(item)
-            if len(self._queue) == 1 or len(self._queue) >= MAX_BATCH:
+            if len(self._queue) == 1 or len(self._queue) >= MAX_FIREHOSE_BATCH:
                 self._cond.notify_all()  # start the flush timer, or send a full batch now
 
     def _take(self, *, force: bool) -> list[FirehoseItem]:
@@ -151,9 +154,9 @@ class FirehoseWriter:
             if not self._queue:
                 return []
             due = self._queue[0].queued_at + self._interval <= time.monotonic()
-            if not (force or due or len(self._queue) >= MAX_BATCH):
+            if not (force or due or len(self._queue) >= MAX_FIREHOSE_BATCH):
                 return []
-            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            batch = [self._queue.popleft() for _ in range(min(MAX_FIREHOSE_BATCH, len(self._queue)))]
             self._in_flight += len(batch)
             self._cond.notify_all()  # wake callers waiting for room
             return batch
@@ -190,7 +193,7 @@ class FirehoseWriter:
             with self._cond:
                 if self._closed:
                     return
-                if self._queue and len(self._queue) < MAX_BATCH:
+                if self._queue and len(self._queue) < MAX_FIREHOSE_BATCH:
                     timeout: float | None = max(0.0, self._queue[0].queued_at + self._interval - time.monotonic())
                 elif self._queue:
                     timeout = 0.0
@@ -206,4 +209,4 @@ class FirehoseWriter:
                     self._send(batch)
 
 
-__all__ = ["MAX_BATCH", "FirehoseItem", "FirehoseWriter"]
+__all__ = ["MAX_FIREHOSE_BATCH", "FirehoseItem", "FirehoseSender", "FirehoseWriter"]

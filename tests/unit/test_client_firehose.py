@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from cio_desktop.hull.client import HullClient
 from cio_desktop.hull.firehose import FirehoseItem, FirehoseWriter
 from cio_desktop.net.errors import ServerError, ServiceError
 
@@ -33,7 +32,7 @@ class RecordingClient:
 
 
 def writer(client: RecordingClient, **kw: Any) -> FirehoseWriter:
-    return FirehoseWriter(cast(HullClient, client), **kw)
+    return FirehoseWriter(client, **kw)
 
 
 def test_batches_hold_at_most_50_items_and_keep_order() -> None:
