@@ -28,7 +28,6 @@ SERVICE = "Hull API"
 FIREHOSE_SERVICE = "Hull firehose"
 DEFAULT_FIREHOSE_URL = "https://firehose.hullapp.io"
 MAX_PAGE_SIZE = 500
-SEARCH_WINDOW = 10_000  # Elasticsearch's from + size limit
 
 _CONNECTOR_HINT = "Check the Organization, Connector ID and Secret on the connector's Settings page in Hull."
 _EVENT_TYPES = frozenset({"track", "page", "screen"})

@@ -1,4 +1,4 @@
-"""Batching writer for Hull's firehose: traits and track calls, at most 50 per request.
+"""Batching writer for Hull's firehose: traits calls (write-back), at most 50 per request.
 
 Callers queue items from any thread; a background thread sends them at least once a second (or as
 soon as 50 are waiting). One send at a time, in queue order, so a later traits call for a user is
@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from cio_desktop.net.errors import ServiceError
@@ -71,7 +70,6 @@ class FirehoseWriter:
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()  # one request at a time, in order
         self._closed = False
-        self._in_flight = 0
         self.sent = 0
         self.failed = 0
         self._thread = threading.Thread(target=self._run, name="hull-firehose", daemon=True)
@@ -81,35 +79,6 @@ class FirehoseWriter:
     def traits(self, as_user: Mapping[str, Any], traits: Mapping[str, Any], *, timestamp: float | None = None) -> None:
         """Set (or with None, remove) traits on a user. Names are flat: ``customerio/synced_at``."""
         self._put(FirehoseItem("traits", dict(traits), dict(as_user), timestamp))
-
-    def track(
-        self,
-        as_user: Mapping[str, Any],
-        event: str,
-        properties: Mapping[str, Any],
-        *,
-        event_id: str,
-        created_at: float,
-        source: str = "customerio",
-        event_type: str = "track",
-    ) -> None:
-        """Record an event on a user. Hull drops a second event with the same ``event_id``."""
-        body = {
-            "event": event,
-            "properties": dict(properties),
-            "event_id": event_id,
-            "created_at": datetime.fromtimestamp(created_at, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "source": source,
-            "type": event_type,
-        }
-        self._put(FirehoseItem("track", body, dict(as_user), created_at))
-
-    def pending(self) -> int:
-        """Items queued or being sent."""
-        with self._cond:
-            return len(self._queue) + self._in_flight
 
     def flush(self) -> None:
         """Send everything queued so far and return when done (failures go to ``on_error``)."""
@@ -157,7 +126,6 @@ class FirehoseWriter:
             if not (force or due or len(self._queue) >= MAX_FIREHOSE_BATCH):
                 return []
             batch = [self._queue.popleft() for _ in range(min(MAX_FIREHOSE_BATCH, len(self._queue)))]
-            self._in_flight += len(batch)
             self._cond.notify_all()  # wake callers waiting for room
             return batch
 
@@ -167,17 +135,14 @@ class FirehoseWriter:
         except ServiceError as exc:
             with self._cond:
                 self.failed += len(batch)
-                self._in_flight -= len(batch)
             self._report(exc, batch)
         except Exception as exc:  # never let the writer thread die with items in hand
             with self._cond:
                 self.failed += len(batch)
-                self._in_flight -= len(batch)
             self._report(ServiceError(None, f"Sending to the Hull firehose failed: {type(exc).__name__}"), batch)
         else:
             with self._cond:
                 self.sent += len(batch)
-                self._in_flight -= len(batch)
 
     def _report(self, error: ServiceError, batch: Sequence[FirehoseItem]) -> None:
         if self._on_error is None:
