@@ -17,10 +17,10 @@ from cio_desktop.hull.files import (
     FileSource,
     ScanCancelled,
     ScanProgress,
-    _sorted_by_time,
     derived_user_id,
     segment_id_for_name,
 )
+from cio_desktop.hull.files_events import sorted_by_time
 from cio_desktop.hull.files_readers import OpenedFile, _ArrayReader
 from cio_desktop.hull.source import HullEvent, SourceError, SourceProblem, UserSource
 from cio_desktop.sandbox.data import FakeOrg
@@ -475,7 +475,7 @@ def test_an_event_without_id_gets_the_same_derived_id_every_time(tmp_path: Path)
 def test_unsorted_events_are_merged_from_sorted_runs_in_bounded_memory() -> None:
     times = [5, 1, 4, 1, 9, 2, 6, 5, 3, 5, 8, 0]
     events = [HullEvent(event_id=f"e{i}", name="A", created_at=float(t)) for i, t in enumerate(times)]
-    merged = list(_sorted_by_time(events, chunk=3))
+    merged = list(sorted_by_time(events, chunk=3))
     assert [e.created_at for e in merged] == sorted(float(t) for t in times)
     # Ties keep file order.
     assert [e.event_id for e in merged if e.created_at == 5.0] == ["e0", "e7", "e9"]
