@@ -8,30 +8,26 @@ read completely and every user exactly once.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
+from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.hull.errors import NotFoundError, OrganizationDisabledError, ServiceError
+from cio_desktop.hull.firehose import MAX_FIREHOSE_BATCH, FirehoseItem, FirehoseWriter
 from cio_desktop.hull.jwt import encode_hs256, firehose_claims
 from cio_desktop.hull.source import Attribute, EventName, HullEvent, HullUser, Segment
 from cio_desktop.net.http import ErrorWording, JsonHttp, Timeout, dumps, parse_json
 from cio_desktop.net.retry import RetryPolicy
 
-if TYPE_CHECKING:
-    from cio_desktop.hull.firehose import FirehoseItem, FirehoseWriter
-
 SERVICE = "Hull API"
 FIREHOSE_SERVICE = "Hull firehose"
 DEFAULT_FIREHOSE_URL = "https://firehose.hullapp.io"
 MAX_PAGE_SIZE = 500
-MAX_FIREHOSE_BATCH = 50
-SEARCH_WINDOW = 10_000  # Elasticsearch's from + size limit
 
 _CONNECTOR_HINT = "Check the Organization, Connector ID and Secret on the connector's Settings page in Hull."
 _EVENT_TYPES = frozenset({"track", "page", "screen"})
@@ -361,8 +357,6 @@ class HullClient:
         flush_interval: float = 1.0,
     ) -> FirehoseWriter:
         """A background writer that batches traits/track calls into firehose requests."""
-        from cio_desktop.hull.firehose import FirehoseWriter
-
         return FirehoseWriter(self, on_error=on_error, flush_interval=flush_interval)
 
     # ------------------------------------------------------------------ internals
@@ -420,7 +414,7 @@ def _tree_leaves(nodes: Any) -> Iterator[tuple[str, str]]:
 
 
 def _to_event(raw: Mapping[str, Any]) -> HullEvent:
-    created = _parse_time(raw.get("created_at"))
+    created = parse_hull_date(raw.get("created_at"))
     if created is None or not isinstance(raw.get("id"), str) or not isinstance(raw.get("event"), str):
         raise ServiceError(200, f"{SERVICE} returned an event without id, name or date.", service=SERVICE)
     event_type = raw.get("event_type")
@@ -439,29 +433,6 @@ def _to_event(raw: Mapping[str, Any]) -> HullEvent:
 def _iso(ts: float) -> str:
     """Unix seconds as ISO 8601 UTC with milliseconds, the form Hull stores and compares."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-_UTC_SUFFIX = re.compile(r"\s*(UTC|GMT)$")
-
-
-def _parse_time(value: Any) -> float | None:
-    """Unix seconds from the date forms Hull emits (ISO with Z/offset, ``... UTC``) or numbers."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value) / 1000.0 if value > 1e11 else float(value)  # milliseconds vs seconds
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = _UTC_SUFFIX.sub("+00:00", value.strip())
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 __all__ = ["DEFAULT_FIREHOSE_URL", "MAX_FIREHOSE_BATCH", "HullClient"]

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import codecs
 import json
-import math
 import re
 from collections.abc import Callable, Generator, Iterator
-from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 
 from cio_desktop.hull.files_csv import MAX_CSV_COLUMNS, CsvColumn, CsvType, implies_date, read_csv
 from cio_desktop.hull.files_io import (
@@ -52,7 +50,6 @@ __all__ = [
     "Row",
     "detect_format",
     "implies_date",
-    "parse_timestamp",
     "read_csv",
     "read_json_array",
     "read_json_lines",
@@ -307,37 +304,3 @@ READERS: dict[FileFormat, Reader] = {
     FileFormat.JSON_ARRAY: read_json_array,
     FileFormat.CSV: read_csv,
 }
-
-
-# --------------------------------------------------------------------------- dates
-
-
-def parse_timestamp(value: Any) -> float | None:
-    """Unix seconds from the date forms Hull emits (ISO 8601 with ``Z``/offset/`` UTC``, date only)
-    or a number (seconds; milliseconds when it is too large to be seconds). None if unreadable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-        if not math.isfinite(number):
-            return None
-        return number / 1000.0 if abs(number) > 1e11 else number
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.upper().endswith(" UTC"):
-        text = text[:-4].rstrip() + "+00:00"
-    elif text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            return parse_timestamp(float(text))
-        except ValueError:
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()

@@ -1,4 +1,4 @@
-"""Batching writer for Hull's firehose: traits and track calls, at most 50 per request.
+"""Batching writer for Hull's firehose: traits calls (write-back), at most 50 per request.
 
 Callers queue items from any thread; a background thread sends them at least once a second (or as
 soon as 50 are waiting). One send at a time, in queue order, so a later traits call for a user is
@@ -14,17 +14,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from cio_desktop.net.errors import ServiceError
 
-if TYPE_CHECKING:
-    from cio_desktop.hull.client import HullClient
-
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 50
+MAX_FIREHOSE_BATCH = 50  # items per firehose request, Hull's limit
 MAX_PENDING = 10_000  # callers wait (back-pressure) rather than queue without bound
 
 ItemType = Literal["traits", "track"]
@@ -45,6 +41,12 @@ class FirehoseItem:
     queued_at: float = field(default=0.0, compare=False, repr=False)
 
 
+class FirehoseSender(Protocol):
+    """What the writer sends through: :class:`cio_desktop.hull.client.HullClient` (a fake in tests)."""
+
+    def send_firehose(self, items: Sequence[FirehoseItem]) -> None: ...
+
+
 class FirehoseWriter:
     """Thread-safe, batching firehose writer. Use as a context manager or call :meth:`close`.
 
@@ -54,7 +56,7 @@ class FirehoseWriter:
 
     def __init__(
         self,
-        client: HullClient,
+        client: FirehoseSender,
         *,
         on_error: ErrorCallback | None = None,
         flush_interval: float = 1.0,
@@ -63,12 +65,11 @@ class FirehoseWriter:
         self._client = client
         self._on_error = on_error
         self._interval = flush_interval
-        self._max_pending = max(MAX_BATCH, max_pending)
+        self._max_pending = max(MAX_FIREHOSE_BATCH, max_pending)
         self._queue: deque[FirehoseItem] = deque()
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()  # one request at a time, in order
         self._closed = False
-        self._in_flight = 0
         self.sent = 0
         self.failed = 0
         self._thread = threading.Thread(target=self._run, name="hull-firehose", daemon=True)
@@ -78,35 +79,6 @@ class FirehoseWriter:
     def traits(self, as_user: Mapping[str, Any], traits: Mapping[str, Any], *, timestamp: float | None = None) -> None:
         """Set (or with None, remove) traits on a user. Names are flat: ``customerio/synced_at``."""
         self._put(FirehoseItem("traits", dict(traits), dict(as_user), timestamp))
-
-    def track(
-        self,
-        as_user: Mapping[str, Any],
-        event: str,
-        properties: Mapping[str, Any],
-        *,
-        event_id: str,
-        created_at: float,
-        source: str = "customerio",
-        event_type: str = "track",
-    ) -> None:
-        """Record an event on a user. Hull drops a second event with the same ``event_id``."""
-        body = {
-            "event": event,
-            "properties": dict(properties),
-            "event_id": event_id,
-            "created_at": datetime.fromtimestamp(created_at, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "source": source,
-            "type": event_type,
-        }
-        self._put(FirehoseItem("track", body, dict(as_user), created_at))
-
-    def pending(self) -> int:
-        """Items queued or being sent."""
-        with self._cond:
-            return len(self._queue) + self._in_flight
 
     def flush(self) -> None:
         """Send everything queued so far and return when done (failures go to ``on_error``)."""
@@ -142,7 +114,7 @@ class FirehoseWriter:
             if self._closed:
                 raise RuntimeError("the firehose writer is closed")
             self._queue.append(item)
-            if len(self._queue) == 1 or len(self._queue) >= MAX_BATCH:
+            if len(self._queue) == 1 or len(self._queue) >= MAX_FIREHOSE_BATCH:
                 self._cond.notify_all()  # start the flush timer, or send a full batch now
 
     def _take(self, *, force: bool) -> list[FirehoseItem]:
@@ -151,10 +123,9 @@ class FirehoseWriter:
             if not self._queue:
                 return []
             due = self._queue[0].queued_at + self._interval <= time.monotonic()
-            if not (force or due or len(self._queue) >= MAX_BATCH):
+            if not (force or due or len(self._queue) >= MAX_FIREHOSE_BATCH):
                 return []
-            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-            self._in_flight += len(batch)
+            batch = [self._queue.popleft() for _ in range(min(MAX_FIREHOSE_BATCH, len(self._queue)))]
             self._cond.notify_all()  # wake callers waiting for room
             return batch
 
@@ -164,17 +135,14 @@ class FirehoseWriter:
         except ServiceError as exc:
             with self._cond:
                 self.failed += len(batch)
-                self._in_flight -= len(batch)
             self._report(exc, batch)
         except Exception as exc:  # never let the writer thread die with items in hand
             with self._cond:
                 self.failed += len(batch)
-                self._in_flight -= len(batch)
             self._report(ServiceError(None, f"Sending to the Hull firehose failed: {type(exc).__name__}"), batch)
         else:
             with self._cond:
                 self.sent += len(batch)
-                self._in_flight -= len(batch)
 
     def _report(self, error: ServiceError, batch: Sequence[FirehoseItem]) -> None:
         if self._on_error is None:
@@ -190,7 +158,7 @@ class FirehoseWriter:
             with self._cond:
                 if self._closed:
                     return
-                if self._queue and len(self._queue) < MAX_BATCH:
+                if self._queue and len(self._queue) < MAX_FIREHOSE_BATCH:
                     timeout: float | None = max(0.0, self._queue[0].queued_at + self._interval - time.monotonic())
                 elif self._queue:
                     timeout = 0.0
@@ -206,4 +174,4 @@ class FirehoseWriter:
                     self._send(batch)
 
 
-__all__ = ["MAX_BATCH", "FirehoseItem", "FirehoseWriter"]
+__all__ = ["MAX_FIREHOSE_BATCH", "FirehoseItem", "FirehoseSender", "FirehoseWriter"]

@@ -20,12 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import time
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.sync.model import MappedPerson, MappingContext, Violation
 from cio_desktop.sync.validation import (
     check_attributes,
@@ -36,63 +34,16 @@ from cio_desktop.sync.validation import (
     wire_size,
 )
 
-_NUMERIC_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z: later "dates" are not dates
-_MIN_UNIX = -62135596800  # 0001-01-01T00:00:00Z
-_TZ_SUFFIXES = (" UTC", " GMT", "UTC", "GMT")
-
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 # Length of '{"type":"person","identifiers":I,"action":"identify","attributes":A}' minus len(I) + len(A),
 # versus the hash material '[I,A]' minus the same: lets the hash double as the exact operation size.
 
 
 def parse_date(value: Any) -> int | None:
-    """Unix seconds for any date form Hull emits, or None when ``value`` is not a date.
-
-    ISO 8601 with ``Z``/``+00:00``/``+0000`` or no zone (taken as UTC), fractional seconds of any length,
-    a space instead of ``T``, a trailing `` UTC``, date only, RFC 2822 and epoch numbers (seconds,
-    milliseconds or microseconds; numeric text too).
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _from_epoch(float(value))
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if _NUMERIC_RE.match(text):
-        return _from_epoch(float(text))
-    for suffix in _TZ_SUFFIXES:
-        if text.endswith(suffix):
-            text = text[: -len(suffix)].rstrip() + "+00:00"
-            break
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            dt = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    try:
-        return math.floor(dt.timestamp())
-    except (OverflowError, ValueError, OSError):
-        return None
-
-
-def _from_epoch(number: float) -> int | None:
-    if not math.isfinite(number):
-        return None
-    magnitude = abs(number)
-    if magnitude >= 1e14:  # microseconds
-        number /= 1_000_000
-    elif magnitude >= 1e11:  # milliseconds (1e11 s would be the year 5138)
-        number /= 1000
-    seconds = math.floor(number)
-    return seconds if _MIN_UNIX <= seconds <= _MAX_UNIX else None
+    """Whole Unix seconds (the form Customer.io takes) for any date form Hull emits, or None when
+    ``value`` is not a date; the forms and the epoch-unit rule are in :mod:`cio_desktop.hull.dates`."""
+    seconds = parse_hull_date(value)
+    return None if seconds is None else math.floor(seconds)
 
 
 def format_time(unix_seconds: float) -> str:

@@ -20,12 +20,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.hull.client import MAX_FIREHOSE_BATCH, HullClient
+from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.hull.firehose import FirehoseItem
 from cio_desktop.net.errors import RejectedError, ServiceError
 from cio_desktop.net.retry import RetryPolicy
@@ -71,7 +71,7 @@ def track_item(row: InboxRow) -> FirehoseItem:
     assert row.as_user is not None
     mapped = row.mapped()
     return FirehoseItem(
-        type="track", body=mapped.track_body(), as_user=dict(row.as_user), timestamp=_event_seconds(row.created_at)
+        type="track", body=mapped.track_body(), as_user=dict(row.as_user), timestamp=parse_hull_date(row.created_at)
     )
 
 
@@ -259,13 +259,6 @@ def hull_sender_for(profile: Profile, secrets: SecretStore) -> HullClient:
         retry=RetryPolicy(max_attempts=2, base_delay=0.5, max_delay=2.0, max_total=10.0),
         timeout=(5, 20),
     )
-
-
-def _event_seconds(created_at: str) -> float | None:
-    try:
-        return datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 __all__ = [

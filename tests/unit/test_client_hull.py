@@ -13,7 +13,7 @@ import requests
 import responses
 
 from cio_desktop.hull.api_source import HullApiSource
-from cio_desktop.hull.client import HullClient, _parse_time
+from cio_desktop.hull.client import HullClient
 from cio_desktop.hull.errors import (
     AuthenticationError,
     NotFoundError,
@@ -318,21 +318,27 @@ def test_no_event_names_asks_nothing(rsps: responses.RequestsMock, hull: HullCli
 
 
 @pytest.mark.parametrize(
-    "value,expected",
+    "created",
     [
-        ("2018-03-30T14:38:02Z", 1522420682.0),
-        ("2018-03-30T14:38:02+00:00", 1522420682.0),
-        ("2018-03-30T16:38:02+02:00", 1522420682.0),
-        ("2018-03-30 14:38:02 UTC", 1522420682.0),
-        ("2018-03-30T14:38:02.500Z", 1522420682.5),
-        (1522420682, 1522420682.0),
-        (1522420682000, 1522420682.0),
-        ("garbage", None),
-        (None, None),
+        "2018-03-30T14:38:02Z",
+        "2018-03-30 14:38:02 GMT",
+        "Fri, 30 Mar 2018 14:38:02 GMT",
+        1522420682000000,
+        "1522420682",
     ],
 )
-def test_hull_dates_in_every_form_become_unix_seconds(value: Any, expected: float | None) -> None:
-    assert _parse_time(value) == expected
+def test_event_dates_are_read_in_every_form_hull_writes(
+    rsps: responses.RequestsMock, hull: HullClient, created: Any
+) -> None:
+    rsps.post(f"{API}/search/events", json={"data": [event(1, created)]})
+    (only,) = hull.iter_events(["Signed Up"])
+    assert only.created_at == 1522420682.0
+
+
+def test_an_event_whose_date_is_not_a_date_is_a_service_error(rsps: responses.RequestsMock, hull: HullClient) -> None:
+    rsps.post(f"{API}/search/events", json={"data": [event(1, "soon")]})
+    with pytest.raises(ServiceError, match="without id, name or date"):
+        list(hull.iter_events(["Signed Up"]))
 
 
 # ---------------------------------------------------------------- firehose

@@ -23,7 +23,7 @@ from cio_desktop.config.private import (
 )
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.store import ProfileStore
-from cio_desktop.hull.files import _spill
+from cio_desktop.hull.files_events import spill_run
 from cio_desktop.hull.source import HullEvent
 from cio_desktop.sync.ledger import SCHEMA_VERSION, Ledger, LedgerError, RunError
 from cio_desktop.sync.report import write_errors_csv
@@ -264,7 +264,7 @@ def test_profile_export_is_private_and_the_users_folder_is_left_alone(tmp_path: 
 
 @posix_only
 def test_event_sort_spill_files_are_private(tmp_path: Path, open_umask: None) -> None:
-    spilled = _spill([(1.0, 0, HullEvent("e1", "Signed up", 1.0, user_id="u1"))], tmp_path, 0)
+    spilled = spill_run([(1.0, 0, HullEvent("e1", "Signed up", 1.0, user_id="u1"))], tmp_path, 0)
     assert mode(spilled) == 0o600
 
 

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 
 from cio_desktop.hull import files as files_module
+from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.hull.files import (
     FileSource,
     ScanCancelled,
     ScanProgress,
-    _sorted_by_time,
     derived_user_id,
     segment_id_for_name,
 )
-from cio_desktop.hull.files_readers import OpenedFile, _ArrayReader, parse_timestamp
+from cio_desktop.hull.files_events import sorted_by_time
+from cio_desktop.hull.files_readers import OpenedFile, _ArrayReader
 from cio_desktop.hull.source import HullEvent, SourceError, SourceProblem, UserSource
 from cio_desktop.sandbox.data import FakeOrg
 from cio_desktop.sandbox.export import export_organization
@@ -134,7 +135,7 @@ def test_segment_and_updated_since_filters(tmp_path: Path) -> None:
     source = FileSource(path)
     assert [u["external_id"] for u in source.iter_users(["a"])] == ["e1", "e3"]
     assert list(source.iter_users([])) == []
-    since = parse_timestamp("2024-02-01T00:00:00Z")
+    since = parse_hull_date("2024-02-01T00:00:00Z")
     # A user without updated_at is kept: it may have changed.
     assert [u["external_id"] for u in source.iter_users(None, updated_since=since)] == ["e2", "e3"]
 
@@ -451,7 +452,7 @@ def test_events_are_filtered_by_name_and_since_and_sorted_when_the_file_is_not(t
     source = FileSource(users, events)
     assert source.scan().events_in_order is False
     assert [e.event_id for e in source.iter_events(["A", "B"])] == ["a1", "a2", "a2b", "b3"]
-    since = parse_timestamp("2024-01-02T00:00:00Z")
+    since = parse_hull_date("2024-01-02T00:00:00Z")
     assert [e.event_id for e in source.iter_events(["A"], since=since)] == []
     picked = list(source.iter_events(["A"], since=since - 1))
     assert [e.event_id for e in picked] == ["a2", "a2b"]
@@ -474,7 +475,7 @@ def test_an_event_without_id_gets_the_same_derived_id_every_time(tmp_path: Path)
 def test_unsorted_events_are_merged_from_sorted_runs_in_bounded_memory() -> None:
     times = [5, 1, 4, 1, 9, 2, 6, 5, 3, 5, 8, 0]
     events = [HullEvent(event_id=f"e{i}", name="A", created_at=float(t)) for i, t in enumerate(times)]
-    merged = list(_sorted_by_time(events, chunk=3))
+    merged = list(sorted_by_time(events, chunk=3))
     assert [e.created_at for e in merged] == sorted(float(t) for t in times)
     # Ties keep file order.
     assert [e.event_id for e in merged if e.created_at == 5.0] == ["e0", "e7", "e9"]

@@ -1,0 +1,363 @@
+"""What one streaming pass over an export file learns, and its cache.
+
+Users: segments with sizes, attributes with inferred Hull types, duplicate user ids (the last row of
+an id wins, as exports append newer rows), and the segment combinations that make
+``count_users()`` of several segments exact. Events: names with counts, and whether the file is
+already in time order. Each is cached as JSON in ``data_dir()/file-cache/`` keyed by the file's path,
+size, modification time and the record size limit (which decides which rows are readable), so
+picking the same file again costs nothing.
+
+Also here: :class:`ProblemLog`, the bounded record of a pass's bad rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from cio_desktop.config import paths
+from cio_desktop.config.private import write_atomic
+from cio_desktop.hull.files_readers import implies_date
+from cio_desktop.hull.source import HullUser, ProblemKind, ReadReport, SourceError, SourceProblem
+
+CACHE_VERSION = 1
+# Problems kept per iteration and kind for the run report; the total is always counted (read_report).
+MAX_PROBLEMS_KEPT = 1000
+SUMMARY_PROBLEMS = 20
+# Distinct segment combinations remembered for exact count_users() of several segments.
+MAX_SEGMENT_COMBINATIONS = 10_000
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
+# Bits of the kinds of value seen for one attribute, for type inference.
+_BOOL, _NUM, _STR, _DATESTR, _JSON = 1, 2, 4, 8, 16
+_KIND_OF_TYPE: dict[type, int] = {bool: _BOOL, int: _NUM, float: _NUM, list: _STR, dict: _JSON}
+
+
+def id_hash(user_id: str) -> int:
+    """64 bits of a user id: 8 bytes per user find duplicates in a 1,000,000-user file in ~8 MB."""
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big")
+
+
+def duplicate_key(user_id: str) -> str:
+    """The key of :attr:`UsersMeta.duplicates` for a user id."""
+    return f"{id_hash(user_id):016x}"
+
+
+class ProblemLog:
+    """Problems of one iteration: the first ``keep`` of each kind kept, all counted.
+
+    Lost records and superseded duplicates are kept apart, so a file with many duplicate ids never
+    crowds its real read errors out of the report."""
+
+    def __init__(self, keep: int = MAX_PROBLEMS_KEPT) -> None:
+        self.keep = keep
+        self.items: list[SourceProblem] = []  # lost records
+        self.count = 0
+        self.truncated = False
+        self.warnings: list[SourceProblem] = []  # duplicates
+        self.warning_count = 0
+
+    def add(self, problem: SourceProblem) -> None:
+        if not problem.lost:
+            self.warning_count += 1
+            if len(self.warnings) < self.keep:
+                self.warnings.append(problem)
+            return
+        self.count += 1
+        self.truncated = self.truncated or problem.kind is ProblemKind.TRUNCATED
+        if len(self.items) < self.keep:
+            self.items.append(problem)
+
+    def report(self, file: Path | str) -> ReadReport:
+        return ReadReport(
+            file=str(file),
+            unreadable=self.count,
+            truncated=self.truncated,
+            duplicates=self.warning_count,
+            problems=(*self.items, *self.warnings),
+        )
+
+
+# --------------------------------------------------------------------------- the metadata
+
+
+def _problems_to_json(problems: list[SourceProblem]) -> list[dict[str, Any]]:
+    return [asdict(p) for p in problems]
+
+
+def _problems_from_json(raw: list[dict[str, Any]]) -> list[SourceProblem]:
+    return [
+        SourceProblem(str(p["file"]), int(p["line"]), str(p["reason"]), ProblemKind(p.get("kind", "unreadable")))
+        for p in raw
+    ]
+
+
+@dataclass(frozen=True)
+class UsersMeta:
+    format: str
+    gzip: bool
+    users: int
+    segments: list[tuple[str, str, int]]
+    attributes: list[tuple[str, str]]
+    bad_rows: int
+    problems: list[SourceProblem]
+    duplicates: dict[str, int]  # duplicate_key(id) -> ordinal of the row to keep
+    duplicate_rows: int
+    combinations: list[tuple[list[str], int]] | None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = _problems_to_json(self.problems)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsersMeta:
+        combos = data["combinations"]
+        return cls(
+            format=str(data["format"]),
+            gzip=bool(data["gzip"]),
+            users=int(data["users"]),
+            segments=[(str(i), str(n), int(s)) for i, n, s in data["segments"]],
+            attributes=[(str(k), str(t)) for k, t in data["attributes"]],
+            bad_rows=int(data["bad_rows"]),
+            problems=_problems_from_json(data["problems"]),
+            duplicates={str(k): int(v) for k, v in data["duplicates"].items()},
+            duplicate_rows=int(data["duplicate_rows"]),
+            combinations=None if combos is None else [([str(s) for s in ids], int(n)) for ids, n in combos],
+        )
+
+
+@dataclass(frozen=True)
+class EventsMeta:
+    format: str
+    gzip: bool
+    total: int
+    names: list[tuple[str, int]]
+    bad_rows: int
+    problems: list[SourceProblem]
+    in_order: bool
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = _problems_to_json(self.problems)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventsMeta:
+        return cls(
+            format=str(data["format"]),
+            gzip=bool(data["gzip"]),
+            total=int(data["total"]),
+            names=[(str(n), int(c)) for n, c in data["names"]],
+            bad_rows=int(data["bad_rows"]),
+            problems=_problems_from_json(data["problems"]),
+            in_order=bool(data["in_order"]),
+        )
+
+
+def find_duplicates(hashes: array[int]) -> tuple[dict[str, int], int]:
+    """From the id hashes of the usable rows in file order: {duplicate_key: ordinal of the last row}
+    for every id seen more than once, and how many earlier rows those later ones supersede."""
+    if len(hashes) < 2:
+        return {}, 0
+    repeated: set[int] = set()
+    previous = -1
+    for h in sorted(hashes):
+        if h == previous:
+            repeated.add(h)
+        previous = h
+    if not repeated:
+        return {}, 0
+    last: dict[int, int] = {}
+    for ordinal, h in enumerate(hashes):
+        if h in repeated:
+            last[h] = ordinal
+    superseded = sum(1 for h in hashes if h in repeated) - len(last)
+    return {f"{h:016x}": ordinal for h, ordinal in last.items()}, superseded
+
+
+# --------------------------------------------------------------------------- attribute types
+
+
+def _value_kind(value: Any, known: int) -> int:
+    if type(value) is str:
+        if known & _STR:
+            return _STR  # already a plain string attribute: skip the date check
+        return _DATESTR if _ISO_DATE.match(value) else _STR
+    # Hull's schema types an array by its values: lists of tags are "string".
+    return _KIND_OF_TYPE.get(type(value), _JSON)
+
+
+def attribute_type(key: str, bits: int) -> str:
+    """Hull's type for an attribute from the kinds of value seen for it."""
+    if implies_date(key) and bits and not bits & ~(_NUM | _DATESTR):
+        return "date"
+    if bits == _BOOL:
+        return "boolean"
+    if bits == _NUM:
+        return "number"
+    if bits == _DATESTR:
+        return "date"
+    if bits == _JSON:
+        return "json"
+    return "string"
+
+
+@dataclass
+class UserTally:
+    """Accumulates the users part of the metadata during one pass."""
+
+    users: int = 0
+    segment_names: dict[str, str] = field(default_factory=dict)
+    segment_sizes: Counter[str] = field(default_factory=Counter)
+    combinations: Counter[str] | None = field(default_factory=Counter)
+    kinds: dict[str, int] = field(default_factory=dict)
+    settled: set[str] = field(default_factory=set)
+
+    def add(self, user: HullUser, names: Iterable[tuple[str, str | None]], with_types: bool) -> None:
+        self.users += 1
+        for sid, name in names:
+            if name and self.segment_names.get(sid, sid) == sid:
+                self.segment_names[sid] = name
+            else:
+                self.segment_names.setdefault(sid, sid)
+        ids: list[str] = user["segment_ids"]
+        self.segment_sizes.update(ids)
+        if self.combinations is not None:
+            self.combinations["\x1f".join(sorted(ids))] += 1
+            if len(self.combinations) > MAX_SEGMENT_COMBINATIONS:
+                self.combinations = None
+        if with_types:
+            self._add_kinds(user)
+
+    def segments(self) -> list[tuple[str, str, int]]:
+        """(id, name, size) by name."""
+        return sorted(
+            ((sid, self.segment_names[sid], self.segment_sizes[sid]) for sid in self.segment_names),
+            key=lambda s: (s[1].lower(), s[0]),
+        )
+
+    def attributes(self) -> list[tuple[str, str]]:
+        """(key, Hull type) by key."""
+        return sorted((key, attribute_type(key, bits)) for key, bits in self.kinds.items())
+
+    def segment_combinations(self) -> list[tuple[list[str], int]] | None:
+        """Each distinct set of segments with its number of users; None when there were too many."""
+        if self.combinations is None:
+            return None
+        return [(key.split("\x1f") if key else [], count) for key, count in self.combinations.items()]
+
+    def _add_kinds(self, user: HullUser) -> None:
+        kinds, settled = self.kinds, self.settled
+        for key in user.keys() - settled:
+            value = user[key]
+            if value is None or key == "segment_ids":
+                continue
+            if key == "account" and type(value) is dict:
+                for akey, avalue in value.items():
+                    if avalue is not None:
+                        self._add_kind(f"account.{akey}", avalue)
+                continue
+            known = kinds.get(key, 0)
+            bits = known | _value_kind(value, known)
+            if bits != known:
+                kinds[key] = bits
+                # "string" is final: no further value can change it, so stop looking at this key.
+                if attribute_type(key, bits) == "string":
+                    settled.add(key)
+
+    def _add_kind(self, key: str, value: Any) -> None:
+        known = self.kinds.get(key, 0)
+        bits = known | _value_kind(value, known)
+        if bits != known:
+            self.kinds[key] = bits
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+class _Meta(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+M = TypeVar("M", bound=_Meta)
+
+
+def cache_key(path: Path, what: str, max_record_bytes: int) -> dict[str, Any]:
+    """What the cached metadata of ``path`` depends on; raises SourceError when the file is unusable."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SourceError(f"The {what} {path} does not exist. Check the path (or pick the file again).") from None
+    except OSError as exc:
+        raise SourceError(f"The {what} {path} cannot be read: {exc.strerror or exc}.") from None
+    # The record limit decides which rows are readable, hence the counts and row ordinals cached.
+    return {
+        "version": CACHE_VERSION,
+        "path": str(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "max_record_bytes": max_record_bytes,
+    }
+
+
+def cached_meta(
+    path: Path, kind: str, key: dict[str, Any], load: Callable[[dict[str, Any]], M], scan: Callable[[], M]
+) -> M:
+    """The metadata of ``path`` from the cache when its ``key`` still matches, else ``scan()``ed and
+    cached. A cache that is unreadable or of another shape is scanned again."""
+    cached = _load_cache(path, kind, key)
+    if cached is not None:
+        try:
+            return load(cached)
+        except (KeyError, TypeError, ValueError):
+            pass
+    meta = scan()
+    _save_cache(path, kind, key, meta.to_json())
+    return meta
+
+
+def _cache_file(path: Path, kind: str) -> Path:
+    digest = hashlib.sha1(f"{kind}:{path}".encode(), usedforsecurity=False).hexdigest()
+    return paths.data_dir() / "file-cache" / f"{digest}.json"
+
+
+def _load_cache(path: Path, kind: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        data = json.loads(_cache_file(path, kind).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    meta = data.get("meta")
+    return meta if isinstance(meta, dict) else None
+
+
+def _save_cache(path: Path, kind: str, key: dict[str, Any], meta: dict[str, Any]) -> None:
+    try:
+        write_atomic(_cache_file(path, kind), json.dumps({"key": key, "meta": meta}).encode("utf-8"))
+    except OSError:
+        pass  # a cache that cannot be written only costs a rescan next time
+
+
+__all__ = [
+    "MAX_PROBLEMS_KEPT",
+    "SUMMARY_PROBLEMS",
+    "EventsMeta",
+    "ProblemLog",
+    "UserTally",
+    "UsersMeta",
+    "attribute_type",
+    "cache_key",
+    "cached_meta",
+    "duplicate_key",
+    "find_duplicates",
+    "id_hash",
+]
