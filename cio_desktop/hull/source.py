@@ -3,7 +3,7 @@
 The sync engine, the preview and the GUI only see :class:`UserSource`; they never know which
 implementation they are talking to.
 
-Users are plain dicts in Hull's own user shape (API-CONTRACTS.md, "A Hull user"):
+Users are plain dicts in Hull's own user shape (docs/api-contracts.md, "Hull API"):
 ``id``, ``email``, ``external_id``, ``anonymous_ids`` (list), ``name``, ``created_at``,
 ``updated_at``, ``segment_ids`` (list of segment ids), custom attributes flat with a ``traits_``
 prefix (``traits_clearbit/given_name``), an optional ``account`` object, and the connector's

@@ -1,6 +1,6 @@
 """Hull user -> Customer.io person (pure; the per-user hot path of every sync).
 
-What a person looks like, as Hull's connector sent it (API-CONTRACTS.md):
+What a person looks like, as Hull's connector sent it (docs/api-contracts.md, "Hull's Customer.io connector"):
 - identifier: the profile's customerId attribute (``external_id`` by default; ``id``, ``email`` or any
   attribute such as ``traits_crm/id``), sent as ``{"id": ...}``, or ``{"email": ...}`` when it is the email;
 - base attributes ``email``, ``created_at`` (Unix seconds) and ``hull_segments`` (names, sorted);
