@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from cio_desktop.customerio.sizes import dumps
-from cio_desktop.sync.validation import MAX_BATCH_BYTES, MAX_OPERATION_BYTES
+from cio_desktop.customerio.sizes import MAX_BATCH_BYTES, MAX_OP_BYTES, dumps
 
 T = TypeVar("T")
 
@@ -58,7 +57,7 @@ class BatchPacker(Generic[T]):
         self,
         max_bytes: int = MAX_BATCH_BYTES,
         max_ops: int = DEFAULT_MAX_OPS,
-        max_op_bytes: int = MAX_OPERATION_BYTES,
+        max_op_bytes: int = MAX_OP_BYTES,
     ) -> None:
         if max_ops < 1 or max_op_bytes < 1 or max_bytes < _ENVELOPE + max_op_bytes:
             raise ValueError("batch limits must leave room for at least one operation of the largest allowed size")

@@ -22,9 +22,9 @@ from cio_desktop.customerio.sizes import (
     MAX_EVENT_DATA_BYTES,
     MAX_EVENT_NAME_BYTES,
     MAX_IDENTIFIER_BYTES,
+    MAX_OP_BYTES,
     dumps,
 )
-from cio_desktop.customerio.sizes import MAX_OP_BYTES as MAX_OPERATION_BYTES
 from cio_desktop.sync.model import Violation
 
 # A UTF-8 character is at most 4 bytes, so strings this short can skip the encode() in hot loops.
@@ -154,9 +154,9 @@ def check_attributes(attributes: Mapping[str, Any]) -> list[Violation]:
 
 
 def check_operation_size(nbytes: int, what: str = "operation") -> Violation | None:
-    if nbytes > MAX_OPERATION_BYTES:
+    if nbytes > MAX_OP_BYTES:
         return Violation(
-            "(operation)", f"the {what} is {nbytes} bytes; Customer.io accepts at most {MAX_OPERATION_BYTES} bytes"
+            "(operation)", f"the {what} is {nbytes} bytes; Customer.io accepts at most {MAX_OP_BYTES} bytes"
         )
     return None
 
@@ -200,7 +200,7 @@ __all__ = [
     "MAX_EVENT_DATA_BYTES",
     "MAX_EVENT_NAME_BYTES",
     "MAX_IDENTIFIER_BYTES",
-    "MAX_OPERATION_BYTES",
+    "MAX_OP_BYTES",
     "check_attribute_name",
     "check_attribute_value",
     "check_attributes",
