@@ -215,14 +215,39 @@ def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_at_next_open
         assert led.start_run("full") > run.id
 
 
-def test_second_live_process_cannot_start_a_run_of_the_same_profile(tmp_path: Path) -> None:
+def test_a_second_open_of_the_ledger_cannot_start_a_run_while_one_runs(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as first, Ledger(path) as second:
+        rid = first.start_run("full")
+        with pytest.raises(LedgerBusyError, match="Another sync of this profile is running") as busy:
+            second.start_run("incremental")
+        assert f"process {os.getpid()}, full sync run {rid} started " in str(busy.value)
+        assert [r.status for r in second.runs()] == [RunStatus.RUNNING], "a busy start records nothing"
+        first.finish_run(rid, RunStatus.COMPLETED, counts={}, failed=0)
+        assert second.start_run("incremental") == rid + 1
+
+
+def test_a_run_of_another_live_process_is_busy_and_not_taken_for_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    code = (
+        "import time; from cio_desktop.sync.ledger import Ledger;"
+        f"l = Ledger({str(path)!r}); print(l.start_run('full'), flush=True); time.sleep(60)"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None
+            rid = int(child.stdout.readline())
+            with Ledger(path) as led:
+                run = led.run(rid)
+                assert run is not None and run.status is RunStatus.RUNNING
+                with pytest.raises(LedgerBusyError, match=f"process {child.pid}, full sync run {rid}"):
+                    led.start_run("full")
+        finally:
+            child.kill()
+            child.wait(timeout=10)
     with Ledger(path) as led:
-        rid = led.start_run("full")
-        # Pretend the run belongs to another live process (our parent).
-        led._conn.execute("UPDATE runs SET pid=? WHERE id=?", (os.getppid(), rid))
-        with pytest.raises(LedgerBusyError, match="Another sync of this profile is running"):
-            led.start_run("full")
+        assert led.runs()[0].status is RunStatus.INTERRUPTED
+        assert led.start_run("full") == rid + 1
 
 
 def test_ledger_from_a_newer_version_is_refused_with_advice(tmp_path: Path) -> None:
