@@ -21,6 +21,7 @@ EXIT_PARTIAL = 1
 EXIT_CONFIG = 2
 EXIT_DELETIONS_WITHHELD = 3
 EXIT_INCOMPLETE = 4
+EXIT_BUSY = 5  # another sync of the profile is running (its run lock is held)
 EXIT_CANCELLED = 130
 
 # Subcommand modules under cio_desktop.commands, in the order `--help` lists them.
