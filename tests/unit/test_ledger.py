@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from cio_desktop.config import private
+from cio_desktop.config.private import FileInUseError
 from cio_desktop.sync.ledger import (
     SCHEMA_VERSION,
     Checkpoint,
@@ -198,6 +200,33 @@ def test_errors_export_to_csv_safe_for_spreadsheets(ledger: Ledger, tmp_path: Pa
     assert rows[1][5].startswith("'=")
     assert rows[2][5] == 'accents éà, "quotes"'
     assert rows[1][0].endswith("Z")
+
+
+@pytest.mark.parametrize("windows", [True, False], ids=["windows", "posix"])
+def test_exporting_over_a_csv_another_program_holds_open_says_so_and_keeps_the_file(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windows: bool
+) -> None:
+    run_id = ledger.start_run("full")
+    ledger.record_errors(run_id, [ErrorWrite("rejected", "too long", "c1", "h1")])
+    out = tmp_path / "exports" / "errors of run 1.csv"
+    assert ledger.export_errors_csv(run_id, out) == 1
+    before = out.read_bytes()
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        raise PermissionError(13, "Permission denied", str(src), None, str(dst))
+
+    monkeypatch.setattr(private, "_WINDOWS", windows)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(FileInUseError) as err:
+        ledger.export_errors_csv(run_id, out)
+    if windows:  # Excel keeps an open CSV locked: Windows refuses to replace it
+        assert str(err.value).startswith(
+            "errors of run 1.csv is open in another program (Excel?): close it and export again."
+        )
+    else:
+        assert str(err.value) == f"{out} cannot be replaced (Permission denied): check that you may change it."
+    assert out.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir()] == [out.name], "no temporary file left behind"
 
 
 def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_at_next_open(tmp_path: Path) -> None:
