@@ -3,7 +3,7 @@
 Exit codes shared by all subcommands: 0 success, 1 partial failure (some people failed, or a
 service failed mid-run), 2 configuration or credentials wrong (the reason is printed), 3 deletions
 withheld by the deletion guard (everything else was sent), 4 some records of the source could not
-be read (the rest was sent), 130 cancelled (Ctrl-C).
+be read (the rest was sent), 5 another sync of the same profile is running, 130 cancelled (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ EXIT_PARTIAL = 1
 EXIT_CONFIG = 2
 EXIT_DELETIONS_WITHHELD = 3
 EXIT_INCOMPLETE = 4
+EXIT_BUSY = 5  # another sync of the profile is running (its run lock is held)
 EXIT_CANCELLED = 130
 
 # Subcommand modules under cio_desktop.commands, in the order `--help` lists them.
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "demo", False):
         # Demo mode runs under a throw-away home and leaves nothing in the user's folders, logs included.
-        _start_logging(verbose=args.verbose)
+        _start_logging(verbose=args.verbose, command=args.command)
         _tighten_folders()
     if args.command is None:
         # Imported here so headless commands never load Qt.
@@ -71,11 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
 
 
-def _start_logging(*, verbose: bool) -> None:
-    from cio_desktop.config.logs import setup_logging
+def _start_logging(*, verbose: bool, command: str | None) -> None:
+    from cio_desktop.config.logs import log_kind_for, setup_logging
 
     try:
-        setup_logging("DEBUG" if verbose else "INFO", console=verbose)
+        # One log per kind of process (app, CLI, receiver): on Windows a file another process holds
+        # open cannot be rotated.
+        setup_logging("DEBUG" if verbose else "INFO", console=verbose, kind=log_kind_for(command))
     except OSError as exc:
         # A read-only or full disk must not stop a sync; say where logging failed and go on.
         print(f"warning: cannot write the log file ({exc.strerror or exc}); continuing without it", file=sys.stderr)

@@ -3,7 +3,8 @@
 Exit codes: 0 everyone sent, 1 some people failed (or a service failed mid-run), 2 configuration or
 credentials wrong (the reason is printed), 3 deletions withheld by the deletion guard (everything else
 was sent; ``--allow-deletions N`` approves up to N), 4 some records of the source could not be read
-(the rest was sent), 130 cancelled (Ctrl-C stops between batches, cleanly).
+(the rest was sent), 5 another sync of the profile is running, 130 cancelled (Ctrl-C stops between
+batches, cleanly).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from cio_desktop.cli import (
+    EXIT_BUSY,
     EXIT_CANCELLED,
     EXIT_CONFIG,
     EXIT_DELETIONS_WITHHELD,
@@ -38,7 +40,7 @@ from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.ledger import RunStatus
 from cio_desktop.sync.progress import Progress
 
-CONFIG_PROBLEMS = frozenset({Problem.CREDENTIALS, Problem.CONFIGURATION, Problem.BUSY, Problem.NOT_FOUND})
+CONFIG_PROBLEMS = frozenset({Problem.CREDENTIALS, Problem.CONFIGURATION, Problem.NOT_FOUND})
 
 
 def add_parser(subparsers: Any) -> None:
@@ -229,6 +231,8 @@ def exit_code(summary: RunSummary) -> int:
     """The process's exit code for a run: 0 only for a run that completed without a failure."""
     if summary.status is RunStatus.CANCELLED:
         return EXIT_CANCELLED
+    if summary.problem is Problem.BUSY:
+        return EXIT_BUSY
     if summary.problem in CONFIG_PROBLEMS:
         return EXIT_CONFIG
     if summary.status is RunStatus.DELETIONS_WITHHELD:

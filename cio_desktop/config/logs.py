@@ -1,5 +1,11 @@
 """Logging: a rotating file in the log folder, and redaction of secrets before any handler sees a record.
 
+One file per kind of process (``gui.log``, ``cli.log`` for syncs and other commands, ``webhook.log``
+for the receiver), so the app window, a scheduled sync and a receiver do not share one. Processes
+of one kind can still run at once (two scheduled syncs), and Windows refuses to rename a file another
+process holds open, so :class:`SharedRotatingFileHandler` opens the file only while it writes a
+record and, when a rotation cannot rename, keeps writing and tries again a little later.
+
 Redaction happens in two places so nothing slips through:
 
 * a log-record factory (installed on first use, process-wide) rewrites every record as it is created,
@@ -16,9 +22,13 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import threading
+import time
+from collections.abc import Callable
+from enum import StrEnum
 from io import TextIOWrapper
 from pathlib import Path
 from typing import Any
@@ -27,14 +37,35 @@ from urllib.parse import quote
 from cio_desktop.config import paths
 from cio_desktop.config.private import private_dir, private_file, private_opener
 
-LOG_FILE_NAME = "cio-desktop.log"
 LOG_MAX_BYTES = 1_000_000
 LOG_BACKUPS = 5
+# After a rotation failed (another process was writing at that instant), try again this much later.
+ROTATE_RETRY_S = 30.0
 MASK = "***"
 # Shorter values are not credible secrets and masking them would shred ordinary log text.
 MIN_SECRET_LENGTH = 4
 
-_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
+_FORMAT = "%(asctime)s %(levelname)-7s %(process)d %(threadName)s %(name)s: %(message)s"
+
+
+class LogKind(StrEnum):
+    """Which log file a process writes."""
+
+    GUI = "gui"  # the app window (and the receiver it runs)
+    CLI = "cli"  # sync, preview, profiles, ... from a terminal or a scheduler
+    WEBHOOK = "webhook"  # `cio-desktop webhook ...`, the headless receiver above all
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.value}.log"
+
+
+def log_kind_for(command: str | None) -> LogKind:
+    """The log of a ``cio-desktop`` invocation: no subcommand opens the app window."""
+    if command is None:
+        return LogKind.GUI
+    return LogKind.WEBHOOK if command == "webhook" else LogKind.CLI
+
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -126,29 +157,73 @@ def install_redaction() -> None:
         _factory_installed = True
 
 
-class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """Creates the log file 0600, at start and at every rollover (the base class uses the umask's 0644)."""
+class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log file that several processes may write and rotate (see the module docstring).
+
+    The file is open only while a record is written, so a rotation by another process never meets
+    it held open; a rotation that fails (Windows: another process is writing that instant) leaves
+    the record in the current file and is retried ``retry_s`` later. Files are created 0600.
+    """
+
+    def __init__(
+        self,
+        filename: Path,
+        *,
+        max_bytes: int,
+        backups: int,
+        retry_s: float = ROTATE_RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
+        self._retry_s = retry_s
+        self._clock = clock
+        self._retry_at: float | None = None
 
     def _open(self) -> TextIOWrapper:
         return open(self.baseFilename, "a", encoding=self.encoding, errors=self.errors, opener=private_opener)
 
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        finally:
+            stream, self.stream = self.stream, None
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    self.handleError(record)
 
-def setup_logging(level: str | int = "INFO", *, console: bool = False) -> Path:
-    """Log to a rotating file in the log folder (and stderr if ``console``); return the file's path.
+    def doRollover(self) -> None:
+        now = self._clock()
+        if self._retry_at is not None and now < self._retry_at:
+            return
+        try:
+            if os.path.getsize(self.baseFilename) < self.maxBytes:
+                return  # another process rotated it a moment ago
+            super().doRollover()
+        except OSError:
+            self._retry_at = now + self._retry_s
+            return
+        self._retry_at = None
+
+
+def setup_logging(level: str | int = "INFO", *, console: bool = False, kind: LogKind = LogKind.CLI) -> Path:
+    """Log to the rotating file of this kind of process in the log folder (and stderr if ``console``);
+    return the file's path.
 
     Calling it again replaces the handlers it installed before (e.g. after ``CIO_DESKTOP_HOME`` changed).
     """
     install_redaction()
     shutdown_logging()
     directory = private_dir(paths.log_dir())
-    log_file = directory / LOG_FILE_NAME
+    log_file = directory / kind.file_name
     # Redacted, but still about the user's customers: private like everything else. Files an older
     # version left open are tightened; new ones (and each rollover's) are created 0600.
-    for old in directory.glob(LOG_FILE_NAME + "*"):
-        private_file(old)
-    file_handler = _PrivateRotatingFileHandler(
-        log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    for old in directory.glob("*.log*"):
+        if old.is_file():
+            private_file(old)
+    private_file(log_file)  # there from the start, though opened only to write a record
+    file_handler = SharedRotatingFileHandler(log_file, max_bytes=LOG_MAX_BYTES, backups=LOG_BACKUPS)
     handlers: list[logging.Handler] = [file_handler]
     if console:
         handlers.append(logging.StreamHandler(sys.stderr))
@@ -172,10 +247,12 @@ def shutdown_logging() -> None:
 
 
 __all__ = [
-    "LOG_FILE_NAME",
     "MASK",
+    "LogKind",
     "RedactingFilter",
+    "SharedRotatingFileHandler",
     "install_redaction",
+    "log_kind_for",
     "redact",
     "redact_record",
     "register_secret",

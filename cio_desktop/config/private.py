@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _POSIX = os.name == "posix"
+# Windows refuses to replace a file another program holds open (Excel keeps an open CSV locked).
+_WINDOWS = os.name == "nt"
 # SQLite's side files, which it creates with the main file's mode (checked by the tests).
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -61,6 +63,22 @@ class NewerDatabaseError(StorageError):
 
 class NotADatabaseError(StorageError):
     """The file is not an SQLite database (or its header is damaged); it is left untouched."""
+
+
+class FileInUseError(StorageError, PermissionError):
+    """The atomic writer could not put the new file in place of ``path``, which is left as it was.
+
+    ``open_elsewhere``: on Windows this means another program has the file open. Still a
+    PermissionError, so callers that go on after a failed write (caches) keep doing so.
+    """
+
+    def __init__(self, path: Path, exc: OSError, *, message: str | None = None) -> None:
+        self.open_elsewhere = _WINDOWS
+        if message is None and self.open_elsewhere:
+            message = f"{path.name} is open in another program: close it there and try again ({path})."
+        elif message is None:
+            message = f"{path} cannot be replaced ({exc.strerror or exc}): check that you may change it."
+        super().__init__(path, message)
 
 
 # ---------------------------------------------------------------------------- folders and files
@@ -158,7 +176,10 @@ def _atomic(path: Path, encoding: str | None, newline: str | None) -> Iterator[I
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except PermissionError as exc:
+            raise FileInUseError(path, exc) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -177,7 +198,8 @@ def atomic_writer(
 ) -> contextlib.AbstractContextManager[IO[Any]]:
     """A private (0600) file that replaces ``path`` when the block ends without an exception.
 
-    Binary unless ``encoding`` is given. An exception inside the block leaves ``path`` as it was.
+    Binary unless ``encoding`` is given. An exception inside the block leaves ``path`` as it was, and
+    so does :class:`FileInUseError` when ``path`` cannot be replaced (Windows: open in another program).
     """
     return _atomic(path, encoding, newline)
 
@@ -241,6 +263,7 @@ def open_private_sqlite(
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
+    "FileInUseError",
     "NewerDatabaseError",
     "NotADatabaseError",
     "StorageError",

@@ -3,13 +3,19 @@
 One keyring entry per profile and key: service ``cio-desktop``, user name ``"<profile>:<key>"``.
 Every value this store hands out or stores is registered with the log redactor first, so it can
 never reach a log file. When no keyring works, every operation raises
-:class:`KeyringUnavailableError`, whose message says how to fix that on this OS.
+:class:`KeyringUnavailableError`, whose message says how to fix that with the keyring in use
+(Secret Service, macOS Keychain, Windows Credential Manager), for the error it gave when known.
+
+Profile names reach this store in their stored spelling (:meth:`ProfileStore.resolve
+<cio_desktop.config.store.ProfileStore.resolve>`): Credential Manager ignores case in its entry names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
+import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -23,8 +29,18 @@ from cio_desktop.config.logs import redact, register_secret
 
 SERVICE = "cio-desktop"
 
-# Exceptions from these packages mean the Secret Service (or its D-Bus) is missing, locked or broken.
-_KEYRING_STACK_PACKAGES = frozenset({"keyring", "secretstorage", "jeepney", "dbus", "gi"})
+# Exceptions from these packages mean the keyring (Secret Service and its D-Bus, Credential Manager
+# through pywin32-ctypes or pywin32) is missing, locked or broken.
+_KEYRING_STACK_PACKAGES = frozenset(
+    {"keyring", "secretstorage", "jeepney", "dbus", "gi", "win32ctypes", "pywintypes", "win32cred"}
+)
+
+# Windows error of CredRead/CredWrite: the process has no logon session with credentials.
+_ERROR_NO_SUCH_LOGON_SESSION = 1312
+# macOS Security framework statuses (errSec...).
+_MAC_USER_DENIED = -128  # errSecUserCanceled: someone chose Deny when macOS asked
+_MAC_AUTH_FAILED = (-25293, -67030)  # errSecAuthFailed, errSecCSInfoPlistFailed
+_MAC_NO_INTERACTION = -25308  # errSecInteractionNotAllowed: locked, and macOS cannot ask here
 
 
 class SecretKey(StrEnum):
@@ -37,18 +53,44 @@ class SecretKey(StrEnum):
     WEBHOOK_TOKEN = "webhook_token"  # noqa: S105 - key name. Random path token of the webhook URL
 
 
-def fix_instructions(platform: str | None = None) -> str:
-    """What the user can do to get a working keyring on ``platform`` (default: this one)."""
+def fix_instructions(platform: str | None = None, code: int | None = None) -> str:
+    """What the user can do to get a working keyring on ``platform`` (default: this one), for the
+    error ``code`` the keyring gave (Windows error, macOS status) when there is one."""
     platform = platform or sys.platform
     if platform == "darwin":
+        if code == _MAC_USER_DENIED:
+            return (
+                "macOS was told not to let cio-desktop use its Keychain items. In Keychain Access, find the"
+                " 'cio-desktop' items in the login keychain and allow cio-desktop under Access Control (or"
+                " delete them and enter the secrets again), then choose Always Allow when macOS asks."
+            )
+        if code in _MAC_AUTH_FAILED:
+            return (
+                "macOS could not check this copy of cio-desktop or the keychain password. Use a signed copy"
+                " of the app (from the release page, not a local build), and in Keychain Access unlock the"
+                ' login keychain (File > Unlock Keychain "login").'
+            )
+        if code == _MAC_NO_INTERACTION:
+            return (
+                "The login keychain is locked and macOS cannot ask to unlock it here (an SSH session, or a"
+                " job that runs before you log in). Log in on the Mac first, or unlock it in this session with"
+                " `security unlock-keychain ~/Library/Keychains/login.keychain-db`."
+            )
         return (
-            "Unlock your login keychain (open Keychain Access, select 'login', choose File > Unlock Keychain) "
-            "and allow cio-desktop to use it when macOS asks."
+            "Open Keychain Access and unlock the login keychain (select 'login', choose File > Unlock Keychain),"
+            " then allow cio-desktop to use it when macOS asks."
         )
     if platform.startswith("win"):
+        if code == _ERROR_NO_SUCH_LOGON_SESSION:
+            return (
+                "Windows gives this process no Credential Manager: it runs without your logon (a scheduled task"
+                " set to 'Do not store password', or a service account). In Task Scheduler, choose 'Run only"
+                " when user is logged on', or untick 'Do not store password', and run it as your own account."
+            )
         return (
-            "Windows Credential Locker (Credential Manager) did not answer. Sign in to Windows with your "
-            "own account (not a service account) and check that the 'Credential Manager' service is running."
+            "Windows Credential Manager did not answer. Sign in to Windows with your own account (not a service"
+            " account), check in Control Panel > Credential Manager > Windows Credentials that you can add a"
+            " generic credential, and that the 'Credential Manager' service is running."
         )
     return (
         "cio-desktop needs a Secret Service keyring (GNOME Keyring or KWallet) running and unlocked in your "
@@ -64,10 +106,13 @@ class KeyringUnavailableError(Exception):
     The message names the problem and the OS-specific fix; it never contains a secret.
     """
 
-    def __init__(self, problem: str, *, backend: str = "", platform: str | None = None) -> None:
+    def __init__(
+        self, problem: str, *, backend: str = "", platform: str | None = None, code: int | None = None
+    ) -> None:
         self.problem = problem
         self.backend = backend
-        self.fix = fix_instructions(platform)
+        self.code = code
+        self.fix = fix_instructions(platform, code)
         where = f" ({backend})" if backend else ""
         super().__init__(f"Cannot use the system keyring{where}: {problem}. {self.fix}")
 
@@ -124,7 +169,7 @@ def _display_name(backend: KeyringBackend | None) -> str:
         "keyring.backends.SecretService": "Secret Service",
         "keyring.backends.libsecret": "Secret Service",
         "keyring.backends.kwallet": "KWallet",
-        "keyring.backends.Windows": "Windows Credential Locker",
+        "keyring.backends.Windows": "Windows Credential Manager",
     }
     if module in names:
         return names[module]
@@ -173,8 +218,8 @@ class SecretStore:
             return "No system keyring is available: secrets cannot be saved"
         if name == "macOS Keychain":
             return "Stored in your macOS Keychain"
-        if name == "Windows Credential Locker":
-            return "Stored in Windows Credential Locker"
+        if name == "Windows Credential Manager":
+            return "Stored in Windows Credential Manager"
         return f"Stored in your system keyring ({name})"
 
     def is_available(self) -> bool:
@@ -227,9 +272,25 @@ class SecretStore:
             self.delete(profile, key)
 
     def rename_profile(self, old: str, new: str) -> None:
-        """Move every secret of ``old`` to ``new`` (copy first, then delete, so a failure loses nothing)."""
+        """Move every secret of ``old`` to ``new`` (copy first, then delete, so a failure loses nothing).
+
+        A change of case only goes through a temporary name: to Credential Manager ``Acme:key`` and
+        ``acme:key`` are one entry, so deleting the old spelling after the copy would delete the copy."""
         if old == new:
             return
+        if old.casefold() != new.casefold():
+            self._move_secrets(old, new)
+            return
+        temp = f".renaming-{uuid.uuid4().hex[:8]}"  # no profile name starts with a dot
+        self._move_secrets(old, temp)
+        try:
+            self._move_secrets(temp, new)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                self._move_secrets(temp, old)
+            raise
+
+    def _move_secrets(self, old: str, new: str) -> None:
         values = {key: self.get(old, key) for key in SecretKey}
         for key, value in values.items():
             if value is not None:
@@ -256,14 +317,41 @@ class SecretStore:
 
     def _unavailable(self, exc: BaseException, what: str) -> KeyringUnavailableError:
         name = self.backend_name()
+        code = _error_code(exc)
         if isinstance(exc, keyring.errors.NoKeyringError):
             problem = "no keyring backend is installed or running"
-        elif isinstance(exc, keyring.errors.KeyringLocked) or "locked" in str(exc).lower():
+        elif (isinstance(exc, keyring.errors.KeyringLocked) or "locked" in str(exc).lower()) and code is None:
             problem = f"the keyring is locked (could not {what} a secret)"
         else:
             detail = redact(str(exc))[:200]
             problem = f"could not {what} a secret ({type(exc).__name__}: {detail})"
-        return KeyringUnavailableError(problem, backend=name)
+        return KeyringUnavailableError(problem, backend=name, platform=_PLATFORM_OF.get(name), code=code)
+
+
+# Whose fix text applies follows the keyring in use (the platform's own, unless chosen otherwise).
+_PLATFORM_OF = {
+    "macOS Keychain": "darwin",
+    "Windows Credential Manager": "win32",
+    "Secret Service": "linux",
+    "KWallet": "linux",
+}
+
+
+def _error_code(exc: BaseException) -> int | None:
+    """The Windows error (pywintypes.error.winerror) or macOS status (keyring's macOS api errors carry it
+    as their first argument, as the cause of keyring's own error) behind ``exc``, if any."""
+    # The Security API module keyring's macOS backend uses (only loaded on a Mac).
+    mac_api = getattr(sys.modules.get("keyring.backends.macOS"), "api", None)
+    mac_error = getattr(mac_api, "Error", None)
+    seen: BaseException | None = exc
+    while seen is not None:
+        winerror = getattr(seen, "winerror", None)
+        if isinstance(winerror, int):
+            return winerror
+        if isinstance(mac_error, type) and isinstance(seen, mac_error) and seen.args and isinstance(seen.args[0], int):
+            return seen.args[0]
+        seen = seen.__cause__
+    return None
 
 
 def _username(profile: str, key: SecretKey) -> str:
@@ -274,6 +362,9 @@ def _username(profile: str, key: SecretKey) -> str:
 
 def _is_keyring_failure(exc: BaseException) -> bool:
     if isinstance(exc, keyring.errors.KeyringError | OSError):
+        return True
+    # pywintypes.error (pywin32 or pywin32-ctypes) is no OSError but carries the Windows error code.
+    if isinstance(getattr(exc, "winerror", None), int):
         return True
     return type(exc).__module__.split(".")[0] in _KEYRING_STACK_PACKAGES
 

@@ -5,6 +5,12 @@ alone). Writes go through the one atomic writer (:func:`cio_desktop.config.priva
 temp file, fsync, rename, fsync of the folder), so a crash leaves either the old or the new file. A
 file that cannot be read is moved aside to ``<name>.corrupt-<timestamp>.json`` and reported, never
 overwritten silently.
+
+Names are matched ignoring case on every platform: ``--profile acme`` is the profile stored as
+``Acme``, and its secrets, data folder and run lock always use the stored spelling. macOS and
+Windows file systems (and Windows Credential Manager) ignore case, so two spellings would otherwise
+reach one file but two keyring entries; doing the same on Linux keeps a profile's name meaning one
+thing when profiles and scripts move between machines, and no two stored names differ only in case.
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ import json
 import logging
 import os
 import re
-import shutil
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cio_desktop.config import paths
-from cio_desktop.config.private import fsync_dir, private_dir, write_atomic
+from cio_desktop.config.lock import profile_run_lock, read_holder
+from cio_desktop.config.private import StorageError, fsync_dir, private_dir, write_atomic
 from cio_desktop.config.profile import SCHEMA_VERSION, Profile, ProfileError, default_cio_name
 from cio_desktop.config.secrets import SecretStore
 
@@ -41,6 +48,10 @@ class ProfileNotFoundError(LookupError):
         hint = f"Known profiles: {', '.join(known)}." if known else "There are no profiles yet."
         super().__init__(f"No profile named {name!r}. {hint}")
         self.name = name
+
+
+class ProfileInUseError(StorageError):
+    """The profile cannot be renamed now: a sync runs, or a program holds its files open."""
 
 
 class ProfileLoadError(Exception):
@@ -165,20 +176,33 @@ class ProfileStore:
         """Whether a profile of that name exists, ignoring case (file names collide on macOS/Windows)."""
         return self._existing_spelling(name) is not None
 
+    def resolve(self, name: str) -> str:
+        """The stored spelling of profile ``name`` (matched ignoring case); ProfileNotFoundError if none.
+
+        Secrets, the data folder and the run lock are keyed by this spelling, never by what was typed."""
+        spelling = self._existing_spelling(name)
+        if spelling is None:
+            raise ProfileNotFoundError(name, self.names())
+        return spelling
+
     def _existing_spelling(self, name: str) -> str | None:
+        names = self.names()
+        if name in names:  # two files differing only in case (made by hand on Linux): the exact one
+            return name
         folded = name.casefold()
-        return next((n for n in self.names() if n.casefold() == folded), None)
+        return next((n for n in names if n.casefold() == folded), None)
 
     def load(self, name: str) -> Profile:
         """Read, migrate and validate one profile.
 
         Raises ProfileNotFoundError, NewerSchemaError (file left alone), or ProfileLoadError after
-        moving an unreadable file aside. The file name is the profile's name.
+        moving an unreadable file aside. The file name is the profile's name, in its stored spelling.
         """
+        name = self.resolve(name)
         path = self.path_for(name)
         try:
             raw = path.read_bytes()
-        except FileNotFoundError:
+        except FileNotFoundError:  # deleted meanwhile
             raise ProfileNotFoundError(name, self.names()) from None
         try:
             data = json.loads(raw.decode("utf-8"))
@@ -234,45 +258,88 @@ class ProfileStore:
 
         Secrets go first: if the keyring is unavailable nothing is deleted and the error says why.
         """
-        path = self.path_for(name)
-        if not path.exists():
-            raise ProfileNotFoundError(name, self.names())
+        name = self.resolve(name)
         if secrets is not None:
             secrets.delete_profile(name)
-        path.unlink()
+        self.path_for(name).unlink()
         fsync_dir(self.directory)
 
     def rename(self, old: str, new: str, secrets: SecretStore | None = None) -> Profile:
-        """Rename a profile: its file, its secrets and its data folder (ledger) move to ``new``."""
+        """Rename a profile: its data folder (ledger, inbox), its secrets and its file move to ``new``.
+
+        ``old`` may be typed in any case. Raises ProfileInUseError while a sync of the profile runs or
+        a program holds its files open (Windows cannot rename a folder with open files), ProfileError
+        for a name taken or reserved, KeyringUnavailableError; in every case nothing has changed.
+        A rename that changes only case goes through a temporary name at each step: to macOS and
+        Windows file systems and to Credential Manager both spellings are one entry.
+        """
         profile = self.load(old)
+        old = profile.name
         if new == old:
             return profile
         renamed = profile.replace(name=new)
+        renamed.validate()
         self._check_file_name(new)
         existing = self._existing_spelling(new)
         if existing is not None and existing.casefold() != old.casefold():
             raise ProfileError("name", f"a profile named {existing!r} already exists")
-        # Secrets first: when the keyring is unavailable the rename fails before any file changed.
-        if secrets is not None:
-            secrets.rename_profile(old, new)
-        old_path = self.path_for(old)
-        try:
-            if old.casefold() == new.casefold():
-                # Case-only rename: on case-insensitive file systems both names are one file.
-                write_atomic(old_path, _encode(profile_document(renamed)))
-                os.replace(old_path, self.path_for(new))
-            else:
-                write_atomic(self.path_for(new), _encode(profile_document(renamed)))
-                old_path.unlink()
-        except OSError:
-            if secrets is not None:
-                secrets.rename_profile(new, old)
-            raise
-        fsync_dir(self.directory)
         old_data, new_data = paths.profile_data_dir(old), paths.profile_data_dir(new)
-        if old_data.is_dir() and not new_data.exists():
-            shutil.move(old_data, new_data)
+        if old.casefold() != new.casefold() and new_data.exists():
+            raise ProfileError(
+                "name",
+                f"the folder {new_data} holds the sync history of an earlier profile named {new!r}: move it"
+                " away or choose another name",
+            )
+        self._check_not_running(old)
+        # The data folder first: it is what a running receiver or sync can hold open, so the step most
+        # likely to fail fails before anything changed. Each later failure puts the earlier steps back.
+        moved_data = old_data.is_dir()
+        if moved_data:
+            try:
+                _move(old_data, new_data)
+            except OSError as exc:
+                raise ProfileInUseError(
+                    old_data,
+                    f"The data folder of profile {old!r} ({old_data}) cannot be renamed ({exc.strerror or exc}). A"
+                    " program may have its files open: stop the webhook receiver and any sync of this profile (in"
+                    " this window or another), then rename again.",
+                ) from exc
+        try:
+            if secrets is not None:
+                secrets.rename_profile(old, new)
+            try:
+                self._rename_file(old, new, renamed)
+            except BaseException:
+                if secrets is not None:
+                    secrets.rename_profile(new, old)
+                raise
+        except BaseException:
+            if moved_data:
+                _move(new_data, old_data)
+            raise
         return renamed
+
+    def _check_not_running(self, name: str) -> None:
+        lock = profile_run_lock(name)
+        # Taken and let go at once: on Windows a folder cannot be renamed while a file in it is open.
+        if not lock.try_acquire():
+            holder = read_holder(lock.path)
+            who = holder.describe() if holder else "another process"
+            raise ProfileInUseError(
+                lock.path,
+                f"A sync of profile {name!r} is running ({who}): wait for it to finish (or stop it), then rename.",
+            )
+        lock.release()
+
+    def _rename_file(self, old: str, new: str, renamed: Profile) -> None:
+        old_path, new_path = self.path_for(old), self.path_for(new)
+        if old.casefold() == new.casefold():
+            write_atomic(old_path, _encode(profile_document(renamed)))
+            _move(old_path, new_path)
+        else:
+            write_atomic(new_path, _encode(profile_document(renamed)))
+            old_path.unlink()
+        fsync_dir(self.directory)
 
     def duplicate(self, name: str, new_name: str) -> Profile:
         """Save a copy of profile ``name`` as ``new_name`` (settings only: no secrets, no sync history)."""
@@ -330,6 +397,12 @@ class ProfileStore:
 
     @staticmethod
     def _check_file_name(name: str) -> None:
+        if paths.is_reserved_name(name):
+            raise ProfileError(
+                "name",
+                f"{name!r} is the name of a folder cio-desktop keeps for itself"
+                f" ({', '.join(sorted(paths.RESERVED_NAMES))}, in any case): choose another name",
+            )
         if _CORRUPT_RE.search(name):
             raise ProfileError("name", "must not end like a set-aside file ('.corrupt-<timestamp>')")
         if name.split(".")[0].strip().upper() in _RESERVED_NAMES or name.endswith((".", " ")):
@@ -363,9 +436,22 @@ class ProfileStore:
         return target
 
 
+def _move(src: Path, dst: Path) -> None:
+    """Rename a file or folder; a change of case only goes through a temporary name, since to a
+    case-insensitive file system both names are one entry (and the temporary one is hidden)."""
+    if src.name.casefold() == dst.name.casefold():
+        temp = src.with_name(f".{src.name}.renaming-{uuid.uuid4().hex[:8]}")
+        os.rename(src, temp)
+        os.rename(temp, dst)
+    else:
+        os.rename(src, dst)
+    fsync_dir(dst.parent)
+
+
 __all__ = [
     "MIGRATIONS",
     "NewerSchemaError",
+    "ProfileInUseError",
     "ProfileLoadError",
     "ProfileNotFoundError",
     "ProfileStore",

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cio_desktop.config import paths
+from cio_desktop.config.lock import RUN_LOCK_FILENAME, RunLock
 from cio_desktop.config.private import StorageError, open_private_sqlite
 from cio_desktop.sync.model import KnownPerson
 from cio_desktop.sync.runs import (
@@ -173,6 +174,9 @@ class Ledger(RunsMixin):
         self._clock = clock
         self._lock = threading.RLock()
         self._seen_ready = False
+        # The profile's run lock sits beside its ledger (see cio_desktop.sync.runs).
+        self._run_lock = RunLock(self.path.parent / RUN_LOCK_FILENAME)
+        self._active_runs: set[int] = set()
         try:
             self._conn, version = open_private_sqlite(
                 self.path,
@@ -219,7 +223,10 @@ class Ledger(RunsMixin):
                 c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
+        """Close; a run not finished lets its run lock go (the next open marks it interrupted)."""
         with self._lock:
+            self._run_lock.release()
+            self._active_runs.clear()
             self._conn.close()
 
     def __enter__(self) -> Ledger:

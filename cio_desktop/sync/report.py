@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cio_desktop.config.private import atomic_writer
+from cio_desktop.config.private import FileInUseError, atomic_writer
 from cio_desktop.sync.runs import RunError
 
 CSV_COLUMNS = ("time", "customer_id", "hull_id", "kind", "field", "message")
@@ -29,10 +29,24 @@ def write_errors_csv(errors: Iterable[RunError], path: Path | str) -> int:
     """Write ``errors`` to ``path`` (UTF-8 with BOM so spreadsheets read accents); returns the row count.
 
     Written through the atomic writer (0600, renamed into place), so a half-written export never replaces a
-    good one; the folder is created (0700) if missing, an existing one is left as the user set it.
+    good one; the folder is created (0700) if missing, an existing one is left as the user set it. A file
+    open in a spreadsheet (Windows will not replace it) raises :class:`FileInUseError` saying so.
     """
+    try:
+        return _write(errors, Path(path))
+    except FileInUseError as exc:
+        if not exc.open_elsewhere:
+            raise
+        message = (
+            f"{exc.path.name} is open in another program (Excel?): close it and export again. The file was"
+            f" left as it was ({exc.path})."
+        )
+        raise FileInUseError(exc.path, exc, message=message) from exc
+
+
+def _write(errors: Iterable[RunError], path: Path) -> int:
     count = 0
-    with atomic_writer(Path(path), encoding="utf-8-sig", newline="") as fh:
+    with atomic_writer(path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
         for e in errors:

@@ -19,7 +19,7 @@ from cio_desktop.net.errors import (
     OrganizationDisabledError,
     ServiceError,
 )
-from cio_desktop.sync.ledger import Checkpoint, ErrorWrite, LedgerBusyError, RunStatus
+from cio_desktop.sync.ledger import Checkpoint, ErrorWrite, LedgerBusyError, LedgerError, RunStatus
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.run_events import EventsPass
 from cio_desktop.sync.run_users import UsersPass
@@ -44,8 +44,10 @@ class Run:
         write_back_failed_before = writer.failed if writer else 0
         try:
             s.run_id = s.ledger.start_run(s.mode.value)
-        except LedgerBusyError as exc:
+        except LedgerBusyError as exc:  # another run of the profile holds its run lock
             return self._summary(started, RunStatus.FAILED, Problem.BUSY, str(exc))
+        except LedgerError as exc:  # the run lock cannot be taken at all (say, a file system without locks)
+            return self._summary(started, RunStatus.FAILED, Problem.CONFIGURATION, str(exc))
         s.progress.phase(Phase.STARTING, message=f"Starting a {s.mode.value.replace('_', ' ')} sync")
         self.sender.start()
         try:

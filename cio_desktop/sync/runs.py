@@ -7,11 +7,17 @@ person, so they can be reviewed and approved later. Per-person errors are kept f
 ``KEEP_RUN_ERRORS_FOR_RUNS`` runs.
 
 :class:`RunsMixin` is part of :class:`~cio_desktop.sync.ledger.Ledger` (same connection and lock).
+
+A run holds the profile's run lock (:mod:`cio_desktop.config.lock`, an OS file lock) from
+:meth:`RunsMixin.start_run` to :meth:`RunsMixin.finish_run`: a second run of the profile, in any
+process, is refused as busy, and a run the ledger still calls "running" while nobody holds the lock
+belonged to a process that died (killed, crashed, power loss): it is marked interrupted.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -23,11 +29,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cio_desktop.config.lock import LockHolder, RunLock, RunLockBusyError, RunLockError
+
+log = logging.getLogger(__name__)
+
 # Errors of older runs are pruned so a ledger does not grow without bound.
 KEEP_RUN_ERRORS_FOR_RUNS = 100
 # A withheld list can hold everyone this tool created; only the latest runs' lists can still be
 # approved meaningfully (a newer run finds the same people again), so only they are kept.
 KEEP_WITHHELD_LISTS_FOR_RUNS = 3
+# How long a starting run waits for the run lock: another open of the ledger takes it for a moment
+# to check for interrupted runs; a real run holds it for minutes.
+RUN_LOCK_WAIT_S = 0.5
+_INTERRUPTED_MESSAGE = "the process stopped before the run finished"
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -169,18 +183,13 @@ class LedgerBusyError(LedgerError):
     """Another process is running a sync of the same profile."""
 
 
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:  # Windows raises OSError for a pid that is gone
-        return False
-    return True
+def busy_message(holder: LockHolder | None) -> str:
+    """What the user reads when a sync of the profile is already running."""
+    who = holder.describe() if holder else "another process"
+    return (
+        f"Another sync of this profile is running ({who}). Wait for it to finish, or stop it (Cancel in"
+        " the app, Ctrl-C where it was started), then try again."
+    )
 
 
 class RunsMixin:
@@ -189,42 +198,80 @@ class RunsMixin:
     _conn: sqlite3.Connection
     _lock: threading.RLock
     _clock: Callable[[], float]
+    _run_lock: RunLock
+    _active_runs: set[int]
 
     def _tx(self) -> AbstractContextManager[None]:  # provided by Ledger
         raise NotImplementedError
 
     def _mark_interrupted_runs(self) -> None:
+        """Mark interrupted the runs left "running" by a process that died: nobody holds the run lock."""
         with self._lock:
-            rows = self._conn.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)).fetchall()
-            dead = [rid for rid, pid in rows if not pid_alive(pid or 0)]
-            if dead:
-                with self._tx():
-                    self._conn.executemany(
-                        "UPDATE runs SET status=?, message=? WHERE id=?",
-                        [
-                            (RunStatus.INTERRUPTED.value, "the process stopped before the run finished", rid)
-                            for rid in dead
-                        ],
-                    )
+            if (
+                self._run_lock.held
+                or not self._conn.execute(
+                    "SELECT 1 FROM runs WHERE status=? LIMIT 1", (RunStatus.RUNNING.value,)
+                ).fetchone()
+            ):
+                return
+            try:
+                if not self._run_lock.try_acquire():
+                    return  # a live process is running a sync of this profile
+            except RunLockError as exc:
+                log.warning("cannot check for interrupted runs: %s", exc)
+                return
+            try:
+                self._interrupt_stale_runs()
+            finally:
+                self._run_lock.release()
+
+    def _interrupt_stale_runs(self) -> None:
+        # Only with the run lock held: every "running" run but this ledger's own is dead.
+        with self._tx():
+            rows = self._conn.execute("SELECT id FROM runs WHERE status=?", (RunStatus.RUNNING.value,)).fetchall()
+            self._conn.executemany(
+                "UPDATE runs SET status=?, message=? WHERE id=?",
+                [
+                    (RunStatus.INTERRUPTED.value, _INTERRUPTED_MESSAGE, rid)
+                    for (rid,) in rows
+                    if rid not in self._active_runs
+                ],
+            )
 
     def start_run(self, mode: str) -> int:
-        """Open a run. Raises :class:`LedgerBusyError` if another live process is running one."""
-        with self._tx():
-            c = self._conn
-            for rid, pid in c.execute("SELECT id, pid FROM runs WHERE status=?", (RunStatus.RUNNING.value,)):
-                if pid != os.getpid() and pid_alive(pid or 0):
-                    raise LedgerBusyError(
-                        f"Another sync of this profile is running (process {pid}, run {rid}). Wait for it"
-                        " to finish or stop it, then try again."
+        """Open a run, holding the profile's run lock until :meth:`finish_run` (or until the ledger is
+        closed). Raises :class:`LedgerBusyError` when another run of the profile holds it, in this
+        process or another; :class:`LedgerError` when the lock cannot be taken at all."""
+        with self._lock:
+            took = not self._run_lock.held
+            if took:
+                try:
+                    self._run_lock.acquire(timeout=RUN_LOCK_WAIT_S)
+                except RunLockBusyError as exc:
+                    raise LedgerBusyError(busy_message(exc.holder)) from None
+                except RunLockError as exc:
+                    raise LedgerError(str(exc)) from exc
+            try:
+                self._interrupt_stale_runs()
+                started = self._clock()
+                with self._tx():
+                    c = self._conn
+                    cur = c.execute(
+                        "INSERT INTO runs (mode, started_at, status, pid) VALUES (?, ?, ?, ?)",
+                        (str(mode), started, RunStatus.RUNNING.value, os.getpid()),
                     )
-            cur = c.execute(
-                "INSERT INTO runs (mode, started_at, status, pid) VALUES (?, ?, ?, ?)",
-                (str(mode), self._clock(), RunStatus.RUNNING.value, os.getpid()),
-            )
-            run_id = int(cur.lastrowid or 0)
-            # Keep the errors and withheld lists of the most recent runs only.
-            c.execute("DELETE FROM run_errors WHERE run_id <= ?", (run_id - KEEP_RUN_ERRORS_FOR_RUNS,))
-            c.execute("DELETE FROM withheld_deletions WHERE run_id <= ?", (run_id - KEEP_WITHHELD_LISTS_FOR_RUNS,))
+                    run_id = int(cur.lastrowid or 0)
+                    # Keep the errors and withheld lists of the most recent runs only.
+                    c.execute("DELETE FROM run_errors WHERE run_id <= ?", (run_id - KEEP_RUN_ERRORS_FOR_RUNS,))
+                    c.execute(
+                        "DELETE FROM withheld_deletions WHERE run_id <= ?", (run_id - KEEP_WITHHELD_LISTS_FOR_RUNS,)
+                    )
+                self._active_runs.add(run_id)
+                self._run_lock.write_holder(LockHolder(os.getpid(), run_id, str(mode), started))
+            except BaseException:
+                if took:
+                    self._run_lock.release()
+                raise
         return run_id
 
     def update_run(self, run_id: int, *, counts: Mapping[str, int], failed: int) -> None:
@@ -265,9 +312,16 @@ class RunsMixin:
                     run_id,
                 ),
             )
+        self._end_run(run_id)
         run = self.run(run_id)
         assert run is not None
         return run
+
+    def _end_run(self, run_id: int) -> None:
+        with self._lock:
+            self._active_runs.discard(run_id)
+            if not self._active_runs:
+                self._run_lock.release()
 
     def run(self, run_id: int) -> RunRecord | None:
         with self._lock:

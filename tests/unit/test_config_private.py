@@ -278,7 +278,7 @@ def test_log_files_are_private_including_after_a_rollover(
     for i in range(20):
         logging.getLogger("cio_desktop.test").info("line %d of a log that rolls over", i)
     rolled = sorted(p.name for p in path.parent.iterdir())
-    assert rolled[:2] == ["cio-desktop.log", "cio-desktop.log.1"]
+    assert rolled[:2] == ["cli.log", "cli.log.1"]
     assert {mode(path.parent / name) for name in rolled} == {0o600} and mode(path.parent) == 0o700
 
 
@@ -286,10 +286,11 @@ def test_log_files_are_private_including_after_a_rollover(
 def test_log_files_an_older_version_left_readable_are_tightened(isolated_home: Path) -> None:
     folder = paths.log_dir()
     folder.mkdir(parents=True)
-    for name in ("cio-desktop.log", "cio-desktop.log.1"):
+    names = ("cio-desktop.log", "cio-desktop.log.1", "gui.log", "webhook.log.2")  # the one file of older versions
+    for name in names:
         (folder / name).write_text("old\n")
         os.chmod(folder / name, 0o644)
     os.chmod(folder, 0o755)
     logs.setup_logging("INFO")
     assert mode(folder) == 0o700
-    assert mode(folder / "cio-desktop.log") == mode(folder / "cio-desktop.log.1") == 0o600
+    assert {mode(folder / name) for name in names} == {0o600}

@@ -7,9 +7,13 @@ import os
 import stat
 from pathlib import Path
 
+import platformdirs.macos
+import platformdirs.windows
 import pytest
 
+from cio_desktop import APP_NAME
 from cio_desktop.config import paths
+from cio_desktop.config.lock import profile_run_lock
 from cio_desktop.config.profile import (
     SCHEMA_VERSION,
     AttributeMapping,
@@ -19,7 +23,14 @@ from cio_desktop.config.profile import (
     SegmentRef,
 )
 from cio_desktop.config.secrets import SecretKey, SecretStore
-from cio_desktop.config.store import NewerSchemaError, ProfileLoadError, ProfileNotFoundError, ProfileStore
+from cio_desktop.config.store import (
+    NewerSchemaError,
+    ProfileInUseError,
+    ProfileLoadError,
+    ProfileNotFoundError,
+    ProfileStore,
+)
+from cio_desktop.hull.files import FileSource
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 
@@ -199,6 +210,17 @@ def test_missing_profile_names_the_known_ones(store: ProfileStore) -> None:
         store.load("nope")
 
 
+def test_a_name_typed_in_another_case_is_the_stored_profile_under_its_stored_spelling(store: ProfileStore) -> None:
+    store.save(sample("Acme"))
+    assert store.resolve("ACME") == "Acme"
+    assert store.load("acme").name == "Acme", "secrets and data folders are keyed by the stored spelling"
+    assert store.exists("aCmE")
+    store.delete("acme")
+    assert store.names() == []
+    with pytest.raises(ProfileNotFoundError, match="No profile named 'acme'"):
+        store.resolve("acme")
+
+
 def test_names_differing_only_in_case_are_refused(store: ProfileStore) -> None:
     store.save(sample("Acme"))
     with pytest.raises(ProfileError, match="already exists"):
@@ -210,6 +232,41 @@ def test_names_that_cannot_be_files_are_refused(store: ProfileStore, name: str) 
     with pytest.raises(ProfileError) as err:
         store.save(sample(name))
     assert err.value.field == "name"
+
+
+@pytest.mark.parametrize("name", ["profiles", "Profiles", "logs", "Logs", "file-cache", "FILE-CACHE", "gui.ini"])
+def test_names_of_the_apps_own_folders_are_refused_everywhere(
+    store: ProfileStore, tmp_path: Path, name: str, memory_secrets: SecretStore
+) -> None:
+    with pytest.raises(ProfileError, match="folder cio-desktop keeps for itself") as err:
+        store.save(sample(name))
+    assert err.value.field == "name"
+    store.save(sample("acme"))
+    with pytest.raises(ProfileError, match="keeps for itself"):
+        store.rename("acme", name, memory_secrets)
+    exported = store.export("acme", tmp_path / "acme.json")
+    with pytest.raises(ProfileError, match="keeps for itself"):
+        store.import_file(exported, name=name)
+    assert store.names() == ["acme"]
+
+
+def test_every_entry_the_app_keeps_beside_profile_folders_is_a_reserved_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # On Windows config, data and logs share one folder; on macOS config and data do (platformdirs).
+    monkeypatch.setattr(platformdirs.windows, "get_win_folder", lambda _csidl: str(tmp_path / "AppData" / "Local"))
+    win = platformdirs.windows.Windows(APP_NAME, appauthor=False)
+    mac = platformdirs.macos.MacOS(APP_NAME, appauthor=False)
+    assert win.user_config_dir == win.user_data_dir == str(Path(win.user_log_dir).parent)
+    assert mac.user_config_dir == mac.user_data_dir
+    # What the app creates there: profiles, the export-file cache (written by a scan), the GUI's settings.
+    users = tmp_path / "users.jsonl"
+    users.write_text('{"id": "u1", "segment_ids": ["s1"]}\n', encoding="utf-8")
+    FileSource(users).segments()
+    ProfileStore(paths.data_dir() / paths.PROFILES_DIRNAME).save(sample("acme"))
+    entries = {p.name for p in paths.data_dir().iterdir()} | {Path(win.user_log_dir).name, paths.GUI_SETTINGS_FILENAME}
+    assert {"profiles", "file-cache", "Logs"} <= entries
+    assert all(paths.is_reserved_name(entry) for entry in entries)
 
 
 def test_delete_removes_the_file_and_its_secrets_only(store: ProfileStore, memory_secrets: SecretStore) -> None:
@@ -248,15 +305,67 @@ def test_rename_without_a_usable_keyring_changes_nothing(store: ProfileStore) ->
     from cio_desktop.config.secrets import KeyringUnavailableError
 
     store.save(sample("acme"))
+    (paths.profile_data_dir("acme")).mkdir(parents=True)
     with pytest.raises(KeyringUnavailableError):
         store.rename("acme", "acme2", SecretStore(fail.Keyring()))
     assert store.names() == ["acme"]
+    assert [p.name for p in paths.data_dir().iterdir()] == ["acme"], "the data folder was put back"
 
 
-def test_rename_changing_only_case_works(store: ProfileStore) -> None:
+def test_rename_changing_only_case_works(store: ProfileStore, memory_secrets: SecretStore) -> None:
     store.save(sample("acme"))
-    store.rename("acme", "ACME")
+    memory_secrets.set("acme", SecretKey.HULL_SECRET, "hull-secret-1")
+    (paths.profile_data_dir("acme") / "ledger.sqlite3").parent.mkdir(parents=True)
+    (paths.profile_data_dir("acme") / "ledger.sqlite3").write_text("x")
+    store.rename("acme", "ACME", memory_secrets)
     assert store.names() == ["ACME"]
+    assert memory_secrets.get("ACME", SecretKey.HULL_SECRET) == "hull-secret-1"
+    assert memory_secrets.get("acme", SecretKey.HULL_SECRET) is None
+    assert [p.name for p in paths.data_dir().iterdir()] == ["ACME"], "no temporary name is left behind"
+    assert (paths.profile_data_dir("ACME") / "ledger.sqlite3").read_text() == "x"
+
+
+def test_rename_while_a_sync_of_the_profile_runs_is_refused_and_changes_nothing(
+    store: ProfileStore, memory_secrets: SecretStore
+) -> None:
+    store.save(sample("acme"))
+    memory_secrets.set("acme", SecretKey.HULL_SECRET, "hull-secret-1")
+    with profile_run_lock("acme"):
+        with pytest.raises(ProfileInUseError, match="A sync of profile 'acme' is running"):
+            store.rename("Acme", "acme-eu", memory_secrets)
+    assert store.names() == ["acme"]
+    assert memory_secrets.get("acme", SecretKey.HULL_SECRET) == "hull-secret-1"
+    assert [p.name for p in paths.data_dir().iterdir()] == ["acme"]
+
+
+def test_rename_whose_data_folder_is_held_open_says_so_and_changes_nothing(
+    store: ProfileStore, memory_secrets: SecretStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows refuses to rename a folder while a program (the webhook receiver) has a file in it open.
+    store.save(sample("acme"))
+    memory_secrets.set("acme", SecretKey.HULL_SECRET, "hull-secret-1")
+    real_rename = os.rename
+
+    def rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(src) == paths.profile_data_dir("acme"):
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(ProfileInUseError, match="stop the webhook receiver and any sync of this profile") as err:
+        store.rename("acme", "acme-eu", memory_secrets)
+    assert "being used by another process" in str(err.value)
+    assert store.names() == ["acme"]
+    assert memory_secrets.get("acme", SecretKey.HULL_SECRET) == "hull-secret-1"
+    assert memory_secrets.get("acme-eu", SecretKey.HULL_SECRET) is None
+
+
+def test_rename_onto_the_left_over_history_of_a_deleted_profile_is_refused(store: ProfileStore) -> None:
+    store.save(sample("acme"))
+    paths.profile_data_dir("acme-eu").mkdir(parents=True)  # delete keeps the sync history
+    with pytest.raises(ProfileError, match="sync history of an earlier profile named 'acme-eu'"):
+        store.rename("acme", "acme-eu")
+    assert store.names() == ["acme"]
 
 
 def test_rename_onto_an_existing_profile_is_refused(store: ProfileStore) -> None:

@@ -10,7 +10,15 @@ from types import MappingProxyType
 
 import pytest
 
-from cio_desktop.cli import EXIT_CANCELLED, EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL
+from cio_desktop.cli import (
+    EXIT_BUSY,
+    EXIT_CANCELLED,
+    EXIT_CONFIG,
+    EXIT_DELETIONS_WITHHELD,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+)
 from cio_desktop.commands.sync import ProgressPrinter, _sigint_sets, exit_code, print_summary
 from cio_desktop.sync.engine import Problem, RunMode, RunSummary
 from cio_desktop.sync.ledger import RunStatus
@@ -41,7 +49,10 @@ def summary(status: RunStatus = RunStatus.COMPLETED, *, failed: int = 0, problem
         (summary(failed=2), EXIT_PARTIAL),
         (summary(RunStatus.CANCELLED), EXIT_CANCELLED),
         (summary(RunStatus.FAILED, problem=Problem.CREDENTIALS), EXIT_CONFIG),
-        (summary(RunStatus.FAILED, problem=Problem.BUSY), EXIT_CONFIG),
+        (summary(RunStatus.FAILED, problem=Problem.BUSY), EXIT_BUSY),
+        (summary(RunStatus.DELETIONS_WITHHELD), EXIT_DELETIONS_WITHHELD),
+        (summary(RunStatus.INCOMPLETE), EXIT_INCOMPLETE),
+        (summary(RunStatus.PARTIAL, failed=1), EXIT_PARTIAL),
         (summary(RunStatus.FAILED, problem=Problem.SERVICE), EXIT_PARTIAL),
         (summary(RunStatus.FAILED, problem=Problem.SOURCE), EXIT_PARTIAL),
     ],

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from cio_desktop.config import private
+from cio_desktop.config.private import FileInUseError
 from cio_desktop.sync.ledger import (
     SCHEMA_VERSION,
     Checkpoint,
@@ -200,6 +202,33 @@ def test_errors_export_to_csv_safe_for_spreadsheets(ledger: Ledger, tmp_path: Pa
     assert rows[1][0].endswith("Z")
 
 
+@pytest.mark.parametrize("windows", [True, False], ids=["windows", "posix"])
+def test_exporting_over_a_csv_another_program_holds_open_says_so_and_keeps_the_file(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windows: bool
+) -> None:
+    run_id = ledger.start_run("full")
+    ledger.record_errors(run_id, [ErrorWrite("rejected", "too long", "c1", "h1")])
+    out = tmp_path / "exports" / "errors of run 1.csv"
+    assert ledger.export_errors_csv(run_id, out) == 1
+    before = out.read_bytes()
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        raise PermissionError(13, "Permission denied", str(src), None, str(dst))
+
+    monkeypatch.setattr(private, "_WINDOWS", windows)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(FileInUseError) as err:
+        ledger.export_errors_csv(run_id, out)
+    if windows:  # Excel keeps an open CSV locked: Windows refuses to replace it
+        assert str(err.value).startswith(
+            "errors of run 1.csv is open in another program (Excel?): close it and export again."
+        )
+    else:
+        assert str(err.value) == f"{out} cannot be replaced (Permission denied): check that you may change it."
+    assert out.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir()] == [out.name], "no temporary file left behind"
+
+
 def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_at_next_open(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     code = (
@@ -215,14 +244,39 @@ def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_at_next_open
         assert led.start_run("full") > run.id
 
 
-def test_second_live_process_cannot_start_a_run_of_the_same_profile(tmp_path: Path) -> None:
+def test_a_second_open_of_the_ledger_cannot_start_a_run_while_one_runs(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as first, Ledger(path) as second:
+        rid = first.start_run("full")
+        with pytest.raises(LedgerBusyError, match="Another sync of this profile is running") as busy:
+            second.start_run("incremental")
+        assert f"process {os.getpid()}, full sync run {rid} started " in str(busy.value)
+        assert [r.status for r in second.runs()] == [RunStatus.RUNNING], "a busy start records nothing"
+        first.finish_run(rid, RunStatus.COMPLETED, counts={}, failed=0)
+        assert second.start_run("incremental") == rid + 1
+
+
+def test_a_run_of_another_live_process_is_busy_and_not_taken_for_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    code = (
+        "import time; from cio_desktop.sync.ledger import Ledger;"
+        f"l = Ledger({str(path)!r}); print(l.start_run('full'), flush=True); time.sleep(60)"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None
+            rid = int(child.stdout.readline())
+            with Ledger(path) as led:
+                run = led.run(rid)
+                assert run is not None and run.status is RunStatus.RUNNING
+                with pytest.raises(LedgerBusyError, match=f"process {child.pid}, full sync run {rid}"):
+                    led.start_run("full")
+        finally:
+            child.kill()
+            child.wait(timeout=10)
     with Ledger(path) as led:
-        rid = led.start_run("full")
-        # Pretend the run belongs to another live process (our parent).
-        led._conn.execute("UPDATE runs SET pid=? WHERE id=?", (os.getppid(), rid))
-        with pytest.raises(LedgerBusyError, match="Another sync of this profile is running"):
-            led.start_run("full")
+        assert led.runs()[0].status is RunStatus.INTERRUPTED
+        assert led.start_run("full") == rid + 1
 
 
 def test_ledger_from_a_newer_version_is_refused_with_advice(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def test_malformed_log_call_does_not_leak_its_arguments(caplog: pytest.LogCaptur
 
 def test_setup_logging_writes_a_private_rotating_file(isolated_home: Path) -> None:
     path = logs.setup_logging("DEBUG")
-    assert path.parent == paths.log_dir() and path.name == logs.LOG_FILE_NAME
+    assert path.parent == paths.log_dir() and path.name == "cli.log"
     logging.getLogger("cio_desktop.test").info("hello file")
     text = path.read_text()
     assert "INFO" in text and "hello file" in text

@@ -209,7 +209,7 @@ def test_secret_service_without_a_running_daemon_gives_the_specific_error(
         ("keyring.backends.libsecret", "Secret Service", "Stored in your system keyring (Secret Service)"),
         ("keyring.backends.kwallet", "KWallet", "Stored in your system keyring (KWallet)"),
         ("keyring.backends.macOS", "macOS Keychain", "Stored in your macOS Keychain"),
-        ("keyring.backends.Windows", "Windows Credential Locker", "Stored in Windows Credential Locker"),
+        ("keyring.backends.Windows", "Windows Credential Manager", "Stored in Windows Credential Manager"),
     ],
 )
 def test_backends_are_named_for_the_ui(module: str, name: str, where: str) -> None:

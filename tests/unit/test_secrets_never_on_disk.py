@@ -60,7 +60,7 @@ def scan(home: Path, needles: list[str]) -> list[str]:
 def test_no_secret_reaches_config_or_log_files(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     values = run_session(isolated_home, SecretStore(), "acme")
     assert scan(isolated_home, list(values.values())) == []
-    assert "***" in (isolated_home / "logs" / logs.LOG_FILE_NAME).read_text()
+    assert "***" in (isolated_home / "logs" / logs.LogKind.CLI.file_name).read_text()
     out = capsys.readouterr()
     assert not any(v in out.out + out.err for v in values.values())
 
