@@ -10,8 +10,6 @@ Signals: ``approved(DeletionApproval)`` once the user confirmed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -25,14 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine, compact_rows
 from cio_desktop.sync.guard import DeletionApproval
+from cio_desktop.sync.runs import RunRecord, WithheldDeletion
 
 
-def _state(w: Any) -> str:
+def _state(w: WithheldDeletion) -> str:
     return "In Customer.io" if w.still_active else "Already deleted, or sent again since"
 
 
@@ -41,7 +41,7 @@ class WithheldDialog(QDialog):
 
     approved = Signal(object)
 
-    def __init__(self, ctx: AppContext, run: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, run: RunRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.run = run
@@ -55,7 +55,7 @@ class WithheldDialog(QDialog):
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
-        self.model = LazyTableModel(
+        self.model = LazyTableModel[WithheldDeletion](
             [
                 Column("customerId", lambda w: w.customer_id),
                 Column("Hull id", lambda w: w.hull_id),
@@ -82,7 +82,7 @@ class WithheldDialog(QDialog):
         close.clicked.connect(self.reject)
         self.approve_button.clicked.connect(self._approve_clicked)
         layout.addWidget(buttons)
-        self.people: list[Any] = []
+        self.people: list[WithheldDeletion] = []
         self._load()
 
     def _load(self) -> None:
@@ -90,9 +90,9 @@ class WithheldDialog(QDialog):
         if profile is None:
             return
         name, run_id = profile.name, self.run.id
-        self.status.show_status("busy", "Loading…")
+        self.status.show_status(ErrorKind.BUSY, "Loading…")
 
-        def shown(rows: list[Any]) -> None:
+        def shown(rows: list[WithheldDeletion]) -> None:
             self.people = rows
             self.model.set_rows(rows)
             active = self.active_ids()
@@ -101,16 +101,16 @@ class WithheldDialog(QDialog):
             self.approve_button.setEnabled(bool(active))
             gone = len(rows) - len(active)
             self.status.show_status(
-                "",
+                ErrorKind.PLAIN,
                 f"{len(active):,} still in Customer.io"
                 + (f"; {gone:,} already deleted or sent again since this run." if gone else "."),
             )
 
         self.ctx.runner.submit(
             self.ctx.key(f"withheld-{run_id}"),
-            lambda _j: core.list_withheld(name, run_id),
+            lambda _j: backend.list_withheld(name, run_id),
             on_result=shown,
-            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
 
     def active_ids(self) -> frozenset[str]:

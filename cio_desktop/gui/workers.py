@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # Deliveries per second of progress/log to the GUI: enough to look live, few enough to stay cheap.
 DEFAULT_INTERVAL_S = 0.2
+
+# What a job returns, handed to its on_result. (Progress values stay Any: each job reports its own
+# kind, a sync's Progress or a file scan's (bytes read, bytes total), and only its on_progress reads it.)
+T = TypeVar("T")
 
 
 class JobCancelled(Exception):
@@ -170,9 +174,9 @@ class JobRunner(QObject):
     def submit(
         self,
         key: str,
-        fn: Callable[[JobContext], Any],
+        fn: Callable[[JobContext], T],
         *,
-        on_result: Callable[[Any], None] | None = None,
+        on_result: Callable[[T], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_progress: Callable[[Any], None] | None = None,
         on_log: Callable[[list[str]], None] | None = None,
