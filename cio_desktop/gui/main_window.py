@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The sidebar's pages, in order (Ctrl+1 opens the first).
 PAGE_NAMES = ("Connect", "Audience", "Events", "Fields", "Preview", "Sync", "History", "Webhook")
 
 
@@ -132,17 +133,18 @@ class MainWindow(QMainWindow):
         self.sync_page = SyncPage(self.ctx)
         self.history_page = HistoryPage(self.ctx)
         self.webhook_page = self._make_webhook_page()
-        pages: list[tuple[str, QWidget]] = [
-            ("Connect", self.connect_page),
-            ("Audience", self.audience_page),
-            ("Events", self.events_page),
-            ("Fields", self.fields_page),
-            ("Preview", self.preview_page),
-            ("Sync", self.sync_page),
-            ("History", self.history_page),
-            ("Webhook", self.webhook_page),
-        ]
-        self.page_names = [n for n, _w in pages]
+        widgets: tuple[QWidget, ...] = (
+            self.connect_page,
+            self.audience_page,
+            self.events_page,
+            self.fields_page,
+            self.preview_page,
+            self.sync_page,
+            self.history_page,
+            self.webhook_page,
+        )
+        pages = list(zip(PAGE_NAMES, widgets, strict=True))
+        self.page_names = list(PAGE_NAMES)
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setAccessibleName("Pages")

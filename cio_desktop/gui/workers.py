@@ -145,13 +145,7 @@ class Job:
 
 
 class JobRunner(QObject):
-    """Owns the worker pools and delivers job outcomes on the GUI thread.
-
-    Signals:
-        busy_changed(bool): whether any job is running (for a status indicator).
-    """
-
-    busy_changed = Signal(bool)
+    """Owns the worker pools and delivers job outcomes on the GUI thread."""
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 4) -> None:
         super().__init__(parent)
@@ -202,11 +196,8 @@ class JobRunner(QObject):
         self._latest[key] = job_id
         ctx = JobContext(job_id=job_id, signals=self._signals, interval_s=interval_s)
         job = Job(job_id, key, ctx, on_result, on_error, on_progress, on_log, on_finished)
-        was_busy = bool(self._jobs)
         self._jobs[job_id] = job
         (self._serial if serial else self._pool).start(_Runnable(fn, ctx))
-        if not was_busy:
-            self.busy_changed.emit(True)
         return job
 
     def is_running(self, key: str) -> bool:
@@ -282,5 +273,3 @@ class JobRunner(QObject):
             del self._latest[job.key]
         if not job.stale and not self._closed and job.on_finished is not None:
             self._deliver(job.on_finished)
-        if not self._jobs:
-            self.busy_changed.emit(False)

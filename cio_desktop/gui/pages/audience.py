@@ -32,7 +32,6 @@ class AudiencePage(ChecklistPage):
             "Choose the Hull segments whose members are sent to Customer.io. Someone in any chosen segment is sent.",
             parent,
         )
-        self.delete_box = self.option_box
 
     def profile_items(self, profile: Profile) -> list[CheckItem]:
         return [CheckItem(s.id, s.name, None) for s in profile.segments]

@@ -34,7 +34,6 @@ class EventsPage(ChecklistPage):
             "Only events of people who are sent are forwarded.",
             parent,
         )
-        self.anon_box = self.option_box
 
     def profile_items(self, profile: Profile) -> list[CheckItem]:
         return [CheckItem(e, e, None) for e in profile.events]

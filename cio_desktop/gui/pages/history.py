@@ -115,7 +115,6 @@ class HistoryPage(Page):
 
     exported = Signal(int, str)
     deletions_approved = Signal(object)
-    runs_loaded = Signal(int)
     errors_loaded = Signal(int)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
@@ -246,7 +245,6 @@ class HistoryPage(Page):
         def shown(runs: list[RunRecord]) -> None:
             self.runs_model.set_rows(runs)
             self.chart.set_runs([(f"#{r.id}", backend.run_totals(r)) for r in reversed(runs[: backend.CHART_RUNS])])
-            self.runs_loaded.emit(len(runs))
             # Keep the user's selection, unless a new run arrived: then show the newest.
             newest = runs[0].id if runs else None
             target = 0
