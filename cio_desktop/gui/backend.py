@@ -15,6 +15,7 @@ import itertools
 import json
 import sys
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from cio_desktop.config.private import StorageError
 from cio_desktop.config.profile import Profile, ProfileError, Region, SourceKind
@@ -23,11 +24,15 @@ from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobCancelled, JobContext
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.net.errors import ServiceError
-from cio_desktop.sync.engine import PreviewRow, RunMode, RunSummary, SyncEngine
+from cio_desktop.sync.engine import RunMode, RunSummary
 from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.model import Reason
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.runs import LedgerError, RunError, RunRecord, RunStatus, WithheldDeletion
+
+if TYPE_CHECKING:
+    # Only for annotations: the engine module loads the HTTP clients, which start-up does not need.
+    from cio_desktop.sync.engine import PreviewRow, SyncEngine
 
 # The secrets a profile keeps, in the order the Connect page shows them.
 PROFILE_SECRETS = (SecretKey.HULL_SECRET, SecretKey.CIO_API_KEY, SecretKey.CIO_APP_KEY)

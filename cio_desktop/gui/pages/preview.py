@@ -7,6 +7,8 @@ load stale: its rows are dropped, not shown.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
@@ -29,7 +31,9 @@ from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
-from cio_desktop.sync.engine import PreviewRow
+
+if TYPE_CHECKING:
+    from cio_desktop.sync.engine import PreviewRow
 
 ALL = "All decisions"
 
@@ -79,7 +83,7 @@ class PreviewPage(Page):
         self.status = StatusLine(name="Preview status")
         self.body_layout.addWidget(self.status)
 
-        self.model = LazyTableModel[PreviewRow](
+        self.model: LazyTableModel[PreviewRow] = LazyTableModel(
             [
                 Column("customerId", backend.row_customer_id),
                 Column("Decision", backend.row_label),
