@@ -135,7 +135,7 @@ def bench_preview(app: Any, window: Any, rows_wanted: int) -> dict[str, float]:
     """Time from handing 10,000 rows to the page until the table painted them; then scroll through."""
     from PySide6.QtCore import QEvent, QObject
 
-    from cio_desktop.gui import core
+    from cio_desktop.gui import backend
 
     profile, secrets = window.ctx.profile, window.ctx.secrets
 
@@ -144,7 +144,7 @@ def bench_preview(app: Any, window: Any, rows_wanted: int) -> dict[str, float]:
 
         def check_cancelled(self) -> None: ...
 
-    rows = core.preview(profile, secrets, profile.name, rows_wanted, _Job())  # type: ignore[arg-type]
+    rows = backend.preview(profile, secrets, profile.name, rows_wanted, _Job())  # type: ignore[arg-type]
     page = window.preview_page
     window.show_page("Preview")
     _wait(app, lambda: not window.runner.is_running(window.ctx.key("preview")), 120, "the page's own preview")

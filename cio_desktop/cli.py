@@ -1,9 +1,7 @@
 """Command-line entry point: the GUI by default, headless subcommands for scripts and schedulers.
 
-Exit codes shared by all subcommands: 0 success, 1 partial failure (some people failed, or a
-service failed mid-run), 2 configuration or credentials wrong (the reason is printed), 3 deletions
-withheld by the deletion guard (everything else was sent), 4 some records of the source could not
-be read (the rest was sent), 5 another sync of the same profile is running, 130 cancelled (Ctrl-C).
+The subcommands live in :mod:`cio_desktop.commands`; their shared exit codes are defined (and
+explained) in :mod:`cio_desktop.commands.common` and re-exported here.
 """
 
 from __future__ import annotations
@@ -15,14 +13,28 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from cio_desktop import APP_NAME, __version__
+from cio_desktop.commands.common import (
+    EXIT_BUSY,
+    EXIT_CANCELLED,
+    EXIT_CONFIG,
+    EXIT_DELETIONS_WITHHELD,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+)
 
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_CONFIG = 2
-EXIT_DELETIONS_WITHHELD = 3
-EXIT_INCOMPLETE = 4
-EXIT_BUSY = 5  # another sync of the profile is running (its run lock is held)
-EXIT_CANCELLED = 130
+# Re-exported: scripts and tests import the exit codes from the entry point.
+__all__ = [
+    "EXIT_BUSY",
+    "EXIT_CANCELLED",
+    "EXIT_CONFIG",
+    "EXIT_DELETIONS_WITHHELD",
+    "EXIT_INCOMPLETE",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "build_parser",
+    "main",
+]
 
 # Subcommand modules under cio_desktop.commands, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("profiles", "sync", "preview", "webhook", "sandbox", "selfcheck")
@@ -54,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "demo", False):
+    if not args.demo:
         # Demo mode runs under a throw-away home and leaves nothing in the user's folders, logs included.
         _start_logging(verbose=args.verbose, command=args.command)
         _tighten_folders()

@@ -7,14 +7,20 @@ import json
 import sys
 from typing import Any
 
-from cio_desktop.cli import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL
-from cio_desktop.commands.sync import add_profile_arguments, open_for_args
+from cio_desktop.commands.common import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Subparsers,
+    add_profile_arguments,
+    open_for_args,
+)
 from cio_desktop.hull.source import SourceError
 from cio_desktop.sync.engine import PreviewRow
 from cio_desktop.sync.factory import ConfigurationError
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "preview",
         help="show the decision, reason and exact payload for the first users of the segments",

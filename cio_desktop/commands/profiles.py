@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cio_desktop.cli import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL
+from cio_desktop.commands.common import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, Subparsers, err
 from cio_desktop.config.profile import ProfileError
 from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore, profile_document
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "profiles", help="list, show, delete, export or import connection profiles"
     )
@@ -60,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
         if action == "set-secret":
             return _set_secret(store, args.name, SecretKey(args.key))
     except (ProfileNotFoundError, ProfileLoadError, ProfileError, KeyringUnavailableError) as exc:
-        _err(str(exc))
+        err(str(exc))
         return EXIT_CONFIG
     except OSError as exc:
-        _err(f"{exc.filename or 'file'}: {exc.strerror or exc}")
+        err(f"{exc.filename or 'file'}: {exc.strerror or exc}")
         return EXIT_CONFIG
     raise AssertionError(f"unhandled action {action!r}")  # argparse restricts the choices
 
@@ -80,14 +80,10 @@ def _set_secret(store: ProfileStore, name: str, key: SecretKey) -> int:
     return EXIT_OK
 
 
-def _err(message: str) -> None:
-    print(f"cio-desktop: {message}", file=sys.stderr)
-
-
 def _list(store: ProfileStore) -> int:
     profiles, errors = store.load_all()
     for error in errors:
-        _err(str(error))
+        err(str(error))
     if not profiles:
         if not errors:
             print("No profiles yet. Create one in the app, or run: cio-desktop profiles import FILE")
@@ -108,7 +104,7 @@ def _show(store: ProfileStore, name: str) -> int:
         status = SecretStore().status(profile.name)
         document["secrets"] = {key.value: "set" if present else "missing" for key, present in status.items()}
     except KeyringUnavailableError as exc:
-        _err(str(exc))
+        err(str(exc))
         document["secrets"] = "unknown (no usable keyring)"
     print(json.dumps(document, indent=2, ensure_ascii=False))
     return EXIT_OK
@@ -119,7 +115,7 @@ def _delete(store: ProfileStore, name: str, *, yes: bool) -> int:
         raise ProfileNotFoundError(name, store.names())
     if not yes:
         if not sys.stdin.isatty():
-            _err(f"not deleting {name!r} without confirmation: add --yes")
+            err(f"not deleting {name!r} without confirmation: add --yes")
             return EXIT_CONFIG
         answer = input(f"Delete profile {name!r} and its secrets from the keyring? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):

@@ -14,12 +14,11 @@ import sys
 import threading
 from dataclasses import asdict
 from types import FrameType
-from typing import Any
 
-from cio_desktop.cli import EXIT_CONFIG, EXIT_OK
+from cio_desktop.commands.common import EXIT_CONFIG, EXIT_OK, Subparsers
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "sandbox",
         help="run local emulators of the Hull and Customer.io APIs (demo, tests, benchmarks)",

@@ -15,10 +15,12 @@ import tempfile
 import traceback
 from collections.abc import Callable
 
+from cio_desktop.commands.common import EXIT_OK, EXIT_PARTIAL, Subparsers
+
 CHECKS_HELP = "check imports, keyring backend, sandbox and the main window (offscreen)"
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("selfcheck", help=CHECKS_HELP, description=CHECKS_HELP)
     p.add_argument("--no-window", action="store_true", help="skip the main window check (no Qt platform at all)")
 
@@ -99,4 +101,4 @@ def run(args: argparse.Namespace) -> int:
             if os.environ.get("CIO_DESKTOP_DEBUG"):
                 traceback.print_exc()
     print("selfcheck passed" if not failed else f"selfcheck: {failed} check(s) failed", flush=True)
-    return 0 if not failed else 1
+    return EXIT_OK if not failed else EXIT_PARTIAL

@@ -12,18 +12,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from types import FrameType
-from typing import Any, TextIO
+from typing import TextIO
 
-from cio_desktop.cli import (
+from cio_desktop.commands.common import (
     EXIT_BUSY,
     EXIT_CANCELLED,
     EXIT_CONFIG,
@@ -31,19 +28,20 @@ from cio_desktop.cli import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     EXIT_PARTIAL,
+    Subparsers,
+    add_profile_arguments,
+    open_for_args,
 )
-from cio_desktop.config.paths import HOME_ENV
-from cio_desktop.config.profile import Profile
 from cio_desktop.sync.engine import Problem, RunMode, RunSummary
-from cio_desktop.sync.factory import ConfigurationError, Services, open_services
+from cio_desktop.sync.factory import ConfigurationError
 from cio_desktop.sync.guard import DeletionApproval
-from cio_desktop.sync.ledger import RunStatus
 from cio_desktop.sync.progress import Progress
+from cio_desktop.sync.runs import RunStatus
 
 CONFIG_PROBLEMS = frozenset({Problem.CREDENTIALS, Problem.CONFIGURATION, Problem.NOT_FOUND})
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "sync",
         help="send the chosen Hull users and events to Customer.io",
@@ -79,84 +77,6 @@ def _count(text: str) -> int:
     return value
 
 
-def add_profile_arguments(p: argparse.ArgumentParser) -> None:
-    who = p.add_mutually_exclusive_group()
-    who.add_argument("--profile", metavar="P", help="profile name (default: the only profile, if there is one)")
-    who.add_argument(
-        "--demo", action="store_true", help="use a built-in demo organization and workspace (touches nothing real)"
-    )
-
-
-# ---------------------------------------------------------------------------------------------- services
-@dataclass
-class Opened:
-    services: Services
-    label: str
-
-
-def load_profile(name: str | None) -> Profile:
-    """The named profile, or the only one. Raises ConfigurationError saying what to do."""
-    from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore
-
-    store = ProfileStore()
-    if name is None:
-        names = store.names()
-        if len(names) != 1:
-            listed = ", ".join(repr(n) for n in names) if names else "none yet"
-            raise ConfigurationError(
-                f"Choose a profile with --profile (profiles: {listed}), or try --demo. Profiles are created in"
-                " the app or with `cio-desktop profiles import`.",
-                setting="profile",
-            )
-        name = names[0]
-    try:
-        return store.load(name)
-    except (ProfileNotFoundError, ProfileLoadError) as exc:
-        raise ConfigurationError(str(exc), setting="profile") from exc
-
-
-@contextlib.contextmanager
-def open_for_args(args: argparse.Namespace, *, need_track: bool) -> Iterator[Opened]:
-    """Services for ``--profile``/``--demo``. The demo runs an in-process sandbox with its own home
-    folder and an in-memory secret store, so it never touches real profiles, ledgers or keyrings."""
-    if getattr(args, "demo", False):
-        from cio_desktop.sandbox import Sandbox
-        from cio_desktop.sync.factory import demo_services
-
-        with tempfile.TemporaryDirectory(prefix="cio-desktop-demo-") as home, _env(HOME_ENV, home), Sandbox() as sb:
-            services = demo_services(sb)
-            try:
-                yield Opened(services, f"demo ({sb.urls.base})")
-            finally:
-                services.close()
-        return
-    profile = load_profile(getattr(args, "profile", None))
-    services = open_services(profile, _secret_store(), need_track=need_track)
-    try:
-        yield Opened(services, profile.name)
-    finally:
-        services.close()
-
-
-def _secret_store() -> Any:
-    from cio_desktop.config.secrets import SecretStore
-
-    return SecretStore()
-
-
-@contextlib.contextmanager
-def _env(key: str, value: str) -> Iterator[None]:
-    old = os.environ.get(key)
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
-
-
 # ---------------------------------------------------------------------------------------------- output
 def _fmt_duration(seconds: float | None) -> str:
     if seconds is None:
@@ -167,7 +87,7 @@ def _fmt_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def _counts_text(counts: Any, limit: int = 4) -> str:
+def _counts_text(counts: Mapping[str, int], limit: int = 4) -> str:
     items = sorted(counts.items(), key=lambda kv: -kv[1])
     text = ", ".join(f"{k} {v:,}" for k, v in items[:limit])
     if len(items) > limit:

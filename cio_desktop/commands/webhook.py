@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -19,9 +18,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from cio_desktop.cli import EXIT_CONFIG, EXIT_OK
+from cio_desktop.commands.common import EXIT_CONFIG, EXIT_OK, Subparsers, err
 from cio_desktop.config.private import StorageError
 from cio_desktop.config.profile import Profile, ProfileError
 from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
@@ -34,7 +32,7 @@ from cio_desktop.webhooks.setup import WebhookUrlError, ensure_token, setup_inst
 DEMO_PROFILE = "demo-webhook"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "webhook", help="receive Customer.io email activity (reporting webhooks) and forward it to Hull"
     )
@@ -87,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         ReceiverError,
         StorageError,  # the inbox file: newer version, not a database, cannot be created
     ) as exc:
-        _err(str(exc))
+        err(str(exc))
         return EXIT_CONFIG
     raise AssertionError(f"unhandled action {args.webhook_command!r}")  # argparse restricts the choices
 
@@ -98,12 +96,12 @@ def _serve(args: argparse.Namespace) -> int:
         host = args.host
         if host is not None and not is_loopback(host):
             if not args.public:
-                _err(
+                err(
                     f"refusing to listen on {host}: anyone who can reach it could post events. "
                     "Add --public if that is really what you want (and set a signing key)."
                 )
                 return EXIT_CONFIG
-            _err(f"WARNING: listening on {host}, reachable from other machines. Keep the signing key set.")
+            err(f"WARNING: listening on {host}, reachable from other machines. Keep the signing key set.")
         service = WebhookService(
             profile,
             secrets,
@@ -212,7 +210,7 @@ def _url(profile_name: str) -> int:
     try:
         url = webhook_url(profile, token)
     except WebhookUrlError as exc:
-        _err(str(exc))
+        err(str(exc))
         return EXIT_CONFIG
     print(url)
     print()
@@ -240,7 +238,3 @@ def _inbox(args: argparse.Namespace) -> int:
     finally:
         service.close()
     return EXIT_OK
-
-
-def _err(message: str) -> None:
-    print(f"cio-desktop: {message}", file=sys.stderr)

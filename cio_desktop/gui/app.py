@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
@@ -16,8 +16,17 @@ from PySide6.QtWidgets import QApplication
 
 from cio_desktop import APP_NAME, APP_TITLE, __version__
 from cio_desktop.config import paths
+from cio_desktop.config.profile import Profile
+from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.config.store import ProfileStore
+from cio_desktop.gui import backend
 from cio_desktop.gui.resources import app_icon, stylesheet
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobContext, JobRunner
+
+if TYPE_CHECKING:
+    from cio_desktop.gui.main_window import MainWindow
+    from cio_desktop.sandbox import Sandbox
 
 DEMO_USERS = 2000
 DEMO_SEED = 7
@@ -99,19 +108,21 @@ class DemoSession(QObject):
     ready = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, runner: JobRunner, store: Any, secrets: Any, home: str | None, users: int = DEMO_USERS) -> None:
+    def __init__(
+        self, runner: JobRunner, store: ProfileStore, secrets: SecretStore, home: str | None, users: int = DEMO_USERS
+    ) -> None:
         super().__init__()
         self.runner = runner
         self.store = store
         self.secrets = secrets
         self.home = home
         self.users = users
-        self.sandbox: Any = None
+        self.sandbox: Sandbox | None = None
 
     def start(self) -> None:
         store, secrets, users = self.store, self.secrets, self.users
 
-        def work(_job: JobContext) -> tuple[Any, Any]:
+        def work(_job: JobContext) -> tuple[Sandbox, Profile]:
             from cio_desktop.sandbox import Sandbox
 
             sandbox = Sandbox(users=users, seed=DEMO_SEED)
@@ -124,21 +135,23 @@ class DemoSession(QObject):
                     webhook_listen=f"127.0.0.1:{port}", webhook_public_url=f"http://127.0.0.1:{port}"
                 )
                 store.save(profile)
-                for key, value in _credential_items(sandbox.credentials):
-                    secrets.set(profile.name, key, value)
+                for key, value in sandbox.credentials.secrets().items():
+                    secrets.set(profile.name, SecretKey(key), value)
             except BaseException:
                 sandbox.stop()
                 raise
             return sandbox, profile
 
-        def started(result: tuple[Any, Any]) -> None:
+        def started(result: tuple[Sandbox, Profile]) -> None:
             self.sandbox, profile = result
             self.ready.emit(profile)
 
-        from cio_desktop.gui import core
-
         self.runner.submit(
-            "demo-start", work, on_result=started, on_error=lambda e: self.failed.emit(core.error_text(e)), serial=True
+            "demo-start",
+            work,
+            on_result=started,
+            on_error=lambda e: self.failed.emit(backend.error_text(e)),
+            serial=True,
         )
 
     def stop(self) -> None:
@@ -156,35 +169,14 @@ def _free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _credential_items(credentials: Any) -> list[tuple[Any, str]]:
-    """The sandbox's credentials as (SecretKey, value) pairs, whatever mapping shape it hands out."""
-    from cio_desktop.config.secrets import SecretKey
-
-    if hasattr(credentials, "secrets"):
-        pairs = list(credentials.secrets().items())
-    elif hasattr(credentials, "items"):
-        pairs = list(credentials.items())
-    else:
-        pairs = [(k, getattr(credentials, k)) for k in vars(credentials)]
-    out = []
-    for key, value in pairs:
-        try:
-            out.append((SecretKey(getattr(key, "value", key)), str(value)))
-        except ValueError:
-            continue
-    return out
-
-
 def create_window(
     *, demo: bool = False, profile: str | None = None, runner: JobRunner | None = None, demo_users: int = DEMO_USERS
-) -> Any:
+) -> MainWindow:
     """Build (not show) the main window; in demo mode also the sandbox session (``window.demo_session``).
 
     Demo mode points CIO_DESKTOP_HOME at a temporary folder and keeps secrets in memory, so nothing is
     written to the user's real profiles, ledgers or keyring.
     """
-    from cio_desktop.config.secrets import SecretStore
-    from cio_desktop.config.store import ProfileStore
     from cio_desktop.gui.main_window import MainWindow
 
     home = None
@@ -202,14 +194,16 @@ def create_window(
         session = DemoSession(runner, store, secrets, home, users=demo_users)
         session.setParent(window)
         window.demo_session = session
-        window.header_status.show_status("busy", "Starting the demo organization…")
+        window.header_status.show_status(ErrorKind.BUSY, "Starting the demo organization…")
 
-        def demo_ready(p: Any) -> None:
+        def demo_ready(p: Profile) -> None:
             window.header_status.clear_status()
             window.load_profiles(p.name)
 
         session.ready.connect(demo_ready)
-        session.failed.connect(lambda m: window.header_status.show_status("error", f"The demo could not start: {m}"))
+        session.failed.connect(
+            lambda m: window.header_status.show_status(ErrorKind.ERROR, f"The demo could not start: {m}")
+        )
         session.start()
     else:
         window.load_profiles(profile)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-import cio_desktop.gui.core as core
 from cio_desktop.config.profile import Profile, ProfileError
+from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.config.store import ProfileStore
+from cio_desktop.gui import backend
 from cio_desktop.gui.workers import JobContext, JobRunner
 from cio_desktop.hull.source import Attribute, EventName, Segment
 
@@ -51,8 +52,8 @@ class AppContext(QObject):
     def __init__(
         self,
         runner: JobRunner,
-        store: Any,
-        secrets: Any,
+        store: ProfileStore,
+        secrets: SecretStore,
         *,
         autosave: bool,
         demo: bool = False,
@@ -71,7 +72,7 @@ class AppContext(QObject):
         # The wizard keeps secrets under a fixed draft name so renaming the draft does not lose them.
         self.secret_owner: str | None = None
         # The store whose location the Connect page describes (the wizard shows where secrets will go).
-        self.display_secrets: Any = secrets
+        self.display_secrets = secrets
 
     def key(self, name: str) -> str:
         """A job key private to this context: the wizard's jobs never make the main window's stale."""
@@ -90,17 +91,17 @@ class AppContext(QObject):
         self.catalog = None
         self.profile_changed.emit(profile)
         self.catalog_changed.emit(None)
-        if profile is not None and reload_catalog and core.has_source_settings(profile):
+        if profile is not None and reload_catalog and backend.has_source_settings(profile):
             self.load_catalog()
 
-    def update(self, **changes: Any) -> str | None:
+    def update(self, **changes: object) -> str | None:
         """Apply ``changes`` to the profile. Returns a user-facing error instead of applying an invalid change."""
         if self.profile is None:
             return "No profile is open."
         try:
             new = self.profile.replace(**changes)
         except ProfileError as exc:
-            return core.describe_profile_error(exc)
+            return backend.describe_profile_error(exc)
         if new == self.profile:
             return None
         self.profile = new
@@ -128,12 +129,12 @@ class AppContext(QObject):
             self.key(f"save:{profile.name}"),
             work,
             on_result=done,
-            on_error=lambda e: self.save_failed.emit(core.error_text(e)),
+            on_error=lambda e: self.save_failed.emit(backend.error_text(e)),
             serial=True,
         )
 
     # ------------------------------------------------------------------ secrets
-    def set_secret(self, key: Any, value: str, on_done: Callable[[], None] | None = None) -> None:
+    def set_secret(self, key: SecretKey, value: str, on_done: Callable[[], None] | None = None) -> None:
         """Keep ``value`` for ``key`` of this profile (keyring in the main window; memory in the wizard)."""
         if self.profile is None:
             return
@@ -149,20 +150,20 @@ class AppContext(QObject):
             self.key(f"secret:{name}:{key}"),
             work,
             on_result=lambda _r: on_done() if on_done else None,
-            on_error=lambda e: self.save_failed.emit(core.error_text(e)),
+            on_error=lambda e: self.save_failed.emit(backend.error_text(e)),
             serial=True,
         )
 
-    def get_secrets(self, on_done: Callable[[dict[Any, str]], None]) -> None:
+    def get_secrets(self, on_done: Callable[[dict[SecretKey, str]], None]) -> None:
         """Read this profile's secrets (off the GUI thread) and hand them to ``on_done``."""
         if self.profile is None:
             return
         name, secrets = self.secret_name, self.secrets
         self.runner.submit(
             self.key(f"secrets-read:{name}"),
-            lambda _j: core.read_secrets(secrets, name),
+            lambda _j: backend.read_secrets(secrets, name),
             on_result=on_done,
-            on_error=lambda e: self.save_failed.emit(core.error_text(e)),
+            on_error=lambda e: self.save_failed.emit(backend.error_text(e)),
             serial=True,
         )
 
@@ -175,7 +176,7 @@ class AppContext(QObject):
         self.catalog_loading.emit()
 
         def work(job: JobContext) -> Catalog:
-            source = core.open_source(profile, secrets, secret_name)
+            source = backend.open_source(profile, secrets, secret_name)
             job.check_cancelled()
             return Catalog(
                 description=source.describe(),
@@ -189,5 +190,8 @@ class AppContext(QObject):
             self.catalog_changed.emit(cat)
 
         self.runner.submit(
-            self.key("catalog"), work, on_result=done, on_error=lambda e: self.catalog_failed.emit(core.error_text(e))
+            self.key("catalog"),
+            work,
+            on_result=done,
+            on_error=lambda e: self.catalog_failed.emit(backend.error_text(e)),
         )

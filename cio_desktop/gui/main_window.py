@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -27,7 +28,9 @@ from PySide6.QtWidgets import (
 
 from cio_desktop import APP_TITLE
 from cio_desktop.config.profile import Profile, Region
-from cio_desktop.gui import core
+from cio_desktop.config.secrets import SecretStore
+from cio_desktop.config.store import ProfileLoadError, ProfileStore
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.pages.audience import AudiencePage
 from cio_desktop.gui.pages.connect import ConnectPage
@@ -36,12 +39,22 @@ from cio_desktop.gui.pages.fields import FieldsPage
 from cio_desktop.gui.pages.history import HistoryPage
 from cio_desktop.gui.pages.preview import PreviewPage
 from cio_desktop.gui.pages.sync import SyncPage
+from cio_desktop.gui.pages.webhook import WebhookPage
 from cio_desktop.gui.settings import gui_settings
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine
 from cio_desktop.gui.workers import JobContext, JobRunner
+from cio_desktop.sync.guard import DeletionApproval
+from cio_desktop.sync.runs import RunStatus
+from cio_desktop.sync.summary import RunMode, RunSummary
+
+if TYPE_CHECKING:
+    from cio_desktop.gui.app import DemoSession
+    from cio_desktop.gui.wizard import SetupWizard
 
 log = logging.getLogger(__name__)
 
+# The sidebar's pages, in order (Ctrl+1 opens the first).
 PAGE_NAMES = ("Connect", "Audience", "Events", "Fields", "Preview", "Sync", "History", "Webhook")
 
 
@@ -51,15 +64,16 @@ class MainWindow(QMainWindow):
     profiles_loaded = Signal(list)
     wizard_opened = Signal(object)
 
-    def __init__(self, runner: JobRunner, store: Any, secrets: Any, *, demo: bool = False) -> None:
+    def __init__(self, runner: JobRunner, store: ProfileStore, secrets: SecretStore, *, demo: bool = False) -> None:
         super().__init__()
         self.runner = runner
         self.store = store
         self.secrets = secrets
         self.demo = demo
-        self.wizard: Any = None
-        self.demo_session: Any = None  # set by app.create_window in demo mode
+        self.wizard: SetupWizard | None = None
+        self.demo_session: DemoSession | None = None  # set by app.create_window in demo mode
         self._closing_after_cancel = False
+        self._profiles: dict[str, Profile] = {}
         self._profile_names: list[str] = []
         self.ctx = AppContext(runner, store, secrets, autosave=True, demo=demo, parent=self)
         self.setWindowTitle(APP_TITLE + (" — Demo" if demo else ""))
@@ -119,18 +133,18 @@ class MainWindow(QMainWindow):
         self.sync_page = SyncPage(self.ctx)
         self.history_page = HistoryPage(self.ctx)
         self.webhook_page = self._make_webhook_page()
-        pages: list[tuple[str, QWidget]] = [
-            ("Connect", self.connect_page),
-            ("Audience", self.audience_page),
-            ("Events", self.events_page),
-            ("Fields", self.fields_page),
-            ("Preview", self.preview_page),
-            ("Sync", self.sync_page),
-            ("History", self.history_page),
-        ]
-        if self.webhook_page is not None:
-            pages.append(("Webhook", self.webhook_page))
-        self.page_names = [n for n, _w in pages]
+        widgets: tuple[QWidget, ...] = (
+            self.connect_page,
+            self.audience_page,
+            self.events_page,
+            self.fields_page,
+            self.preview_page,
+            self.sync_page,
+            self.history_page,
+            self.webhook_page,
+        )
+        pages = list(zip(PAGE_NAMES, widgets, strict=True))
+        self.page_names = list(PAGE_NAMES)
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setAccessibleName("Pages")
@@ -192,7 +206,7 @@ class MainWindow(QMainWindow):
         self._region_generation = 0
         self.ctx.profile_changed.connect(self._detect_region)
         self.ctx.profile_changed.connect(self._update_status)
-        self.ctx.save_failed.connect(lambda m: self.header_status.show_status("error", m))
+        self.ctx.save_failed.connect(lambda m: self.header_status.show_status(ErrorKind.ERROR, m))
         self.ctx.saved.connect(lambda _p: self.header_status.clear_status())
         self.sync_page.run_started.connect(self._sync_started)
         self.sync_page.run_finished.connect(self._sync_finished)
@@ -203,14 +217,8 @@ class MainWindow(QMainWindow):
         runner.submit("keyring-name", lambda _j: secrets.backend_name(), on_result=self._show_keyring, serial=True)
 
     # ------------------------------------------------------------------ pages
-    def _make_webhook_page(self) -> QWidget | None:
-        try:
-            # Imported by name: the webhook page is written separately and may be absent in a partial build.
-            module = importlib.import_module("cio_desktop.gui.pages.webhook")
-        except ImportError as exc:
-            log.warning("webhook page not available: %s", exc)
-            return None
-        page: Any = module.WebhookPage(runner=self.runner)
+    def _make_webhook_page(self) -> WebhookPage:
+        page = WebhookPage(runner=self.runner)
         shown: list[tuple[str, ...]] = []
 
         def profile_changed(p: Profile | None) -> None:
@@ -236,18 +244,18 @@ class MainWindow(QMainWindow):
         if 0 <= index < self.sidebar.count():
             self.sidebar.setCurrentRow(index)
 
-    def _run_approved_deletions(self, mode: str, approval: Any) -> None:
+    def _run_approved_deletions(self, mode: str, approval: DeletionApproval) -> None:
         self.show_page("Sync")  # the approved run shows its progress and outcome there
         if self.sync_page.running:
             self.sync_page.summary.show_status(
-                "warning", "A sync is running: approve the deletions again from History once it has finished."
+                ErrorKind.WARNING, "A sync is running: approve the deletions again from History once it has finished."
             )
             return
-        self.sync_page.start("incremental" if mode == "incremental" else "full", approval)
+        self.sync_page.start(RunMode.INCREMENTAL if mode == RunMode.INCREMENTAL else RunMode.FULL, approval)
 
     def _sync_changes(self) -> None:
         self.show_page("Sync")  # the progress and any "nobody chosen" warning are shown there
-        self.sync_page.start("incremental")
+        self.sync_page.start(RunMode.INCREMENTAL)
 
     def reload_current_page(self) -> None:
         """F5: read again what the current page shows (segments, event names, preview, history)."""
@@ -286,15 +294,14 @@ class MainWindow(QMainWindow):
         """Read the profile list off the GUI thread; open ``preferred`` (or the last used, or the first)."""
         store = self.store
 
-        def work(_job: JobContext) -> tuple[list[Profile], list[Any]]:
-            profiles, errors = store.load_all()
-            return profiles, errors
+        def work(_job: JobContext) -> tuple[list[Profile], list[ProfileLoadError]]:
+            return store.load_all()
 
-        def loaded(result: tuple[list[Profile], list[Any]]) -> None:
+        def loaded(result: tuple[list[Profile], list[ProfileLoadError]]) -> None:
             profiles, errors = result
             if errors:
                 self.header_status.show_status(
-                    "warning", " ".join(str(e) for e in errors[:2]) + (" …" if len(errors) > 2 else "")
+                    ErrorKind.WARNING, " ".join(str(e) for e in errors[:2]) + (" …" if len(errors) > 2 else "")
                 )
             self._set_profile_list(profiles)
             self.profiles_loaded.emit([p.name for p in profiles])
@@ -308,7 +315,8 @@ class MainWindow(QMainWindow):
             if preferred and chosen.name != preferred:
                 known = ", ".join(p.name for p in profiles)
                 self.header_status.show_status(
-                    "warning", f"There is no profile named “{preferred}” (profiles: {known}); opened “{chosen.name}”."
+                    ErrorKind.WARNING,
+                    f"There is no profile named “{preferred}” (profiles: {known}); opened “{chosen.name}”.",
                 )
             self.open_profile(chosen)
 
@@ -316,7 +324,7 @@ class MainWindow(QMainWindow):
             "profiles",
             work,
             on_result=loaded,
-            on_error=lambda e: self.header_status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.header_status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
 
     def _set_profile_list(self, profiles: list[Profile]) -> None:
@@ -333,7 +341,7 @@ class MainWindow(QMainWindow):
 
     def open_profile(self, profile: Profile) -> None:
         if self.ctx.sync_running:
-            self.header_status.show_status("warning", "A sync is running: switch profiles when it ends.")
+            self.header_status.show_status(ErrorKind.WARNING, "A sync is running: switch profiles when it ends.")
             return
         pos = self.profile_combo.findText(profile.name)
         if pos >= 0:
@@ -346,7 +354,7 @@ class MainWindow(QMainWindow):
         name = self.profile_combo.itemText(index)
         if self.ctx.profile is not None and name == self.ctx.profile.name:
             return
-        profile = getattr(self, "_profiles", {}).get(name)
+        profile = self._profiles.get(name)
         if profile is not None:
             self.open_profile(profile)
 
@@ -366,7 +374,7 @@ class MainWindow(QMainWindow):
         self.wizard = None
         if self.ctx.profile is None:
             self.header_status.show_status(
-                "warning", "No profile yet: create one with Profiles > New profile… (Ctrl+N)."
+                ErrorKind.WARNING, "No profile yet: create one with Profiles > New profile… (Ctrl+N)."
             )
 
     def new_profile(self) -> None:
@@ -377,16 +385,18 @@ class MainWindow(QMainWindow):
         name = name.strip()
         return name if ok and name else None
 
-    def _profile_job(self, work: Any, then: str | None, done_text: str) -> None:
-        def ok(name: Any) -> None:
-            self.header_status.show_status("ok", done_text)
-            self.load_profiles(then or (name if isinstance(name, str) else None), wizard_if_empty=True)
+    def _profile_job(self, work: Callable[[JobContext], str | None], then: str | None, done_text: str) -> None:
+        """Run a profile operation; then reopen the list on ``then``, else on the name ``work`` returns."""
+
+        def ok(name: str | None) -> None:
+            self.header_status.show_status(ErrorKind.OK, done_text)
+            self.load_profiles(then or name, wizard_if_empty=True)
 
         self.runner.submit(
             "profile-op",
             work,
             on_result=ok,
-            on_error=lambda e: self.header_status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.header_status.show_status(ErrorKind.ERROR, backend.error_text(e)),
             serial=True,
         )
 
@@ -434,11 +444,14 @@ class MainWindow(QMainWindow):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export profile", f"{p.name}.json", "Profiles (*.json)")
         if path:
-            from pathlib import Path
-
             store = self.store
+
+            def export(_job: JobContext) -> str:
+                store.export(p.name, Path(path))
+                return p.name
+
             self._profile_job(
-                lambda _j: (store.export(p.name, Path(path)), p.name)[1],
+                export,
                 p.name,
                 f"Exported to {path} (without secrets).",
             )
@@ -446,8 +459,6 @@ class MainWindow(QMainWindow):
     def import_profile(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import profile", "", "Profiles (*.json)")
         if path:
-            from pathlib import Path
-
             store = self.store
             self._profile_job(
                 lambda _j: store.import_file(Path(path)).name,
@@ -502,13 +513,13 @@ class MainWindow(QMainWindow):
             self.ctx.region_text = "unknown (check the connection)"
             # The reason stays one hover away: a background check must not pop a dialog at the user.
             self.status_region.setToolTip(
-                f"Could not detect the region: {core.error_text(exc)} Use “Test connection” on the Connect page."
+                f"Could not detect the region: {backend.error_text(exc)} Use “Test connection” on the Connect page."
             )
             self._update_status(self.ctx.profile)
 
         self.runner.submit(
             self.ctx.key("region"),
-            lambda job: core.detect_region(profile, secrets, secret_name, job),
+            lambda job: backend.detect_region(profile, secrets, secret_name, job),
             on_result=found,
             on_error=failed,
         )
@@ -516,11 +527,11 @@ class MainWindow(QMainWindow):
     def _show_keyring(self, name: str) -> None:
         self.status_keyring.setText(f"Secrets: {name}")
 
-    def _sync_started(self, _mode: str) -> None:
+    def _sync_started(self, _mode: RunMode) -> None:
         self.profile_combo.setEnabled(False)
         self.profile_menu_button.setEnabled(False)
 
-    def _sync_finished(self, _status: str, _summary: Any) -> None:
+    def _sync_finished(self, _status: RunStatus, _summary: RunSummary | None) -> None:
         self.profile_combo.setEnabled(True)
         self.profile_menu_button.setEnabled(True)
         self.history_page.refresh()
@@ -545,14 +556,13 @@ class MainWindow(QMainWindow):
                 return
             self._closing_after_cancel = True
             self.sync_page.cancel()
-            self.header_status.show_status("busy", "Cancelling the sync, then quitting…")
+            self.header_status.show_status(ErrorKind.BUSY, "Cancelling the sync, then quitting…")
             event.ignore()
             return
         if self.sync_page.running:
             event.ignore()  # still cancelling: _sync_ended closes again
             return
         self.save_settings()
-        if self.webhook_page is not None and hasattr(self.webhook_page, "shutdown"):
-            self.webhook_page.shutdown()
+        self.webhook_page.shutdown()
         self.runner.shutdown(10000)
         event.accept()

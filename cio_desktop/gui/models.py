@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -22,6 +23,7 @@ from PySide6.QtCore import (
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class CheckListModel(QAbstractTableModel):
 
     checked_changed = Signal()
 
-    def __init__(self, count_header: str, parent: Any = None) -> None:
+    def __init__(self, count_header: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[CheckItem] = []
         self._checked: set[str] = set()
@@ -116,7 +118,7 @@ class CheckListModel(QAbstractTableModel):
         return base
 
 
-def filter_proxy(model: QAbstractTableModel, parent: Any = None) -> QSortFilterProxyModel:
+def filter_proxy(model: QAbstractTableModel, parent: QObject | None = None) -> QSortFilterProxyModel:
     """Case-insensitive "contains" search over the first column, sortable."""
     proxy = QSortFilterProxyModel(parent)
     proxy.setSourceModel(model)
@@ -127,38 +129,38 @@ def filter_proxy(model: QAbstractTableModel, parent: Any = None) -> QSortFilterP
 
 
 @dataclass(frozen=True)
-class Column:
+class Column(Generic[Row]):
     """A column of a :class:`LazyTableModel`: header and how to get the cell text from a row."""
 
     header: str
-    text: Callable[[Any], str]
+    text: Callable[[Row], str]
     align_right: bool = False
 
 
-class LazyTableModel(QAbstractTableModel):
+class LazyTableModel(QAbstractTableModel, Generic[Row]):
     """Read-only rows shown in chunks; cells are computed only when the view paints them.
 
-    ``filter_fn`` (optional) keeps a row list of matching indexes, computed once per filter change.
+    ``set_filter`` keeps a list of the matching rows' indexes, computed once per filter change.
     """
 
     CHUNK = 500
 
-    def __init__(self, columns: Sequence[Column], parent: Any = None) -> None:
+    def __init__(self, columns: Sequence[Column[Row]], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._columns = list(columns)
-        self._rows: list[Any] = []
+        self._rows: list[Row] = []
         self._visible: list[int] | None = None  # indexes into _rows when filtered
         self._shown = 0
-        self.tooltip: Callable[[Any], str | None] | None = None
+        self.tooltip: Callable[[Row], str | None] | None = None
 
-    def set_rows(self, rows: Sequence[Any]) -> None:
+    def set_rows(self, rows: Sequence[Row]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
         self._visible = None
         self._shown = min(self.CHUNK, len(self._rows))
         self.endResetModel()
 
-    def set_filter(self, keep: Callable[[Any], bool] | None) -> None:
+    def set_filter(self, keep: Callable[[Row], bool] | None) -> None:
         self.beginResetModel()
         self._visible = None if keep is None else [i for i, r in enumerate(self._rows) if keep(r)]
         self._shown = min(self.CHUNK, self._total())
@@ -170,10 +172,10 @@ class LazyTableModel(QAbstractTableModel):
     def total_rows(self) -> int:
         return self._total()
 
-    def all_rows(self) -> list[Any]:
+    def all_rows(self) -> list[Row]:
         return self._rows
 
-    def row(self, r: int) -> Any:
+    def row(self, r: int) -> Row:
         return self._rows[r if self._visible is None else self._visible[r]]
 
     def rowCount(self, parent: Index = _ROOT) -> int:

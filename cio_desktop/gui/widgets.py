@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cio_desktop.gui.status import MARK, ErrorKind
+
 
 class Page(QWidget):
     """A page: a title, a one-line intro, then the content (scrolls when the window is small)."""
@@ -58,7 +60,7 @@ class Page(QWidget):
 
 
 class StatusLine(QLabel):
-    """An inline result: ok / error / warning / busy, coloured by the stylesheet, read by screen readers."""
+    """An inline result of an :class:`ErrorKind`, marked and coloured by the stylesheet, read by screen readers."""
 
     def __init__(self, text: str = "", parent: QWidget | None = None, name: str = "Result") -> None:
         super().__init__(text, parent)
@@ -66,21 +68,20 @@ class StatusLine(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setAccessibleName(name)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
-        self.status = ""
+        self.status = ErrorKind.PLAIN
         self.setVisible(bool(text))
 
-    def show_status(self, status: str, text: str) -> None:
-        prefix = {"ok": "\u2713 ", "error": "\u2717 ", "warning": "\u26a0 ", "busy": ""}.get(status, "")
-        self.status = status
-        self.setProperty("status", status)
-        self.setText(prefix + text if text else "")
+    def show_status(self, kind: ErrorKind, text: str) -> None:
+        self.status = kind
+        self.setProperty("status", kind.value)  # the stylesheet's QLabel[status="..."] selectors
+        self.setText(MARK.get(kind, "") + text if text else "")
         self.setVisible(bool(text))
         self.setAccessibleDescription(text)
         self.style().unpolish(self)
         self.style().polish(self)
 
     def clear_status(self) -> None:
-        self.show_status("", "")
+        self.show_status(ErrorKind.PLAIN, "")
 
 
 class SearchField(QLineEdit):

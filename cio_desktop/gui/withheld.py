@@ -10,8 +10,6 @@ Signals: ``approved(str, DeletionApproval)``: the run's mode and the approval, o
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -25,14 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine, compact_rows
 from cio_desktop.sync.guard import DeletionApproval
+from cio_desktop.sync.runs import RunRecord, WithheldDeletion
 
 
-def _state(w: Any) -> str:
+def _state(w: WithheldDeletion) -> str:
     return "In Customer.io" if w.still_active else "Already deleted, or sent again since"
 
 
@@ -41,7 +41,7 @@ class WithheldDialog(QDialog):
 
     approved = Signal(str, object)
 
-    def __init__(self, ctx: AppContext, run: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, run: RunRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.run = run
@@ -49,13 +49,13 @@ class WithheldDialog(QDialog):
         self.setMinimumSize(640, 420)
         layout = QVBoxLayout(self)
         intro = QLabel(
-            f"{run.message}\n\nApproving starts a {core.mode_text(run.mode).lower()} sync: it reads the source"
+            f"{run.message}\n\nApproving starts a {backend.mode_text(run.mode).lower()} sync: it reads the source"
             " again and deletes from Customer.io only the people below who are still outside the chosen"
             " segments, and only if every row can be read. Deleting a person cannot be undone."
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
-        self.model = LazyTableModel(
+        self.model = LazyTableModel[WithheldDeletion](
             [
                 Column("customerId", lambda w: w.customer_id),
                 Column("Hull id", lambda w: w.hull_id),
@@ -82,7 +82,7 @@ class WithheldDialog(QDialog):
         close.clicked.connect(self.reject)
         self.approve_button.clicked.connect(self._approve_clicked)
         layout.addWidget(buttons)
-        self.people: list[Any] = []
+        self.people: list[WithheldDeletion] = []
         self.active = 0
         self._load()
 
@@ -91,9 +91,9 @@ class WithheldDialog(QDialog):
         if profile is None:
             return
         name, run_id = profile.name, self.run.id
-        self.status.show_status("busy", "Loading…")
+        self.status.show_status(ErrorKind.BUSY, "Loading…")
 
-        def shown(result: tuple[list[Any], int, int]) -> None:
+        def shown(result: tuple[list[WithheldDeletion], int, int]) -> None:
             rows, listed, active = result
             self.people, self.active = rows, active
             self.model.set_rows(rows)
@@ -106,13 +106,13 @@ class WithheldDialog(QDialog):
                 text += f" Showing the first {len(rows):,} of {listed:,}."
             if not listed:
                 text = "This run's list is no longer kept: run a sync to find who would be deleted now."
-            self.status.show_status("", text)
+            self.status.show_status(ErrorKind.PLAIN, text)
 
         self.ctx.runner.submit(
             self.ctx.key(f"withheld-{run_id}"),
-            lambda _j: core.list_withheld(name, run_id),
+            lambda _j: backend.list_withheld(name, run_id),
             on_result=shown,
-            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
 
     def approval(self) -> DeletionApproval:

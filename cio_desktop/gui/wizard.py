@@ -6,8 +6,6 @@ cancelling leaves nothing behind; Finish writes the profile and copies the secre
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -21,13 +19,15 @@ from PySide6.QtWidgets import (
 
 from cio_desktop.config.profile import Profile, SourceKind
 from cio_desktop.config.secrets import SecretStore
-from cio_desktop.gui import core
+from cio_desktop.config.store import ProfileStore
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.pages.audience import AudiencePage
 from cio_desktop.gui.pages.connect import ConnectPage
 from cio_desktop.gui.pages.events import EventsPage
 from cio_desktop.gui.pages.fields import FieldsPage
 from cio_desktop.gui.pages.preview import PreviewPage
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine
 from cio_desktop.gui.workers import JobContext, JobRunner
 
@@ -53,7 +53,7 @@ class SetupWizard(QDialog):
     def __init__(
         self,
         runner: JobRunner,
-        store: Any,
+        store: ProfileStore,
         secrets: SecretStore,
         existing: list[str],
         *,
@@ -173,7 +173,7 @@ class SetupWizard(QDialog):
             self.connect_page.commit(on_done=self.ctx.load_catalog)
         problem = self.step_problem(self.current)
         if problem:
-            self.problem.show_status("error", problem)
+            self.problem.show_status(ErrorKind.ERROR, problem)
             return
         self.go(self.current + 1)
 
@@ -182,17 +182,17 @@ class SetupWizard(QDialog):
             problem = self.step_problem(i)
             if problem:
                 self.go(i)
-                self.problem.show_status("error", problem)
+                self.problem.show_status(ErrorKind.ERROR, problem)
                 return
         profile = self.ctx.profile
         assert profile is not None
         draft, real, store = self.ctx.secrets, self.real_secrets, self.store
         self.finish_button.setEnabled(False)
-        self.problem.show_status("busy", "Saving…")
+        self.problem.show_status(ErrorKind.BUSY, "Saving…")
 
         def work(_job: JobContext) -> Profile:
             store.save(profile)
-            for key in (core.KEY_HULL, core.KEY_CIO_API, core.KEY_CIO_APP):
+            for key in backend.PROFILE_SECRETS:
                 value = draft.get(DRAFT_OWNER, key)
                 if value:
                     real.set(profile.name, key, value)
@@ -204,6 +204,6 @@ class SetupWizard(QDialog):
 
         def failed(exc: BaseException) -> None:
             self.finish_button.setEnabled(True)
-            self.problem.show_status("error", core.error_text(exc))
+            self.problem.show_status(ErrorKind.ERROR, backend.error_text(exc))
 
         self.ctx.runner.submit(self.ctx.key("wizard-save"), work, on_result=saved, on_error=failed, serial=True)

@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # Deliveries per second of progress/log to the GUI: enough to look live, few enough to stay cheap.
 DEFAULT_INTERVAL_S = 0.2
+
+# What a job returns, handed to its on_result. (Progress values stay Any: each job reports its own
+# kind, a sync's Progress or a file scan's (bytes read, bytes total), and only its on_progress reads it.)
+T = TypeVar("T")
 
 
 class JobCancelled(Exception):
@@ -141,13 +145,7 @@ class Job:
 
 
 class JobRunner(QObject):
-    """Owns the worker pools and delivers job outcomes on the GUI thread.
-
-    Signals:
-        busy_changed(bool): whether any job is running (for a status indicator).
-    """
-
-    busy_changed = Signal(bool)
+    """Owns the worker pools and delivers job outcomes on the GUI thread."""
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 4) -> None:
         super().__init__(parent)
@@ -170,9 +168,9 @@ class JobRunner(QObject):
     def submit(
         self,
         key: str,
-        fn: Callable[[JobContext], Any],
+        fn: Callable[[JobContext], T],
         *,
-        on_result: Callable[[Any], None] | None = None,
+        on_result: Callable[[T], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_progress: Callable[[Any], None] | None = None,
         on_log: Callable[[list[str]], None] | None = None,
@@ -198,11 +196,8 @@ class JobRunner(QObject):
         self._latest[key] = job_id
         ctx = JobContext(job_id=job_id, signals=self._signals, interval_s=interval_s)
         job = Job(job_id, key, ctx, on_result, on_error, on_progress, on_log, on_finished)
-        was_busy = bool(self._jobs)
         self._jobs[job_id] = job
         (self._serial if serial else self._pool).start(_Runnable(fn, ctx))
-        if not was_busy:
-            self.busy_changed.emit(True)
         return job
 
     def is_running(self, key: str) -> bool:
@@ -278,5 +273,3 @@ class JobRunner(QObject):
             del self._latest[job.key]
         if not job.stale and not self._closed and job.on_finished is not None:
             self._deliver(job.on_finished)
-        if not self._jobs:
-            self.busy_changed.emit(False)

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from cio_desktop.config.profile import FileSourceSettings, Profile, SourceKind
 from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileStore
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 from cio_desktop.gui.main_window import MainWindow
 from cio_desktop.gui.workers import JobRunner
 from cio_desktop.sandbox.export import export_organization
@@ -79,5 +79,5 @@ def test_picking_files_keeps_the_profiles_record_limit_and_the_check_applies_it(
     qtbot.waitUntil(lambda: page.files_status.status in ("ok", "error"), timeout=10000)
     assert "1 users" in page.files_status.text()
     assert "line 2: record is longer than 1 MB (the limit); skipped" in page.files_status.text()
-    source = core.open_source(window.ctx.profile, SecretStore.in_memory(), "Files")
+    source = backend.open_source(window.ctx.profile, SecretStore.in_memory(), "Files")
     assert [u["id"] for u in source.iter_users(None)] == ["a1"]

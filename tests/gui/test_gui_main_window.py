@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 from cio_desktop.config import paths
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import ProfileStore
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 from cio_desktop.gui.main_window import MainWindow
 from cio_desktop.gui.workers import JobRunner
 
@@ -35,7 +35,7 @@ def test_closing_during_a_sync_asks_then_cancels_and_closes(qtbot, make_sandbox,
     assert asked == ["A sync is running"]
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
     assert not sync.running
-    runs = core.list_runs(window.ctx.profile.name)
+    runs = backend.list_runs(window.ctx.profile.name)
     assert runs[0].status.value == "cancelled"
 
 

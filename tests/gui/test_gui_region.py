@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from cio_desktop.config.profile import Region
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
 
@@ -26,13 +26,13 @@ def test_an_auto_region_profile_shows_the_region_detected_off_the_gui_thread(
     qtbot, make_sandbox, make_window, monkeypatch, no_dialogs
 ) -> None:
     threads: list[bool] = []
-    real = core.detect_region
+    real = backend.detect_region
 
     def recording(*args, **kwargs):
         threads.append(threading.current_thread() is threading.main_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core, "detect_region", recording)
+    monkeypatch.setattr(backend, "detect_region", recording)
     window = make_window(make_sandbox(users=20, seed=31), cio_region=Region.AUTO)
     qtbot.waitUntil(lambda: window.status_region.text() == "Region: US (detected)", timeout=20000)
     assert threads == [False]
@@ -53,7 +53,7 @@ def test_a_failed_region_check_says_unknown_without_a_dialog(
 
 def test_a_profile_with_a_fixed_region_is_not_checked(qtbot, make_sandbox, make_window, monkeypatch) -> None:
     calls: list[object] = []
-    monkeypatch.setattr(core, "detect_region", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(backend, "detect_region", lambda *a, **k: calls.append(a))
     window = make_window(make_sandbox(users=20, seed=33), cio_region=Region.EU)
     qtbot.wait(200)
     assert window.status_region.text() == "Region: EU"
@@ -63,14 +63,14 @@ def test_a_profile_with_a_fixed_region_is_not_checked(qtbot, make_sandbox, make_
 def test_a_region_answer_for_a_profile_no_longer_open_is_dropped(qtbot, make_sandbox, make_window, monkeypatch) -> None:
     release = threading.Event()
     asked = threading.Event()
-    real = core.detect_region
+    real = backend.detect_region
 
     def slow(*args, **kwargs):
         asked.set()
         release.wait(20)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core, "detect_region", slow)
+    monkeypatch.setattr(backend, "detect_region", slow)
     sb = make_sandbox(users=20, seed=34)
     window = make_window(sb, cio_region=Region.AUTO)
     qtbot.waitUntil(asked.is_set, timeout=10000)

@@ -7,7 +7,7 @@ import csv
 import pytest
 from PySide6.QtCore import Qt
 
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 from cio_desktop.sandbox.customerio import Problem, Reason, Rejected
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
@@ -39,7 +39,7 @@ def test_a_sync_from_the_gui_shows_progress_and_lands_in_history(qtbot, make_san
     qtbot.waitUntil(lambda: history.runs_model.total_rows() == 1, timeout=10000)
     run = history.runs_model.row(0)
     assert run.status.value == "completed"
-    assert core.run_totals(run)["sent"] == summary.people_sent
+    assert backend.run_totals(run)["sent"] == summary.people_sent
     assert history.chart.bars and history.chart.bars[0][1]["sent"] == summary.people_sent
 
 

@@ -81,7 +81,7 @@ def test_wizard_walks_from_no_profile_to_a_saved_one_including_a_refused_secret(
     assert "nobody will be sent" in audience.summary.text()
     _check_row(audience.table, "Paying Customers")
     assert "1 segment chosen" in audience.summary.text()
-    audience.delete_box.setChecked(True)
+    audience.option_box.setChecked(True)
 
     qtbot.mouseClick(wiz.next_button, Qt.MouseButton.LeftButton)
     events = wiz.events_page

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtWidgets import QWidget
 
 from cio_desktop.config.profile import Profile, SegmentRef
 from cio_desktop.gui.context import AppContext, Catalog
 from cio_desktop.gui.models import CheckItem
 from cio_desktop.gui.pages.checklist import ChecklistPage
+from cio_desktop.gui.status import ErrorKind
 
 DELETE_EXPLAINED = (
     "When someone leaves all the segments above, delete them from Customer.io. Only people this app "
@@ -33,7 +32,6 @@ class AudiencePage(ChecklistPage):
             "Choose the Hull segments whose members are sent to Customer.io. Someone in any chosen segment is sent.",
             parent,
         )
-        self.delete_box = self.option_box
 
     def profile_items(self, profile: Profile) -> list[CheckItem]:
         return [CheckItem(s.id, s.name, None) for s in profile.segments]
@@ -44,15 +42,20 @@ class AudiencePage(ChecklistPage):
     def chosen_keys(self, profile: Profile) -> tuple[str, ...]:
         return profile.segment_ids
 
-    def changes(self) -> dict[str, Any]:
+    def option_checked(self, profile: Profile) -> bool:
+        return profile.delete_on_leave
+
+    def changes(self) -> dict[str, object]:
         names = {self.model.item(r).key: self.model.item(r).name for r in range(self.model.rowCount())}
         return {"segments": tuple(SegmentRef(k, names.get(k, k)) for k in self.model.checked_keys())}
 
     def update_summary(self) -> None:
         chosen = self.model.checked_keys()
         if not chosen:
-            self.summary.show_status("warning", "No segment chosen: nobody will be sent to Customer.io.")
+            self.summary.show_status(ErrorKind.WARNING, "No segment chosen: nobody will be sent to Customer.io.")
             return
         counts = [self.model.item(r).count for r in range(self.model.rowCount()) if self.model.item(r).key in chosen]
         members = f", up to {sum(c for c in counts if c is not None):,} people" if None not in counts else ""
-        self.summary.show_status("ok", f"{len(chosen)} segment{'s' if len(chosen) != 1 else ''} chosen{members}.")
+        self.summary.show_status(
+            ErrorKind.OK, f"{len(chosen)} segment{'s' if len(chosen) != 1 else ''} chosen{members}."
+        )

@@ -6,14 +6,13 @@ subclasses say what the items are and which profile fields they change.
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QPushButton, QTableView, QWidget
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.gui.context import AppContext, Catalog
 from cio_desktop.gui.models import CheckItem, CheckListModel, filter_proxy
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint, tab_chain
 
 
@@ -28,7 +27,7 @@ class ChecklistPage(Page):
     option_text = ""
     option_name = ""  # accessible name of the option checkbox
     option_explained = ""
-    option_field = ""  # the profile's boolean field behind the option
+    option_field = ""  # the profile's boolean field behind the option (see option_checked)
 
     def __init__(self, ctx: AppContext, title: str, intro: str, parent: QWidget | None = None) -> None:
         super().__init__(title, intro, parent)
@@ -72,8 +71,8 @@ class ChecklistPage(Page):
         self.reload.clicked.connect(ctx.load_catalog)
         self.table.activated.connect(self._toggle_row)
         ctx.catalog_changed.connect(self._catalog_changed)
-        ctx.catalog_loading.connect(lambda: self.load_status.show_status("busy", f"Loading {self.noun}…"))
-        ctx.catalog_failed.connect(lambda m: self.load_status.show_status("error", m))
+        ctx.catalog_loading.connect(lambda: self.load_status.show_status(ErrorKind.BUSY, f"Loading {self.noun}…"))
+        ctx.catalog_failed.connect(lambda m: self.load_status.show_status(ErrorKind.ERROR, m))
         ctx.profile_changed.connect(self._profile_changed)
         tab_chain((self.search, self.reload, self.table, self.option_box))
         self._profile_changed(ctx.profile)
@@ -90,7 +89,11 @@ class ChecklistPage(Page):
     def chosen_keys(self, profile: Profile) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def changes(self) -> dict[str, Any]:
+    def option_checked(self, profile: Profile) -> bool:
+        """The profile's value of ``option_field``."""
+        raise NotImplementedError
+
+    def changes(self) -> dict[str, object]:
         """The profile fields to update for the checked keys."""
         raise NotImplementedError
 
@@ -107,7 +110,7 @@ class ChecklistPage(Page):
         if profile is None:
             return
         self.option_box.blockSignals(True)
-        self.option_box.setChecked(bool(getattr(profile, self.option_field)))
+        self.option_box.setChecked(self.option_checked(profile))
         self.option_box.blockSignals(False)
         chosen = self.chosen_keys(profile)
         if set(self.model.checked_keys()) != set(chosen):
@@ -126,7 +129,7 @@ class ChecklistPage(Page):
             self.update_summary()
             return
         items = self.catalog_items(catalog)
-        self.load_status.show_status("ok", f"{len(items)} {self.noun} in {catalog.description}")
+        self.load_status.show_status(ErrorKind.OK, f"{len(items)} {self.noun} in {catalog.description}")
         self.model.set_items(items, self.chosen_keys(profile) if profile is not None else ())
         self.table.resizeColumnToContents(1)
         self.update_summary()
@@ -138,9 +141,9 @@ class ChecklistPage(Page):
     def _option_toggled(self, on: bool) -> None:
         self._apply({self.option_field: on})
 
-    def _apply(self, changes: dict[str, Any]) -> None:
+    def _apply(self, changes: dict[str, object]) -> None:
         err = self.ctx.update(**changes)
         if err:
-            self.error_line.show_status("error", err)
+            self.error_line.show_status(ErrorKind.ERROR, err)
         else:
             self.error_line.clear_status()

@@ -7,8 +7,8 @@ by the context's secret store (the OS keyring in the main window) and a line say
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -29,8 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from cio_desktop.config.profile import Profile, Region, SourceKind
-from cio_desktop.gui import core
+from cio_desktop.config.secrets import SecretKey
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import HowTo, Page, SecretField, StatusLine, hint, tab_chain
 
 HULL_HOWTO = (
@@ -202,14 +204,19 @@ class ConnectPage(Page):
         for w in (self.org_edit, self.connector_edit, self.site_edit, self.users_edit, self.events_edit):
             w.editingFinished.connect(self._fields_edited)
         self.region_combo.currentIndexChanged.connect(self._fields_edited)
-        self.hull_secret.editingFinished.connect(lambda: self._secret_edited("hull"))
-        self.api_key.editingFinished.connect(lambda: self._secret_edited("cio_api"))
-        self.app_key.editingFinished.connect(lambda: self._secret_edited("cio_app"))
+        # In backend.PROFILE_SECRETS order: commit() keeps them in this order.
+        self.secret_fields = {
+            SecretKey.HULL_SECRET: self.hull_secret,
+            SecretKey.CIO_API_KEY: self.api_key,
+            SecretKey.CIO_APP_KEY: self.app_key,
+        }
+        for key, field in self.secret_fields.items():
+            field.editingFinished.connect(lambda k=key, f=field: self.ctx.set_secret(k, f.text()))
         self.hull_test.clicked.connect(self.test_hull)
         self.cio_test.clicked.connect(self.test_cio)
         self.files_test.clicked.connect(self.check_files)
         ctx.profile_changed.connect(self._profile_changed)
-        ctx.save_failed.connect(lambda msg: self.save_status.show_status("error", msg))
+        ctx.save_failed.connect(lambda msg: self.save_status.show_status(ErrorKind.ERROR, msg))
         QTimer.singleShot(0, self._show_backend)
         self._profile_changed(ctx.profile)
         self._apply_tab_order(show_name)
@@ -277,10 +284,9 @@ class ConnectPage(Page):
     def load_secrets(self) -> None:
         """Fill the masked fields from the secret store (read off the GUI thread)."""
 
-        def fill(values: dict[Any, str]) -> None:
-            self.hull_secret.setText(values.get(core.KEY_HULL, ""))
-            self.api_key.setText(values.get(core.KEY_CIO_API, ""))
-            self.app_key.setText(values.get(core.KEY_CIO_APP, ""))
+        def fill(values: dict[SecretKey, str]) -> None:
+            for key, field in self.secret_fields.items():
+                field.setText(values.get(key, ""))
 
         self.ctx.get_secrets(fill)
 
@@ -290,19 +296,19 @@ class ConnectPage(Page):
             edit.setText(value)
 
     def _show_backend(self) -> None:
-        def shown(text: tuple[str, str]) -> None:
-            status, message = text
-            self.secrets_line.show_status(status, message)
+        def shown(text: tuple[ErrorKind, str]) -> None:
+            kind, message = text
+            self.secrets_line.show_status(kind, message)
 
         self.ctx.runner.submit(
             self.ctx.key("keyring-where"),
-            lambda _j: core.secrets_where(self.ctx.display_secrets),
+            lambda _j: backend.secrets_where(self.ctx.display_secrets),
             on_result=shown,
             serial=True,
         )
 
     # ------------------------------------------------------------------ edits
-    def _source_toggled(self, *_: Any) -> None:
+    def _source_toggled(self, *_: object) -> None:
         files = self.files_radio.isChecked()
         self.hull_box.setVisible(not files)
         self.files_box.setVisible(files)
@@ -315,11 +321,11 @@ class ConnectPage(Page):
             return
         err = self.ctx.update(name=name)
         if err:
-            self.name_status.show_status("error", err)
+            self.name_status.show_status(ErrorKind.ERROR, err)
         else:
             self.name_status.clear_status()
 
-    def _fields_edited(self, *_: Any) -> None:
+    def _fields_edited(self, *_: object) -> None:
         if self._loading or self.ctx.profile is None:
             return
         changes = {
@@ -337,25 +343,18 @@ class ConnectPage(Page):
         }
         err = self.ctx.update(**changes)
         if err:
-            self.save_status.show_status("error", err)
+            self.save_status.show_status(ErrorKind.ERROR, err)
         else:
             self.save_status.clear_status()
 
-    def commit(self, on_done: Any = None) -> None:
+    def commit(self, on_done: Callable[[], None] | None = None) -> None:
         """Apply every field and keep every secret now (leaving the page); ``on_done`` once all are kept."""
         self._fields_edited()
         self._name_edited()
-        self.ctx.set_secret(core.KEY_HULL, self.hull_secret.text())
-        self.ctx.set_secret(core.KEY_CIO_API, self.api_key.text())
-        self.ctx.set_secret(core.KEY_CIO_APP, self.app_key.text(), on_done=on_done)
-
-    def _secret_edited(self, which: str) -> None:
-        key, field = {
-            "hull": (core.KEY_HULL, self.hull_secret),
-            "cio_api": (core.KEY_CIO_API, self.api_key),
-            "cio_app": (core.KEY_CIO_APP, self.app_key),
-        }[which]
-        self.ctx.set_secret(key, field.text())
+        *first, (last_key, last_field) = self.secret_fields.items()
+        for key, field in first:
+            self.ctx.set_secret(key, field.text())
+        self.ctx.set_secret(last_key, last_field.text(), on_done=on_done)  # kept after the others (serial)
 
     def _browse(self, edit: QLineEdit, title: str) -> None:
         start = str(Path(edit.text()).parent) if edit.text() else str(Path.home())
@@ -389,17 +388,17 @@ class ConnectPage(Page):
             if not v
         ]
         if missing:
-            self.hull_status.show_status("error", "Fill in the " + ", ".join(missing) + " first.")
+            self.hull_status.show_status(ErrorKind.ERROR, "Fill in the " + ", ".join(missing) + " first.")
             self.tested.emit("hull", False)
             return
-        self.ctx.set_secret(core.KEY_HULL, secret)
-        self.hull_status.show_status("busy", "Checking…")
+        self.ctx.set_secret(SecretKey.HULL_SECRET, secret)
+        self.hull_status.show_status(ErrorKind.BUSY, "Checking…")
         self.hull_test.setEnabled(False)
         self.ctx.runner.submit(
             self.ctx.key("test-hull"),
-            lambda _j: core.test_hull(profile, secret),
+            lambda _j: backend.test_hull(profile, secret),
             on_result=lambda msg: self._tested(self.hull_status, "hull", True, msg),
-            on_error=lambda e: self._tested(self.hull_status, "hull", False, core.error_text(e)),
+            on_error=lambda e: self._tested(self.hull_status, "hull", False, backend.error_text(e)),
             on_finished=lambda: self.hull_test.setEnabled(True),
         )
 
@@ -410,12 +409,12 @@ class ConnectPage(Page):
             return
         api_key, app_key = self.api_key.text(), self.app_key.text()
         if not profile.cio_site_id or not api_key:
-            self.cio_status.show_status("error", "Fill in the Site ID and the API key first.")
+            self.cio_status.show_status(ErrorKind.ERROR, "Fill in the Site ID and the API key first.")
             self.tested.emit("cio", False)
             return
-        self.ctx.set_secret(core.KEY_CIO_API, api_key)
-        self.ctx.set_secret(core.KEY_CIO_APP, app_key)
-        self.cio_status.show_status("busy", "Checking…")
+        self.ctx.set_secret(SecretKey.CIO_API_KEY, api_key)
+        self.ctx.set_secret(SecretKey.CIO_APP_KEY, app_key)
+        self.cio_status.show_status(ErrorKind.BUSY, "Checking…")
         self.cio_test.setEnabled(False)
 
         def ok(result: tuple[str, Region | None]) -> None:
@@ -427,9 +426,9 @@ class ConnectPage(Page):
 
         self.ctx.runner.submit(
             self.ctx.key("test-cio"),
-            lambda _j: core.test_cio(profile, api_key, app_key),
+            lambda _j: backend.test_cio(profile, api_key, app_key),
             on_result=ok,
-            on_error=lambda e: self._tested(self.cio_status, "cio", False, core.error_text(e)),
+            on_error=lambda e: self._tested(self.cio_status, "cio", False, backend.error_text(e)),
             on_finished=lambda: self.cio_test.setEnabled(True),
         )
 
@@ -439,10 +438,10 @@ class ConnectPage(Page):
         if profile is None:
             return
         if not profile.files.users_path:
-            self.files_status.show_status("error", "Choose the users file first.")
+            self.files_status.show_status(ErrorKind.ERROR, "Choose the users file first.")
             self.tested.emit("files", False)
             return
-        self.files_status.show_status("busy", "Reading the files…")
+        self.files_status.show_status(ErrorKind.BUSY, "Reading the files…")
         self.files_progress.setVisible(True)
         self.files_progress.setRange(0, 0)
         self.files_test.setEnabled(False)
@@ -459,15 +458,15 @@ class ConnectPage(Page):
 
         self.ctx.runner.submit(
             self.ctx.key("check-files"),
-            lambda job: core.check_files(profile, job),
+            lambda job: backend.check_files(profile, job),
             on_result=lambda msg: self._tested(self.files_status, "files", True, msg),
-            on_error=lambda e: self._tested(self.files_status, "files", False, core.error_text(e)),
+            on_error=lambda e: self._tested(self.files_status, "files", False, backend.error_text(e)),
             on_progress=progress,
             on_finished=finished,
         )
 
     def _tested(self, line: StatusLine, service: str, ok: bool, message: str) -> None:
-        line.show_status("ok" if ok else "error", message)
+        line.show_status(ErrorKind.OK if ok else ErrorKind.ERROR, message)
         self.tested.emit(service, ok)
         if ok:
             self.ctx.load_catalog()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtWidgets import QWidget
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.gui.context import AppContext, Catalog
 from cio_desktop.gui.models import CheckItem
 from cio_desktop.gui.pages.checklist import ChecklistPage
+from cio_desktop.gui.status import ErrorKind
 
 ANON_EXPLAINED = (
     "Events of visitors Customer.io does not know yet (no customerId) are sent as anonymous events with "
@@ -35,7 +34,6 @@ class EventsPage(ChecklistPage):
             "Only events of people who are sent are forwarded.",
             parent,
         )
-        self.anon_box = self.option_box
 
     def profile_items(self, profile: Profile) -> list[CheckItem]:
         return [CheckItem(e, e, None) for e in profile.events]
@@ -46,12 +44,15 @@ class EventsPage(ChecklistPage):
     def chosen_keys(self, profile: Profile) -> tuple[str, ...]:
         return profile.events
 
-    def changes(self) -> dict[str, Any]:
+    def option_checked(self, profile: Profile) -> bool:
+        return profile.anonymous_events
+
+    def changes(self) -> dict[str, object]:
         return {"events": tuple(self.model.checked_keys())}
 
     def update_summary(self) -> None:
         n = len(self.model.checked_keys())
         if n == 0:
-            self.summary.show_status("", "No event chosen: only people (no events) are sent.")
+            self.summary.show_status(ErrorKind.PLAIN, "No event chosen: only people (no events) are sent.")
         else:
-            self.summary.show_status("ok", f"{n} event{'s' if n != 1 else ''} forwarded.")
+            self.summary.show_status(ErrorKind.OK, f"{n} event{'s' if n != 1 else ''} forwarded.")

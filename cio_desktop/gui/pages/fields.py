@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QStringListModel,
     Qt,
@@ -24,14 +26,16 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QPushButton,
     QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from cio_desktop.config.profile import MAX_ATTRIBUTE_NAME_BYTES, AttributeMapping, Profile, default_cio_name
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext, Catalog
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, StatusLine, compact_rows, hint, tab_chain
 
 Index = QModelIndex | QPersistentModelIndex
@@ -72,7 +76,7 @@ class MappingModel(QAbstractTableModel):
     edited = Signal()
     HEADERS = ("Hull attribute", "Type", "Customer.io name", "Problem")
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[list[str]] = []
         self.types: dict[str, str] = {}
@@ -193,7 +197,7 @@ class AttributeDelegate(QStyledItemDelegate):
         super().__init__(page)
         self.page = page
 
-    def createEditor(self, parent: QWidget, option: Any, index: Index) -> QWidget:
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
         combo = QComboBox(parent)
         combo.setEditable(True)
         combo.setAccessibleName("Hull attribute")
@@ -215,7 +219,7 @@ class AttributeDelegate(QStyledItemDelegate):
             editor.setCurrentIndex(pos)
         editor.setEditText(value)
 
-    def setModelData(self, editor: QWidget, model: Any, index: Index) -> None:
+    def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: Index) -> None:
         assert isinstance(editor, QComboBox)
         text = editor.currentText().strip()
         pos = editor.findText(text)
@@ -415,12 +419,12 @@ class FieldsPage(Page):
         self._set(customer_id_attribute=key)
         self._sample_timer.start()
 
-    def _set(self, **changes: Any) -> None:
+    def _set(self, **changes: object) -> None:
         if self._loading:
             return
         err = self.ctx.update(**changes)
         if err:
-            self.error_line.show_status("error", err)
+            self.error_line.show_status(ErrorKind.ERROR, err)
         else:
             self.error_line.clear_status()
 
@@ -435,10 +439,10 @@ class FieldsPage(Page):
         if problems:
             row, text = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            self.mapping_status.show_status("error", f"Row {row + 1}: {text}{more} Not saved until fixed.")
+            self.mapping_status.show_status(ErrorKind.ERROR, f"Row {row + 1}: {text}{more} Not saved until fixed.")
         else:
             n = len(self.model.rows)
-            self.mapping_status.show_status("ok", f"{n} attribute{'s' if n != 1 else ''} mapped.")
+            self.mapping_status.show_status(ErrorKind.OK, f"{n} attribute{'s' if n != 1 else ''} mapped.")
 
     def _selected_row(self) -> int:
         rows = self.table.selectionModel().selectedRows()
@@ -465,32 +469,34 @@ class FieldsPage(Page):
     def check_sample(self) -> None:
         """Count users of the preview sample without the chosen customerId attribute (off the GUI thread)."""
         profile = self.ctx.profile
-        if profile is None or not profile.segments or not core.has_source_settings(profile):
+        if profile is None or not profile.segments or not backend.has_source_settings(profile):
             self.id_status.clear_status()
             return
         attribute = self._current_id()
         secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
-        self.id_status.show_status("busy", "Checking a sample of your users…")
+        self.id_status.show_status(ErrorKind.BUSY, "Checking a sample of your users…")
 
         def done(result: tuple[int, int]) -> None:
             missing, total = result
             self.sample_checked.emit(missing, total)
             if total == 0:
-                self.id_status.show_status("warning", "The chosen segments have no users to check yet.")
+                self.id_status.show_status(ErrorKind.WARNING, "The chosen segments have no users to check yet.")
             elif missing / total > MISSING_WARN_SHARE:
                 self.id_status.show_status(
-                    "warning",
+                    ErrorKind.WARNING,
                     f"{missing} of the first {total} users have no “{attribute}”: they would not be sent. "
                     "Consider the Hull id or external_id.",
                 )
             else:
-                self.id_status.show_status("ok", f"{total - missing} of the first {total} users have “{attribute}”.")
+                self.id_status.show_status(
+                    ErrorKind.OK, f"{total - missing} of the first {total} users have “{attribute}”."
+                )
 
         self.ctx.runner.submit(
             self.ctx.key("id-sample"),
-            lambda job: core.count_missing(profile, secrets, secret_name, attribute, SAMPLE_SIZE, job),
+            lambda job: backend.count_missing(profile, secrets, secret_name, attribute, SAMPLE_SIZE, job),
             on_result=done,
-            on_error=lambda e: self.id_status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.id_status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
 
 

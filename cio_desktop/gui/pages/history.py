@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -20,11 +19,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import core
+from cio_desktop.config.profile import Profile
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 from cio_desktop.gui.withheld import WithheldDialog
+from cio_desktop.sync.runs import RunError, RunRecord
 
 SERIES = (
     ("sent", QColor("#2e9e50")),
@@ -113,7 +115,6 @@ class HistoryPage(Page):
 
     exported = Signal(int, str)
     deletions_approved = Signal(str, object)
-    runs_loaded = Signal(int)
     errors_loaded = Signal(int)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
@@ -122,21 +123,21 @@ class HistoryPage(Page):
         self.chart = RunChart()
         self.body_layout.addWidget(self.chart)
 
-        self.runs_model = LazyTableModel(
+        self.runs_model = LazyTableModel[RunRecord](
             [
                 Column("Run", lambda r: str(r.id), align_right=True),
                 Column("Started", lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at))),
-                Column("Mode", lambda r: core.mode_text(r.mode)),
+                Column("Mode", lambda r: backend.mode_text(r.mode)),
                 Column("Status", lambda r: r.status_text),
-                Column("Sent", lambda r: f"{core.run_totals(r)['sent']:,}", align_right=True),
-                Column("Skipped", lambda r: f"{core.run_totals(r)['skipped']:,}", align_right=True),
+                Column("Sent", lambda r: f"{backend.run_totals(r)['sent']:,}", align_right=True),
+                Column("Skipped", lambda r: f"{backend.run_totals(r)['skipped']:,}", align_right=True),
                 Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
                 Column("Withheld", lambda r: f"{r.withheld:,}" if r.withheld else "", align_right=True),
-                Column("Duration", lambda r: core.duration_text(r.duration_s)),
+                Column("Duration", lambda r: backend.duration_text(r.duration_s)),
             ],
             self,
         )
-        self.runs_model.tooltip = core.run_tooltip
+        self.runs_model.tooltip = backend.run_tooltip
         self.runs = QTableView()
         self.runs.setAccessibleName("Runs")
         compact_rows(self.runs)
@@ -167,7 +168,7 @@ class HistoryPage(Page):
         row.addWidget(self.review_button)
         row.addWidget(self.refresh_button)
         el.addLayout(row)
-        self.errors_model = LazyTableModel(
+        self.errors_model = LazyTableModel[RunError](
             [
                 Column("customerId", lambda e: e.customer_id),
                 Column("Hull id", lambda e: e.hull_id),
@@ -207,23 +208,23 @@ class HistoryPage(Page):
         self.withheld_dialog: WithheldDialog | None = None
         tab_chain((self.runs, self.search, self.export_button, self.review_button, self.refresh_button, self.errors))
 
-    def _profile_changed(self, profile: Any) -> None:
+    def _profile_changed(self, profile: Profile | None) -> None:
         name = profile.name if profile is not None else ""
         if name != self._profile_name:
             self._profile_name = name
             self.refresh()
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.refresh()
 
-    def selected_run(self) -> Any | None:
+    def selected_run(self) -> RunRecord | None:
         index = self.runs.currentIndex()
         return self.runs_model.row(index.row()) if index.isValid() else None
 
     def selected_run_id(self) -> int | None:
         run = self.selected_run()
-        return None if run is None else int(run.id)
+        return None if run is None else run.id
 
     def review_withheld(self) -> None:
         """Open the review of the selected run's withheld deletions."""
@@ -241,10 +242,9 @@ class HistoryPage(Page):
         name = profile.name
         keep = self.selected_run_id()
 
-        def shown(runs: list[Any]) -> None:
+        def shown(runs: list[RunRecord]) -> None:
             self.runs_model.set_rows(runs)
-            self.chart.set_runs([(f"#{r.id}", core.run_totals(r)) for r in reversed(runs[: core.CHART_RUNS])])
-            self.runs_loaded.emit(len(runs))
+            self.chart.set_runs([(f"#{r.id}", backend.run_totals(r)) for r in reversed(runs[: backend.CHART_RUNS])])
             # Keep the user's selection, unless a new run arrived: then show the newest.
             newest = runs[0].id if runs else None
             target = 0
@@ -257,13 +257,13 @@ class HistoryPage(Page):
                 self.runs.selectRow(target)
             else:
                 self.errors_model.set_rows([])
-                self.status.show_status("", "No runs yet: start one on the Sync page.")
+                self.status.show_status(ErrorKind.PLAIN, "No runs yet: start one on the Sync page.")
 
         self.ctx.runner.submit(
             self.ctx.key("history-runs"),
-            lambda _j: core.list_runs(name),
+            lambda _j: backend.list_runs(name),
             on_result=shown,
-            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
 
     def load_errors(self) -> None:
@@ -276,12 +276,12 @@ class HistoryPage(Page):
         run = self.selected_run()
         self.review_button.setVisible(bool(run is not None and run.reviewable))
 
-        def shown(errors: list[Any]) -> None:
+        def shown(errors: list[RunError]) -> None:
             self.errors_model.set_rows(errors)
             self.export_button.setEnabled(bool(errors))
-            outcome = core.run_outcome_text(run) + " " if run is not None else ""
+            outcome = backend.run_outcome_text(run) + " " if run is not None else ""
             self.status.show_status(
-                core.run_status_level(run) if run is not None else "",
+                backend.run_status_level(run) if run is not None else ErrorKind.PLAIN,
                 f"Run #{run_id}: {outcome}{len(errors):,} error{'s' if len(errors) != 1 else ''}"
                 + (" matching the search." if search else "."),
             )
@@ -289,9 +289,9 @@ class HistoryPage(Page):
 
         self.ctx.runner.submit(
             self.ctx.key("history-errors"),
-            lambda _j: core.list_errors(name, run_id, search),
+            lambda _j: backend.list_errors(name, run_id, search),
             on_result=shown,
-            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
 
     def _export_clicked(self) -> None:
@@ -312,12 +312,12 @@ class HistoryPage(Page):
         name, search = profile.name, self.search.text().strip() or None
 
         def done(count: int) -> None:
-            self.status.show_status("ok", f"Wrote {count:,} errors to {path}.")
+            self.status.show_status(ErrorKind.OK, f"Wrote {count:,} errors to {path}.")
             self.exported.emit(count, path)
 
         self.ctx.runner.submit(
             self.ctx.key("history-export"),
-            lambda _j: core.export_errors(name, run_id, path, search),
+            lambda _j: backend.export_errors(name, run_id, path, search),
             on_result=done,
-            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )

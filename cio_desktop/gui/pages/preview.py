@@ -7,10 +7,10 @@ load stale: its rows are dropped, not shown.
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -26,10 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from cio_desktop.config.profile import Profile
-from cio_desktop.gui import core
+from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
+
+if TYPE_CHECKING:
+    from cio_desktop.sync.engine import PreviewRow
 
 ALL = "All decisions"
 
@@ -49,8 +53,6 @@ class PreviewPage(Page):
             scroll=False,
         )
         self.ctx = ctx
-        self.data_arrived_at: float | None = None
-        self.first_paint_ms: float | None = None
         self._dirty = True
         self._shown_for = ""
 
@@ -81,16 +83,16 @@ class PreviewPage(Page):
         self.status = StatusLine(name="Preview status")
         self.body_layout.addWidget(self.status)
 
-        self.model = LazyTableModel(
+        self.model: LazyTableModel[PreviewRow] = LazyTableModel(
             [
-                Column("customerId", lambda r: core.row_customer_id(r)),
-                Column("Decision", lambda r: core.row_label(r)),
-                Column("Person", lambda r: core.row_user(r)),
-                Column("Segments", lambda r: core.row_segments(r)),
+                Column("customerId", backend.row_customer_id),
+                Column("Decision", backend.row_label),
+                Column("Person", backend.row_user),
+                Column("Segments", backend.row_segments),
             ],
             self,
         )
-        self.model.tooltip = core.row_message
+        self.model.tooltip = backend.row_message
         self.table = QTableView()
         self.table.setAccessibleName("Preview rows")
         self.table.setModel(self.model)
@@ -179,11 +181,11 @@ class PreviewPage(Page):
             self.ctx.runner.cancel(self.ctx.key("preview"))
             self.load()
         elif self.isVisible():
-            self.status.show_status("warning", "Settings changed: refresh to see the new decisions.")
+            self.status.show_status(ErrorKind.WARNING, "Settings changed: refresh to see the new decisions.")
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if self._dirty and self.ctx.profile is not None and core.has_source_settings(self.ctx.profile):
+        if self._dirty and self.ctx.profile is not None and backend.has_source_settings(self.ctx.profile):
             self.load()
 
     def load(self) -> None:
@@ -192,26 +194,25 @@ class PreviewPage(Page):
             return
         if not profile.segments:
             self.model.set_rows([])
-            self.status.show_status("warning", "No segment chosen on the Audience page: nobody will be sent.")
+            self.status.show_status(ErrorKind.WARNING, "No segment chosen on the Audience page: nobody will be sent.")
             return
         self._dirty = False
         limit = self.limit.value()
         secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
-        self.status.show_status("busy", f"Preparing a preview of the first {limit:,} users…")
+        self.status.show_status(ErrorKind.BUSY, f"Preparing a preview of the first {limit:,} users…")
         self.refresh.setEnabled(False)
         self.ctx.runner.submit(
             self.ctx.key("preview"),
-            lambda job: core.preview(profile, secrets, secret_name, limit, job),
+            lambda job: backend.preview(profile, secrets, secret_name, limit, job),
             on_result=self.show_rows,
-            on_error=lambda e: self.status.show_status("error", core.error_text(e)),
+            on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
             on_finished=lambda: self.refresh.setEnabled(True),
         )
 
-    def show_rows(self, rows: list[Any]) -> None:
-        """Put ``rows`` in the table (GUI thread). Measures the time until the first rows are painted."""
-        self.data_arrived_at = time.perf_counter()
+    def show_rows(self, rows: list[PreviewRow]) -> None:
+        """Put ``rows`` in the table (GUI thread)."""
         self.model.set_rows(rows)
-        labels = sorted({core.row_label(r) for r in rows})
+        labels = sorted({backend.row_label(r) for r in rows})
         current = self.decision_filter.currentText()
         self.decision_filter.blockSignals(True)
         self.decision_filter.clear()
@@ -224,39 +225,40 @@ class PreviewPage(Page):
         self._apply_filter()
         counts: dict[str, int] = {}
         for r in rows:
-            key = core.row_action(r)
+            key = backend.row_action(r)
             counts[key] = counts.get(key, 0) + 1
         parts = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
-        self.status.show_status("ok", f"{len(rows):,} users previewed: {parts}." if rows else "No users found.")
+        self.status.show_status(ErrorKind.OK, f"{len(rows):,} users previewed: {parts}." if rows else "No users found.")
         self.table.viewport().update()
         self.rows_shown.emit(len(rows))
 
-    def _apply_filter(self, *_: Any) -> None:
+    def _apply_filter(self, *_: object) -> None:
         label = self.decision_filter.currentText()
         text = self.search.text().strip().lower()
         if label in ("", ALL) and not text:
             self.model.set_filter(None)
             return
 
-        def keep(row: Any) -> bool:
-            if label not in ("", ALL) and core.row_label(row) != label:
+        def keep(row: PreviewRow) -> bool:
+            if label not in ("", ALL) and backend.row_label(row) != label:
                 return False
-            if text and text not in core.row_customer_id(row).lower() and text not in core.row_user(row).lower():
+            if text and text not in backend.row_customer_id(row).lower() and text not in backend.row_user(row).lower():
                 return False
             return True
 
         self.model.set_filter(keep)
 
     # ------------------------------------------------------------------ details
-    def _row_selected(self, current: Any, _previous: Any) -> None:
+    def _row_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
             self.send_button.setEnabled(False)
             return
         row = self.model.row(current.row())
-        self.detail_title.setText(f"<b>{core.row_customer_id(row) or '(no customerId)'}</b> — {core.row_message(row)}")
-        self.json_view.setPlainText(core.row_json(row))
-        self.changes_view.setPlainText(core.row_changes(row))
-        self.send_button.setEnabled(core.row_sendable(row) and not self.ctx.sync_running)
+        who = backend.row_customer_id(row) or "(no customerId)"
+        self.detail_title.setText(f"<b>{who}</b> — {backend.row_message(row)}")
+        self.json_view.setPlainText(backend.row_json(row))
+        self.changes_view.setPlainText(backend.row_changes(row))
+        self.send_button.setEnabled(backend.row_sendable(row) and not self.ctx.sync_running)
         self.send_status.clear_status()
 
     def _send_now(self) -> None:
@@ -265,26 +267,26 @@ class PreviewPage(Page):
         if not index.isValid() or profile is None:
             return
         if self.ctx.sync_running:
-            self.send_status.show_status("warning", "A sync is running: send this person when it ends.")
+            self.send_status.show_status(ErrorKind.WARNING, "A sync is running: send this person when it ends.")
             return
         row = self.model.row(index.row())
-        hull_id = core.row_hull_id(row)
+        hull_id = backend.row_hull_id(row)
         secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
         self.send_button.setEnabled(False)
-        self.send_status.show_status("busy", "Sending…")
+        self.send_status.show_status(ErrorKind.BUSY, "Sending…")
 
         def ok(message: str) -> None:
-            self.send_status.show_status("ok", message)
+            self.send_status.show_status(ErrorKind.OK, message)
             self.sent.emit(True, message)
 
         def failed(exc: BaseException) -> None:
-            message = core.error_text(exc)
-            self.send_status.show_status("error", message)
+            message = backend.error_text(exc)
+            self.send_status.show_status(ErrorKind.ERROR, message)
             self.sent.emit(False, message)
 
         self.ctx.runner.submit(
             self.ctx.key("send-one"),
-            lambda job: core.send_one(profile, secrets, secret_name, hull_id, job),
+            lambda job: backend.send_one(profile, secrets, secret_name, hull_id, job),
             on_result=ok,
             on_error=failed,
             on_finished=lambda: self.send_button.setEnabled(True),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -21,25 +21,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import core, responsive
+from cio_desktop.gui import backend, responsive
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.resources import app_icon
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, StatusLine, hint
-from cio_desktop.gui.workers import JobContext
+from cio_desktop.gui.workers import JobCancelled, JobContext
 from cio_desktop.sync.guard import DeletionApproval
+from cio_desktop.sync.progress import Progress
+from cio_desktop.sync.runs import RunStatus
+from cio_desktop.sync.summary import RunMode, RunSummary
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
 NOTIFY_AFTER_S = 20.0
 LOG_MAX_LINES = 5000
 
 MODES = (
-    ("incremental", "Sync changes", "People updated and events created since the last sync."),
-    ("full", "Full sync", "Every person of the chosen segments, and deletions of people who left them."),
-    ("dry_run", "Dry run", "Plan everything, send nothing: see what a sync would do."),
+    (RunMode.INCREMENTAL, "Sync changes", "People updated and events created since the last sync."),
+    (RunMode.FULL, "Full sync", "Every person of the chosen segments, and deletions of people who left them."),
+    (RunMode.DRY_RUN, "Dry run", "Plan everything, send nothing: see what a sync would do."),
 )
+MODE_NAMES = {mode: name for mode, name, _tip in MODES}
 # Keyboard: Alt+letter on this page; "Sync changes" also Ctrl+R and Cancel also Ctrl+. from any page (main window).
-BUTTON_TEXT = {"incremental": "&Sync changes", "full": "&Full sync", "dry_run": "&Dry run"}
-SHORTCUT_TEXT = {"incremental": "Alt+S, or Ctrl+R from any page", "full": "Alt+F", "dry_run": "Alt+D"}
+BUTTON_TEXT = {RunMode.INCREMENTAL: "&Sync changes", RunMode.FULL: "&Full sync", RunMode.DRY_RUN: "&Dry run"}
+SHORTCUT_TEXT = {RunMode.INCREMENTAL: "Alt+S, or Ctrl+R from any page", RunMode.FULL: "Alt+F", RunMode.DRY_RUN: "Alt+D"}
 
 
 def format_eta(seconds: float | None) -> str:
@@ -54,11 +59,12 @@ def format_eta(seconds: float | None) -> str:
 
 
 class SyncPage(Page):
-    """Signals: ``run_started(str)``, ``run_finished(str, object)`` (status, summary or None),
-    ``run_ended()`` once the run's worker is gone (after ``run_finished``)."""
+    """Signals: ``run_started(RunMode)``; ``run_finished(RunStatus, RunSummary | None)``: how the run
+    ended, and its summary (None when it raised instead of returning one: then the status is FAILED or
+    CANCELLED); ``run_ended()`` once the run's worker is gone (after ``run_finished``)."""
 
-    run_started = Signal(str)
-    run_finished = Signal(str, object)
+    run_started = Signal(RunMode)
+    run_finished = Signal(RunStatus, object)
     run_ended = Signal()
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
@@ -66,18 +72,17 @@ class SyncPage(Page):
         self.ctx = ctx
         self.tray: QSystemTrayIcon | None = None
         self._started_at = 0.0
-        self._mode = ""
-        self.last_progress: Any = None
+        self.last_progress: Progress | None = None
         self._active = False
 
         modes = QHBoxLayout()
-        self.mode_buttons: dict[str, QPushButton] = {}
+        self.mode_buttons: dict[RunMode, QPushButton] = {}
         for mode, text, tip in MODES:
             b = QPushButton(BUTTON_TEXT[mode])
             b.setToolTip(f"{tip} ({SHORTCUT_TEXT[mode]})")
             b.setAccessibleName(text)
             b.setAccessibleDescription(tip)
-            if mode == "incremental":
+            if mode is RunMode.INCREMENTAL:
                 b.setObjectName("primary")
             b.clicked.connect(lambda _c=False, m=mode: self.start(m))
             modes.addWidget(b)
@@ -151,35 +156,36 @@ class SyncPage(Page):
         """True from start until the run's outcome arrived (``run_finished``)."""
         return self._active
 
-    def start(self, mode: str, approval: DeletionApproval | None = None) -> None:
-        """Start a run; ``approval`` carries deletions the user approved in History."""
+    def start(self, mode: RunMode | str, approval: DeletionApproval | None = None) -> None:
+        """Start a run (``mode`` may be given by its value, "full"); ``approval`` carries deletions the
+        user approved in History."""
+        run_mode = RunMode(mode)
         profile = self.ctx.profile
         if profile is None or self.running:
             return
         if not profile.segments:
-            self.summary.show_status("warning", "No segment chosen on the Audience page: nobody would be sent.")
+            self.summary.show_status(ErrorKind.WARNING, "No segment chosen on the Audience page: nobody would be sent.")
             return
         secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
-        self._mode = mode
         self._started_at = time.monotonic()
         self.last_progress = None
         self.ctx.sync_running = True
         self._active = True
         self._set_running(True)
-        self.summary.show_status("busy", "Starting…")
+        self.summary.show_status(ErrorKind.BUSY, "Starting…")
         self.log_view.clear()
         self.counts_label.setText("")
         self.bar.setRange(0, 0)
-        self.append_log([f"{time.strftime('%H:%M:%S')} {dict((m, t) for m, t, _ in MODES)[mode]} started"])
+        self.append_log([f"{time.strftime('%H:%M:%S')} {MODE_NAMES[run_mode]} started"])
         if approval is not None:
             approved = f"with your approval to delete up to {approval.max_count:,} people"
             self.append_log([f"{time.strftime('%H:%M:%S')} {approved}"])
 
-        def work(job: JobContext) -> Any:
+        def work(job: JobContext) -> RunSummary:
             # Held for exactly the run's lifetime, on the worker: released even if the window is gone.
             responsive.hold()
             try:
-                return core.run_sync(profile, secrets, secret_name, mode, job, approval)
+                return backend.run_sync(profile, secrets, secret_name, run_mode, job, approval)
             finally:
                 responsive.release()
 
@@ -192,66 +198,66 @@ class SyncPage(Page):
             on_log=self.append_log,
             on_finished=self._finished,
         )
-        self.run_started.emit(mode)
+        self.run_started.emit(run_mode)
 
     def cancel(self) -> None:
         if self.running:
             self.ctx.runner.cancel(self.ctx.key("sync"))
             self.cancel_button.setEnabled(False)
-            self.summary.show_status("busy", "Cancelling: finishing the batch in flight…")
+            self.summary.show_status(ErrorKind.BUSY, "Cancelling: finishing the batch in flight…")
 
     def _set_running(self, on: bool) -> None:
         for b in self.mode_buttons.values():
             b.setEnabled(not on)
         self.cancel_button.setEnabled(on)
 
-    def show_progress(self, p: Any) -> None:
+    def show_progress(self, p: Progress) -> None:
         self.last_progress = p
-        total = getattr(p, "total", None)
-        done = getattr(p, "done", 0)
-        phase = str(getattr(p, "phase", ""))
-        message = getattr(p, "message", "")
-        if total:
+        fraction = p.fraction
+        if fraction is not None:
             self.bar.setRange(0, 1000)
-            self.bar.setValue(int(1000 * min(1.0, done / total)))
-            self.bar.setFormat(f"{done:,} / {total:,}")
+            self.bar.setValue(int(1000 * fraction))
+            self.bar.setFormat(f"{p.done:,} / {p.total:,}")
         else:
             self.bar.setRange(0, 0)
-        self.phase_label.setText(core.phase_text(phase) + (f" — {message}" if message else ""))
-        rate = getattr(p, "rate", 0.0) or 0.0
-        self.rate_label.setText(f"{rate:,.0f} / s")
-        self.eta_label.setText(format_eta(getattr(p, "eta_s", None)))
-        self.failed_label.setText(f"{getattr(p, 'failed', 0):,}")
-        counts = dict(getattr(p, "counts", {}) or {})
+        self.phase_label.setText(backend.phase_text(p.phase) + (f" — {p.message}" if p.message else ""))
+        self.rate_label.setText(f"{p.rate:,.0f} / s")
+        self.eta_label.setText(format_eta(p.eta_s))
+        self.failed_label.setText(f"{p.failed:,}")
+        self._show_counts(p.counts)
+
+    def _show_counts(self, counts: Mapping[str, int]) -> None:
         self.counts_label.setText("   ".join(f"{label}: {n:,}" for label, n in sorted(counts.items())))
 
     def append_log(self, lines: list[str]) -> None:
         self.log_view.appendPlainText("\n".join(lines))
 
-    def _done(self, summary: Any) -> None:
+    def _done(self, summary: RunSummary) -> None:
         self._active = False
         # Buttons follow the outcome at once: run_finished listeners may start the next run.
         self._set_running(False)
-        status, text = core.summary_text(summary)
-        self.summary.show_status(status, text)
+        kind, text = backend.summary_text(summary)
+        self.summary.show_status(kind, text)
         self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
         self.bar.setRange(0, 1000)
         self.bar.setValue(1000)
-        self.bar.setFormat("Done" if status == "ok" else "Finished with problems")
+        self.bar.setFormat("Done" if kind is ErrorKind.OK else "Finished with problems")
         self.rate_label.setText("—")
         self.eta_label.setText("—")
-        self.failed_label.setText(f"{getattr(summary, 'failed', 0):,}")
-        counts = dict(getattr(summary, "counts", {}) or {})
-        self.counts_label.setText("   ".join(f"{label}: {n:,}" for label, n in sorted(counts.items())))
+        self.failed_label.setText(f"{summary.failed:,}")
+        self._show_counts(summary.counts)
         self._notify(text)
-        self.run_finished.emit(core.summary_status(summary), summary)
+        self.run_finished.emit(summary.status, summary)
 
     def _failed(self, exc: BaseException) -> None:
         self._active = False
         self._set_running(False)
-        text = core.error_text(exc)
-        cancelled = text == "Cancelled."
-        self.summary.show_status("warning" if cancelled else "error", text if not cancelled else "Sync cancelled.")
+        text = backend.error_text(exc)
+        cancelled = isinstance(exc, JobCancelled)
+        if cancelled:
+            self.summary.show_status(ErrorKind.WARNING, "Sync cancelled.")
+        else:
+            self.summary.show_status(ErrorKind.ERROR, text)
         self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
         if self.bar.maximum() == 0:
             self.bar.setRange(0, 1000)
@@ -259,7 +265,7 @@ class SyncPage(Page):
         self.rate_label.setText("—")
         self.eta_label.setText("—")
         self._notify(text)
-        self.run_finished.emit("cancelled" if cancelled else "failed", None)
+        self.run_finished.emit(RunStatus.CANCELLED if cancelled else RunStatus.FAILED, None)
 
     def _finished(self) -> None:
         self.ctx.sync_running = False

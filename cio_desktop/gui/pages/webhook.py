@@ -12,10 +12,9 @@ Signals:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SecretField, StatusLine, hint
 from cio_desktop.gui.workers import JobContext, JobRunner
 from cio_desktop.webhooks.inbox import EventStatus, InboxRow
@@ -183,7 +183,7 @@ class WebhookPage(Page):
         buttons.addStretch(1)
         rl.addLayout(buttons)
         self.receiver_status = StatusLine(name="Receiver status")
-        self.receiver_status.show_status("", "Receiver stopped.")
+        self.receiver_status.show_status(ErrorKind.PLAIN, "Receiver stopped.")
         self.counts_label = QLabel("")
         self.counts_label.setAccessibleName("Event counts")
         self.last_event_label = QLabel("")
@@ -296,7 +296,7 @@ class WebhookPage(Page):
             self._render()
             self.copy_url_button.setEnabled(bool(url))
             if problem:
-                self.url_status.show_status("warning", problem)
+                self.url_status.show_status(ErrorKind.WARNING, problem)
             else:
                 self.url_status.clear_status()
             self.copy_steps_button.setEnabled(True)
@@ -309,7 +309,7 @@ class WebhookPage(Page):
             f"webhook-context-{generation}",
             work,
             on_result=done,
-            on_error=lambda e: self.url_status.show_status("error", str(e)),
+            on_error=lambda e: self.url_status.show_status(ErrorKind.ERROR, str(e)),
             serial=True,
         )
 
@@ -334,27 +334,25 @@ class WebhookPage(Page):
 
     def show_settings_error(self, message: str) -> None:
         """The profile refused an edit of the public URL or listen address (shown under the fields)."""
-        self.settings_status.show_status("error", message)
+        self.settings_status.show_status(ErrorKind.ERROR, message)
 
     def _settings_edited(self) -> None:
         if self.profile is None:
             return
-        changes = {
-            "webhook_public_url": self.public_url_edit.text().strip(),
-            "webhook_listen": self.listen_edit.text().strip() or "127.0.0.1:8765",
-        }
-        if any(getattr(self.profile, k) != v for k, v in changes.items()):
-            self.settings_edited.emit(changes)
+        url = self.public_url_edit.text().strip()
+        listen = self.listen_edit.text().strip() or "127.0.0.1:8765"
+        if (url, listen) != (self.profile.webhook_public_url, self.profile.webhook_listen):
+            self.settings_edited.emit({"webhook_public_url": url, "webhook_listen": listen})
 
     # ------------------------------------------------------------------ actions
     def copy_url(self) -> None:
         if self._url:
             QGuiApplication.clipboard().setText(self._url)
-            self.url_status.show_status("ok", "URL copied.")
+            self.url_status.show_status(ErrorKind.OK, "URL copied.")
 
     def copy_instructions(self) -> None:
         QGuiApplication.clipboard().setText(self._instructions)
-        self.url_status.show_status("ok", "Instructions copied.")
+        self.url_status.show_status(ErrorKind.OK, "Instructions copied.")
 
     def save_signing_key(self) -> None:
         profile, secrets = self.profile, self.secrets
@@ -372,16 +370,18 @@ class WebhookPage(Page):
         def done(backend: str) -> None:
             self.key_field.setText("")
             if value:
-                self.key_status.show_status("ok", f"Signing key saved in {backend}; signatures are now checked.")
+                self.key_status.show_status(
+                    ErrorKind.OK, f"Signing key saved in {backend}; signatures are now checked."
+                )
             else:
-                self.key_status.show_status("warning", "Signing key removed: only the URL's token is checked.")
+                self.key_status.show_status(ErrorKind.WARNING, "Signing key removed: only the URL's token is checked.")
 
-        self.key_status.show_status("busy", "Saving…")
+        self.key_status.show_status(ErrorKind.BUSY, "Saving…")
         self.runner.submit(
             "webhook-key",
             work,
             on_result=done,
-            on_error=lambda e: self.key_status.show_status("error", f"Could not save the signing key: {e}"),
+            on_error=lambda e: self.key_status.show_status(ErrorKind.ERROR, f"Could not save the signing key: {e}"),
             serial=True,
         )
 
@@ -390,16 +390,16 @@ class WebhookPage(Page):
         if service is None:
             return
         self.start_button.setEnabled(False)
-        self.receiver_status.show_status("busy", "Starting…")
+        self.receiver_status.show_status(ErrorKind.BUSY, "Starting…")
 
-        def done(_result: Any) -> None:
+        def done(_result: object) -> None:
             self._show_running(service.status())
             self.receiver_state_changed.emit(True)
             self.refresh()
 
         def failed(exc: BaseException) -> None:
             self.start_button.setEnabled(True)
-            self.receiver_status.show_status("error", str(exc))
+            self.receiver_status.show_status(ErrorKind.ERROR, str(exc))
 
         self.runner.submit("webhook-start", lambda _j: service.start(), on_result=done, on_error=failed, serial=True)
 
@@ -408,9 +408,9 @@ class WebhookPage(Page):
         if service is None:
             return
         self.stop_button.setEnabled(False)
-        self.receiver_status.show_status("busy", "Stopping…")
+        self.receiver_status.show_status(ErrorKind.BUSY, "Stopping…")
 
-        def done(_result: Any) -> None:
+        def done(_result: object) -> None:
             self._show_stopped()
             self.receiver_state_changed.emit(False)
             self.refresh()
@@ -419,7 +419,7 @@ class WebhookPage(Page):
             "webhook-stop",
             lambda _j: service.stop(),
             on_result=done,
-            on_error=lambda e: self.receiver_status.show_status("error", str(e)),
+            on_error=lambda e: self.receiver_status.show_status(ErrorKind.ERROR, str(e)),
             serial=True,
         )
 
@@ -430,7 +430,7 @@ class WebhookPage(Page):
         target = self._url or self._local_url
         local = not self._url
         self.test_button.setEnabled(False)
-        self.test_status.show_status("busy", "Sending a test event…")
+        self.test_status.show_status(ErrorKind.BUSY, "Sending a test event…")
 
         def work(_job: JobContext) -> TestResult:
             return send_test_event(target, secrets.get(profile.name, SecretKey.WEBHOOK_SIGNING_KEY))
@@ -439,13 +439,13 @@ class WebhookPage(Page):
             self.test_button.setEnabled(service.receiver is not None)
             note = " (sent to the local URL: Customer.io cannot reach it until a public URL is set)" if local else ""
             self.test_status.show_status(
-                "ok" if result.ok else "error", f"{result.message} ({result.elapsed_ms:.0f} ms){note}"
+                ErrorKind.OK if result.ok else ErrorKind.ERROR, f"{result.message} ({result.elapsed_ms:.0f} ms){note}"
             )
             self.refresh()
 
         def failed(exc: BaseException) -> None:
             self.test_button.setEnabled(True)
-            self.test_status.show_status("error", f"Test failed: {exc}")
+            self.test_status.show_status(ErrorKind.ERROR, f"Test failed: {exc}")
 
         self.runner.submit("webhook-test", work, on_result=done, on_error=failed)
 
@@ -455,14 +455,14 @@ class WebhookPage(Page):
             return
 
         def done(moved: int) -> None:
-            self.inbox_status.show_status("ok", f"{moved} failed event(s) queued for forwarding again.")
+            self.inbox_status.show_status(ErrorKind.OK, f"{moved} failed event(s) queued for forwarding again.")
             self.refresh()
 
         self.runner.submit(
             "webhook-retry",
             lambda _j: service.retry_failed(),
             on_result=done,
-            on_error=lambda e: self.inbox_status.show_status("error", str(e)),
+            on_error=lambda e: self.inbox_status.show_status(ErrorKind.ERROR, str(e)),
             serial=True,
         )
 
@@ -493,12 +493,12 @@ class WebhookPage(Page):
             service.close()
 
     # ------------------------------------------------------------------ display
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.timer.start()
         self.refresh()
 
-    def hideEvent(self, event: Any) -> None:
+    def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         # Keep polling while the receiver runs so the counts are current when the user comes back.
         if self.service is None or self.service.receiver is None:
@@ -509,7 +509,7 @@ class WebhookPage(Page):
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.test_button.setEnabled(True)
-        self.receiver_status.show_status("ok", f"Listening on {status.listening}.")
+        self.receiver_status.show_status(ErrorKind.OK, f"Listening on {status.listening}.")
         self.timer.start()
 
     def _show_stopped(self) -> None:
@@ -517,7 +517,7 @@ class WebhookPage(Page):
         self.start_button.setEnabled(self.service is not None or self.profile is not None)
         self.stop_button.setEnabled(False)
         self.test_button.setEnabled(False)
-        self.receiver_status.show_status("", "Receiver stopped.")
+        self.receiver_status.show_status(ErrorKind.PLAIN, "Receiver stopped.")
         self.forwarding_status.clear_status()
 
     def _show_status(self, status: WebhookStatus) -> None:
@@ -533,15 +533,15 @@ class WebhookPage(Page):
         else:
             self.last_event_label.setText("No events received yet.")
         if status.running:
-            self.receiver_status.show_status("ok", f"Listening on {status.listening}.")
+            self.receiver_status.show_status(ErrorKind.OK, f"Listening on {status.listening}.")
             if status.forwarding_problem:
-                self.forwarding_status.show_status("warning", status.forwarding_problem)
+                self.forwarding_status.show_status(ErrorKind.WARNING, status.forwarding_problem)
             elif status.forwarder is not None and status.forwarder.last_error:
                 self.forwarding_status.show_status(
-                    "warning", f"Hull did not take the last events yet: {status.forwarder.last_error}"
+                    ErrorKind.WARNING, f"Hull did not take the last events yet: {status.forwarder.last_error}"
                 )
             else:
-                self.forwarding_status.show_status("ok", "Forwarding to Hull.")
+                self.forwarding_status.show_status(ErrorKind.OK, "Forwarding to Hull.")
         self.table.setAccessibleDescription(f"{self.table.rowCount()} events shown")
 
     def _fill_table(self, rows: list[InboxRow]) -> None:

@@ -1,5 +1,9 @@
-"""The GUI's only doorway into the Qt-free core. Everything here runs on worker threads.
+"""The GUI's facade onto the engine and the Qt-free core: sources, connection tests, the ledger.
 
+(The Webhook page has its own facade, :class:`cio_desktop.webhooks.service.WebhookService`.)
+
+Everything here runs on worker threads, except the small functions that turn the engine's results
+(:class:`RunSummary`, :class:`RunRecord`, :class:`PreviewRow`) into text and an :class:`ErrorKind`.
 Keeping the calls in one module means the pages stay about widgets, and a change in a core API is
 fixed in one place.
 """
@@ -10,19 +14,28 @@ import contextlib
 import itertools
 import json
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
+from cio_desktop.config.private import StorageError
 from cio_desktop.config.profile import Profile, ProfileError, Region, SourceKind
 from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
+from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobCancelled, JobContext
-from cio_desktop.hull.source import SourceError, UserSource
+from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.net.errors import ServiceError
 from cio_desktop.sync.guard import DeletionApproval
+from cio_desktop.sync.model import Reason
+from cio_desktop.sync.progress import Phase
+from cio_desktop.sync.runs import LedgerError, RunError, RunRecord, RunStatus, WithheldDeletion
+from cio_desktop.sync.summary import RunMode, RunSummary
 
-KEY_HULL = SecretKey.HULL_SECRET
-KEY_CIO_API = SecretKey.CIO_API_KEY
-KEY_CIO_APP = SecretKey.CIO_APP_KEY
+if TYPE_CHECKING:
+    # Only for annotations: the engine module loads the HTTP clients, which start-up does not need.
+    from cio_desktop.sync.engine import PreviewRow, SyncEngine
+
+# The secrets a profile keeps, in the order the Connect page shows them.
+PROFILE_SECRETS = (SecretKey.HULL_SECRET, SecretKey.CIO_API_KEY, SecretKey.CIO_APP_KEY)
 
 # Labels of profile fields, for messages a marketer reads.
 FIELD_LABELS = {
@@ -42,11 +55,17 @@ def describe_profile_error(exc: ProfileError) -> str:
     return f"{label} {exc.problem}"
 
 
-_USER_FACING = (
-    ("cio_desktop.sync.factory", "ConfigurationError"),
-    ("cio_desktop.sync.ledger", "LedgerError"),
-    ("cio_desktop.config.private", "StorageError"),
-)
+def _is_user_facing(exc: BaseException) -> bool:
+    """The core's own errors whose message already says what is wrong and what to do."""
+    if isinstance(exc, ServiceError | SourceError | KeyringUnavailableError | StorageError | LedgerError):
+        return True
+    # Only the factory raises ConfigurationError. Importing it just for this check would load the Hull
+    # and Customer.io clients on the GUI thread; while it is not loaded, nothing can have raised one.
+    if "cio_desktop.sync.factory" in sys.modules:
+        from cio_desktop.sync.factory import ConfigurationError
+
+        return isinstance(exc, ConfigurationError)
+    return False
 
 
 def error_text(exc: BaseException) -> str:
@@ -55,15 +74,10 @@ def error_text(exc: BaseException) -> str:
         return "Cancelled."
     if isinstance(exc, ProfileError):
         return describe_profile_error(exc)
-    if isinstance(exc, ServiceError | SourceError | KeyringUnavailableError):
+    if _is_user_facing(exc):
         return str(exc)
-    # The sync layer's own user-facing errors; checked only if their module is loaded (else exc cannot be one).
-    for module, name in _USER_FACING:
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and isinstance(exc, cls):
-            return str(exc)
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        where = f" ({exc.filename})" if exc.filename else ""
         return f"Could not read or write a file{where}: {exc.strerror or exc}."
     # Anything else is a bug: say so plainly, without dumping internals (the log has the traceback).
     return f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}). The log file has the details."
@@ -77,24 +91,20 @@ def has_source_settings(profile: Profile) -> bool:
 
 def read_secrets(secrets: SecretStore, name: str) -> dict[SecretKey, str]:
     out: dict[SecretKey, str] = {}
-    for key in (KEY_HULL, KEY_CIO_API, KEY_CIO_APP):
+    for key in PROFILE_SECRETS:
         value = secrets.get(name, key)
         if value:
             out[key] = value
     return out
 
 
-def secrets_where(secrets: SecretStore) -> tuple[str, str]:
-    """(status, sentence) for the line under the Connect form."""
+def secrets_where(secrets: SecretStore) -> tuple[ErrorKind, str]:
+    """The kind and sentence of the line under the Connect form."""
     if not secrets.is_available():
-        return "error", secrets.where_text() + ". " + _fix_text()
-    return "ok", secrets.where_text() + "."
+        from cio_desktop.config.secrets import fix_instructions
 
-
-def _fix_text() -> str:
-    from cio_desktop.config.secrets import fix_instructions
-
-    return fix_instructions()
+        return ErrorKind.ERROR, secrets.where_text() + ". " + fix_instructions()
+    return ErrorKind.OK, secrets.where_text() + "."
 
 
 def open_source(profile: Profile, secrets: SecretStore, secret_name: str) -> UserSource:
@@ -112,7 +122,7 @@ def open_source(profile: Profile, secrets: SecretStore, secret_name: str) -> Use
     from cio_desktop.hull.api_source import HullApiSource
     from cio_desktop.hull.client import HullClient
 
-    secret = secrets.get(secret_name, KEY_HULL)
+    secret = secrets.get(secret_name, SecretKey.HULL_SECRET)
     if not (profile.hull_organization and profile.hull_connector_id and secret):
         raise SourceError("Fill in the Hull organization, connector ID and secret on the Connect page.")
     client = HullClient(
@@ -171,7 +181,7 @@ def detect_region(profile: Profile, secrets: SecretStore, secret_name: str, job:
     """The workspace's region, asked from Customer.io (the Track region check); None without an API key."""
     from cio_desktop.customerio.track import TrackClient
 
-    api_key = secrets.get(secret_name, KEY_CIO_API)
+    api_key = secrets.get(secret_name, SecretKey.CIO_API_KEY)
     if not (profile.cio_site_id and api_key):
         return None
     job.check_cancelled()
@@ -224,7 +234,7 @@ def count_missing(
     return missing, total
 
 
-def _value(user: dict[str, Any], key: str) -> Any:
+def _value(user: HullUser, key: str) -> object:
     if key.startswith("account."):
         account = user.get("account") or {}
         return account.get(key[len("account.") :]) if isinstance(account, dict) else None
@@ -235,7 +245,7 @@ def _value(user: dict[str, Any], key: str) -> Any:
 CHART_RUNS = 30
 
 
-def list_runs(profile_name: str, limit: int = 200) -> list[Any]:
+def list_runs(profile_name: str, limit: int = 200) -> list[RunRecord]:
     from cio_desktop.sync.ledger import Ledger, ledger_path
 
     if not ledger_path(profile_name).exists():
@@ -247,7 +257,9 @@ def list_runs(profile_name: str, limit: int = 200) -> list[Any]:
 WITHHELD_SHOWN = 10_000
 
 
-def list_withheld(profile_name: str, run_id: int, limit: int = WITHHELD_SHOWN) -> tuple[list[Any], int, int]:
+def list_withheld(
+    profile_name: str, run_id: int, limit: int = WITHHELD_SHOWN
+) -> tuple[list[WithheldDeletion], int, int]:
     """The first ``limit`` deletions a run withheld (each with whether the person is still in
     Customer.io), how many it listed and how many of those are still in Customer.io."""
     from cio_desktop.sync.ledger import Ledger
@@ -257,7 +269,7 @@ def list_withheld(profile_name: str, run_id: int, limit: int = WITHHELD_SHOWN) -
         return ledger.withheld_deletions(run_id, limit=limit), listed, active
 
 
-def list_errors(profile_name: str, run_id: int, search: str | None, limit: int = 100_000) -> list[Any]:
+def list_errors(profile_name: str, run_id: int, search: str | None, limit: int = 100_000) -> list[RunError]:
     from cio_desktop.sync.ledger import Ledger
 
     with Ledger.for_profile(profile_name) as ledger:
@@ -271,51 +283,55 @@ def export_errors(profile_name: str, run_id: int, path: str, search: str | None)
         return ledger.export_errors_csv(run_id, path, search)
 
 
-def run_totals(run: Any) -> dict[str, int]:
+def run_totals(run: RunRecord) -> dict[str, int]:
     """Sent / skipped / failed people of a run, and deletions withheld, from its per-decision counts."""
     sent = skipped = 0
-    for label, n in dict(run.counts).items():
+    for label, n in run.counts.items():
         if label.startswith("skip"):
             skipped += n
         elif label.startswith(("identify", "delete", "merge")):
             sent += n
-    failed = int(run.failed)
-    return {"sent": max(0, sent - failed), "skipped": skipped, "failed": failed, "withheld": int(run.withheld)}
+    return {"sent": max(0, sent - run.failed), "skipped": skipped, "failed": run.failed, "withheld": run.withheld}
 
 
-def run_status_level(run: Any) -> str:
-    """The StatusLine level of a stored run: a tick only for a completed run without failures."""
-    status = str(getattr(run.status, "value", run.status))
-    if status == "completed":
-        return "warning" if run.failed else "ok"
-    if status in ("failed", "interrupted"):
-        return "error"
-    if status == "running":
-        return "busy"
-    return "warning"
+def run_status_level(run: RunRecord) -> ErrorKind:
+    """How a stored run is shown: a tick only for a completed run without failures."""
+    if run.status is RunStatus.COMPLETED:
+        return ErrorKind.WARNING if run.failed else ErrorKind.OK
+    if run.status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
+        return ErrorKind.ERROR
+    if run.status is RunStatus.RUNNING:
+        return ErrorKind.BUSY
+    return ErrorKind.WARNING
 
 
-def run_outcome_text(run: Any) -> str:
+def run_outcome_text(run: RunRecord) -> str:
     """A stored run's outcome in words: its status and the message the Sync page and CLI showed."""
     if not run.message:
         return f"{run.status_text}."
     if run.message.startswith(run.status_text):
-        return str(run.message)  # "Deletions withheld: ..." names the status itself
+        return run.message  # "Deletions withheld: ..." names the status itself
     return f"{run.status_text}: {run.message}"
 
 
-def run_tooltip(run: Any) -> str:
-    lines = [f"{label}: {n:,}" for label, n in sorted(dict(run.counts).items())]
+def run_tooltip(run: RunRecord) -> str:
+    lines = [f"{label}: {n:,}" for label, n in sorted(run.counts.items())]
     if run.message:
         lines.append(run.message)
     return "\n".join(lines) or "No people handled."
 
 
-MODE_TEXT = {"full": "Full", "incremental": "Changes", "dry_run": "Dry run", "single": "One person"}
+# Keyed by the enum; looked up with the ledger's stored text (RunRecord.mode), which is its value.
+MODE_TEXT: Mapping[str, str] = {
+    RunMode.FULL: "Full",
+    RunMode.INCREMENTAL: "Changes",
+    RunMode.DRY_RUN: "Dry run",
+    RunMode.SINGLE: "One person",
+}
 
 
 def mode_text(mode: str) -> str:
-    return MODE_TEXT.get(str(mode).lower(), str(mode))
+    return MODE_TEXT.get(mode, mode)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -326,13 +342,14 @@ def duration_text(seconds: float | None) -> str:
     return f"{int(seconds) // 60} min {int(seconds) % 60:02d} s"
 
 
-PHASE_TEXT = {
-    "starting": "Starting",
-    "users": "Sending people",
-    "deletions": "Deleting people who left the segments",
-    "events": "Sending events",
-    "finishing": "Finishing",
-    "done": "Done",
+# Keyed by the enum; looked up with Progress.phase, which is its value.
+PHASE_TEXT: Mapping[str, str] = {
+    Phase.STARTING: "Starting",
+    Phase.USERS: "Sending people",
+    Phase.DELETIONS: "Deleting people who left the segments",
+    Phase.EVENTS: "Sending events",
+    Phase.FINISHING: "Finishing",
+    Phase.DONE: "Done",
 }
 
 
@@ -352,7 +369,7 @@ def _secrets_for(profile: Profile, secrets: SecretStore, secret_name: str) -> Se
 
 
 @contextlib.contextmanager
-def open_engine(profile: Profile, secrets: SecretStore, secret_name: str, *, send: bool) -> Iterator[Any]:
+def open_engine(profile: Profile, secrets: SecretStore, secret_name: str, *, send: bool) -> Iterator[SyncEngine]:
     """A SyncEngine for ``profile``; with ``send`` it gets the Track client and the Hull write-back."""
     from cio_desktop.sync.factory import open_services
 
@@ -363,9 +380,9 @@ def open_engine(profile: Profile, secrets: SecretStore, secret_name: str, *, sen
         services.close()
 
 
-def preview(profile: Profile, secrets: SecretStore, secret_name: str, limit: int, job: JobContext) -> list[Any]:
+def preview(profile: Profile, secrets: SecretStore, secret_name: str, limit: int, job: JobContext) -> list[PreviewRow]:
     with open_engine(profile, secrets, secret_name, send=False) as engine:
-        rows: list[Any] = engine.preview(limit, cancel=job.cancel)
+        rows = engine.preview(limit, cancel=job.cancel)
     job.check_cancelled()
     return rows
 
@@ -374,108 +391,107 @@ def run_sync(
     profile: Profile,
     secrets: SecretStore,
     secret_name: str,
-    mode: str,
+    mode: RunMode,
     job: JobContext,
     approval: DeletionApproval | None = None,
-) -> Any:
+) -> RunSummary:
     """Run a sync; progress and log lines go through the job's throttled forwarding. ``approval``
     is the user's consent to deletions the guard withheld (approved in History)."""
-    with open_engine(profile, secrets, secret_name, send=mode != "dry_run") as engine:
+    with open_engine(profile, secrets, secret_name, send=mode is not RunMode.DRY_RUN) as engine:
         return engine.run(mode, on_progress=job.progress, on_log=job.log, cancel=job.cancel, allow_deletions=approval)
 
 
 def send_one(profile: Profile, secrets: SecretStore, secret_name: str, hull_id: str, job: JobContext) -> str:
     with open_engine(profile, secrets, secret_name, send=True) as engine:
         summary = engine.send_one(hull_id, cancel=job.cancel)
-    status, text = summary_text(summary)
-    if status == "error":
+    kind, text = summary_text(summary)
+    if kind is ErrorKind.ERROR:
         raise SourceError(text)
     return text
 
 
-def summary_status(summary: Any) -> str:
-    status = getattr(summary, "status", "")
-    return str(getattr(status, "value", status))
-
-
-def summary_text(summary: Any) -> tuple[str, str]:
-    """(status for the StatusLine, one paragraph) describing a finished run."""
-    status = summary_status(summary)
-    counts = dict(getattr(summary, "counts", {}) or {})
-    people = getattr(summary, "people_sent", 0)
-    events = getattr(summary, "events_sent", 0)
-    failed = getattr(summary, "failed", 0)
-    duration = duration_text(getattr(summary, "duration_s", None))
+def _summary_head(summary: RunSummary) -> str:
+    """What a run did, in one sentence (without its outcome)."""
+    counts = summary.counts
+    duration = duration_text(summary.duration_s)
     skipped = sum(n for label, n in counts.items() if label.startswith("skip"))
-    mode = str(getattr(getattr(summary, "mode", ""), "value", ""))
-    if mode == "dry_run":
+    if summary.mode is RunMode.DRY_RUN:
         planned = sum(n for label, n in counts.items() if not label.startswith(("skip", "event skip")))
-        head = (
+        return (
             f"Dry run finished in {duration}: {planned:,} operations planned, {skipped:,} people skipped. "
             "Nothing was sent."
         )
-    else:
-        head = f"Sent {people:,} people and {events:,} events in {duration}; {skipped:,} people skipped" + (
-            f"; {failed:,} failed (see History)." if failed else "."
-        )
-    message = getattr(summary, "message", "")
-    if status == "completed":
-        return ("warning" if failed else "ok"), head
-    if status == "cancelled":
-        return "warning", f"Cancelled. {head}"
-    if status in ("partial", "incomplete", "deletions_withheld"):
-        # Everything that could go out went out; the message says first what did not and what to do.
-        return "warning", f"{message} {head}" if message else head
-    return "error", (message or "The sync failed.") + (f" {head}" if people or events else "")
+    return (
+        f"Sent {summary.people_sent:,} people and {summary.events_sent:,} events in {duration}; "
+        f"{skipped:,} people skipped" + (f"; {summary.failed:,} failed (see History)." if summary.failed else ".")
+    )
 
 
-def row_customer_id(row: Any) -> str:
-    return str(row.decision.customer_id or "")
+# Everything that could go out went out; the message says first what did not and what to do.
+_WARNING_STATUSES = frozenset({RunStatus.PARTIAL, RunStatus.INCOMPLETE, RunStatus.DELETIONS_WITHHELD})
 
 
-def row_label(row: Any) -> str:
-    return str(row.label)
+def summary_text(summary: RunSummary) -> tuple[ErrorKind, str]:
+    """How a finished run is shown, and one paragraph describing it."""
+    head = _summary_head(summary)
+    message = summary.message
+    if summary.status is RunStatus.COMPLETED:
+        return (ErrorKind.WARNING if summary.failed else ErrorKind.OK), head
+    if summary.status is RunStatus.CANCELLED:
+        return ErrorKind.WARNING, f"Cancelled. {head}"
+    if summary.status in _WARNING_STATUSES:
+        return ErrorKind.WARNING, f"{message} {head}" if message else head
+    sent_any = summary.people_sent or summary.events_sent
+    return ErrorKind.ERROR, (message or "The sync failed.") + (f" {head}" if sent_any else "")
 
 
-def row_action(row: Any) -> str:
-    return str(row.decision.action.value)
+# ---------------------------------------------------------------------- preview rows
+def row_customer_id(row: PreviewRow) -> str:
+    return row.decision.customer_id or ""
 
 
-def row_user(row: Any) -> str:
-    return str(row.user)
+def row_label(row: PreviewRow) -> str:
+    return row.label
 
 
-def row_hull_id(row: Any) -> str:
-    return str(row.decision.hull_id)
+def row_action(row: PreviewRow) -> str:
+    return row.decision.action.value
 
 
-def row_segments(row: Any) -> str:
+def row_user(row: PreviewRow) -> str:
+    return row.user
+
+
+def row_hull_id(row: PreviewRow) -> str:
+    return row.decision.hull_id
+
+
+def row_segments(row: PreviewRow) -> str:
     person = row.decision.person
     segments = person.attributes.get("hull_segments") if person is not None else None
     return ", ".join(str(s) for s in segments) if isinstance(segments, list) else ""
 
 
-def row_message(row: Any) -> str:
-    message = str(row.decision.message or "")
-    return f"{row.label}: {message}" if message else str(row.label)
+def row_message(row: PreviewRow) -> str:
+    message = row.decision.message
+    return f"{row.label}: {message}" if message else row.label
 
 
-def row_sendable(row: Any) -> bool:
+def row_sendable(row: PreviewRow) -> bool:
     return row.decision.person is not None and bool(row.decision.customer_id)
 
 
-def row_json(row: Any) -> str:
+def row_json(row: PreviewRow) -> str:
     if not row.payload:
         return "Nothing is sent for this person: " + row_message(row)
     try:
         return json.dumps(json.loads(row.payload), indent=2, ensure_ascii=False)
     except ValueError:
-        return str(row.payload)
+        return row.payload
 
 
-def row_changes(row: Any) -> str:
-    reason = str(row.decision.reason.value)
-    if reason == "new":
+def row_changes(row: PreviewRow) -> str:
+    if row.decision.reason is Reason.NEW:
         return "Never sent before: every attribute is new."
     ch = row.changes
     if not ch.any:
