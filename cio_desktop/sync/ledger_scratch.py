@@ -132,7 +132,9 @@ class DeletionScratchMixin:
             last = rows[-1][0]
 
 
-def known_person(cid: str, hid: str | None, phash: str | None, created: float | None, deleted: float | None) -> KnownPerson:
+def known_person(
+    cid: str, hid: str | None, phash: str | None, created: float | None, deleted: float | None
+) -> KnownPerson:
     return KnownPerson(
         customer_id=cid,
         hull_id=hid or "",
