@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _set_secret(store: ProfileStore, name: str, key: SecretKey) -> int:
-    store.load(name)  # refuse secrets for a profile that does not exist (raises ProfileNotFoundError)
+    # The stored spelling: `acme` and `Acme` are one profile, and its secrets live under one name.
+    # Raises ProfileNotFoundError for a profile that does not exist.
+    name = store.load(name).name
     if sys.stdin.isatty():
         value = getpass.getpass(f"{key.value} for profile {name!r} (input hidden): ")
     else:
@@ -111,8 +113,7 @@ def _show(store: ProfileStore, name: str) -> int:
 
 
 def _delete(store: ProfileStore, name: str, *, yes: bool) -> int:
-    if not store.path_for(name).exists():
-        raise ProfileNotFoundError(name, store.names())
+    name = store.resolve(name)  # matched ignoring case; ProfileNotFoundError if none
     if not yes:
         if not sys.stdin.isatty():
             err(f"not deleting {name!r} without confirmation: add --yes")

@@ -142,3 +142,15 @@ def test_set_secret_for_an_unknown_profile_exits_2_and_stores_nothing(
     assert main(["profiles", "set-secret", "ghost", "hull_secret"]) == 2
     assert "ghost" in capsys.readouterr().err
     assert SecretStore().get("ghost", SecretKey.HULL_SECRET) is None
+
+
+def test_set_secret_and_delete_use_the_stored_spelling_of_the_name(
+    acme: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("k\n"))
+    assert main(["profiles", "set-secret", "ACME", "cio_api_key"]) == 0
+    assert SecretStore().get("acme", SecretKey.CIO_API_KEY) == "k", "stored under the profile's own name"
+    assert main(["profiles", "delete", "Acme", "--yes"]) == 0
+    assert ProfileStore().names() == [] and SecretStore().get("acme", SecretKey.CIO_API_KEY) is None
