@@ -63,7 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def utf8_output() -> None:
+    """Write UTF-8 to stdout and stderr whatever the platform: redirected on Windows, Python would
+    write the ANSI code page (cp1252) and fail on a name like "Ayşe" in `preview > out.txt`."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent when a caller swapped the stream
+        encoding = str(getattr(stream, "encoding", "") or "").lower().replace("-", "")
+        if callable(reconfigure) and encoding != "utf8":
+            reconfigure(encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    utf8_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.demo:

@@ -49,3 +49,16 @@ def test_demo_preview_shows_decisions_and_exact_payloads(tmp_path: Path) -> None
     assert {"hull_id", "customer_id", "action", "reason", "label", "message", "changes"} <= set(rows[0])
     text = cli("preview", "--demo", "--limit", "2", home=tmp_path)
     assert text.returncode == 0 and '"action": "identify"' in text.stdout
+
+
+def test_output_is_utf8_even_where_the_platform_would_write_a_code_page(tmp_path: Path) -> None:
+    # Windows writes cp1252 to a redirected stdout; PYTHONIOENCODING reproduces that here.
+    profile = {"schema_version": 2, "name": "Acme", "segments": [{"id": "s1", "name": "Ayşe and Zoë 🎉"}]}
+    source = tmp_path / "acme.json"
+    source.write_text(json.dumps(profile), encoding="utf-8")
+    env = {**os.environ, "CIO_DESKTOP_HOME": str(tmp_path / "home"), "PYTHONIOENCODING": "cp1252"}
+    run = [sys.executable, "-m", "cio_desktop", "profiles"]
+    assert subprocess.run([*run, "import", str(source)], env=env, capture_output=True, timeout=60).returncode == 0
+    proc = subprocess.run([*run, "export", "Acme", "-"], env=env, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    assert json.loads(proc.stdout.decode("utf-8"))["segments"][0]["name"] == "Ayşe and Zoë 🎉"
