@@ -209,6 +209,10 @@ def csv_row_to_user(columns: list[CsvColumn], row: list[str], report: Callable[[
     return user
 
 
+# How much of the header line is read to choose between ',' and ';' (the rest follows as usual).
+_SNIFF_CHARS = 65536
+
+
 class _RowRefused(Exception):
     """The row being read is too long or has too many fields. Raised through ``csv.reader``, which
     starts the next row afresh; the offending line has been read to its end."""
@@ -224,10 +228,12 @@ class _CsvLines:
     chunks, never held) or when it has more than MAX_CSV_COLUMNS fields. ``line`` counts the
     physical lines read, as csv's ``line_num`` would."""
 
-    def __init__(self, text: io.TextIOWrapper, max_chars: int) -> None:
+    def __init__(self, text: io.TextIOWrapper, max_chars: int, *, first: str = "", separator: str = ",") -> None:
         self.text = text
         self.max_chars = max_chars
         self.line = 0
+        self.separator = separator
+        self.pending = first  # the start of the first line, already read to choose the separator
         self.start_row()
 
     def start_row(self) -> None:
@@ -245,7 +251,9 @@ class _CsvLines:
 
     def __next__(self) -> str:
         budget = self.max_chars - self.chars
-        piece = self.text.readline(budget + 1)
+        piece, self.pending = self.pending, ""
+        if len(piece) <= budget and not piece.endswith(("\n", "\r")):
+            piece += self.text.readline(budget + 1 - len(piece))
         if not piece:
             raise StopIteration
         self.line += 1
@@ -255,7 +263,7 @@ class _CsvLines:
             raise _RowRefused(too_many_fields=False)
         self.chars += len(piece)
         if self.separators is None:
-            self.commas += piece.count(",")
+            self.commas += piece.count(self.separator)
             if self.commas < MAX_CSV_COLUMNS:
                 self.lines.append(piece)
                 return piece
@@ -282,7 +290,7 @@ class _CsvLines:
         if opened >= 0:
             self.quoted = True
             outside = outside[:opened]
-        self.separators += outside.count(",")
+        self.separators += outside.count(self.separator)
 
 
 def read_csv(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> Generator[Item, None, None]:
@@ -298,8 +306,16 @@ def read_csv(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> Generato
 
 def _csv_items(text: io.TextIOWrapper, opened: OpenedFile, max_record: int) -> Generator[Item, None, None]:
     name = str(opened.path)
-    lines = _CsvLines(text, max_record)
-    reader = csv.reader(lines, strict=True)
+    # Excel in much of Europe saves CSV with ';' between fields (',' is the decimal mark there):
+    # the header line says which one this file uses.
+    try:
+        first = text.readline(_SNIFF_CHARS)
+    except CORRUPT_ERRORS:
+        yield corrupt(opened.path, 1)
+        return
+    separator = ";" if first.count(";") > first.count(",") else ","
+    lines = _CsvLines(text, max_record, first=first, separator=separator)
+    reader = csv.reader(lines, delimiter=separator, strict=True)
     columns: list[CsvColumn] | None = None
     while True:
         lines.start_row()

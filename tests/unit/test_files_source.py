@@ -336,6 +336,31 @@ def test_csv_header_types_dates_accounts_and_paired_segments(tmp_path: Path) -> 
     assert types["created_at"] == "date" and types["account.seats"] == "number"
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_semicolon_separated_csv_from_european_excel_reads_like_a_comma_one(tmp_path: Path, compress: bool) -> None:
+    header = "id,traits_mrr:number,traits_note,segments"
+    rows = ['u1,12.5,"a, b",Paying;VIP', "u2,7,plain,Trial"]
+    comma = tmp_path / "comma.csv"
+    comma.write_text("\n".join([header, *rows]) + "\n")
+    semi_rows = ["id;traits_mrr:number;traits_note;segments", 'u1;12.5;a, b;"Paying;VIP"', "u2;7;plain;Trial"]
+    semi_text = "\n".join(semi_rows)
+    semi = tmp_path / ("semi.csv.gz" if compress else "semi.csv")
+    semi.write_bytes(gzip.compress(semi_text.encode()) if compress else semi_text.encode())
+    assert list(FileSource(semi).iter_users(None)) == list(FileSource(comma).iter_users(None))
+    source = FileSource(semi)
+    assert [u["traits_note"] for u in source.iter_users(None)] == ["a, b", "plain"] and source.problems() == []
+
+
+def test_a_semicolon_csv_row_with_the_wrong_field_count_is_reported_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("id;email\nu1;a@x.io\nu2;b@x.io;extra\nu3;c@x.io\n")
+    source = FileSource(path)
+    assert [u["id"] for u in source.iter_users(None)] == ["u1", "u3"]
+    assert [(p.line, p.reason) for p in source.problems()] == [
+        (3, "wrong number of fields: the header has 2, this row has 3")
+    ]
+
+
 def test_a_csv_header_with_an_unknown_type_is_refused_with_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "users.csv"
     path.write_text("id,traits_mrr:money\nu1,3\n")
