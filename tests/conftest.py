@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,16 @@ import pytest
 from cio_desktop.config import logs
 from cio_desktop.config.paths import HOME_ENV
 from cio_desktop.config.secrets import InMemoryKeyring, SecretStore
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """posix_only tests (file modes, SIGKILL, flock) are skipped where os.name is not "posix" (Windows)."""
+    if os.name == "posix":
+        return
+    skip = pytest.mark.skip(reason="needs POSIX (file modes, signals or flock)")
+    for item in items:
+        if item.get_closest_marker("posix_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -202,6 +202,7 @@ def _ledger_people(path: Path) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.posix_only  # SIGKILL
 def test_sync_killed_mid_run_resumes_without_resending_or_duplicating() -> None:
     with Sandbox(users=2500, seed=5) as sb:
         _killed_and_resumed(sb)

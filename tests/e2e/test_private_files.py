@@ -25,7 +25,7 @@ from cio_desktop.sync.ledger import RunStatus
 from cio_desktop.webhooks.service import WebhookService
 from cio_desktop.webhooks.signature import signed_headers
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")]
+pytestmark = [pytest.mark.e2e, pytest.mark.posix_only]
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks" / "current_email_clicked.json"
 

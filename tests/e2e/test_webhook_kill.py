@@ -29,7 +29,7 @@ from cio_desktop.sandbox import Sandbox
 from cio_desktop.webhooks.inbox import Inbox, inbox_path
 from cio_desktop.webhooks.signature import signed_headers
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.posix_only]  # SIGKILL
 
 REPO = Path(__file__).resolve().parents[2]
 KEYRING_FILE_ENV = "CIO_TEST_WEBHOOK_KEYRING_FILE"

@@ -10,7 +10,7 @@ import pytest
 from cio_desktop.config import paths
 from cio_desktop.gui.settings import gui_settings
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+pytestmark = pytest.mark.posix_only
 
 
 def test_gui_settings_file_is_0600_in_a_0700_folder_even_under_umask_0() -> None:

@@ -29,7 +29,7 @@ from cio_desktop.sync.ledger import SCHEMA_VERSION, Ledger, LedgerError, RunErro
 from cio_desktop.sync.report import write_errors_csv
 from cio_desktop.webhooks.inbox import Inbox
 
-posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+posix_only = pytest.mark.posix_only  # skipped off POSIX by tests/conftest.py
 
 
 def mode(path: Path) -> int:

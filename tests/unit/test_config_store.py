@@ -32,7 +32,7 @@ from cio_desktop.config.store import (
 )
 from cio_desktop.hull.files import FileSource
 
-posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+posix_only = pytest.mark.posix_only  # skipped off POSIX by tests/conftest.py
 
 
 def sample(name: str = "acme") -> Profile:

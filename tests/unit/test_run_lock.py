@@ -22,7 +22,7 @@ import pytest
 from cio_desktop.config import lock
 from cio_desktop.config.lock import LockHolder, RunLock, RunLockBusyError, RunLockError, read_holder
 
-posix_only = pytest.mark.skipif(os.name != "posix", reason="flock is POSIX")
+posix_only = pytest.mark.posix_only  # skipped off POSIX by tests/conftest.py
 
 
 class FakeMsvcrt:
