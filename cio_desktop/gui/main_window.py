@@ -32,6 +32,7 @@ from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileStore
 from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.menubar import build_menu_bar
 from cio_desktop.gui.pages.audience import AudiencePage
 from cio_desktop.gui.pages.connect import ConnectPage
 from cio_desktop.gui.pages.events import EventsPage
@@ -184,6 +185,8 @@ class MainWindow(QMainWindow):
         cl.addWidget(header)
         cl.addWidget(body, 1)
         self.setCentralWidget(central)
+        # Settings are the profile's, edited on the Connect page.
+        self.menu_actions = build_menu_bar(self, lambda: self.show_page("Connect"))
         QWidget.setTabOrder(self.profile_combo, self.profile_menu_button)
         QWidget.setTabOrder(self.profile_menu_button, self.sidebar)
 
