@@ -15,6 +15,6 @@ def is_windows() -> bool:
     return sys.platform == "win32"
 
 
-def native_keys(keys: str | QKeySequence.StandardKey) -> str:
+def native_keys(keys: str | QKeySequence | QKeySequence.StandardKey) -> str:
     """A shortcut as this platform spells it (``Ctrl+R`` is ``⌘R`` on a Mac), for tooltips and labels."""
     return QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText)

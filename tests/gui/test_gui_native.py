@@ -4,14 +4,16 @@ monospace font, the window size on a small screen and the Windows AppUserModelID
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.gui import platform
 from cio_desktop.gui.main_window import MainWindow
 from cio_desktop.gui.workers import JobRunner
+from cio_desktop.sync.summary import RunMode
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
 
@@ -63,3 +65,53 @@ def test_about_names_the_app_and_its_version(window, monkeypatch) -> None:
     monkeypatch.setattr(QMessageBox, "about", lambda _parent, title, text: shown.append(title + " " + text))
     window.menu_actions.about.trigger()
     assert shown and "Hull to Customer.io" in shown[0] and "0.1.0" in shown[0]
+
+
+def _mac_spelling(monkeypatch) -> None:
+    """Make NativeText spell keys as a Mac does, so a hard-coded "Ctrl+" in a tooltip shows up on Linux."""
+    to_string = QKeySequence.toString
+
+    def mac(seq: QKeySequence, fmt: QKeySequence.SequenceFormat = QKeySequence.SequenceFormat.PortableText) -> str:
+        text = to_string(seq, QKeySequence.SequenceFormat.PortableText)
+        if fmt is QKeySequence.SequenceFormat.NativeText:
+            text = text.replace("Ctrl+", "⌘").replace("Alt+", "⌥")
+        return text
+
+    monkeypatch.setattr(QKeySequence, "toString", mac)
+
+
+def test_tooltips_and_hints_spell_shortcuts_the_platforms_way(qtbot, monkeypatch) -> None:
+    _mac_spelling(monkeypatch)
+    window = MainWindow(JobRunner(), ProfileStore(), SecretStore.in_memory())
+    qtbot.addWidget(window)
+    tips = [w.toolTip() for w in window.findChildren(QWidget)]
+    tips += [window.sidebar.item(i).toolTip() for i in range(window.sidebar.count())]
+    spelled = [t for t in tips if "Ctrl+" in t or "Alt+" in t]
+    assert spelled == []
+    assert "⌘R" in window.sidebar.toolTip() and "⌘." in window.sidebar.toolTip()
+    assert "⌘1" in window.sidebar.item(0).toolTip()
+    assert "⌥S" in window.sync_page.mode_buttons[RunMode.INCREMENTAL].toolTip()
+    assert "⌥C" in window.sync_page.cancel_button.toolTip()
+
+
+def test_on_macos_the_sync_buttons_alt_keys_are_real_shortcuts(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(platform, "is_macos", lambda: True)
+    window = MainWindow(JobRunner(), ProfileStore(), SecretStore.in_memory())
+    qtbot.addWidget(window)
+    page = window.sync_page
+    keys = [s.key().toString() for s in page.mnemonic_shortcuts]
+    assert keys == ["Alt+S", "Alt+F", "Alt+D", "Alt+C"]
+    assert all(s.context() is Qt.ShortcutContext.WidgetWithChildrenShortcut for s in page.mnemonic_shortcuts)
+    with qtbot.waitSignal(page.mode_buttons[RunMode.DRY_RUN].clicked, timeout=2000):
+        page.mnemonic_shortcuts[2].activated.emit()
+
+
+def test_elsewhere_the_mnemonics_alone_carry_the_alt_keys(window) -> None:
+    # A QShortcut beside a working mnemonic would make Alt+S ambiguous and neither would fire.
+    assert window.sync_page.mnemonic_shortcuts == []
+
+
+def test_reload_key_is_not_the_sync_key_on_any_platform(window) -> None:
+    # StandardKey.Refresh is Ctrl+R (⌘R) on macOS and GNOME, which syncs here: reload stays on F5.
+    assert window.reload_shortcut.key() == QKeySequence(Qt.Key.Key_F5)
+    assert window.reload_shortcut.key() != window.sync_shortcut.key()
