@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QFont, QFontDatabase, QFontInfo, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.gui import platform
 from cio_desktop.gui.main_window import MainWindow
+from cio_desktop.gui.resources import font_values, stylesheet
 from cio_desktop.gui.workers import JobRunner
 from cio_desktop.sync.summary import RunMode
 
@@ -115,3 +116,31 @@ def test_reload_key_is_not_the_sync_key_on_any_platform(window) -> None:
     # StandardKey.Refresh is Ctrl+R (⌘R) on macOS and GNOME, which syncs here: reload stays on F5.
     assert window.reload_shortcut.key() == QKeySequence(Qt.Key.Key_F5)
     assert window.reload_shortcut.key() != window.sync_shortcut.key()
+
+
+def test_stylesheet_names_the_platforms_own_monospace_font_and_no_missing_family(qapp) -> None:
+    css = stylesheet()
+    fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+    assert f'font-family: "{fixed}";' in css
+    assert "DejaVu" not in css and "$" not in css
+
+
+def test_log_and_json_views_render_in_a_fixed_pitch_font(qapp, window) -> None:
+    qapp.setStyleSheet(stylesheet())  # as make_app does
+    try:
+        window.show()
+        for view in (window.sync_page.log_view, window.preview_page.json_view):
+            view.ensurePolished()
+            assert QFontInfo(view.font()).fixedPitch(), view.objectName()
+    finally:
+        qapp.setStyleSheet("")
+
+
+@pytest.mark.parametrize(
+    ("base", "sidebar", "title", "mono"), [(9.0, "10.5pt", "15pt", "9pt"), (13.0, "13pt", "19pt", "13pt")]
+)
+def test_font_sizes_follow_the_application_font_and_never_shrink_below_it(base, sidebar, title, mono) -> None:
+    font = QFont("Sans")
+    font.setPointSizeF(base)  # 13 pt is macOS's default
+    values = font_values(font, "Menlo")
+    assert (values["sidebar_size"], values["title_size"], values["mono_size"]) == (sidebar, title, mono)
