@@ -19,7 +19,7 @@ from cio_desktop.config import paths
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import ProfileStore
-from cio_desktop.gui import backend
+from cio_desktop.gui import backend, platform
 from cio_desktop.gui.resources import app_icon, stylesheet
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobContext, JobRunner
@@ -34,6 +34,7 @@ DEMO_SEED = 7
 
 def make_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication with name, icon and stylesheet (reused when one exists, as in tests)."""
+    platform.set_app_user_model_id()  # before any window, so the taskbar and notifications use it
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])

@@ -42,7 +42,7 @@ from cio_desktop.gui.pages.history import HistoryPage
 from cio_desktop.gui.pages.preview import PreviewPage
 from cio_desktop.gui.pages.sync import SyncPage
 from cio_desktop.gui.pages.webhook import WebhookPage
-from cio_desktop.gui.platform import native_keys
+from cio_desktop.gui.platform import default_window_size, native_keys
 from cio_desktop.gui.settings import gui_settings
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine
@@ -285,7 +285,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1180, 780)
+            self.resize(default_window_size(self.screen().availableGeometry()))
         page = s.value("window/page", "Connect")
         self.show_page(self.page_names.index(page) if page in self.page_names else 0)
 

@@ -4,14 +4,16 @@ monospace font, the window size on a small screen and the Windows AppUserModelID
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QFont, QFontDatabase, QFontInfo, QKeySequence
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QAction, QFont, QFontDatabase, QFontInfo, QKeySequence, QScreen
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.gui import platform
+from cio_desktop.gui.app import make_app
 from cio_desktop.gui.main_window import MainWindow
+from cio_desktop.gui.platform import default_window_size
 from cio_desktop.gui.resources import font_values, stylesheet
 from cio_desktop.gui.workers import JobRunner
 from cio_desktop.sync.summary import RunMode
@@ -144,3 +146,30 @@ def test_font_sizes_follow_the_application_font_and_never_shrink_below_it(base, 
     font.setPointSizeF(base)  # 13 pt is macOS's default
     values = font_values(font, "Menlo")
     assert (values["sidebar_size"], values["title_size"], values["mono_size"]) == (sidebar, title, mono)
+
+
+@pytest.mark.parametrize("windows", [True, False])
+def test_app_user_model_id_is_set_on_windows_only(qapp, monkeypatch, windows: bool) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(platform, "is_windows", lambda: windows)
+    monkeypatch.setattr(platform, "set_app_id", calls.append)
+    make_app()
+    qapp.setStyleSheet("")  # make_app styled the shared test application: later tests expect it plain
+    assert calls == (["cio-desktop.cio-desktop"] if windows else [])
+
+
+def test_default_window_fits_a_1080p_laptop_at_150_percent() -> None:
+    laptop = QRect(0, 0, 1280, 672)  # 1920x1080 / 1.5, less a 48-pixel taskbar
+    size = default_window_size(laptop)
+    assert size.width() <= 0.9 * 1280 and size.height() <= 0.9 * 672
+    assert default_window_size(QRect(0, 0, 2560, 1400)) == QSize(1180, 780)  # big screens: the usual size
+
+
+def test_main_window_opens_within_a_small_screen_and_its_layout_fits_there(qtbot, monkeypatch) -> None:
+    laptop = QRect(0, 0, 1280, 672)
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda _screen: laptop)
+    window = MainWindow(JobRunner(), ProfileStore(), SecretStore.in_memory())
+    qtbot.addWidget(window)
+    assert window.size() == QSize(1152, 604)  # 90% of the free area
+    hint = window.minimumSizeHint()
+    assert hint.width() <= window.width() and hint.height() <= window.height()
