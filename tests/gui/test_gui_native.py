@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileStore
+from cio_desktop.gui import app as app_module
 from cio_desktop.gui import platform
-from cio_desktop.gui.app import make_app
+from cio_desktop.gui.app import make_app, windows_style_for_scheme
 from cio_desktop.gui.main_window import MainWindow
 from cio_desktop.gui.platform import default_window_size
 from cio_desktop.gui.resources import font_values, stylesheet
@@ -173,3 +174,49 @@ def test_main_window_opens_within_a_small_screen_and_its_layout_fits_there(qtbot
     assert window.size() == QSize(1152, 604)  # 90% of the free area
     hint = window.minimumSizeHint()
     assert hint.width() <= window.width() and hint.height() <= window.height()
+
+
+class _FakeStyledApp:
+    """Just the style calls of a QApplication, so Windows' "windowsvista" style can be faked on Linux."""
+
+    def __init__(self, style: str) -> None:
+        self.style_name = style
+
+    def style(self) -> _FakeStyledApp:
+        return self
+
+    def name(self) -> str:
+        return self.style_name
+
+    def setStyle(self, name: str) -> None:
+        self.style_name = name.lower()
+
+
+def test_windows_10_uses_fusion_while_dark_so_widgets_follow_the_dark_palette_then_goes_back() -> None:
+    app = _FakeStyledApp("windowsvista")
+    windows_style_for_scheme(app, dark=True)
+    assert app.style_name == "fusion"
+    windows_style_for_scheme(app, dark=True)  # a repeated dark signal changes nothing
+    assert app.style_name == "fusion"
+    windows_style_for_scheme(app, dark=False)
+    assert app.style_name == "windowsvista"
+
+
+def test_windows_11_keeps_its_own_style_in_dark_mode() -> None:
+    app = _FakeStyledApp("windows11")
+    windows_style_for_scheme(app, dark=True)
+    windows_style_for_scheme(app, dark=False)
+    assert app.style_name == "windows11"
+
+
+def test_the_style_is_left_alone_off_windows(qapp, monkeypatch) -> None:
+    monkeypatch.setattr(platform, "is_windows", lambda: False)
+    touched: list[object] = []
+    monkeypatch.setattr(app_module, "windows_style_for_scheme", lambda *a: touched.append(a))
+    app_module.follow_color_scheme(qapp)
+    qapp.setStyleSheet("")
+    assert touched == []
+    monkeypatch.setattr(platform, "is_windows", lambda: True)
+    app_module.follow_color_scheme(qapp)
+    qapp.setStyleSheet("")
+    assert len(touched) == 1
