@@ -19,7 +19,7 @@ from cio_desktop.config import paths
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import ProfileStore
-from cio_desktop.gui import backend
+from cio_desktop.gui import backend, platform
 from cio_desktop.gui.resources import app_icon, stylesheet
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobContext, JobRunner
@@ -34,6 +34,7 @@ DEMO_SEED = 7
 
 def make_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication with name, icon and stylesheet (reused when one exists, as in tests)."""
+    platform.set_app_user_model_id()  # before any window, so the taskbar and notifications use it
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])
@@ -57,6 +58,8 @@ def follow_color_scheme(app: QApplication) -> None:
     """
     global _dark_applied
     dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    if platform.is_windows():
+        windows_style_for_scheme(app, dark)  # first: a new style resets the palette
     if dark and not _dark_applied and app.palette().color(QPalette.ColorRole.Window).lightness() > 128:
         app.setPalette(dark_palette())
         _dark_applied = True
@@ -64,6 +67,23 @@ def follow_color_scheme(app: QApplication) -> None:
         app.setPalette(app.style().standardPalette())
         _dark_applied = False
     app.setStyleSheet(stylesheet())
+
+
+_native_style: str | None = None  # the Windows style set aside while the scheme is dark
+
+
+def windows_style_for_scheme(app: QApplication, dark: bool) -> None:
+    """Windows 10's native style ("windowsvista") draws light whatever the palette, so in dark mode use
+    Fusion, which follows it; back to the native style when the scheme turns light (Windows 11's own
+    style follows the palette and is kept)."""
+    global _native_style
+    name = app.style().name().lower()
+    if dark and name == "windowsvista":
+        _native_style = name
+        app.setStyle("Fusion")
+    elif not dark and _native_style is not None:
+        app.setStyle(_native_style)
+        _native_style = None
 
 
 _dark_applied = False

@@ -32,6 +32,8 @@ from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileStore
 from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.keys import CANCEL_KEY, RELOAD_KEY, SYNC_KEY, page_key
+from cio_desktop.gui.menubar import build_menu_bar
 from cio_desktop.gui.pages.audience import AudiencePage
 from cio_desktop.gui.pages.connect import ConnectPage
 from cio_desktop.gui.pages.events import EventsPage
@@ -40,6 +42,7 @@ from cio_desktop.gui.pages.history import HistoryPage
 from cio_desktop.gui.pages.preview import PreviewPage
 from cio_desktop.gui.pages.sync import SyncPage
 from cio_desktop.gui.pages.webhook import WebhookPage
+from cio_desktop.gui.platform import default_window_size, native_keys
 from cio_desktop.gui.settings import gui_settings
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine
@@ -92,7 +95,9 @@ class MainWindow(QMainWindow):
         self.profile_menu_button = QToolButton()
         self.profile_menu_button.setText("Profiles")
         self.profile_menu_button.setAccessibleName("Profile actions")
-        self.profile_menu_button.setToolTip("New (Ctrl+N), duplicate, rename, import, export or delete profiles")
+        self.profile_menu_button.setToolTip(
+            f"New ({native_keys(QKeySequence.StandardKey.New)}), duplicate, rename, import, export or delete profiles"
+        )
         self.profile_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.profile_menu_button)
         self.new_action = menu.addAction("New profile…", self.new_profile)
@@ -153,22 +158,23 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         for i, (name, widget) in enumerate(pages):
             self.sidebar.addItem(name)
-            self.sidebar.item(i).setToolTip(f"{name} (Ctrl+{i + 1})")
+            self.sidebar.item(i).setToolTip(f"{name} ({native_keys(page_key(i))})")
             self.stack.addWidget(widget)
             # Ctrl+1..8 jump to a page from anywhere.
-            shortcut = QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self)
+            shortcut = QShortcut(QKeySequence(page_key(i)), self)
             shortcut.activated.connect(lambda i=i: self.show_page(i))
         self.sidebar.setToolTip(
-            f"Pages: Up/Down arrows move between them here; Ctrl+1 to Ctrl+{len(pages)} open one from anywhere. "
-            "Ctrl+R syncs changes, Ctrl+. cancels a running sync, F5 reloads the page."
+            f"Pages: Up/Down arrows move between them here; {native_keys(page_key(0))} to "
+            f"{native_keys(page_key(len(pages) - 1))} open one from anywhere. {native_keys(SYNC_KEY)} syncs changes, "
+            f"{native_keys(CANCEL_KEY)} cancels a running sync, {native_keys(RELOAD_KEY)} reloads the page."
         )
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
         # The main actions from any page; each page's buttons say their keys in their tooltips.
-        self.sync_shortcut = QShortcut(QKeySequence("Ctrl+R"), self)
+        self.sync_shortcut = QShortcut(QKeySequence(SYNC_KEY), self)
         self.sync_shortcut.activated.connect(self._sync_changes)
-        self.cancel_shortcut = QShortcut(QKeySequence("Ctrl+."), self)
+        self.cancel_shortcut = QShortcut(QKeySequence(CANCEL_KEY), self)
         self.cancel_shortcut.activated.connect(self.sync_page.cancel)
-        self.reload_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self)
+        self.reload_shortcut = QShortcut(QKeySequence(RELOAD_KEY), self)
         self.reload_shortcut.activated.connect(self.reload_current_page)
 
         body = QWidget()
@@ -184,6 +190,8 @@ class MainWindow(QMainWindow):
         cl.addWidget(header)
         cl.addWidget(body, 1)
         self.setCentralWidget(central)
+        # Settings are the profile's, edited on the Connect page.
+        self.menu_actions = build_menu_bar(self, lambda: self.show_page("Connect"))
         QWidget.setTabOrder(self.profile_combo, self.profile_menu_button)
         QWidget.setTabOrder(self.profile_menu_button, self.sidebar)
 
@@ -277,7 +285,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1180, 780)
+            self.resize(default_window_size(self.screen().availableGeometry()))
         page = s.value("window/page", "Connect")
         self.show_page(self.page_names.index(page) if page in self.page_names else 0)
 
@@ -373,8 +381,9 @@ class MainWindow(QMainWindow):
     def _wizard_closed(self, _result: int) -> None:
         self.wizard = None
         if self.ctx.profile is None:
+            new_keys = native_keys(QKeySequence.StandardKey.New)
             self.header_status.show_status(
-                ErrorKind.WARNING, "No profile yet: create one with Profiles > New profile… (Ctrl+N)."
+                ErrorKind.WARNING, f"No profile yet: create one with Profiles > New profile… ({new_keys})."
             )
 
     def new_profile(self) -> None:

@@ -11,7 +11,9 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QPushButton, 
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.gui.context import AppContext, Catalog
+from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import CheckItem, CheckListModel, filter_proxy
+from cio_desktop.gui.platform import native_keys
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, hint, tab_chain
 
@@ -37,7 +39,7 @@ class ChecklistPage(Page):
         self.search = SearchField(f"Search {self.noun}", f"Search {self.noun}")
         self.reload = QPushButton("Reload")
         self.reload.setAccessibleName(f"Reload {self.noun} from Hull")
-        self.reload.setToolTip(f"Read the {self.noun} again (F5)")
+        self.reload.setToolTip(f"Read the {self.noun} again ({native_keys(RELOAD_KEY)})")
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.reload)

@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
 from cio_desktop.config.profile import Profile
 from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.platform import native_keys
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 from cio_desktop.gui.withheld import WithheldDialog
@@ -162,7 +164,7 @@ class HistoryPage(Page):
         self.review_button.setVisible(False)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setAccessibleName("Refresh history")
-        self.refresh_button.setToolTip("Read the runs again (F5)")
+        self.refresh_button.setToolTip(f"Read the runs again ({native_keys(RELOAD_KEY)})")
         row.addWidget(self.search, 1)
         row.addWidget(self.export_button)
         row.addWidget(self.review_button)

@@ -28,7 +28,9 @@ from PySide6.QtWidgets import (
 from cio_desktop.config.profile import Profile
 from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.platform import native_keys
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 
@@ -69,7 +71,7 @@ class PreviewPage(Page):
         self.refresh = QPushButton("Refresh preview")
         self.refresh.setObjectName("primary")
         self.refresh.setAccessibleName("Refresh preview")
-        self.refresh.setToolTip("Load the preview again with the current settings (F5)")
+        self.refresh.setToolTip(f"Load the preview again with the current settings ({native_keys(RELOAD_KEY)})")
         top.addWidget(self.refresh)
         top.addSpacing(16)
         self.decision_filter = QComboBox()

@@ -21,8 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import backend, responsive
+from cio_desktop.gui import backend, platform, responsive
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.keys import CANCEL_KEY, SYNC_KEY
+from cio_desktop.gui.platform import native_keys
 from cio_desktop.gui.resources import app_icon
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, StatusLine, hint
@@ -44,7 +46,15 @@ MODES = (
 MODE_NAMES = {mode: name for mode, name, _tip in MODES}
 # Keyboard: Alt+letter on this page; "Sync changes" also Ctrl+R and Cancel also Ctrl+. from any page (main window).
 BUTTON_TEXT = {RunMode.INCREMENTAL: "&Sync changes", RunMode.FULL: "&Full sync", RunMode.DRY_RUN: "&Dry run"}
-SHORTCUT_TEXT = {RunMode.INCREMENTAL: "Alt+S, or Ctrl+R from any page", RunMode.FULL: "Alt+F", RunMode.DRY_RUN: "Alt+D"}
+CANCEL_TEXT = "&Cancel"
+
+
+def shortcut_text(mode: RunMode) -> str:
+    """The keys of a mode's button as this platform spells them (⌥S and ⌘R on a Mac)."""
+    text = native_keys(QKeySequence.mnemonic(BUTTON_TEXT[mode]))
+    if mode is RunMode.INCREMENTAL:
+        text += f", or {native_keys(SYNC_KEY)} from any page"
+    return text
 
 
 def format_eta(seconds: float | None) -> str:
@@ -79,7 +89,7 @@ class SyncPage(Page):
         self.mode_buttons: dict[RunMode, QPushButton] = {}
         for mode, text, tip in MODES:
             b = QPushButton(BUTTON_TEXT[mode])
-            b.setToolTip(f"{tip} ({SHORTCUT_TEXT[mode]})")
+            b.setToolTip(f"{tip} ({shortcut_text(mode)})")
             b.setAccessibleName(text)
             b.setAccessibleDescription(tip)
             if mode is RunMode.INCREMENTAL:
@@ -87,10 +97,11 @@ class SyncPage(Page):
             b.clicked.connect(lambda _c=False, m=mode: self.start(m))
             modes.addWidget(b)
             self.mode_buttons[mode] = b
-        self.cancel_button = QPushButton("&Cancel")
+        self.cancel_button = QPushButton(CANCEL_TEXT)
         self.cancel_button.setAccessibleName("Cancel the running sync")
         self.cancel_button.setToolTip(
-            "Stop after the batch in flight (Esc or Alt+C on this page, Ctrl+. from any page)"
+            f"Stop after the batch in flight (Esc or {native_keys(QKeySequence.mnemonic(CANCEL_TEXT))} on this page, "
+            f"{native_keys(CANCEL_KEY)} from any page)"
         )
         # Esc cancels while the focus is on this page (it is not a dialog: Esc has no other meaning here).
         self.escape_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
@@ -98,6 +109,7 @@ class SyncPage(Page):
         self.escape_shortcut.activated.connect(self.cancel)
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.mnemonic_shortcuts = self._mnemonic_shortcuts()
         modes.addStretch(1)
         modes.addWidget(self.cancel_button)
         self.body_layout.addLayout(modes)
@@ -199,6 +211,18 @@ class SyncPage(Page):
             on_finished=self._finished,
         )
         self.run_started.emit(run_mode)
+
+    def _mnemonic_shortcuts(self) -> list[QShortcut]:
+        """Qt ignores ``&`` mnemonics on macOS, so there the buttons' Alt (⌥) keys are real shortcuts."""
+        if not platform.is_macos():
+            return []  # a shortcut beside the mnemonic would make the key ambiguous: neither would fire
+        shortcuts = []
+        for button in (*self.mode_buttons.values(), self.cancel_button):
+            shortcut = QShortcut(QKeySequence.mnemonic(button.text()), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(button.animateClick)
+            shortcuts.append(shortcut)
+        return shortcuts
 
     def cancel(self) -> None:
         if self.running:
