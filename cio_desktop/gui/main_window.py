@@ -394,20 +394,36 @@ class MainWindow(QMainWindow):
         name = name.strip()
         return name if ok and name else None
 
-    def _profile_job(self, work: Callable[[JobContext], str | None], then: str | None, done_text: str) -> None:
-        """Run a profile operation; then reopen the list on ``then``, else on the name ``work`` returns."""
+    def _profile_job(
+        self,
+        work: Callable[[JobContext], str | None],
+        then: str | None,
+        done_text: str,
+        *,
+        release_webhook: bool = False,
+    ) -> None:
+        """Run a profile operation; then reopen the list on ``then``, else on the name ``work`` returns.
+        ``release_webhook``: it moves or removes the open profile's files, so its receiver and inbox close first."""
+        service = self.webhook_page.release() if release_webhook else None
+        was_running = service is not None and service.status().running
+        if was_running:
+            done_text += " The webhook receiver was stopped for it: start it again on the Webhook page."
+
+        def run(job: JobContext) -> str | None:
+            if service is not None:
+                service.close()
+            return work(job)
 
         def ok(name: str | None) -> None:
             self.header_status.show_status(ErrorKind.OK, done_text)
             self.load_profiles(then or name, wizard_if_empty=True)
 
-        self.runner.submit(
-            "profile-op",
-            work,
-            on_result=ok,
-            on_error=lambda e: self.header_status.show_status(ErrorKind.ERROR, backend.error_text(e)),
-            serial=True,
-        )
+        def failed(exc: BaseException) -> None:
+            self.header_status.show_status(ErrorKind.ERROR, backend.error_text(exc))
+            if release_webhook and self.ctx.profile is not None:
+                self.webhook_page.set_context(self.ctx.profile, self.secrets, demo=self.demo)
+
+        self.runner.submit("profile-op", run, on_result=ok, on_error=failed, serial=True)
 
     def duplicate_profile(self) -> None:
         p = self.ctx.profile
@@ -429,7 +445,12 @@ class MainWindow(QMainWindow):
         new = self._ask_name("Rename profile", "New name:", p.name)
         if new and new != p.name:
             store, secrets = self.store, self.secrets
-            self._profile_job(lambda _j: store.rename(p.name, new, secrets).name, new, f"Renamed to “{new}”.")
+            self._profile_job(
+                lambda _j: store.rename(p.name, new, secrets).name,
+                new,
+                f"Renamed to “{new}”.",
+                release_webhook=True,
+            )
 
     def delete_profile(self) -> None:
         p = self.ctx.profile
@@ -445,7 +466,9 @@ class MainWindow(QMainWindow):
         )
         if answer == QMessageBox.StandardButton.Yes:
             store, secrets = self.store, self.secrets
-            self._profile_job(lambda _j: store.delete(p.name, secrets), None, f"Deleted “{p.name}”.")
+            self._profile_job(
+                lambda _j: store.delete(p.name, secrets), None, f"Deleted “{p.name}”.", release_webhook=True
+            )
 
     def export_profile(self) -> None:
         p = self.ctx.profile

@@ -175,3 +175,26 @@ def test_a_long_run_ending_in_the_background_notifies_the_desktop(qtbot, make_sa
     with qtbot.waitSignal(window.sync_page.run_finished, timeout=30000):
         window.sync_page.start("full")
     assert shown and shown[0][0] == "Sync finished" and "Sent" in shown[0][1]
+
+
+def test_renaming_the_open_profile_closes_its_webhook_inbox_first_then_reopens_it(
+    qtbot, make_sandbox, make_window, monkeypatch
+) -> None:
+    # On Windows an open inbox blocks moving the profile's folder: the rename must close it first.
+    sb = make_sandbox(users=20)
+    window = make_window(sb)
+    page = window.webhook_page
+    qtbot.waitUntil(lambda: page.service is not None, timeout=10000)
+    old = page.service
+    order: list[str] = []
+    real_close, real_rename = old.close, window.store.rename
+    monkeypatch.setattr(old, "close", lambda: (order.append("close"), real_close())[-1])
+    monkeypatch.setattr(window.store, "rename", lambda *a, **k: (order.append("rename"), real_rename(*a, **k))[-1])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed", True))
+    with qtbot.waitSignal(window.profiles_loaded, timeout=10000):
+        window.rename_profile()
+    assert order[:2] == ["close", "rename"]
+    qtbot.waitUntil(
+        lambda: page.service is not None and page.service is not old and page.profile.name == "Renamed",
+        timeout=10000,
+    )

@@ -485,6 +485,16 @@ class WebhookPage(Page):
 
         self.runner.submit("webhook-refresh", work, on_result=done)
 
+    def release(self) -> WebhookService | None:
+        """Let go of the profile's receiver and inbox for a rename or delete: the caller closes the
+        returned service on a worker before the files move (on Windows an open inbox blocks moving
+        its folder). The next :meth:`set_context` opens the profile's webhook afresh."""
+        service, self.service = self.service, None
+        self.profile = None
+        self._generation += 1  # a refresh still under way must not bring the old service back
+        self._show_stopped()
+        return service
+
     def shutdown(self) -> None:
         """Stop the receiver and close the inbox (the main window calls this on quit)."""
         self.timer.stop()
