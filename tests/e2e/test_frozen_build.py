@@ -93,3 +93,22 @@ def test_frozen_gui_executable_sits_beside_the_cli_and_is_windowed_where_the_pla
         [str(gui), "--version"], cwd=tmp_path, env=frozen_env(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert version.returncode == 0 and version.stdout.strip() == f"cio-desktop {__version__}"
+
+
+def test_windowed_gui_runs_a_headless_command_without_stdout_or_stderr(dist: Path, tmp_path: Path) -> None:
+    gui = dist / "cio-desktop" / f"cio-desktop{SUFFIX}"
+    if os.name == "posix":
+        # Closed descriptors make sys.stdout and sys.stderr None, as a windowed Windows executable has them.
+        command = ["/bin/sh", "-c", 'exec "$0" sync --demo >&- 2>&-', str(gui)]
+    else:
+        command = [str(gui), "sync", "--demo"]
+    env = frozen_env(tmp_path)
+    sync = subprocess.run(command, cwd=tmp_path, env=env, timeout=180, check=False)
+    assert sync.returncode == 0  # without the runtime hook: AttributeError writing the summary, exit 1
+
+
+def test_frozen_folder_carries_only_the_qt_it_uses(dist: Path) -> None:
+    folder = dist / "cio-desktop"
+    names = {p.name for p in folder.rglob("*")}
+    assert not any(n.startswith(("QtQml", "QtQuick", "QtPdf", "libQt6Qml", "libQt6Quick", "libQt6Pdf")) for n in names)
+    assert not (folder / "_internal" / "PySide6" / "Qt" / "translations").exists()
