@@ -163,6 +163,7 @@ def test_only_loopback_addresses_are_accepted() -> None:
         Sandbox(host="0.0.0.0")
 
 
+@pytest.mark.posix_only  # SIGTERM: Windows can only terminate the process
 def test_cli_prints_one_json_line_serves_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

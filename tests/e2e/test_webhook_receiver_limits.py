@@ -147,7 +147,7 @@ def test_a_kept_alive_connection_may_idle_longer_than_the_header_timeout(inbox: 
     assert inbox.counts().received == 2
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="no per-process descriptor limit to lower")
+@pytest.mark.posix_only  # no per-process descriptor limit to lower (resource.setrlimit)
 def test_out_of_file_descriptors_is_logged_and_requests_are_answered_again(tmp_path: Path) -> None:
     # A child process: the descriptor limit is per process. Its limit drops below what the receiver
     # planned for, so accept() fails with EMFILE while 150 idle connections are open.

@@ -61,6 +61,7 @@ def test_exit_codes_follow_the_outcome(result: RunSummary, code: int) -> None:
     assert exit_code(result) == code
 
 
+@pytest.mark.posix_only  # os.kill(pid, SIGINT) terminates the whole process on Windows
 def test_first_ctrl_c_asks_the_run_to_stop_and_a_second_interrupts() -> None:
     cancel = threading.Event()
     with _sigint_sets(cancel):
