@@ -5,9 +5,23 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 extras="${1:-}"
-py="${PYTHON:-python3}"
-if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    echo "cio-desktop needs Python 3.11 or newer ($py is $("$py" --version 2>&1))." >&2
+# $PYTHON, else python3, else a versioned name: on a Mac python3 is often Apple's 3.9 beside a 3.11+ from
+# python.org or Homebrew that only answers to python3.12 and the like.
+candidates=(python3 python3.14 python3.13 python3.12 python3.11)
+[ -n "${PYTHON:-}" ] && candidates=("$PYTHON")
+py=""
+for candidate in "${candidates[@]}"; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        py="$candidate"
+        break
+    fi
+done
+if [ -z "$py" ]; then
+    found="$("${PYTHON:-python3}" --version 2>/dev/null || echo "not found")"
+    echo "cio-desktop needs Python 3.11 or newer (${PYTHON:-python3}: $found)." >&2
+    if [ "$(uname -s)" = "Darwin" ]; then
+        echo "On macOS: install Python 3.12 from python.org, or run: brew install python@3.12" >&2
+    fi
     exit 2
 fi
 if [ ! -x "$root/.venv/bin/python" ]; then
@@ -23,7 +37,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$root/.venv/bin/c
     exit 0
 fi
 spec="$root"
-[ -n "$extras" ] && spec="$root[$extras]"
+[ -n "$extras" ] && spec="${root}[$extras]"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 # pip's output only matters when it fails; an editable install is otherwise noisy.

@@ -4,7 +4,7 @@
 # success so a deliberately narrow selection does not fail the run.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
+cd "$root" || exit 2
 # Only inside the session scripts/test.sh created: never unlock or fill the user's own keyring.
 if [ "${CIO_TEST_PRIVATE_DBUS:-}" = "1" ] && [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] \
     && command -v gnome-keyring-daemon >/dev/null 2>&1; then

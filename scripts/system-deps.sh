@@ -30,4 +30,5 @@ if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" -ne 0 ] && [ -z "$sudo
 fi
 echo "Installing system packages:$missing" >&2
 $sudo apt-get update -qq
+# shellcheck disable=SC2086 # one word per package
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
