@@ -44,7 +44,7 @@ FIELD_LABELS = {
     "hull_connector_id": "Connector ID",
     "cio_site_id": "Site ID",
     "customer_id_attribute": "customerId attribute",
-    "webhook_public_url": "Public webhook URL",
+    "webhook_public_url": "Public URL",  # the Webhook page's labels
     "webhook_listen": "Listen address",
     # The Connect page's Advanced section.
     "endpoints.hull_api": "Hull API address",

@@ -35,6 +35,7 @@ from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.pages.endpoints import EndpointsSection
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import HowTo, Page, SecretField, StatusLine, hint, tab_chain
+from cio_desktop.hull.source import SourceError
 from cio_desktop.net.errors import NetworkError, NotFoundError, OrganizationDisabledError
 
 HULL_HOWTO = (
@@ -549,7 +550,8 @@ def _reserved(line: StatusLine) -> StatusLine:
 def hull_failure_text(profile: Profile, exc: BaseException) -> str:
     """Why the Hull test failed; an unreachable Hull-hosted organization points at export files."""
     text = backend.error_text(exc)
-    gone = isinstance(exc, NetworkError | NotFoundError | OrganizationDisabledError)
+    cause = exc.__cause__ if isinstance(exc, SourceError) else exc  # the Hull source wraps the client's error
+    gone = isinstance(cause, NetworkError | NotFoundError | OrganizationDisabledError)
     if gone and profile.hull_organization.lower().endswith(".hullapp.io"):
         text += " " + HULL_GONE.format(org=profile.hull_organization)
     return text
