@@ -237,7 +237,7 @@ def create_window(
 
 
 def open_demo_instead(window: MainWindow) -> MainWindow:
-    """"Try the demo" on the welcome screen: a demo window takes the place of ``window`` (no profile yet,
+    """ "Try the demo" on the welcome screen: a demo window takes the place of ``window`` (no profile yet,
     so nothing is lost by closing it)."""
     demo = create_window(demo=True)
     demo.setGeometry(window.geometry())
