@@ -169,6 +169,8 @@ class SetupWizard(QDialog):
                 return "Fill in the Hull organization and connector ID."
             if not p.cio_site_id:
                 return "Fill in the Customer.io Site ID."
+            if self.connect_page.endpoints.problem:
+                return self.connect_page.endpoints.problem
         if index == 1 and not p.segments and not self.audience_page.nobody_chosen:
             return "Choose at least one segment, or tick “Send nobody for now”."
         if index == 3:

@@ -263,6 +263,21 @@ def test_events_summary_says_event_names_chosen(qtbot, make_sandbox, make_window
     assert window.events_page.summary.text() == "\u2713 1 event name chosen."
 
 
+def test_wizard_does_not_go_on_past_a_refused_service_address(qtbot) -> None:
+    wiz = _wizard(qtbot)
+    page = wiz.connect_page
+    _type(qtbot, page.org_edit, "acme.hullapp.io")
+    _type(qtbot, page.connector_edit, "5a001316f252e6b438000001")
+    _type(qtbot, page.site_edit, "site1")
+    _type(qtbot, page.endpoints.edits["cio_app"], "http://10.0.0.5/app")
+    qtbot.mouseClick(wiz.next_button, Qt.MouseButton.LeftButton)
+    assert wiz.current == 0
+    assert wiz.problem.text().startswith("\u2717 App API address must start with https://")
+    _type(qtbot, page.endpoints.edits["cio_app"], "")
+    qtbot.mouseClick(wiz.next_button, Qt.MouseButton.LeftButton)
+    assert wiz.current == 1
+
+
 def test_advanced_service_addresses_are_validated_kept_on_screen_and_saved(qtbot) -> None:
     store = ProfileStore()
     store.save(Profile(name="Acme"))

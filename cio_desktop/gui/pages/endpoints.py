@@ -58,7 +58,7 @@ class EndpointsSection(QWidget):
             edit.setAccessibleName(label)
             edit.setPlaceholderText(placeholder)
             edit.editingFinished.connect(self._edited)
-            form.addRow(label.removesuffix(" address"), edit)
+            form.addRow(label, edit)
             self.edits[field] = edit
         pl.addLayout(form)
         self.status = StatusLine(name="Service address problem")
@@ -71,6 +71,11 @@ class EndpointsSection(QWidget):
         self.button.toggled.connect(self._toggled)
         ctx.profile_changed.connect(self._profile_changed)
         self._profile_changed(ctx.profile)
+
+    @property
+    def problem(self) -> str:
+        """Why an address typed here was refused ("" when none was): the wizard does not go on past it."""
+        return self.status.text()[2:] if self.status.status == ErrorKind.ERROR else ""
 
     def focus_chain(self) -> list[QWidget]:
         return [self.button, *self.edits.values()]
