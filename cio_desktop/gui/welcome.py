@@ -208,6 +208,7 @@ class Onboarding(QObject):
         if not names:
             self.next_step.finish()
             self.stack.setCurrentWidget(self.welcome)
+            self.welcome.buttons["demo"].setFocus(Qt.FocusReason.OtherFocusReason)  # keyboard users start here
 
     def _wizard_opened(self, wizard: SetupWizard) -> None:
         wizard.profile_created.connect(lambda p: self.start(p.name))

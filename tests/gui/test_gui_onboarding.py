@@ -305,3 +305,21 @@ def test_advanced_service_addresses_are_validated_kept_on_screen_and_saved(qtbot
     expected = Endpoints(hull_api="https://hull-proxy.example.com/api/v1", cio_track="http://127.0.0.1:8080/track")
     qtbot.waitUntil(lambda: store.load("Acme").endpoints == expected, timeout=5000)
     assert "Not the real services" in section.in_use.text()
+
+
+def test_deleting_the_last_profile_brings_back_the_welcome_screen(qtbot, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    store = ProfileStore()
+    store.save(Profile(name="Only"))
+    window = MainWindow(JobRunner(), store, SecretStore.in_memory())
+    qtbot.addWidget(window)
+    window.show()
+    window.load_profiles("Only")
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=5000)
+    assert not window.onboarding.welcome_shown and window.sidebar.isEnabled()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.delete_profile()
+    qtbot.waitUntil(lambda: window.onboarding.welcome_shown, timeout=5000)
+    assert not window.sidebar.isEnabled()
+    assert window.wizard is None
