@@ -27,6 +27,32 @@ def wait_until(app: object, predicate: Callable[[], bool], timeout_s: float, wha
         time.sleep(0.01)
 
 
+def shoot_welcome(app: object, path: Path, width: int, height: int) -> None:
+    """The first launch: a window with no profile shows the welcome screen (in an empty temporary home)."""
+    import tempfile
+
+    from cio_desktop.config import paths
+    from cio_desktop.gui.app import create_window
+
+    with tempfile.TemporaryDirectory(prefix="cio-desktop-shots-") as home:
+        before = os.environ.get(paths.HOME_ENV)
+        os.environ[paths.HOME_ENV] = home
+        try:
+            window = create_window()
+            window.resize(width, height)
+            window.show()
+            wait_until(app, lambda: window.onboarding.welcome_shown, 30, "the welcome screen")
+            app.processEvents()  # type: ignore[attr-defined]
+            window.grab().save(str(path))
+            print(f"wrote {path}")
+            window.close()
+        finally:
+            if before is None:
+                os.environ.pop(paths.HOME_ENV, None)
+            else:
+                os.environ[paths.HOME_ENV] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -50,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         app.setPalette(dark_palette())
         app.setStyleSheet(stylesheet())
         suffix = "-dark"
+    shoot_welcome(app, out / f"welcome{suffix}.png", width, height)
     window = create_window(demo=True)
     window.resize(width, height)
     window.show()

@@ -75,13 +75,47 @@ class AttributeMapping:
 class Endpoints:
     """Base URLs of the services. Empty means the real service (derived from org host / region).
 
-    Only demo mode, tests and benchmarks point these at the local sandbox.
+    Set on the Connect page's "Advanced" section (proxies, test environments) or by the profile JSON's
+    ``endpoints`` key; demo mode, tests and benchmarks point them at the local sandbox.
     """
 
     hull_api: str = ""  # e.g. https://acme.hullapp.io/api/v1
     hull_firehose: str = ""  # e.g. https://firehose.hullapp.io
     cio_track: str = ""  # e.g. https://track.customer.io
     cio_app: str = ""  # e.g. https://api.customer.io
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+MAX_ENDPOINT_CHARS = 500
+
+
+def endpoint_problem(url: str) -> str:
+    """Why ``url`` cannot be a service base URL ("" when it can).
+
+    Credentials and API keys travel to it, so it must be https; plain http only reaches this computer
+    (a local proxy, the sandbox). User names, passwords, queries and fragments have no place in it.
+    """
+    if len(url) > MAX_ENDPOINT_CHARS:
+        return f"is longer than {MAX_ENDPOINT_CHARS} characters"
+    if any(c.isspace() for c in url):
+        return "must not contain spaces"
+    not_a_url = "is not a URL like https://proxy.example.com"
+    try:
+        parts = urlsplit(url)
+        # Before anything echoes the URL: a password in it must not reach a message.
+        if "@" in parts.netloc:
+            return "must not contain a user name or password (the app sends the credentials itself)"
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number 0-65535
+    except ValueError:
+        return not_a_url
+    if parts.scheme not in ("http", "https") or not host:
+        return f"{url[:80]!r} {not_a_url}"
+    if parts.query or parts.fragment:
+        return "must not contain '?' or '#' parts"
+    if parts.scheme == "http" and host.lower() not in LOOPBACK_HOSTS:
+        return "must start with https:// (plain http:// only for this computer: 127.0.0.1, ::1 or localhost)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -235,9 +269,9 @@ class Profile:
         for fname in ("hull_api", "hull_firehose", "cio_track", "cio_app"):
             url = getattr(self.endpoints, fname)
             if url:
-                parts = urlsplit(url)
-                if parts.scheme not in ("http", "https") or not parts.netloc:
-                    raise ProfileError(f"endpoints.{fname}", f"{url!r} is not an http(s) URL")
+                problem = endpoint_problem(url)
+                if problem:
+                    raise ProfileError(f"endpoints.{fname}", problem)
 
     # ------------------------------------------------------------------ (de)serialization
     def to_dict(self) -> dict[str, Any]:
@@ -404,6 +438,7 @@ def default_cio_name(hull_attribute: str) -> str:
 
 
 __all__ = [
+    "LOOPBACK_HOSTS",
     "MAX_ATTRIBUTE_NAME_BYTES",
     "MAX_RECORD_MB_RANGE",
     "MAX_WEBHOOK_URL_CHARS",
@@ -417,5 +452,6 @@ __all__ = [
     "SegmentRef",
     "SourceKind",
     "default_cio_name",
+    "endpoint_problem",
     "parse_listen",
 ]

@@ -219,15 +219,32 @@ def create_window(
         def demo_ready(p: Profile) -> None:
             window.header_status.clear_status()
             window.load_profiles(p.name)
+            window.onboarding.start(p.name)  # point at Preview, then Sync
 
         session.ready.connect(demo_ready)
         session.failed.connect(
             lambda m: window.header_status.show_status(ErrorKind.ERROR, f"The demo could not start: {m}")
         )
         session.start()
+        # However the app ends (also a demo window opened from the welcome screen): stop it, remove its folder.
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(session.stop)
     else:
+        window.onboarding.demo_requested.connect(lambda: open_demo_instead(window))
         window.load_profiles(profile)
     return window
+
+
+def open_demo_instead(window: MainWindow) -> MainWindow:
+    """ "Try the demo" on the welcome screen: a demo window takes the place of ``window`` (no profile yet,
+    so nothing is lost by closing it)."""
+    demo = create_window(demo=True)
+    demo.setGeometry(window.geometry())
+    demo.show()
+    window.close()
+    window.deleteLater()
+    return demo
 
 
 def run_gui(*, demo: bool = False, profile: str | None = None) -> int:

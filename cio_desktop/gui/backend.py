@@ -44,14 +44,19 @@ FIELD_LABELS = {
     "hull_connector_id": "Connector ID",
     "cio_site_id": "Site ID",
     "customer_id_attribute": "customerId attribute",
-    "webhook_public_url": "Public webhook URL",
+    "webhook_public_url": "Public URL",  # the Webhook page's labels
     "webhook_listen": "Listen address",
+    # The Connect page's Advanced section.
+    "endpoints.hull_api": "Hull API address",
+    "endpoints.hull_firehose": "Hull firehose address",
+    "endpoints.cio_track": "Track API address",
+    "endpoints.cio_app": "App API address",
 }
 
 
 def describe_profile_error(exc: ProfileError) -> str:
     field = exc.field.split("[")[0].split(".")[0]
-    label = FIELD_LABELS.get(field, exc.field.replace("_", " "))
+    label = FIELD_LABELS.get(exc.field) or FIELD_LABELS.get(field, exc.field.replace("_", " "))
     return f"{label} {exc.problem}"
 
 
@@ -208,16 +213,30 @@ def check_files(profile: Profile, job: JobContext) -> str:
         s = source.scan(on_progress=lambda p: job.progress((p.bytes_read, p.bytes_total)), cancel=job.cancel)
     except ScanCancelled:
         raise JobCancelled() from None
+    first = s.problems[0] if s.problems else None
+    where = f" First: {first.file} line {first.line}: {first.reason}." if first else ""
+    if s.users == 0:
+        # Whatever else the files hold, nothing could be synced: an error, not a summary with a tick.
+        unreadable = f"{plural(s.user_bad_rows, 'row')} could not be read" if s.user_bad_rows else "it holds no users"
+        raise SourceError(f"The users file has no usable users: {unreadable}.{where}")
     text = (
-        f"{s.users:,} users ({s.users_format}), {len(s.segments)} segments, {len(s.attributes)} attributes"
-        + (f", {s.events_total:,} events of {len(s.events)} kinds" if profile.files.events_path else "")
+        f"{plural(s.users, 'user')} ({s.users_format}), {plural(len(s.segments), 'segment')}, "
+        f"{plural(len(s.attributes), 'attribute')}"
+        + (
+            f", {plural(s.events_total, 'event')} of {plural(len(s.events), 'kind')}"
+            if profile.files.events_path
+            else ""
+        )
         + "."
     )
     if s.bad_rows:
-        first = s.problems[0] if s.problems else None
-        where = f" First: {first.file} line {first.line}: {first.reason}." if first else ""
-        text += f" {s.bad_rows:,} rows could not be read and will be skipped.{where}"
+        text += f" {plural(s.bad_rows, 'row')} could not be read and will be skipped.{where}"
     return text
+
+
+def plural(n: int, noun: str) -> str:
+    """ "1 row", "2 rows", "1,000 rows"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def count_missing(

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from cio_desktop import APP_TITLE
-from cio_desktop.config.profile import Profile, Region
+from cio_desktop.config.profile import Profile, Region, SourceKind
 from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileStore
 from cio_desktop.gui import backend
@@ -45,6 +45,7 @@ from cio_desktop.gui.pages.webhook import WebhookPage
 from cio_desktop.gui.platform import default_window_size, native_keys
 from cio_desktop.gui.settings import gui_settings
 from cio_desktop.gui.status import ErrorKind
+from cio_desktop.gui.welcome import Onboarding
 from cio_desktop.gui.widgets import StatusLine
 from cio_desktop.gui.workers import JobContext, JobRunner
 from cio_desktop.sync.guard import DeletionApproval
@@ -79,7 +80,8 @@ class MainWindow(QMainWindow):
         self._profiles: dict[str, Profile] = {}
         self._profile_names: list[str] = []
         self.ctx = AppContext(runner, store, secrets, autosave=True, demo=demo, parent=self)
-        self.setWindowTitle(APP_TITLE + (" — Demo" if demo else ""))
+        # Ending with the application's display name: Qt adds it to a title that does not (once more).
+        self.setWindowTitle(f"Demo — {APP_TITLE}" if demo else APP_TITLE)
         self.setAccessibleName("Main window")
 
         # -- header: profile switcher + menu + demo badge
@@ -188,8 +190,10 @@ class MainWindow(QMainWindow):
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
         cl.addWidget(header)
+        self.onboarding = Onboarding(self)  # the welcome screen while there is no profile; then next steps
+        cl.addWidget(self.onboarding.next_step)
         cl.addWidget(body, 1)
-        self.setCentralWidget(central)
+        self.setCentralWidget(self.onboarding.screens(central))
         # Settings are the profile's, edited on the Connect page.
         self.menu_actions = build_menu_bar(self, lambda: self.show_page("Connect"))
         QWidget.setTabOrder(self.profile_combo, self.profile_menu_button)
@@ -298,7 +302,7 @@ class MainWindow(QMainWindow):
         s.sync()
 
     # ------------------------------------------------------------------ profiles
-    def load_profiles(self, preferred: str | None = None, *, wizard_if_empty: bool = True) -> None:
+    def load_profiles(self, preferred: str | None = None) -> None:
         """Read the profile list off the GUI thread; open ``preferred`` (or the last used, or the first)."""
         store = self.store
 
@@ -314,9 +318,7 @@ class MainWindow(QMainWindow):
             self._set_profile_list(profiles)
             self.profiles_loaded.emit([p.name for p in profiles])
             if not profiles:
-                self.ctx.set_profile(None)
-                if wizard_if_empty:
-                    self.open_wizard()
+                self.ctx.set_profile(None)  # the welcome screen takes over (Onboarding)
                 return
             last = preferred or str(gui_settings().value("profile/last", "") or "")
             chosen = next((p for p in profiles if p.name == last), profiles[0])
@@ -366,25 +368,22 @@ class MainWindow(QMainWindow):
         if profile is not None:
             self.open_profile(profile)
 
-    def open_wizard(self) -> None:
+    def open_wizard(self, source: SourceKind = SourceKind.HULL_API) -> None:
         from cio_desktop.gui.wizard import SetupWizard
 
         if self.wizard is not None:
             self.wizard.raise_()
             return
-        self.wizard = SetupWizard(self.runner, self.store, self.secrets, list(self._profile_names), parent=self)
-        self.wizard.profile_created.connect(lambda p: self.load_profiles(p.name, wizard_if_empty=False))
+        self.wizard = SetupWizard(
+            self.runner, self.store, self.secrets, list(self._profile_names), source=source, parent=self
+        )
+        self.wizard.profile_created.connect(lambda p: self.load_profiles(p.name))
         self.wizard.finished.connect(self._wizard_closed)
         self.wizard_opened.emit(self.wizard)
         self.wizard.open()
 
     def _wizard_closed(self, _result: int) -> None:
-        self.wizard = None
-        if self.ctx.profile is None:
-            new_keys = native_keys(QKeySequence.StandardKey.New)
-            self.header_status.show_status(
-                ErrorKind.WARNING, f"No profile yet: create one with Profiles > New profile… ({new_keys})."
-            )
+        self.wizard = None  # cancelled without a profile: the welcome screen is still there
 
     def new_profile(self) -> None:
         self.open_wizard()
@@ -416,7 +415,7 @@ class MainWindow(QMainWindow):
 
         def ok(name: str | None) -> None:
             self.header_status.show_status(ErrorKind.OK, done_text)
-            self.load_profiles(then or name, wizard_if_empty=True)
+            self.load_profiles(then or name)
 
         def failed(exc: BaseException) -> None:
             self.header_status.show_status(ErrorKind.ERROR, backend.error_text(exc))

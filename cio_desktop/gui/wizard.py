@@ -58,6 +58,7 @@ class SetupWizard(QDialog):
         existing: list[str],
         *,
         start: Profile | None = None,
+        source: SourceKind = SourceKind.HULL_API,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -70,10 +71,10 @@ class SetupWizard(QDialog):
         self.ctx = AppContext(runner, store, SecretStore.in_memory(), autosave=False, parent=self)
         self.ctx.secret_owner = DRAFT_OWNER
         self.ctx.display_secrets = secrets
-        self.ctx.set_profile(start or Profile(name=suggest_name(existing)), reload_catalog=False)
+        self.ctx.set_profile(start or Profile(name=suggest_name(existing), source=source), reload_catalog=False)
 
         self.connect_page = ConnectPage(self.ctx, show_name=True)
-        self.audience_page = AudiencePage(self.ctx)
+        self.audience_page = AudiencePage(self.ctx, ask_nobody=True)
         self.events_page = EventsPage(self.ctx)
         self.fields_page = FieldsPage(self.ctx)
         self.preview_page = PreviewPage(self.ctx)
@@ -98,6 +99,11 @@ class SetupWizard(QDialog):
             self.stack.addWidget(p)
 
         self.problem = StatusLine(name="Why you cannot continue")
+        # Two lines of room whether or not there is a problem: the buttons never move under the mouse.
+        self.problem.setMinimumHeight(self.problem.fontMetrics().lineSpacing() * 2)
+        policy = self.problem.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.problem.setSizePolicy(policy)
         self.back_button = QPushButton("Back")
         self.next_button = QPushButton("Next")
         self.next_button.setObjectName("primary")
@@ -111,10 +117,8 @@ class SetupWizard(QDialog):
         buttons = QHBoxLayout()
         buttons.addWidget(self.problem, 1)
         buttons.addStretch(0)  # keeps the buttons at their size while there is no problem to show
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.back_button)
-        buttons.addWidget(self.next_button)
-        buttons.addWidget(self.finish_button)
+        for b in (self.cancel_button, self.back_button, self.next_button, self.finish_button):
+            buttons.addWidget(b, 0, Qt.AlignmentFlag.AlignTop)
 
         right = QVBoxLayout()
         right.addWidget(self.stack, 1)
@@ -156,11 +160,19 @@ class SetupWizard(QDialog):
             if p.name in self.existing:
                 return f"A profile named “{p.name}” already exists: choose another name."
             if p.source is SourceKind.FILES and not p.files.users_path:
-                return "Choose the users export file."
+                return "Choose the Users file (a Hull export)."
+            if p.source is SourceKind.FILES and self.connect_page.files_checking:
+                return "Wait for the file check to finish."
+            if p.source is SourceKind.FILES and self.connect_page.files_error:
+                return self.connect_page.files_error
             if p.source is SourceKind.HULL_API and not (p.hull_organization and p.hull_connector_id):
                 return "Fill in the Hull organization and connector ID."
             if not p.cio_site_id:
                 return "Fill in the Customer.io Site ID."
+            if self.connect_page.endpoints.problem:
+                return self.connect_page.endpoints.problem
+        if index == 1 and not p.segments and not self.audience_page.nobody_chosen:
+            return "Choose at least one segment, or tick “Send nobody for now”."
         if index == 3:
             problems = self.fields_page.model.problems()
             if problems:

@@ -105,6 +105,7 @@ class FileSummary:
     duplicate_users: int = 0  # rows whose user id appeared again later (the later row is used)
     events_total: int = 0
     events_in_order: bool = True  # False: events get sorted (in bounded memory) on every sync
+    user_bad_rows: int = 0  # of ``bad_rows``, those of the users file
 
 
 class ScanCancelled(Exception):
@@ -297,6 +298,7 @@ class FileSource:
             duplicate_users=users.duplicate_rows,
             events_total=events.total if events else 0,
             events_in_order=events.in_order if events else True,
+            user_bad_rows=users.bad_rows,
         )
 
     # ------------------------------------------------------------------ internals

@@ -370,5 +370,6 @@ def _header_refused(path: Path, refused: _RowRefused, max_record: int) -> str:
         )
     return (
         f"{path}: the header row is longer than {size_text(max_record)} (the limit for one record), so the file "
-        "cannot be read. Check that it is a CSV export, or raise files.max_record_mb in the profile."
+        "cannot be read. Check that it is a CSV export, or raise files.max_record_mb in the profile (its JSON file: "
+        "Profiles > Export…, edit, Import…)."
     )

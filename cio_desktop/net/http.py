@@ -122,7 +122,8 @@ def error_for(response: requests.Response, wording: ErrorWording) -> ServiceErro
         return RateLimitedError(
             status,
             f"{service} is limiting requests (429 Too Many Requests){detail}.{when} "
-            "Lower the rate limit in the profile if this keeps happening.",
+            "If this keeps happening, lower rate_limit in the profile "
+            "(its JSON file: Profiles > Export…, edit, Import…).",
             service=service,
             retry_after=retry_after,
         )
@@ -138,7 +139,7 @@ def error_for(response: requests.Response, wording: ErrorWording) -> ServiceErro
         return ServiceError(
             status,
             f"{service} redirected the request to {target} (HTTP {status}). "
-            "Check the region or base URL in the profile.",
+            "Check the Region, and the service address if one is set (Connect page > Advanced: service addresses).",
             service=service,
         )
     return RejectedError(status, f"{service} rejected the request (HTTP {status}){detail}.", messages, service=service)
@@ -214,7 +215,8 @@ class JsonHttp:
                 raise NetworkError(
                     None,
                     f"Could not reach {self.wording.service} at {urlsplit(url).netloc} ({_reason(exc)}). "
-                    "Check the network connection and the base URL.",
+                    "Check the network connection, and the service address if one is set "
+                    "(Connect page > Advanced: service addresses).",
                     service=self.wording.service,
                 ) from None
             if response.status_code in ok:

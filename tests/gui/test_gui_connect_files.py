@@ -77,7 +77,7 @@ def test_picking_files_keeps_the_profiles_record_limit_and_the_check_applies_it(
     assert window.ctx.profile.files == FileSourceSettings(str(users), "", max_record_mb=1)
     page.check_files()
     qtbot.waitUntil(lambda: page.files_status.status in ("ok", "error"), timeout=10000)
-    assert "1 users" in page.files_status.text()
+    assert "1 user (" in page.files_status.text()
     assert "line 2: record is longer than 1 MB (the limit); skipped" in page.files_status.text()
     source = backend.open_source(window.ctx.profile, SecretStore.in_memory(), "Files")
     assert [u["id"] for u in source.iter_users(None)] == ["a1"]

@@ -8,6 +8,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QAction, QFont, QFontDatabase, QFontInfo, QKeySequence, QScreen
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretStore
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.gui import app as app_module
@@ -100,8 +101,12 @@ def test_tooltips_and_hints_spell_shortcuts_the_platforms_way(qtbot, monkeypatch
 
 def test_on_macos_the_sync_buttons_alt_keys_are_real_shortcuts(qtbot, monkeypatch) -> None:
     monkeypatch.setattr(platform, "is_macos", lambda: True)
-    window = MainWindow(JobRunner(), ProfileStore(), SecretStore.in_memory())
+    store = ProfileStore()
+    store.save(Profile(name="Mac"))  # without a profile the pages cannot be clicked
+    window = MainWindow(JobRunner(), store, SecretStore.in_memory())
     qtbot.addWidget(window)
+    window.load_profiles("Mac")
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=5000)
     page = window.sync_page
     keys = [s.key().toString() for s in page.mnemonic_shortcuts]
     assert keys == ["Alt+S", "Alt+F", "Alt+D", "Alt+C"]

@@ -43,7 +43,9 @@ def test_wizard_walks_from_no_profile_to_a_saved_one_including_a_refused_secret(
     window.wizard_opened.connect(opened.append)
     window.show()
     window.load_profiles()
-    qtbot.waitUntil(lambda: bool(opened), timeout=10000)  # no profile yet: the wizard opens by itself
+    qtbot.waitUntil(lambda: window.onboarding.welcome_shown, timeout=10000)  # no profile yet: the welcome screen
+    qtbot.mouseClick(window.onboarding.welcome.buttons["connect"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(opened), timeout=10000)
     wiz = opened[0]
     page = wiz.connect_page
 
@@ -109,6 +111,11 @@ def test_wizard_walks_from_no_profile_to_a_saved_one_including_a_refused_secret(
     assert secrets.get("Acme", SecretKey.HULL_SECRET) == creds.hull_secret
     assert secrets.get("Acme", SecretKey.CIO_API_KEY) == creds.cio_api_key
     qtbot.waitUntil(lambda: window.ctx.profile is not None and window.ctx.profile.name == "Acme", timeout=5000)
+    # The pages are back, with the next step pointed at; the header does not claim there is no profile.
+    assert not window.onboarding.welcome_shown and window.sidebar.isEnabled()
+    assert window.onboarding.next_step.isVisible()
+    assert "Preview what will be sent" in window.onboarding.next_step.label.text()
+    assert "No profile" not in window.header_status.text()
 
 
 def test_wizard_will_not_continue_without_a_site_id_and_says_why(qtbot) -> None:

@@ -428,5 +428,6 @@ def test_unreachable_host_says_so_without_the_url_path() -> None:
         c.identify("secret@person.io", {})
     assert str(info.value) == (
         f"Could not reach Customer.io Track API at 127.0.0.1:{port} (connection refused). "
-        "Check the network connection and the base URL."
+        "Check the network connection, and the service address if one is set (Connect page > Advanced: service "
+        "addresses)."
     )

@@ -149,3 +149,53 @@ def test_listen_address_parses_ipv4_and_ipv6() -> None:
     assert parse_listen("[::1]:80") == ("::1", 80)
     with pytest.raises(ProfileError, match="webhook_listen"):
         parse_listen("127.0.0.1:70000")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://proxy.example.com",
+        "https://proxy.example.com:8443/hull/api/v1",
+        "http://127.0.0.1:5000/hull/api/v1",
+        "http://[::1]:8080/cio-track",
+        "http://localhost:9000",
+        "http://LOCALHOST",
+    ],
+)
+def test_service_addresses_accept_https_and_plain_http_only_to_this_computer(url: str) -> None:
+    p = Profile(name="x").replace(endpoints=Endpoints(hull_api=url, hull_firehose=url, cio_track=url, cio_app=url))
+    assert p.endpoints.cio_app == url
+    assert Profile.from_dict(p.to_dict()) == p
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://proxy.example.com", "must start with https://"),
+        ("http://10.0.0.5:8080", "must start with https://"),
+        ("http://127.0.0.1.evil.example", "must start with https://"),
+        ("ftp://proxy.example.com", "is not a URL like"),
+        ("proxy.example.com", "is not a URL like"),
+        ("https://", "is not a URL like"),
+        ("https://proxy.example.com:99999", "is not a URL like"),
+        ("https://user:pw@proxy.example.com", "user name or password"),
+        ("https://user:pw@proxy.example.com:99999", "user name or password"),
+        ("https://proxy.example.com/?key=1", "'?' or '#'"),
+        ("https://proxy.example.com/a b", "spaces"),
+        ("https://proxy.example.com/" + "a" * 600, "longer than 500"),
+    ],
+)
+def test_bad_service_addresses_are_refused_with_the_reason(url: str, says: str) -> None:
+    with pytest.raises(ProfileError) as err:
+        Profile(name="x").replace(endpoints=Endpoints(cio_track=url))
+    assert err.value.field == "endpoints.cio_track"
+    assert says in err.value.problem
+    assert "pw@" not in str(err.value)
+
+
+def test_a_profile_file_with_a_plain_http_proxy_is_refused_on_load_naming_the_key() -> None:
+    data = Profile(name="x").to_dict()
+    data["endpoints"] = {"hull_api": "http://proxy.example.com/api/v1"}
+    with pytest.raises(ProfileError) as err:
+        Profile.from_dict(data)
+    assert err.value.field == "endpoints.hull_api"

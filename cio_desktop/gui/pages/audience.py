@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QCheckBox, QWidget
 
 from cio_desktop.config.profile import Profile, SegmentRef
 from cio_desktop.gui.context import AppContext, Catalog
@@ -25,13 +25,25 @@ class AudiencePage(ChecklistPage):
     option_explained = DELETE_EXPLAINED
     option_field = "delete_on_leave"
 
-    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None, *, ask_nobody: bool = False) -> None:
+        # The wizard asks for an explicit "nobody for now" instead of letting an empty choice pass unnoticed.
+        self.nobody_box = QCheckBox("Send nobody for now: I will choose segments later")
+        self.nobody_box.setAccessibleName("Send nobody for now")
+        self.nobody_box.setVisible(False)
+        self.ask_nobody = ask_nobody
         super().__init__(
             ctx,
             "Audience",
             "Choose the Hull segments whose members are sent to Customer.io. Someone in any chosen segment is sent.",
             parent,
         )
+        self.body_layout.insertWidget(self.body_layout.indexOf(self.summary) + 1, self.nobody_box)
+        self.update_summary()
+
+    @property
+    def nobody_chosen(self) -> bool:
+        """No segment chosen, and "Send nobody for now" ticked."""
+        return not self.model.checked_keys() and self.nobody_box.isChecked()
 
     def profile_items(self, profile: Profile) -> list[CheckItem]:
         return [CheckItem(s.id, s.name, None) for s in profile.segments]
@@ -51,6 +63,7 @@ class AudiencePage(ChecklistPage):
 
     def update_summary(self) -> None:
         chosen = self.model.checked_keys()
+        self.nobody_box.setVisible(self.ask_nobody and not chosen)
         if not chosen:
             self.summary.show_status(ErrorKind.WARNING, "No segment chosen: nobody will be sent to Customer.io.")
             return

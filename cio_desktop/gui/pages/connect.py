@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -32,8 +32,11 @@ from cio_desktop.config.profile import Profile, Region, SourceKind
 from cio_desktop.config.secrets import SecretKey
 from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
+from cio_desktop.gui.pages.endpoints import EndpointsSection
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import HowTo, Page, SecretField, StatusLine, hint, tab_chain
+from cio_desktop.hull.source import SourceError
+from cio_desktop.net.errors import NetworkError, NotFoundError, OrganizationDisabledError
 
 HULL_HOWTO = (
     "In your Hull organization, open the <b>Connectors</b> page and open the Customer.io connector "
@@ -48,6 +51,11 @@ CIO_HOWTO = (
     "<b>App API Key</b> (App API Keys tab) lets this app read people back to verify a sync. "
     "Workspaces in the EU data center are detected automatically."
 )
+HULL_GONE = (
+    "Hull's platform was switched off at the end of 2022, so {org} no longer answers. If you kept Hull "
+    "export files, choose “Hull export files” above."
+)
+RESULT_LINES = 3  # room kept for a test result, so showing it moves nothing under the mouse
 FILES_HOWTO = (
     "Use the files of a Hull export: users as JSON lines (<tt>.jsonl</tt>), JSON or CSV (optionally "
     "<tt>.gz</tt>), and optionally the events as JSON lines. Drop the files here or choose them."
@@ -129,7 +137,7 @@ class ConnectPage(Page):
         self.hull_secret = SecretField("Hull connector secret")
         self.hull_test = QPushButton("Test connection")
         self.hull_test.setAccessibleName("Test the Hull connection")
-        self.hull_status = StatusLine(name="Hull connection result")
+        self.hull_status = _reserved(StatusLine(name="Hull connection result"))
         form.addRow("Organization", self.org_edit)
         form.addRow("Connector ID", self.connector_edit)
         form.addRow("Connector secret", self.hull_secret)
@@ -163,7 +171,10 @@ class ConnectPage(Page):
         self.files_progress = QProgressBar()
         self.files_progress.setAccessibleName("File check progress")
         self.files_progress.setVisible(False)
-        self.files_status = StatusLine(name="File check result")
+        self.files_status = _reserved(StatusLine(name="File check result"))
+        retain = self.files_progress.sizePolicy()
+        retain.setRetainSizeWhenHidden(True)  # its row keeps its height while no check runs
+        self.files_progress.setSizePolicy(retain)
         vf.addWidget(self._row(self.files_test, self.files_progress))
         vf.addWidget(self.files_status)
         self.files_box.files_dropped.connect(self._dropped)
@@ -184,7 +195,7 @@ class ConnectPage(Page):
             self.region_combo.addItem(text, region.value)  # plain str: QVariant does not keep the enum
         self.cio_test = QPushButton("Test connection")
         self.cio_test.setAccessibleName("Test the Customer.io connection")
-        self.cio_status = StatusLine(name="Customer.io connection result")
+        self.cio_status = _reserved(StatusLine(name="Customer.io connection result"))
         cform.addRow("Site ID", self.site_edit)
         cform.addRow("API key", self.api_key)
         cform.addRow("App API key", self.app_key)
@@ -194,8 +205,18 @@ class ConnectPage(Page):
         cform.addRow(self.cio_howto)
         lay.addWidget(self.cio_box)
 
+        self.endpoints = EndpointsSection(ctx)
+        lay.addWidget(self.endpoints)
+
         self.secrets_line = StatusLine(name="Where secrets are kept")
         lay.addWidget(self.secrets_line)
+        # Where secrets go (from the store, read off the GUI thread) and whether one was kept yet: the line
+        # says "Stored in …" only once a secret really was.
+        self._where: tuple[ErrorKind, str] | None = None
+        self._secret_kept = False
+        # The export files' last check: running, or the reason they cannot be used ("" when they can).
+        self.files_checking = False
+        self.files_error = ""
         self.save_status = StatusLine(name="Save problem")
         lay.addWidget(self.save_status)
         lay.addStretch(1)
@@ -211,7 +232,7 @@ class ConnectPage(Page):
             SecretKey.CIO_APP_KEY: self.app_key,
         }
         for key, field in self.secret_fields.items():
-            field.editingFinished.connect(lambda k=key, f=field: self.ctx.set_secret(k, f.text()))
+            field.editingFinished.connect(lambda k=key, f=field: self._keep_secret(k, f.text()))
         self.hull_test.clicked.connect(self.test_hull)
         self.cio_test.clicked.connect(self.test_cio)
         self.files_test.clicked.connect(self.check_files)
@@ -230,7 +251,10 @@ class ConnectPage(Page):
         for x in widgets:
             if isinstance(x, QPushButton):
                 x.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-            h.addWidget(x, 0 if isinstance(x, QPushButton) else 1)
+            if isinstance(x, QPushButton):
+                h.addWidget(x, 0, Qt.AlignmentFlag.AlignTop)  # stays put when the result beside it wraps
+            else:
+                h.addWidget(x, 1)
         h.addStretch(0)  # takes the room only while the result line is hidden
         return w
 
@@ -258,6 +282,7 @@ class ConnectPage(Page):
             self.cio_test,
             self.cio_howto.button,
         ]
+        chain += self.endpoints.focus_chain()
         if with_name:
             chain.insert(0, self.name_edit)
         tab_chain(chain)
@@ -287,6 +312,8 @@ class ConnectPage(Page):
         def fill(values: dict[SecretKey, str]) -> None:
             for key, field in self.secret_fields.items():
                 field.setText(values.get(key, ""))
+            self._secret_kept = any(values.values())
+            self._show_where()
 
         self.ctx.get_secrets(fill)
 
@@ -297,8 +324,8 @@ class ConnectPage(Page):
 
     def _show_backend(self) -> None:
         def shown(text: tuple[ErrorKind, str]) -> None:
-            kind, message = text
-            self.secrets_line.show_status(kind, message)
+            self._where = text
+            self._show_where()
 
         self.ctx.runner.submit(
             self.ctx.key("keyring-where"),
@@ -306,6 +333,29 @@ class ConnectPage(Page):
             on_result=shown,
             serial=True,
         )
+
+    def _show_where(self) -> None:
+        if self._where is None:
+            return
+        kind, message = self._where
+        if kind is ErrorKind.OK and message.startswith("Stored in"):
+            where = "s" + message[1:]  # "stored in your system keyring (…)."
+            if self.ctx.secrets is not self.ctx.display_secrets:  # the wizard keeps them until Finish
+                message = f"Your secrets will be {where[:-1]} when you click “Save and finish”."
+            elif not self._secret_kept:
+                message = f"Secrets you enter will be {where}"
+                kind = ErrorKind.PLAIN
+        self.secrets_line.show_status(kind, message)
+
+    def _keep_secret(self, key: SecretKey, value: str, on_done: Callable[[], None] | None = None) -> None:
+        def kept() -> None:
+            if value:
+                self._secret_kept = True
+                self._show_where()
+            if on_done is not None:
+                on_done()
+
+        self.ctx.set_secret(key, value, on_done=kept)
 
     # ------------------------------------------------------------------ edits
     def _source_toggled(self, *_: object) -> None:
@@ -328,6 +378,7 @@ class ConnectPage(Page):
     def _fields_edited(self, *_: object) -> None:
         if self._loading or self.ctx.profile is None:
             return
+        files_before = self.ctx.profile.files
         changes = {
             "source": SourceKind.FILES if self.files_radio.isChecked() else SourceKind.HULL_API,
             "hull_organization": self.org_edit.text().strip(),
@@ -346,6 +397,13 @@ class ConnectPage(Page):
             self.save_status.show_status(ErrorKind.ERROR, err)
         else:
             self.save_status.clear_status()
+        files = self.ctx.profile.files
+        if (files.users_path, files.events_path) != (files_before.users_path, files_before.events_path):
+            # Other files: the last check no longer applies; check the new ones right away.
+            self.files_error = ""
+            self.files_status.clear_status()
+            if files.users_path and self.files_radio.isChecked():
+                self.check_files()
 
     def commit(self, on_done: Callable[[], None] | None = None) -> None:
         """Apply every field and keep every secret now (leaving the page); ``on_done`` once all are kept."""
@@ -353,8 +411,8 @@ class ConnectPage(Page):
         self._name_edited()
         *first, (last_key, last_field) = self.secret_fields.items()
         for key, field in first:
-            self.ctx.set_secret(key, field.text())
-        self.ctx.set_secret(last_key, last_field.text(), on_done=on_done)  # kept after the others (serial)
+            self._keep_secret(key, field.text())
+        self._keep_secret(last_key, last_field.text(), on_done=on_done)  # kept after the others (serial)
 
     def _browse(self, edit: QLineEdit, title: str) -> None:
         start = str(Path(edit.text()).parent) if edit.text() else str(Path.home())
@@ -391,14 +449,14 @@ class ConnectPage(Page):
             self.hull_status.show_status(ErrorKind.ERROR, "Fill in the " + ", ".join(missing) + " first.")
             self.tested.emit("hull", False)
             return
-        self.ctx.set_secret(SecretKey.HULL_SECRET, secret)
+        self._keep_secret(SecretKey.HULL_SECRET, secret)
         self.hull_status.show_status(ErrorKind.BUSY, "Checking…")
         self.hull_test.setEnabled(False)
         self.ctx.runner.submit(
             self.ctx.key("test-hull"),
             lambda _j: backend.test_hull(profile, secret),
             on_result=lambda msg: self._tested(self.hull_status, "hull", True, msg),
-            on_error=lambda e: self._tested(self.hull_status, "hull", False, backend.error_text(e)),
+            on_error=lambda e: self._tested(self.hull_status, "hull", False, hull_failure_text(profile, e)),
             on_finished=lambda: self.hull_test.setEnabled(True),
         )
 
@@ -412,8 +470,8 @@ class ConnectPage(Page):
             self.cio_status.show_status(ErrorKind.ERROR, "Fill in the Site ID and the API key first.")
             self.tested.emit("cio", False)
             return
-        self.ctx.set_secret(SecretKey.CIO_API_KEY, api_key)
-        self.ctx.set_secret(SecretKey.CIO_APP_KEY, app_key)
+        self._keep_secret(SecretKey.CIO_API_KEY, api_key)
+        self._keep_secret(SecretKey.CIO_APP_KEY, app_key)
         self.cio_status.show_status(ErrorKind.BUSY, "Checking…")
         self.cio_test.setEnabled(False)
 
@@ -438,9 +496,11 @@ class ConnectPage(Page):
         if profile is None:
             return
         if not profile.files.users_path:
-            self.files_status.show_status(ErrorKind.ERROR, "Choose the users file first.")
+            self.files_error = "Choose the users file first."
+            self.files_status.show_status(ErrorKind.ERROR, self.files_error)
             self.tested.emit("files", False)
             return
+        self.files_checking = True
         self.files_status.show_status(ErrorKind.BUSY, "Reading the files…")
         self.files_progress.setVisible(True)
         self.files_progress.setRange(0, 0)
@@ -456,11 +516,16 @@ class ConnectPage(Page):
             self.files_test.setEnabled(True)
             self.files_progress.setVisible(False)
 
+        def checked(ok: bool, message: str) -> None:
+            self.files_checking = False
+            self.files_error = "" if ok else message
+            self._tested(self.files_status, "files", ok, message)
+
         self.ctx.runner.submit(
             self.ctx.key("check-files"),
             lambda job: backend.check_files(profile, job),
-            on_result=lambda msg: self._tested(self.files_status, "files", True, msg),
-            on_error=lambda e: self._tested(self.files_status, "files", False, backend.error_text(e)),
+            on_result=lambda msg: checked(True, msg),
+            on_error=lambda e: checked(False, backend.error_text(e)),
             on_progress=progress,
             on_finished=finished,
         )
@@ -470,3 +535,23 @@ class ConnectPage(Page):
         self.tested.emit(service, ok)
         if ok:
             self.ctx.load_catalog()
+
+
+def _reserved(line: StatusLine) -> StatusLine:
+    """Keep ``RESULT_LINES`` lines of room for ``line`` whether or not it shows a result."""
+    line.setMinimumHeight(line.fontMetrics().lineSpacing() * RESULT_LINES)
+    line.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    policy = line.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    line.setSizePolicy(policy)
+    return line
+
+
+def hull_failure_text(profile: Profile, exc: BaseException) -> str:
+    """Why the Hull test failed; an unreachable Hull-hosted organization points at export files."""
+    text = backend.error_text(exc)
+    cause = exc.__cause__ if isinstance(exc, SourceError) else exc  # the Hull source wraps the client's error
+    gone = isinstance(cause, NetworkError | NotFoundError | OrganizationDisabledError)
+    if gone and profile.hull_organization.lower().endswith(".hullapp.io"):
+        text += " " + HULL_GONE.format(org=profile.hull_organization)
+    return text

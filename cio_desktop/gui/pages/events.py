@@ -55,4 +55,5 @@ class EventsPage(ChecklistPage):
         if n == 0:
             self.summary.show_status(ErrorKind.PLAIN, "No event chosen: only people (no events) are sent.")
         else:
-            self.summary.show_status(ErrorKind.OK, f"{n} event{'s' if n != 1 else ''} forwarded.")
+            # Chosen, not forwarded: nothing is sent until a sync runs (and only events that happen).
+            self.summary.show_status(ErrorKind.OK, f"{n} event name{'s' if n != 1 else ''} chosen.")
