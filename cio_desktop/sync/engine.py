@@ -32,7 +32,7 @@ from typing import Any
 from cio_desktop.config.profile import Profile
 from cio_desktop.customerio.track import TrackClient
 from cio_desktop.hull.firehose import FirehoseWriter
-from cio_desktop.hull.source import UserSource
+from cio_desktop.hull.source import HullUser, UserSource
 from cio_desktop.sync.batching import DEFAULT_MAX_OPS
 from cio_desktop.sync.events import event_label
 from cio_desktop.sync.guard import DeletionApproval
@@ -164,8 +164,16 @@ class SyncEngine:
         types = {a.key: a.type for a in self.source.attributes()}
         return MappingContext(self.profile, names, types)
 
-    def iter_preview(self, *, cancel: threading.Event | None = None) -> Iterator[PreviewRow]:
-        """Members of the synchronized segments with their decision and exact payload, lazily."""
+    def iter_preview(
+        self,
+        *,
+        cancel: threading.Event | None = None,
+        match: Callable[[HullUser], bool] | None = None,
+    ) -> Iterator[PreviewRow]:
+        """Members of the synchronized segments with their decision and exact payload, lazily.
+
+        ``match`` keeps only the users it accepts, before any planning or ledger read (a search
+        reads the whole audience but plans only who it finds)."""
         ctx = self.context()
         stop = cancel or threading.Event()
         users = self.source.iter_users(self.profile.segment_ids)
@@ -173,6 +181,9 @@ class SyncEngine:
             for chunk in chunks(users, PAGE_SIZE):
                 if stop.is_set():
                     return
+                if match is not None:
+                    # Filtered per page read, so a match shows after one page, not after 500 matches.
+                    chunk = [u for u in chunk if match(u)]
                 known = self.ledger.known_by_hull_id(str(u.get("id", "")) for u in chunk)
                 now = self.clock()
                 for user in chunk:
