@@ -7,6 +7,7 @@ schema or the export file's metadata), the sample from a bounded read of users o
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,34 +40,39 @@ def attribute_groups(keys: Iterable[str]) -> dict[str, list[str]]:
     return {g: sorted(groups[g]) for g in sorted(groups) if len(groups[g]) >= 2}
 
 
-def _score(query: str, name: str) -> float:
-    q, n = query.casefold(), name.casefold()
-    leaf = n.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
-    if n == q:
-        return 4.0
-    if leaf.startswith(q) or n.startswith(q):
-        return 3.0 + len(q) / max(len(n), 1)
-    if q in n:
-        return 2.0 + len(q) / max(len(n), 1)
-    # A typo: similarity of the whole name and of its last part, whichever is closer.
-    return max(difflib.SequenceMatcher(None, q, n).ratio(), difflib.SequenceMatcher(None, q, leaf).ratio())
-
-
 def suggest(query: str, names: Sequence[str], limit: int = 15, cutoff: float = 0.5) -> list[str]:
-    """The names most like ``query`` (exact, then prefix, then contains, then similar spelling)."""
-    q = query.strip()
+    """The names most like ``query``: exact, then starts with it, then contains it, then spelled
+    alike (difflib, against the whole name and its last part, so "givn_name" finds
+    ``traits_clearbit/given_name``)."""
+    q = query.strip().casefold()
     if not q:
         return sorted(names)[:limit]
-    scored = [(s, n) for n in names if (s := _score(q, n)) >= cutoff]
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(q)  # the query is compared with every name: its analysis is done once
+    scored: list[tuple[float, str]] = []
+    for name in names:
+        n = name.casefold()
+        leaf = n.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+        if n == q:
+            score = 4.0
+        elif leaf.startswith(q) or n.startswith(q):
+            score = 3.0 + len(q) / len(n)
+        elif q in n:
+            score = 2.0 + len(q) / len(n)
+        else:
+            score = 0.0
+            for text in (n, leaf):
+                matcher.set_seq1(text)
+                if matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff:
+                    score = max(score, matcher.ratio())
+        if score >= cutoff:
+            scored.append((score, name))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [n for _, n in scored[:limit]]
 
 
 def closest(name: str, names: Sequence[str]) -> str | None:
     """The one known name ``name`` was most likely meant to be (a typo), or None."""
-    found = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
-    if found:
-        return found[0]
     best = suggest(name, names, limit=1, cutoff=0.75)
     return best[0] if best and best[0] != name else None
 
@@ -108,7 +114,9 @@ def _flat(user: HullUser) -> Iterable[tuple[str, Any]]:
 
 
 def _show(value: Any) -> str:
-    text = str(value).replace("\n", " ")
+    # As Customer.io would show it: JSON (true, ["beta"]), text without quotes.
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\n", " ")
     return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
 
 
