@@ -40,13 +40,20 @@ def user_matcher(query: str, id_attribute: str) -> Callable[[HullUser], bool]:
     """A case-insensitive "contains" test of ``query`` against the searched fields of a user."""
     needle = query.strip().casefold()
     fields = SEARCHED_FIELDS if id_attribute in SEARCHED_FIELDS else (*SEARCHED_FIELDS, id_attribute)
+    nested = tuple(k for k in fields if k.startswith("account."))  # read from the account object
 
     def matches(user: HullUser) -> bool:
+        # Called for every member of the audience: plain lookups, no allocation beyond casefold.
         if not needle:
             return True
         for key in fields:
-            value = read_attribute(user, key)
-            if isinstance(value, str | int) and not isinstance(value, bool) and needle in str(value).casefold():
+            value = user.get(key)
+            if value is None and key in nested:
+                value = read_attribute(user, key)
+            if type(value) is str:
+                if needle in value.casefold():
+                    return True
+            elif type(value) is int and needle in str(value):
                 return True
         return False
 

@@ -177,13 +177,11 @@ class SyncEngine:
         ctx = self.context()
         stop = cancel or threading.Event()
         users = self.source.iter_users(self.profile.segment_ids)
+        pages = chunks(users, PAGE_SIZE) if match is None else _matching_pages(users, match, PAGE_SIZE)
         try:
-            for chunk in chunks(users, PAGE_SIZE):
+            for chunk in pages:
                 if stop.is_set():
                     return
-                if match is not None:
-                    # Filtered per page read, so a match shows after one page, not after 500 matches.
-                    chunk = [u for u in chunk if match(u)]
                 known = self.ledger.known_by_hull_id(str(u.get("id", "")) for u in chunk)
                 now = self.clock()
                 for user in chunk:
@@ -205,6 +203,24 @@ class SyncEngine:
     def preview(self, limit: int, *, cancel: threading.Event | None = None) -> list[PreviewRow]:
         """The first ``limit`` members of the segments with their decision and exact payload."""
         return list(islice(self.iter_preview(cancel=cancel), max(0, limit)))
+
+
+def _matching_pages(
+    users: Iterator[HullUser], match: Callable[[HullUser], bool], size: int
+) -> Iterator[list[HullUser]]:
+    """The users ``match`` accepts, a list per ``size`` users read (often empty): a match shows after
+    one page read, and only matches are kept, so reading stays as cheap as a plain read."""
+    page: list[HullUser] = []
+    read = 0
+    for user in users:
+        if match(user):
+            page.append(user)
+        read += 1
+        if read == size:
+            yield page
+            page, read = [], 0
+    if read:
+        yield page
 
 
 def _diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any] | None) -> AttributeChanges:
