@@ -142,3 +142,22 @@ def test_the_person_column_shows_name_and_email_whole_with_the_hull_id_in_its_to
     assert backend.row_hull_id(row) in cell.data(Qt.ItemDataRole.ToolTipRole)
     widest = max(page.table.fontMetrics().horizontalAdvance(page.model.index(i, 2).data()) for i in range(50))
     assert page.table.columnWidth(2) >= min(widest, MAX_COLUMN_WIDTH)
+
+
+def test_changing_segments_during_a_search_searches_the_new_segments(qtbot, make_sandbox, make_window) -> None:
+    from cio_desktop.config.profile import SegmentRef
+
+    sb = make_sandbox(users=400, seed=21)
+    window = make_window(sb)
+    page = _load(qtbot, window, limit=10)
+    vip = next((sid, name) for sid, name, _n in sb.segments() if name == "VIP")
+    outsider = next(u for u in _members(window, sb) if u.get("email") and vip[0] not in (u.get("segment_ids") or []))
+    finished: list[int] = []
+    page.search_finished.connect(finished.append)
+    page.search.setText(outsider["email"])
+    page.start_search()
+    window.ctx.update(segments=(SegmentRef(*vip),))  # before the search could answer
+    qtbot.waitUntil(lambda: bool(finished), timeout=20000)
+    qtbot.wait(300)
+    assert finished == [0]  # searched again, in VIP only, where this person is not
+    assert _shown_ids(page) == []

@@ -212,7 +212,9 @@ class PreviewPage(Page):
             self.status.clear_status()
         if self.ctx.runner.is_running(self.ctx.key("preview")):
             self.ctx.runner.cancel(self.ctx.key("preview"))
-            self.load()
+            self.load()  # (which searches again too)
+        elif self.ctx.runner.is_running(self.ctx.key("preview-search")):
+            self.start_search()  # its matches were of the old settings: search again with the new
         elif self.isVisible():
             self.status.show_status(ErrorKind.WARNING, "Settings changed: refresh to see the new decisions.")
 
