@@ -529,7 +529,10 @@ def row_json(row: PreviewRow) -> str:
 
 
 def row_changes(row: PreviewRow) -> str:
-    if row.decision.reason is Reason.NEW:
+    d = row.decision
+    if d.action is Action.SKIP and d.reason is not Reason.UNCHANGED:
+        return "Nothing changes in Customer.io: this person is not sent."
+    if d.reason is Reason.NEW:
         return "Never sent before: every attribute is new."
     ch = row.changes
     if not ch.any:

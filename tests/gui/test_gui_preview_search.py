@@ -161,3 +161,11 @@ def test_changing_segments_during_a_search_searches_the_new_segments(qtbot, make
     qtbot.wait(300)
     assert finished == [0]  # searched again, in VIP only, where this person is not
     assert _shown_ids(page) == []
+
+
+def test_a_skipped_person_is_said_to_change_nothing_in_customerio(qtbot, make_sandbox, make_window) -> None:
+    window = make_window(make_sandbox(users=300))
+    page = _load(qtbot, window)
+    _select(page, "skip: no customerId")
+    assert page.json_title.text() == "Nothing is sent for this person"
+    assert page.changes_view.toPlainText() == "Nothing changes in Customer.io: this person is not sent."

@@ -297,7 +297,9 @@ class FieldsPage(Page):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Attribute not found")
-        box.setText(f"Your Hull users have no attribute {shown}.")
+        guess = closest(names[0], sorted(self._types)) if len(names) == 1 else None
+        meant = f" Did you mean “{guess}”?" if guess else ""
+        box.setText(f"Your Hull users have no attribute {shown}.{meant}")
         box.setInformativeText(
             "It may be a typo: as it is, Customer.io would never receive a value for it. "
             "Keep it only if the attribute will exist in Hull soon."

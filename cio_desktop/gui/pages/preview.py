@@ -50,6 +50,8 @@ SEND_TIP = "Send this person to Customer.io now, even if nothing changed since t
 SEARCH_DELAY_MS = 250
 # The Person and customerId columns fit their text up to this width; longer text is elided (tooltip).
 MAX_COLUMN_WIDTH = 420
+# Columns are fitted to this many first rows (fitting to 100,000 would stall the GUI).
+FIT_ROWS = 200
 
 
 class PreviewPage(Page):
@@ -122,7 +124,7 @@ class PreviewPage(Page):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
-        hh.setResizeContentsPrecision(200)  # fit columns to the first rows, not to all 100,000
+        hh.setResizeContentsPrecision(FIT_ROWS)
         for col, width in enumerate((190, 170, 340)):
             self.table.setColumnWidth(col, width)
         # Long text keeps both ends ("Quentin Sch…@example.com"); the tooltip has all of it.
@@ -351,8 +353,8 @@ class PreviewPage(Page):
         if new:
             self.model.append_rows(new)
             self._update_labels(list(self.model.all_rows()))
-            if self._found == len(new):
-                self._fit_columns()  # the first matches: size the columns to them once
+            if self._found - len(new) < FIT_ROWS:
+                self._fit_columns()  # size the columns to the first matches (later ones scroll in)
         if not update.done:
             self.status.show_status(
                 ErrorKind.BUSY,
@@ -390,7 +392,13 @@ class PreviewPage(Page):
             f"<b>{escape(who)}</b> — {escape(backend.row_user(row))}<br>{escape(backend.row_message(row))}"
         )
         self.json_title.setText(backend.row_json_title(row))
-        self.json_view.setPlainText(backend.row_json(row))
+        json_text = backend.row_json(row)
+        # JSON keeps its lines; the sentence said when nothing is sent wraps to the pane.
+        wrap = (
+            QPlainTextEdit.LineWrapMode.NoWrap if json_text.startswith("[") else QPlainTextEdit.LineWrapMode.WidgetWidth
+        )
+        self.json_view.setLineWrapMode(wrap)
+        self.json_view.setPlainText(json_text)
         self.changes_view.setPlainText(backend.row_changes(row))
         self._update_send_button(row)
 
