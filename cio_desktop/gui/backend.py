@@ -494,10 +494,6 @@ def row_send_blocked(row: PreviewRow) -> str:
     return ""
 
 
-def row_sendable(row: PreviewRow) -> bool:
-    return not row_send_blocked(row)
-
-
 def _full_payload(row: PreviewRow) -> str:
     """The operations text; for an unchanged person, the identify a sync would send had anything changed."""
     person = row.decision.person
