@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +52,34 @@ def shoot_welcome(app: object, path: Path, width: int, height: int) -> None:
                 os.environ.pop(paths.HOME_ENV, None)
             else:
                 os.environ[paths.HOME_ENV] = before
+
+
+def shoot_typo(app: object, fields: Any, out: Path, suffix: str, shoot: Callable[[str], None]) -> None:
+    """A typo in a Hull attribute: the confirmation it asks for, then the flagged row (not kept)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, answer)
+            return
+        box.grab().save(str(out / f"fields-unknown-attribute{suffix}.png"))
+        print(f"wrote {out / f'fields-unknown-attribute{suffix}.png'}")
+        next(b for b in box.buttons() if b.text() == "Fix it").click()
+
+    QTimer.singleShot(0, answer)
+    row = fields.model.add("")
+    fields.model.setData(fields.model.index(row, 0), "traits_plann")
+    wait_until(
+        app,
+        lambda: not QApplication.activeModalWidget() and "Not saved" in fields.mapping_status.text(),
+        30,
+        "the typo check",
+    )
+    fields.table.scrollToBottom()
+    shoot("Fields-typo")
+    fields.model.remove(row)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,15 +126,27 @@ def main(argv: list[str] | None = None) -> int:
         window.show_page(name)
         shoot(name)
     window.show_page("Fields")
-    id_status = window.fields_page.id_status
+    fields = window.fields_page
+    id_status = fields.id_status
     wait_until(app, lambda: id_status.status not in ("", "busy"), 60, "the customerId check")
+    wait_until(app, lambda: fields.model.sample is not None, 60, "the attribute sample")
     shoot("Fields")
+    shoot_typo(app, fields, out, suffix, shoot)
 
     window.show_page("Preview")
     preview = window.preview_page
     wait_until(app, lambda: preview.model.total_rows() > 0, 120, "preview rows")
     preview.table.selectRow(0)
     shoot("Preview")
+    # The search reads the whole audience: someone far past the rows loaded.
+    far = [u for seg in ctx.profile.segment_ids for u in window.demo_session.sandbox.users_in_segment(seg)][-1]
+    searched: list[int] = []
+    preview.search_finished.connect(searched.append)
+    preview.search.setText(str(far.get("name") or far["id"]))
+    wait_until(app, lambda: bool(searched), 60, "the audience search")
+    preview.table.selectRow(0)
+    shoot("Preview-search")
+    preview.search.clear()
 
     window.show_page("Sync")
     sync = window.sync_page

@@ -25,7 +25,7 @@ from cio_desktop.gui.workers import JobCancelled, JobContext
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.net.errors import ServiceError
 from cio_desktop.sync.guard import DeletionApproval
-from cio_desktop.sync.model import Reason
+from cio_desktop.sync.model import Action, Reason
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.runs import LedgerError, RunError, RunRecord, RunStatus, WithheldDeletion
 from cio_desktop.sync.summary import RunMode, RunSummary
@@ -481,6 +481,12 @@ def row_user(row: PreviewRow) -> str:
     return row.user
 
 
+def row_person(row: PreviewRow) -> str:
+    """Name and email for the Person column (the Hull id has its own place in the detail pane)."""
+    suffix = f" (Hull id {row.decision.hull_id})"
+    return row.user.removesuffix(suffix) if row.user != suffix.lstrip() else row.user
+
+
 def row_hull_id(row: PreviewRow) -> str:
     return row.decision.hull_id
 
@@ -496,21 +502,52 @@ def row_message(row: PreviewRow) -> str:
     return f"{row.label}: {message}" if message else row.label
 
 
-def row_sendable(row: PreviewRow) -> bool:
-    return row.decision.person is not None and bool(row.decision.customer_id)
+def row_send_blocked(row: PreviewRow) -> str:
+    """Why "Send this person now" cannot send this person, or "" when it can. Unchanged people can
+    be sent (a test send sends them anyway); skipped people would only be skipped again."""
+    d = row.decision
+    if d.action is Action.SKIP and d.reason is not Reason.UNCHANGED:
+        return f"Not sent: {d.message or d.label}."
+    if d.person is None or not d.customer_id:
+        return f"Nothing to send for this person ({d.label})."
+    return ""
+
+
+def _full_payload(row: PreviewRow) -> str:
+    """The operations text; for an unchanged person, the identify a sync would send had anything changed."""
+    person = row.decision.person
+    if row.payload or row.decision.reason is not Reason.UNCHANGED or person is None or not person.customer_id:
+        return row.payload
+    from cio_desktop.sync.mapping import identify_operation
+
+    return json.dumps([identify_operation(person)], ensure_ascii=False)
+
+
+def row_json_title(row: PreviewRow) -> str:
+    """The heading over the JSON: what it is, in words."""
+    if row.payload:
+        return "Sent to Customer.io"
+    if _full_payload(row):
+        return "Unchanged: this is what Customer.io already has (a sync sends nothing for this person)"
+    return "Nothing is sent for this person"
 
 
 def row_json(row: PreviewRow) -> str:
-    if not row.payload:
+    """The operations Customer.io gets for this person (for an unchanged person: what it has)."""
+    payload = _full_payload(row)
+    if not payload:
         return "Nothing is sent for this person: " + row_message(row)
     try:
-        return json.dumps(json.loads(row.payload), indent=2, ensure_ascii=False)
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
     except ValueError:
-        return row.payload
+        return payload
 
 
 def row_changes(row: PreviewRow) -> str:
-    if row.decision.reason is Reason.NEW:
+    d = row.decision
+    if d.action is Action.SKIP and d.reason is not Reason.UNCHANGED:
+        return "Nothing changes in Customer.io: this person is not sent."
+    if d.reason is Reason.NEW:
         return "Never sent before: every attribute is new."
     ch = row.changes
     if not ch.any:

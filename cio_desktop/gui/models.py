@@ -135,6 +135,8 @@ class Column(Generic[Row]):
     header: str
     text: Callable[[Row], str]
     align_right: bool = False
+    # The cell's tooltip (e.g. the whole text of a cell that may be elided); else the model's.
+    tooltip: Callable[[Row], str | None] | None = None
 
 
 class LazyTableModel(QAbstractTableModel, Generic[Row]):
@@ -150,6 +152,7 @@ class LazyTableModel(QAbstractTableModel, Generic[Row]):
         self._columns = list(columns)
         self._rows: list[Row] = []
         self._visible: list[int] | None = None  # indexes into _rows when filtered
+        self._keep: Callable[[Row], bool] | None = None
         self._shown = 0
         self.tooltip: Callable[[Row], str | None] | None = None
 
@@ -157,14 +160,31 @@ class LazyTableModel(QAbstractTableModel, Generic[Row]):
         self.beginResetModel()
         self._rows = list(rows)
         self._visible = None
+        self._keep = None
         self._shown = min(self.CHUNK, len(self._rows))
         self.endResetModel()
 
     def set_filter(self, keep: Callable[[Row], bool] | None) -> None:
         self.beginResetModel()
+        self._keep = keep
         self._visible = None if keep is None else [i for i, r in enumerate(self._rows) if keep(r)]
         self._shown = min(self.CHUNK, self._total())
         self.endResetModel()
+
+    def append_rows(self, rows: Sequence[Row]) -> None:
+        """Add rows at the end (a search streaming its matches) without resetting the view, so the
+        selection and scroll position stay where the user put them."""
+        start = len(self._rows)
+        self._rows.extend(rows)
+        if self._visible is not None and self._keep is not None:
+            keep = self._keep
+            self._visible.extend(i for i in range(start, len(self._rows)) if keep(self._rows[i]))
+        # Rows past the shown chunk arrive through fetchMore as the user scrolls.
+        extra = min(self.CHUNK, self._total()) - self._shown
+        if extra > 0:
+            self.beginInsertRows(QModelIndex(), self._shown, self._shown + extra - 1)
+            self._shown += extra
+            self.endInsertRows()
 
     def _total(self) -> int:
         return len(self._rows) if self._visible is None else len(self._visible)
@@ -174,6 +194,16 @@ class LazyTableModel(QAbstractTableModel, Generic[Row]):
 
     def all_rows(self) -> list[Row]:
         return self._rows
+
+    def find(self, wanted: Callable[[Row], bool]) -> int:
+        """The view row of the first visible row ``wanted`` accepts (fetched into the view), or -1."""
+        order = range(len(self._rows)) if self._visible is None else self._visible
+        for pos, i in enumerate(order):
+            if wanted(self._rows[i]):
+                while self._shown <= pos and self.canFetchMore(_ROOT):
+                    self.fetchMore(_ROOT)
+                return pos
+        return -1
 
     def row(self, r: int) -> Row:
         return self._rows[r if self._visible is None else self._visible[r]]
@@ -210,6 +240,7 @@ class LazyTableModel(QAbstractTableModel, Generic[Row]):
             return col.text(self.row(index.row()))
         if role == Qt.ItemDataRole.TextAlignmentRole and col.align_right:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and self.tooltip is not None:
-            return self.tooltip(self.row(index.row()))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            tip = col.tooltip or self.tooltip
+            return tip(self.row(index.row())) if tip is not None else None
         return None

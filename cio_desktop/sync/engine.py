@@ -32,7 +32,7 @@ from typing import Any
 from cio_desktop.config.profile import Profile
 from cio_desktop.customerio.track import TrackClient
 from cio_desktop.hull.firehose import FirehoseWriter
-from cio_desktop.hull.source import UserSource
+from cio_desktop.hull.source import HullUser, UserSource
 from cio_desktop.sync.batching import DEFAULT_MAX_OPS
 from cio_desktop.sync.events import event_label
 from cio_desktop.sync.guard import DeletionApproval
@@ -164,13 +164,22 @@ class SyncEngine:
         types = {a.key: a.type for a in self.source.attributes()}
         return MappingContext(self.profile, names, types)
 
-    def iter_preview(self, *, cancel: threading.Event | None = None) -> Iterator[PreviewRow]:
-        """Members of the synchronized segments with their decision and exact payload, lazily."""
+    def iter_preview(
+        self,
+        *,
+        cancel: threading.Event | None = None,
+        match: Callable[[HullUser], bool] | None = None,
+    ) -> Iterator[PreviewRow]:
+        """Members of the synchronized segments with their decision and exact payload, lazily.
+
+        ``match`` keeps only the users it accepts, before any planning or ledger read (a search
+        reads the whole audience but plans only who it finds)."""
         ctx = self.context()
         stop = cancel or threading.Event()
         users = self.source.iter_users(self.profile.segment_ids)
+        pages = chunks(users, PAGE_SIZE) if match is None else _matching_pages(users, match, PAGE_SIZE)
         try:
-            for chunk in chunks(users, PAGE_SIZE):
+            for chunk in pages:
                 if stop.is_set():
                     return
                 known = self.ledger.known_by_hull_id(str(u.get("id", "")) for u in chunk)
@@ -194,6 +203,24 @@ class SyncEngine:
     def preview(self, limit: int, *, cancel: threading.Event | None = None) -> list[PreviewRow]:
         """The first ``limit`` members of the segments with their decision and exact payload."""
         return list(islice(self.iter_preview(cancel=cancel), max(0, limit)))
+
+
+def _matching_pages(
+    users: Iterator[HullUser], match: Callable[[HullUser], bool], size: int
+) -> Iterator[list[HullUser]]:
+    """The users ``match`` accepts, a list per ``size`` users read (often empty): a match shows after
+    one page read, and only matches are kept, so reading stays as cheap as a plain read."""
+    page: list[HullUser] = []
+    read = 0
+    for user in users:
+        if match(user):
+            page.append(user)
+        read += 1
+        if read == size:
+            yield page
+            page, read = [], 0
+    if read:
+        yield page
 
 
 def _diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any] | None) -> AttributeChanges:

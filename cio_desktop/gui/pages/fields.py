@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from PySide6.QtCore import (
-    QAbstractItemModel,
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QStringListModel,
-    Qt,
-    QTimer,
-    Signal,
-)
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,22 +11,31 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QMenu,
+    QMessageBox,
     QPushButton,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from cio_desktop.config.profile import MAX_ATTRIBUTE_NAME_BYTES, AttributeMapping, Profile, default_cio_name
-from cio_desktop.gui import backend
+from cio_desktop.config.profile import Profile
+from cio_desktop.gui import backend, backend_audience
 from cio_desktop.gui.context import AppContext, Catalog
+from cio_desktop.gui.pages.fields_model import (
+    COL_CIO,
+    COL_FILLED,
+    COL_HULL,
+    COL_PROBLEM,
+    COL_SAMPLES,
+    COL_TYPE,
+    AttributeDelegate,
+    MappingModel,
+    validate_cio_name,
+)
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, StatusLine, compact_rows, hint, tab_chain
-
-Index = QModelIndex | QPersistentModelIndex
-_ROOT = QModelIndex()
+from cio_desktop.hull.attribute_catalog import BASE_ATTRIBUTES, AttributeSample, attribute_groups, closest
 
 ID_RECOMMENDATION = (
     "The customerId is how Customer.io recognises a person, so it must never change. Use "
@@ -49,188 +45,14 @@ ID_RECOMMENDATION = (
 # Above this share of the preview sample without a customerId, the choice is probably wrong.
 MISSING_WARN_SHARE = 0.2
 SAMPLE_SIZE = 200
-# Names Customer.io reserves for identifiers and flags. (email, created_at and hull_segments may be
-# mapped: a mapping overrides the base attribute of the same name.)
-RESERVED_NAMES = frozenset({"id", "cio_id", "_update"})
-
-
-def validate_cio_name(name: str, others: list[str]) -> str:
-    """The problem with a Customer.io attribute name, or "" when it is fine."""
-    if not name.strip():
-        return "Give the Customer.io attribute a name."
-    size = len(name.encode("utf-8"))
-    if size > MAX_ATTRIBUTE_NAME_BYTES:
-        return f"Too long: {size} bytes, Customer.io allows {MAX_ATTRIBUTE_NAME_BYTES}."
-    if name != name.strip():
-        return "Remove the spaces at the start or end."
-    if name in others:
-        return f"“{name}” is already used by another row."
-    if name in RESERVED_NAMES:
-        return f"“{name}” is reserved by Customer.io; choose another name."
-    return ""
-
-
-class MappingModel(QAbstractTableModel):
-    """Rows of (Hull attribute, Customer.io name). Signals: ``edited()`` after any change."""
-
-    edited = Signal()
-    HEADERS = ("Hull attribute", "Type", "Customer.io name", "Problem")
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.rows: list[list[str]] = []
-        self.types: dict[str, str] = {}
-
-    def set_rows(self, mappings: tuple[AttributeMapping, ...]) -> None:
-        self.beginResetModel()
-        self.rows = [[m.hull, m.cio] for m in mappings]
-        self.endResetModel()
-
-    def set_types(self, types: dict[str, str]) -> None:
-        self.types = types
-        if self.rows:
-            self.dataChanged.emit(self.index(0, 1), self.index(len(self.rows) - 1, 1))
-
-    def problem(self, row: int) -> str:
-        names = [r[1] for i, r in enumerate(self.rows) if i != row]
-        hull, cio = self.rows[row]
-        if not hull:
-            return "Choose a Hull attribute."
-        return validate_cio_name(cio, names)
-
-    def problems(self) -> list[tuple[int, str]]:
-        return [(i, p) for i in range(len(self.rows)) if (p := self.problem(i))]
-
-    def mappings(self) -> tuple[AttributeMapping, ...]:
-        return tuple(AttributeMapping(h, c) for h, c in self.rows)
-
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else 4
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return str(section + 1)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        hull, cio = self.rows[index.row()]
-        col = index.column()
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            if col == 0:
-                return hull
-            if col == 1:
-                return self.types.get(hull, "")
-            if col == 2:
-                return cio
-            problem = self.problem(index.row())
-            return problem if role == Qt.ItemDataRole.DisplayRole else None
-        if role == Qt.ItemDataRole.ForegroundRole and col == 3:
-            return QColor("#d64545")
-        if role == Qt.ItemDataRole.ToolTipRole and col in (2, 3):
-            return self.problem(index.row()) or None
-        return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.column() in (0, 2):
-            base |= Qt.ItemFlag.ItemIsEditable
-        return base
-
-    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if not index.isValid() or role != Qt.ItemDataRole.EditRole or index.column() not in (0, 2):
-            return False
-        text = str(value)
-        row = self.rows[index.row()]
-        if index.column() == 0:
-            text = text.strip()
-            # A new Hull attribute brings its default name, unless the user had typed their own.
-            if not row[1] or row[1] == default_cio_name(row[0]):
-                row[1] = default_cio_name(text) if text else ""
-            row[0] = text
-        else:
-            row[1] = text
-        self.dataChanged.emit(self.index(index.row(), 0), self.index(index.row(), 3))
-        # Another row's duplicate warning may have appeared or gone.
-        if self.rows:
-            self.dataChanged.emit(self.index(0, 3), self.index(len(self.rows) - 1, 3))
-        self.edited.emit()
-        return True
-
-    def add(self, hull: str) -> int:
-        row = len(self.rows)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self.rows.append([hull, default_cio_name(hull) if hull else ""])
-        self.endInsertRows()
-        self.edited.emit()
-        return row
-
-    def remove(self, row: int) -> None:
-        self.beginRemoveRows(QModelIndex(), row, row)
-        del self.rows[row]
-        self.endRemoveRows()
-        if self.rows:
-            self.dataChanged.emit(self.index(0, 3), self.index(len(self.rows) - 1, 3))
-        self.edited.emit()
-
-    def move(self, row: int, delta: int) -> int:
-        target = row + delta
-        if not 0 <= target < len(self.rows):
-            return row
-        self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), target + (1 if delta > 0 else 0))
-        self.rows[row], self.rows[target] = self.rows[target], self.rows[row]
-        self.endMoveRows()
-        self.edited.emit()
-        return target
-
-
-class AttributeDelegate(QStyledItemDelegate):
-    """Edits the Hull attribute column with a searchable (type to filter, "contains") combo box."""
-
-    def __init__(self, page: FieldsPage) -> None:
-        super().__init__(page)
-        self.page = page
-
-    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
-        combo = QComboBox(parent)
-        combo.setEditable(True)
-        combo.setAccessibleName("Hull attribute")
-        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        combo.setMaxVisibleItems(15)
-        for key, typ in self.page.attribute_items():
-            combo.addItem(f"{key}  ({typ})" if typ else key, key)
-        completer = QCompleter(self.page.attribute_keys_model, combo)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        combo.setCompleter(completer)
-        return combo
-
-    def setEditorData(self, editor: QWidget, index: Index) -> None:
-        assert isinstance(editor, QComboBox)
-        value = index.data(Qt.ItemDataRole.EditRole) or ""
-        pos = editor.findData(value)
-        if pos >= 0:
-            editor.setCurrentIndex(pos)
-        editor.setEditText(value)
-
-    def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: Index) -> None:
-        assert isinstance(editor, QComboBox)
-        text = editor.currentText().strip()
-        pos = editor.findText(text)
-        key = editor.itemData(pos) if pos >= 0 else text.split("  (")[0]
-        model.setData(index, key, Qt.ItemDataRole.EditRole)
 
 
 class FieldsPage(Page):
-    """Signals: ``sample_checked(int, int)``: missing customerIds, sample size."""
+    """Signals: ``sample_checked(int, int)``: missing customerIds, sample size;
+    ``attributes_sampled(int)``: the attribute sample (of this many users) reached the table."""
 
     sample_checked = Signal(int, int)
+    attributes_sampled = Signal(int)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(
@@ -280,7 +102,7 @@ class FieldsPage(Page):
         self.table.setAccessibleName("Attribute mapping")
         compact_rows(self.table, padding=14)  # room for the searchable combo box editor
         self.table.setModel(self.model)
-        self.table.setItemDelegateForColumn(0, AttributeDelegate(self))
+        self.table.setItemDelegateForColumn(COL_HULL, AttributeDelegate(self.attribute_items, self))
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(
@@ -289,19 +111,30 @@ class FieldsPage(Page):
             | QTableView.EditTrigger.AnyKeyPressed
         )
         hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col, mode in (
+            (COL_HULL, QHeaderView.ResizeMode.Stretch),
+            (COL_TYPE, QHeaderView.ResizeMode.ResizeToContents),
+            (COL_CIO, QHeaderView.ResizeMode.Stretch),
+            (COL_FILLED, QHeaderView.ResizeMode.ResizeToContents),
+            (COL_SAMPLES, QHeaderView.ResizeMode.Stretch),
+            (COL_PROBLEM, QHeaderView.ResizeMode.Stretch),
+        ):
+            hh.setSectionResizeMode(col, mode)
         self.table.setMinimumHeight(220)
         ml.addWidget(self.table, 1)
         buttons = QHBoxLayout()
         self.add_button = QPushButton("Add attribute")
+        self.group_button = QPushButton("Add a group")
+        self.group_button.setToolTip("Add every attribute of a group at once, e.g. all of traits_clearbit/…")
+        self.group_menu = QMenu(self.group_button)
+        self.group_button.setMenu(self.group_menu)
+        self.group_button.setEnabled(False)
         self.remove_button = QPushButton("Remove")
         self.up_button = QPushButton("Move up")
         self.down_button = QPushButton("Move down")
         for b, name in (
             (self.add_button, "Add a mapped attribute"),
+            (self.group_button, "Add all attributes of a group"),
             (self.remove_button, "Remove the selected attribute"),
             (self.up_button, "Move the selected attribute up"),
             (self.down_button, "Move the selected attribute down"),
@@ -328,6 +161,8 @@ class FieldsPage(Page):
         self._sample_timer.setSingleShot(True)
         self._sample_timer.setInterval(400)
         self._sample_timer.timeout.connect(self.check_sample)
+        self._sample_timer.timeout.connect(self.load_attribute_sample)
+        self._sampled_for: tuple[str, ...] | None = None  # the segments the attribute sample is of
 
         self.id_combo.activated.connect(lambda _i: self._id_changed())
         id_edit = self.id_combo.lineEdit()
@@ -346,6 +181,7 @@ class FieldsPage(Page):
             self.id_combo,
             self.table,
             self.add_button,
+            self.group_button,
             self.remove_button,
             self.up_button,
             self.down_button,
@@ -365,10 +201,11 @@ class FieldsPage(Page):
             return
         self._types = {a.key: a.type for a in catalog.attributes}
         # The top-level user fields are attributes too, even when the schema leaves them out.
-        for key, typ in (("id", "string"), ("external_id", "string"), ("email", "string"), ("name", "string")):
-            self._types.setdefault(key, typ)
+        for key in BASE_ATTRIBUTES:
+            self._types.setdefault(key, "date" if key.endswith("_at") else "string")
         keys = sorted(self._types)
         self.attribute_keys_model.setStringList(keys)
+        self._fill_group_menu(keys)
         current = self.id_combo.currentText()
         self.id_combo.blockSignals(True)
         self.id_combo.clear()
@@ -378,7 +215,10 @@ class FieldsPage(Page):
             self.id_combo.addItem(label, key)
         self._select_id(current if current else (self.ctx.profile.customer_id_attribute if self.ctx.profile else ""))
         self.id_combo.blockSignals(False)
-        self.model.set_types(self._types)
+        # An empty catalogue (a schema the API did not give) cannot tell a typo from a real attribute.
+        self.model.set_types(self._types, judge=bool(catalog.attributes))
+        self._update_mapping_status()
+        self._sampled_for = None
         self._sample_timer.start()
 
     def _select_id(self, key: str) -> None:
@@ -391,6 +231,9 @@ class FieldsPage(Page):
     def _profile_changed(self, profile: Profile | None) -> None:
         if profile is None or self._loading:
             return
+        if self._sampled_for is not None and tuple(profile.segment_ids) != self._sampled_for:
+            self._sampled_for = None
+            self._sample_timer.start()  # other segments: other sample users
         self._loading = True
         try:
             if not self.id_combo.hasFocus():
@@ -431,18 +274,82 @@ class FieldsPage(Page):
     def _mapping_edited(self) -> None:
         self._update_mapping_status()
         # Only a valid table reaches the profile; while a row is wrong, the saved mapping stays as it was.
-        if not self.model.problems():
+        if self.model.problems():
+            return
+        if self.model.unconfirmed_unknown():
+            # Asked once the cell editor has closed, not from inside its commit.
+            QTimer.singleShot(0, self._confirm_unknown)
+            return
+        self._set(mappings=self.model.mappings())
+
+    def _confirm_unknown(self) -> None:
+        unknown = self.model.unconfirmed_unknown()
+        if self.model.problems() or not unknown:
+            return
+        if self.ask_keep_unknown(unknown):
+            self.model.confirm(unknown)
+            self._update_mapping_status()
             self._set(mappings=self.model.mappings())
+
+    def ask_keep_unknown(self, names: list[str]) -> bool:
+        """Ask whether to save attributes the source does not have; True only on an explicit "Keep"."""
+        shown = ", ".join(f"“{n}”" for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Attribute not found")
+        guess = closest(names[0], sorted(self._types)) if len(names) == 1 else None
+        meant = f" Did you mean “{guess}”?" if guess else ""
+        box.setText(f"Your Hull users have no attribute {shown}.{meant}")
+        box.setInformativeText(
+            "It may be a typo: as it is, Customer.io would never receive a value for it. "
+            "Keep it only if the attribute will exist in Hull soon."
+        )
+        keep = box.addButton("Keep it and save", QMessageBox.ButtonRole.AcceptRole)
+        fix = box.addButton("Fix it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(fix)
+        box.setEscapeButton(fix)
+        box.exec()
+        return box.clickedButton() is keep
 
     def _update_mapping_status(self) -> None:
         problems = self.model.problems()
+        unknown = self.model.unconfirmed_unknown()
         if problems:
             row, text = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             self.mapping_status.show_status(ErrorKind.ERROR, f"Row {row + 1}: {text}{more} Not saved until fixed.")
+        elif unknown:
+            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+            saved = self.ctx.profile is not None and self.ctx.profile.mappings == self.model.mappings()
+            then = (
+                "Customer.io never gets a value for it: fix the name."
+                if saved
+                else "Not saved: fix it, or edit it again and choose to keep it."
+            )
+            guess = closest(unknown[0], sorted(self._types))
+            meant = f" (did you mean “{guess}”?)" if guess else ""
+            self.mapping_status.show_status(
+                ErrorKind.ERROR, f"“{unknown[0]}”{meant}{more} is not an attribute of your Hull users. {then}"
+            )
         else:
             n = len(self.model.rows)
             self.mapping_status.show_status(ErrorKind.OK, f"{n} attribute{'s' if n != 1 else ''} mapped.")
+
+    def _fill_group_menu(self, keys: list[str]) -> None:
+        self.group_menu.clear()
+        for group, members in attribute_groups(keys).items():
+            action = self.group_menu.addAction(f"{group} ({len(members)} attributes)")
+            action.triggered.connect(lambda _checked=False, g=group, m=members: self.add_group(g, m))
+        self.group_button.setEnabled(not self.group_menu.isEmpty())
+
+    def add_group(self, group: str, members: list[str]) -> None:
+        """Map every attribute of ``group`` that is not mapped yet (one edit, one save)."""
+        added, skipped = self.model.add_many(members)
+        if skipped:
+            left = f"{skipped} already mapped or their Customer.io name is taken"
+            self.error_line.show_status(ErrorKind.WARNING, f"Added {added} attributes of {group}; {left}.")
+        else:
+            self.error_line.show_status(ErrorKind.OK, f"Added {added} attributes of {group}.")
 
     def _selected_row(self) -> int:
         rows = self.table.selectionModel().selectedRows()
@@ -464,6 +371,33 @@ class FieldsPage(Page):
         if row >= 0:
             target = self.model.move(row, delta)
             self.table.selectRow(target)
+
+    # ------------------------------------------------------------------ attribute sample
+    def load_attribute_sample(self) -> None:
+        """Read the first users of the segments (on a worker): who has a value, and examples."""
+        profile = self.ctx.profile
+        if profile is None or not profile.segments or not backend.has_source_settings(profile):
+            return
+        segments = tuple(profile.segment_ids)
+        if segments == self._sampled_for:
+            return
+        self._sampled_for = segments
+        secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
+
+        def done(sample: AttributeSample) -> None:
+            self.model.set_sample(sample)
+            self.attributes_sampled.emit(sample.users)
+
+        def failed(exc: BaseException) -> None:
+            self._sampled_for = None  # try again next time
+            self.mapping_status.show_status(ErrorKind.WARNING, "Sample values unavailable: " + backend.error_text(exc))
+
+        self.ctx.runner.submit(
+            self.ctx.key("attribute-sample"),
+            lambda job: backend_audience.sample_attributes(profile, secrets, secret_name, SAMPLE_SIZE, job),
+            on_result=done,
+            on_error=failed,
+        )
 
     # ------------------------------------------------------------------ sample check
     def check_sample(self) -> None:

@@ -3,13 +3,18 @@
 Rows come from the engine's preview on a worker; the table model is lazy, so 10,000 rows show at
 once and scroll smoothly. Changing the segments (or anything else) while a preview loads makes that
 load stale: its rows are dropped, not shown.
+
+Typing in the search box searches the whole audience, not only the rows loaded: a worker streams
+every member of the chosen segments and the matches appear as they are found. A new query cancels
+the search in flight.
 """
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cio_desktop.config.profile import Profile
-from cio_desktop.gui import backend
+from cio_desktop.gui import backend, backend_audience
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import Column, LazyTableModel
@@ -35,28 +40,42 @@ from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 
 if TYPE_CHECKING:
+    from cio_desktop.sync.audience_search import SearchUpdate
     from cio_desktop.sync.engine import PreviewRow
 
 ALL = "All decisions"
+SELECT_HINT = "Select a person to see what Customer.io will receive."
+SEND_TIP = "Send this person to Customer.io now, even if nothing changed since the last sync."
+# Typing pauses this long before a search of the whole audience starts.
+SEARCH_DELAY_MS = 250
+# The Person and customerId columns fit their text up to this width; longer text is elided (tooltip).
+MAX_COLUMN_WIDTH = 420
+# Columns are fitted to this many first rows (fitting to 100,000 would stall the GUI).
+FIT_ROWS = 200
 
 
 class PreviewPage(Page):
-    """Signals: ``rows_shown(int)`` after rows reached the table; ``sent(bool, str)`` after "Send now"."""
+    """Signals: ``rows_shown(int)`` after rows reached the table; ``sent(bool, str)`` after "Send now";
+    ``search_finished(int)`` with the number of matches when a search of the whole audience ended."""
 
     rows_shown = Signal(int)
     sent = Signal(bool, str)
+    search_finished = Signal(int)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(
             "Preview",
-            "What the next sync would do with the first users of your segments. Nothing is sent until you "
-            "run a sync or press “Send this person now”.",
+            "What the next sync would do with the first users of your segments; the search finds anyone "
+            "in them. Nothing is sent until you run a sync or press “Send this person now”.",
             parent,
             scroll=False,
         )
         self.ctx = ctx
         self._dirty = True
         self._shown_for = ""
+        self._loaded: list[PreviewRow] = []  # the preview's rows; the table shows them or the search's
+        self._found = 0  # matches of the running search already in the table
+        self._selected_id: str | None = None  # Hull id of the person in the detail pane
 
         top = QHBoxLayout()
         top.addWidget(QLabel("First"))
@@ -79,7 +98,7 @@ class PreviewPage(Page):
         self.decision_filter.addItem(ALL)
         self.decision_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         top.addWidget(self.decision_filter)
-        self.search = SearchField("Search customerId, name or email", "Search preview")
+        self.search = SearchField("Search everyone in the segments: id, name or email", "Search preview")
         top.addWidget(self.search, 1)
         self.body_layout.addLayout(top)
         self.status = StatusLine(name="Preview status")
@@ -89,7 +108,7 @@ class PreviewPage(Page):
             [
                 Column("customerId", backend.row_customer_id),
                 Column("Decision", backend.row_label),
-                Column("Person", backend.row_user),
+                Column("Person", backend.row_person, tooltip=backend.row_user),
                 Column("Segments", backend.row_segments),
             ],
             self,
@@ -105,15 +124,19 @@ class PreviewPage(Page):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
-        for col, width in enumerate((190, 170, 300)):
+        hh.setResizeContentsPrecision(FIT_ROWS)
+        for col, width in enumerate((190, 170, 340)):
             self.table.setColumnWidth(col, width)
+        # Long text keeps both ends ("Quentin Sch…@example.com"); the tooltip has all of it.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setAlternatingRowColors(True)
 
         detail = QWidget()
         dl = QVBoxLayout(detail)
         dl.setContentsMargins(0, 0, 0, 0)
-        self.detail_title = QLabel("Select a person to see what Customer.io will receive.")
+        self.detail_title = QLabel(SELECT_HINT)
         self.detail_title.setWordWrap(True)
+        self.detail_title.setTextFormat(Qt.TextFormat.RichText)
         self.detail_title.setAccessibleName("Selected person")
         dl.addWidget(self.detail_title)
         self.json_view = QPlainTextEdit()
@@ -121,7 +144,9 @@ class PreviewPage(Page):
         self.json_view.setReadOnly(True)
         self.json_view.setAccessibleName("JSON sent to Customer.io")
         self.json_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        dl.addWidget(QLabel("Sent to Customer.io"))
+        self.json_title = QLabel("Sent to Customer.io")
+        self.json_title.setWordWrap(True)
+        dl.addWidget(self.json_title)
         dl.addWidget(self.json_view, 4)
         dl.addWidget(QLabel("Changed since the last sync"))
         self.changes_view = QPlainTextEdit()
@@ -133,6 +158,7 @@ class PreviewPage(Page):
         self.send_button = QPushButton("Send this person now")
         self.send_button.setAccessibleName("Send this person now")
         self.send_button.setEnabled(False)
+        self.send_button.setToolTip(SELECT_HINT)
         send_row.addWidget(self.send_button)
         send_row.addStretch(1)
         dl.addLayout(send_row)
@@ -147,10 +173,17 @@ class PreviewPage(Page):
         split.setChildrenCollapsible(False)
         self.body_layout.addWidget(split, 1)
 
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.start_search)
+
         self.refresh.clicked.connect(self.load)
         self.decision_filter.currentIndexChanged.connect(self._apply_filter)
-        self.search.textChanged.connect(self._apply_filter)
+        self.search.textChanged.connect(self._search_changed)
         self.table.selectionModel().currentRowChanged.connect(self._row_selected)
+        # A reset (new rows, a filter) clears the view's current row without a signal: follow it.
+        self.model.modelReset.connect(self._reselect)
         self.send_button.clicked.connect(self._send_now)
         ctx.profile_changed.connect(self._profile_changed)
         tab_chain(
@@ -174,14 +207,16 @@ class PreviewPage(Page):
         if name != self._shown_for:
             # Rows of another profile must never be shown under this one.
             self._shown_for = name
+            self._loaded = []
+            self.ctx.runner.cancel(self.ctx.key("preview-search"))
             self.model.set_rows([])
-            self.json_view.clear()
-            self.changes_view.clear()
-            self.send_button.setEnabled(False)
+            self.send_status.clear_status()
             self.status.clear_status()
         if self.ctx.runner.is_running(self.ctx.key("preview")):
             self.ctx.runner.cancel(self.ctx.key("preview"))
-            self.load()
+            self.load()  # (which searches again too)
+        elif self.ctx.runner.is_running(self.ctx.key("preview-search")):
+            self.start_search()  # its matches were of the old settings: search again with the new
         elif self.isVisible():
             self.status.show_status(ErrorKind.WARNING, "Settings changed: refresh to see the new decisions.")
 
@@ -195,6 +230,7 @@ class PreviewPage(Page):
         if profile is None:
             return
         if not profile.segments:
+            self._loaded = []
             self.model.set_rows([])
             self.status.show_status(ErrorKind.WARNING, "No segment chosen on the Audience page: nobody will be sent.")
             return
@@ -210,10 +246,32 @@ class PreviewPage(Page):
             on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
             on_finished=lambda: self.refresh.setEnabled(True),
         )
+        if self.search.text().strip():
+            self.start_search()  # the settings changed: the matches' decisions may have too
 
     def show_rows(self, rows: list[PreviewRow]) -> None:
-        """Put ``rows`` in the table (GUI thread)."""
+        """Keep ``rows`` as the preview; put them in the table unless a search is showing (GUI thread)."""
+        self._loaded = rows
+        if self.search.text().strip():
+            return  # the search's matches stay in the table; these show when the search is cleared
+        self._show_loaded()
+        self.rows_shown.emit(len(rows))
+
+    def _show_loaded(self) -> None:
+        rows = self._loaded
         self.model.set_rows(rows)
+        self._update_labels(rows)
+        self._apply_filter()
+        self._fit_columns()
+        counts: dict[str, int] = {}
+        for r in rows:
+            key = backend.row_action(r)
+            counts[key] = counts.get(key, 0) + 1
+        parts = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
+        self.status.show_status(ErrorKind.OK, f"{len(rows):,} users previewed: {parts}." if rows else "No users found.")
+        self.table.viewport().update()
+
+    def _update_labels(self, rows: list[PreviewRow]) -> None:
         labels = sorted({backend.row_label(r) for r in rows})
         current = self.decision_filter.currentText()
         self.decision_filter.blockSignals(True)
@@ -222,46 +280,134 @@ class PreviewPage(Page):
         for label in labels:
             self.decision_filter.addItem(label)
         pos = self.decision_filter.findText(current)
-        self.decision_filter.setCurrentIndex(max(0, pos))
+        if pos < 0:
+            self.decision_filter.addItem(current)  # keep the user's choice while no row has it yet
+            pos = self.decision_filter.count() - 1
+        self.decision_filter.setCurrentIndex(pos)
         self.decision_filter.blockSignals(False)
-        self._apply_filter()
-        counts: dict[str, int] = {}
-        for r in rows:
-            key = backend.row_action(r)
-            counts[key] = counts.get(key, 0) + 1
-        parts = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
-        self.status.show_status(ErrorKind.OK, f"{len(rows):,} users previewed: {parts}." if rows else "No users found.")
-        self.table.viewport().update()
-        self.rows_shown.emit(len(rows))
+
+    def _fit_columns(self) -> None:
+        for col in (0, 1, 2):
+            self.table.resizeColumnToContents(col)
+            if self.table.columnWidth(col) > MAX_COLUMN_WIDTH:
+                self.table.setColumnWidth(col, MAX_COLUMN_WIDTH)
 
     def _apply_filter(self, *_: object) -> None:
         label = self.decision_filter.currentText()
-        text = self.search.text().strip().lower()
-        if label in ("", ALL) and not text:
+        if label in ("", ALL):
             self.model.set_filter(None)
+        else:
+            self.model.set_filter(lambda row: backend.row_label(row) == label)
+
+    # ------------------------------------------------------------------ search the whole audience
+    def _search_changed(self, text: str) -> None:
+        if text.strip():
+            self._search_timer.start()
             return
+        self._search_timer.stop()
+        self.ctx.runner.cancel(self.ctx.key("preview-search"))
+        self._show_loaded()
 
-        def keep(row: PreviewRow) -> bool:
-            if label not in ("", ALL) and backend.row_label(row) != label:
-                return False
-            if text and text not in backend.row_customer_id(row).lower() and text not in backend.row_user(row).lower():
-                return False
-            return True
+    def start_search(self) -> None:
+        """Search every member of the chosen segments for the text in the search box (on a worker)."""
+        self._search_timer.stop()
+        profile = self.ctx.profile
+        query = self.search.text().strip()
+        if profile is None or not query or not backend.has_source_settings(profile):
+            return
+        self._found = 0
+        self.model.set_rows([])
+        if not profile.segments:
+            self.status.show_status(ErrorKind.WARNING, "No segment chosen on the Audience page: nobody to search.")
+            return
+        secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
+        self.status.show_status(ErrorKind.BUSY, f"Searching everyone in the segments for “{query}”…")
 
-        self.model.set_filter(keep)
+        def finished(update: SearchUpdate) -> None:
+            self._take(update)
+            n = len(update.matches)
+            if update.truncated:
+                text = f"More than {n:,} people match “{query}”: showing the first {n:,}. Type more to narrow it."
+                self.status.show_status(ErrorKind.WARNING, text)
+            else:
+                who = "Nobody matches" if n == 0 else f"{n:,} {'person matches' if n == 1 else 'people match'}"
+                self.status.show_status(
+                    ErrorKind.OK if n else ErrorKind.WARNING,
+                    f"{who} “{query}” among all {update.scanned:,} people in the segments.",
+                )
+            self.search_finished.emit(n)
+
+        self.ctx.runner.submit(
+            self.ctx.key("preview-search"),
+            lambda job: backend_audience.search_audience(profile, secrets, secret_name, query, job),
+            on_progress=self._take,
+            on_result=finished,
+            on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
+            interval_s=0.1,
+        )
+
+    def _take(self, update: SearchUpdate) -> None:
+        """Append the matches not in the table yet (updates carry every match so far, in order)."""
+        new = list(update.matches[self._found :])
+        self._found = len(update.matches)
+        if new:
+            self.model.append_rows(new)
+            self._update_labels(list(self.model.all_rows()))
+            if self._found - len(new) < FIT_ROWS:
+                self._fit_columns()  # size the columns to the first matches (later ones scroll in)
+        if not update.done:
+            self.status.show_status(
+                ErrorKind.BUSY,
+                f"Searching everyone in the segments: {update.scanned:,} read, {self._found:,} found so far…",
+            )
 
     # ------------------------------------------------------------------ details
+    def _reselect(self) -> None:
+        """After the rows changed, keep the same person selected if still shown, else clear the pane."""
+        wanted = self._selected_id
+        pos = -1 if wanted is None else self.model.find(lambda r: backend.row_hull_id(r) == wanted)
+        if pos >= 0:
+            self.table.setCurrentIndex(self.model.index(pos, 0))
+        else:
+            self._show_detail(None)
+
     def _row_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if not current.isValid():
-            self.send_button.setEnabled(False)
-            return
-        row = self.model.row(current.row())
-        who = backend.row_customer_id(row) or "(no customerId)"
-        self.detail_title.setText(f"<b>{who}</b> — {backend.row_message(row)}")
-        self.json_view.setPlainText(backend.row_json(row))
-        self.changes_view.setPlainText(backend.row_changes(row))
-        self.send_button.setEnabled(backend.row_sendable(row) and not self.ctx.sync_running)
+        self._show_detail(self.model.row(current.row()) if current.isValid() else None)
+
+    def _show_detail(self, row: PreviewRow | None) -> None:
         self.send_status.clear_status()
+        if row is None:
+            self._selected_id = None
+            self.detail_title.setText(SELECT_HINT)
+            self.json_title.setText("Sent to Customer.io")
+            self.json_view.clear()
+            self.changes_view.clear()
+            self.send_button.setEnabled(False)
+            self.send_button.setToolTip(SELECT_HINT)
+            return
+        self._selected_id = backend.row_hull_id(row)
+        who = backend.row_customer_id(row) or "(no customerId)"
+        # Names and messages are the source's data: escaped, so "<b>" in a name is shown, not obeyed.
+        self.detail_title.setText(
+            f"<b>{escape(who)}</b> — {escape(backend.row_user(row))}<br>{escape(backend.row_message(row))}"
+        )
+        self.json_title.setText(backend.row_json_title(row))
+        json_text = backend.row_json(row)
+        # JSON keeps its lines; the sentence said when nothing is sent wraps to the pane.
+        wrap = (
+            QPlainTextEdit.LineWrapMode.NoWrap if json_text.startswith("[") else QPlainTextEdit.LineWrapMode.WidgetWidth
+        )
+        self.json_view.setLineWrapMode(wrap)
+        self.json_view.setPlainText(json_text)
+        self.changes_view.setPlainText(backend.row_changes(row))
+        self._update_send_button(row)
+
+    def _update_send_button(self, row: PreviewRow) -> None:
+        blocked = backend.row_send_blocked(row)
+        if not blocked and self.ctx.sync_running:
+            blocked = "A sync is running: send this person when it ends."
+        self.send_button.setEnabled(not blocked)
+        self.send_button.setToolTip(blocked or SEND_TIP)
 
     def _send_now(self) -> None:
         index = self.table.currentIndex()
@@ -291,5 +437,10 @@ class PreviewPage(Page):
             lambda job: backend.send_one(profile, secrets, secret_name, hull_id, job),
             on_result=ok,
             on_error=failed,
-            on_finished=lambda: self.send_button.setEnabled(True),
+            on_finished=self._send_finished,
         )
+
+    def _send_finished(self) -> None:
+        index = self.table.currentIndex()
+        if index.isValid():
+            self._update_send_button(self.model.row(index.row()))
