@@ -10,11 +10,9 @@ import argparse
 import re
 
 from cio_desktop.commands.common import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, Subparsers, err
-from cio_desktop.config.profile import EVERY_HOURS_CHOICES, ProfileError, ScheduleKind, ScheduleSettings, SourceKind
-from cio_desktop.config.secrets import SecretKey
+from cio_desktop.config.profile import EVERY_HOURS_CHOICES, ProfileError, ScheduleKind, ScheduleSettings
 from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore
 from cio_desktop.schedule import install as system
-from cio_desktop.schedule.units import Job
 
 
 def _every(text: str) -> int:
@@ -83,18 +81,14 @@ def _install(store: ProfileStore, target: system.SystemScheduler, args: argparse
         settings = ScheduleSettings(ScheduleKind.EVERY, every_hours=args.every, full=args.full)
     else:
         settings = ScheduleSettings(ScheduleKind.DAILY, daily_at=args.daily, full=args.full)
-    job = Job.for_profile(profile.name, settings)
-    outcome = target.install(job, enable=not args.no_enable)
-    store.save(profile.replace(schedule=settings))
+    profile = profile.replace(schedule=settings)
+    outcome = system.install_for_profile(profile, target, enable=not args.no_enable)
+    store.save(profile)
     state = "installed and enabled" if outcome.enabled else "installed, not running yet"
     print(f"Scheduled sync of {profile.name!r} ({settings.describe()}): {target.name} {state}.")
     for where in outcome.where:
         print(f"  {where}")
-    needed = [SecretKey.CIO_API_KEY.value]
-    if profile.source is SourceKind.HULL_API:
-        needed.insert(0, SecretKey.HULL_SECRET.value)
-    warnings = [*outcome.notes, *system.keyring_warnings(profile.name, needed, target, job)]
-    for note in warnings:
+    for note in outcome.notes:
         print(f"warning: {note}")
     print("Each run is in the app's History and log; deletions the guard holds back wait for approval there.")
     return EXIT_PARTIAL if args.no_enable is False and not outcome.enabled else EXIT_OK

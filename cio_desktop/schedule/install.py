@@ -22,6 +22,8 @@ from typing import Protocol
 
 from cio_desktop.config import paths
 from cio_desktop.config.private import write_atomic
+from cio_desktop.config.profile import Profile, SourceKind
+from cio_desktop.config.secrets import SecretKey
 from cio_desktop.schedule import units
 from cio_desktop.schedule.units import Job
 
@@ -58,6 +60,11 @@ class Installed:
     schedule: str  # as the file says it ("every 2 hours, changes")
     state: str  # "enabled", "not enabled", ...
     where: str  # file or task name
+
+    @property
+    def active(self) -> bool:
+        """The system will run it (enabled, loaded)."""
+        return self.state in ("enabled", "loaded")
 
 
 @dataclass
@@ -283,6 +290,22 @@ def for_this_system(platform: str = sys.platform) -> SystemScheduler:
 
 
 # ---------------------------------------------------------------------------------------------- keyring
+def required_secrets(profile: Profile) -> list[str]:
+    """The keyring entries a sync of ``profile`` cannot run without."""
+    needed = [SecretKey.CIO_API_KEY.value]
+    if profile.source is SourceKind.HULL_API:
+        needed.insert(0, SecretKey.HULL_SECRET.value)
+    return needed
+
+
+def install_for_profile(profile: Profile, scheduler: SystemScheduler, *, enable: bool = True) -> Outcome:
+    """Install ``profile``'s schedule in ``scheduler``; the outcome's notes include keyring warnings."""
+    job = Job.for_profile(profile.name, profile.schedule)
+    outcome = scheduler.install(job, enable=enable)
+    outcome.notes += keyring_warnings(profile.name, required_secrets(profile), scheduler, job)
+    return outcome
+
+
 def keyring_warnings(profile: str, needed: Sequence[str], scheduler: SystemScheduler, job: Job) -> list[str]:
     """Whether the scheduled run will be able to read the profile's credentials, as warnings that say
     what to do (empty when it will). On Linux the check runs in systemd's user manager (where the
@@ -347,6 +370,8 @@ __all__ = [
     "SystemdUser",
     "TaskScheduler",
     "for_this_system",
+    "install_for_profile",
     "keyring_warnings",
+    "required_secrets",
     "run_command",
 ]
