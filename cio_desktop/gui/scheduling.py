@@ -323,7 +323,15 @@ class Scheduling(QObject):
                 self.tray.set_visible(True)
                 self._explain_once()
                 return True
+            if not QApplication.quitOnLastWindowClosed():
+                QTimer.singleShot(0, self._quit_if_closed)  # the window may still refuse (a sync runs)
         return super().eventFilter(watched, event)
+
+    def _quit_if_closed(self) -> None:
+        if not self.window.isVisible():
+            if self.tray is not None:
+                self.tray.set_visible(False)
+            QApplication.quit()
 
     def _explain_once(self) -> None:
         settings = gui_settings()

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from cio_desktop import APP_TITLE
 from cio_desktop.gui.resources import app_icon
@@ -83,9 +83,14 @@ class SystemTray:
 
 
 def system_tray(parent: QObject | None = None) -> SystemTray | None:
-    """The platform's tray icon, or None where there is no tray to put it in."""
+    """The platform's tray icon, or None where there is no tray to put it in.
+
+    With a tray, closing the last window no longer quits by itself: a message or dialog closed while
+    the window waits hidden in the tray must not end the app. Quitting is then explicit (the tray's
+    Quit, or closing the window while nothing runs in the background; see gui/scheduling.py)."""
     if not QSystemTrayIcon.isSystemTrayAvailable():
         return None
+    QApplication.setQuitOnLastWindowClosed(False)
     return SystemTray(parent)
 
 
