@@ -24,13 +24,13 @@ from cio_desktop.config.profile import EVERY_HOURS_CHOICES, Profile, ScheduleKin
 from cio_desktop.gui import backend
 from cio_desktop.gui.scheduling import Scheduling
 from cio_desktop.gui.status import ErrorKind
+from cio_desktop.gui.tray import SystemTray, Tray
 from cio_desktop.gui.widgets import StatusLine
 from cio_desktop.gui.workers import JobContext
 from cio_desktop.schedule import install as system
 
 if TYPE_CHECKING:
     from cio_desktop.gui.main_window import MainWindow
-    from cio_desktop.gui.tray import Tray
 
 KINDS = ((ScheduleKind.OFF, "Off"), (ScheduleKind.EVERY, "Every"), (ScheduleKind.DAILY, "Daily at"))
 KEEP_RUNNING_TIP = (
@@ -206,6 +206,8 @@ def add_scheduling(window: MainWindow, tray: Tray | None, **options: Any) -> Sch
     panel = SchedulePanel(scheduling)
     panel.setObjectName("schedulePanel")
     window.sync_page.body_layout.insertWidget(2, panel)  # under the run buttons and their hint
+    if isinstance(tray, SystemTray):
+        window.sync_page.tray = tray.icon  # one icon: the Sync page's "Sync finished" message uses it too
     return scheduling
 
 

@@ -12,6 +12,7 @@ skipped and logged.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from cio_desktop import APP_TITLE
 from cio_desktop.config.profile import Profile, ScheduleSettings
-from cio_desktop.config.store import ProfileStore
+from cio_desktop.config.store import ProfileNotFoundError, ProfileStore
 from cio_desktop.gui import backend, responsive
 from cio_desktop.gui.settings import gui_settings
 from cio_desktop.gui.status import ErrorKind
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 EXPLAINED_KEY = "tray/explained"
 LAST_RUNS_LOOKED_AT = 20
+NOTIFICATION_LINGER_S = 20.0
 
 
 def when_text(moment: datetime, now: datetime) -> str:
@@ -66,6 +68,7 @@ class ProfileState:
     last_run: RunRecord | None = None
     by_system: bool = False  # the operating system runs this schedule
     note: str = ""  # the last scheduled run's outcome when it left no run in History (skipped, failed early)
+    note_at: datetime | None = None
 
 
 @dataclass
@@ -100,12 +103,14 @@ class Scheduling(QObject):
         self.receiver_running = False
         self.quitting = False
         self.pending_history_run: tuple[str, int | None] | None = None
+        self.linger_until = 0.0
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.tick)
         window.installEventFilter(self)
         self.ctx.saved.connect(lambda _p: self.reload())
-        window.sync_page.run_finished.connect(lambda *_a: self.reload())
+        window.sync_page.run_finished.connect(lambda *_a: self._run_finished())
+        window.sync_page.run_started.connect(lambda _m: self.changed.emit())
         window.webhook_page.receiver_state_changed.connect(self._receiver_state)
         if tray is not None:
             tray.signals.sync_now.connect(self.sync_now)
@@ -119,14 +124,19 @@ class Scheduling(QObject):
     def reload(self) -> None:
         """Read every profile's schedule, last run and whether the system runs it (on a worker)."""
         store, sched = self.ctx.store, self.system
-        notes = {name: s.note for name, s in self.states.items()}
+        notes = {name: (s.note, s.note_at) for name, s in self.states.items() if s.note_at is not None}
 
         def work(_job: JobContext) -> Loaded:
             return _load(store, sched)
 
         def done(loaded: Loaded) -> None:
             for name, state in loaded.states.items():
-                state.note = notes.get(name, "") if state.last_run is None else ""
+                note, at = notes.get(name, ("", None))
+                # A note stays until a run newer than it is in History.
+                if at is not None and (
+                    state.last_run is None or datetime.fromtimestamp(state.last_run.started_at) < at
+                ):
+                    state.note, state.note_at = note, at
             self.states = loaded.states
             for name in self.scheduler.profiles():
                 if name not in self.states or self.states[name].by_system:
@@ -180,6 +190,8 @@ class Scheduling(QObject):
             self.start_scheduled(due.profile, full=due.full)
         self._arm()
         self.changed.emit()
+        # Also notices profiles added or deleted since, and runs the system made while the app is open.
+        self.reload()
 
     def start_scheduled(self, name: str, *, full: bool) -> None:
         state = self.states.get(name)
@@ -189,16 +201,23 @@ class Scheduling(QObject):
         open_busy = page.running and self.ctx.profile is not None and self.ctx.profile.name == name
         if name in self.running or open_busy:
             log.info("scheduled sync of %s skipped: a sync of that profile is already running", name)
-            state.note = f"skipped at {self.clock():%H:%M}: a sync was already running"
+            self._note(state, "skipped at {:%H:%M}: a sync was already running")
             self.changed.emit()
             return
-        profile, secrets = state.profile, self.ctx.secrets
+        store, secrets = self.ctx.store, self.ctx.secrets
         mode = RunMode.FULL if full else RunMode.INCREMENTAL
         log.info("scheduled %s sync of %s starting", mode.value, name)
         self.running.add(name)
         self.changed.emit()
 
-        def work(job: JobContext) -> RunSummary:
+        def work(job: JobContext) -> RunSummary | None:
+            # The profile as saved now: it may have been deleted, or its schedule turned off, since.
+            try:
+                profile = store.load(name)
+            except ProfileNotFoundError:
+                return None
+            if not profile.schedule.enabled:
+                return None
             responsive.hold()  # keep the OS from napping the app while the run lasts
             try:
                 return backend.run_sync(profile, secrets, profile.name, mode, job)
@@ -216,10 +235,12 @@ class Scheduling(QObject):
         self.running.discard(name)
         state = self.states.get(name)
         run_id = summary.run_id if summary is not None else None
-        if summary is not None and summary.problem is Problem.BUSY:
+        if summary is None and exc is None:
+            log.info("scheduled sync of %s not run: the profile is gone or no longer scheduled", name)
+        elif summary is not None and summary.problem is Problem.BUSY:
             log.info("scheduled sync of %s skipped: %s", name, summary.message)
             if state is not None:
-                state.note = f"skipped at {self.clock():%H:%M}: another sync of this profile was running"
+                self._note(state, "skipped at {:%H:%M}: another sync of this profile was running")
         elif summary is not None and summary.status is RunStatus.DELETIONS_WITHHELD:
             self._notify(
                 name,
@@ -231,7 +252,7 @@ class Scheduling(QObject):
         elif summary is None or summary.status is not RunStatus.COMPLETED or summary.failed:
             reason = backend.summary_text(summary)[1] if summary is not None else backend.error_text(exc or Exception())
             if state is not None and run_id is None:
-                state.note = f"failed at {self.clock():%H:%M}: {reason}"
+                self._note(state, "failed at {:%H:%M}: " + reason.replace("{", "{{").replace("}", "}}"))
             log.warning("scheduled sync of %s did not complete: %s", name, reason)
             self._notify(
                 name, run_id, f"Scheduled sync of {name} did not complete", f"{reason} Click to see it in History."
@@ -239,6 +260,10 @@ class Scheduling(QObject):
         if self.ctx.profile is not None and self.ctx.profile.name == name:
             self.window.history_page.refresh()
         self.reload()
+
+    def _note(self, state: ProfileState, template: str) -> None:
+        now = self.clock()
+        state.note, state.note_at = template.format(now), now
 
     def _notify(self, name: str, run_id: int | None, title: str, text: str) -> None:
         self.pending_history_run = (name, run_id)
@@ -266,6 +291,12 @@ class Scheduling(QObject):
         self.window.show_page("History")
 
     # ------------------------------------------------------------------ tray
+    def _run_finished(self) -> None:
+        # The Sync page may just have shown "Sync finished" on the tray icon: keep it up to be read.
+        self.linger_until = time.monotonic() + NOTIFICATION_LINGER_S
+        QTimer.singleShot(int(NOTIFICATION_LINGER_S * 1000) + 100, self._update_tray)
+        self.reload()
+
     def _receiver_state(self, running: bool) -> None:
         self.receiver_running = running
         self.changed.emit()
@@ -273,7 +304,10 @@ class Scheduling(QObject):
     def _update_tray(self) -> None:
         if self.tray is None:
             return
-        self.tray.set_visible(self.needs_tray() or not self.window.isVisible())
+        lingering = time.monotonic() < self.linger_until
+        self.tray.set_visible(
+            self.needs_tray() or not self.window.isVisible() or self.window.sync_page.running or lingering
+        )
         name = self.ctx.profile.name if self.ctx.profile is not None else ""
         self.tray.set_status(
             self.last_text(name) if name else "—",
