@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QTime
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from cio_desktop.config.lock import RunLock
 from cio_desktop.config.paths import profile_data_dir
@@ -21,7 +21,7 @@ from cio_desktop.config.secrets import SecretKey
 from cio_desktop.gui.main_window import MainWindow
 from cio_desktop.gui.schedule_panel import SchedulePanel, add_scheduling
 from cio_desktop.gui.scheduling import Scheduling
-from cio_desktop.gui.tray import TraySignals
+from cio_desktop.gui.tray import SystemTray, TraySignals
 from cio_desktop.sandbox import Sandbox
 from cio_desktop.schedule import install as system
 
@@ -247,3 +247,25 @@ def test_keep_running_when_closed_hands_the_schedule_to_the_system_and_back(
     panel.keep_running.setChecked(False)
     qtbot.waitUntil(lambda: not timer.exists() and not scheduling.states[name].by_system, timeout=10000)
     assert scheduling.scheduler.profiles() == [name], "the app runs it again while open"
+
+
+def test_the_real_tray_menu_shows_the_status_lines_and_forwards_its_commands(qtbot: Any) -> None:
+    tray = SystemTray()
+    tray.set_status("today 09:00 (Completed, 12 sent)", "today 10:00", can_sync=False)
+    texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
+    assert texts == [
+        "Last sync: today 09:00 (Completed, 12 sent)",
+        "Next sync: today 10:00",
+        "Sync now",
+        "Open window",
+        "Quit",
+    ]
+    assert not tray.last_action.isEnabled() and not tray.sync_action.isEnabled()
+    for action, signal in (
+        (tray.open_action, tray.signals.open_window),
+        (tray.quit_action, tray.signals.quit),
+    ):
+        with qtbot.waitSignal(signal, timeout=1000):
+            action.trigger()
+    with qtbot.waitSignal(tray.signals.open_window, timeout=1000):
+        tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)

@@ -297,3 +297,14 @@ def test_the_generated_command_line_round_trips_through_a_shell_parser() -> None
     # What systemd runs is what we meant: its quoting matches POSIX shell words for these characters.
     exec_line = units.systemd_service(job()).split("ExecStart=", 1)[1].splitlines()[0]
     assert shlex.split(exec_line) == [*EXE, "sync", "--profile", "Acme EU", "--full"]
+
+
+def test_the_frozen_app_schedules_its_console_twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = tmp_path / "Hull to Customer.io" / "cio-desktop"
+    app.parent.mkdir()
+    app.touch()
+    monkeypatch.setattr(units.sys, "frozen", True, raising=False)
+    monkeypatch.setattr(units.sys, "executable", str(app))
+    assert units.executable_command() == [str(app)]  # no twin beside it: the app itself
+    (app.parent / "cio-desktop-cli").touch()
+    assert units.executable_command() == [str(app.parent / "cio-desktop-cli")]
