@@ -147,7 +147,7 @@ class Scheduling(QObject):
             self._arm()
             self.changed.emit()
 
-        self.ctx.runner.submit("schedules", work, on_result=done, on_error=lambda e: log.warning("%s", e))
+        self.ctx.runner.submit(self.ctx.key("schedules"), work, on_result=done, on_error=lambda e: log.warning("%s", e))
 
     def state(self, name: str) -> ProfileState | None:
         return self.states.get(name)
@@ -225,7 +225,7 @@ class Scheduling(QObject):
                 responsive.release()
 
         self.ctx.runner.submit(
-            f"scheduled-sync:{name}",
+            self.ctx.key(f"scheduled-sync:{name}"),
             work,
             on_result=lambda s: self._finished(name, s, None),
             on_error=lambda e: self._finished(name, None, e),
