@@ -164,8 +164,10 @@ def test_withheld_deletions_notify_and_the_click_opens_the_run_in_history(
     window.show_page("Sync")
     tray.signals.message_clicked.emit()
     assert window.current_page_name() == "History"
-    qtbot.waitUntil(lambda: window.history_page.selected_run() is not None, timeout=10000)
-    assert window.history_page.selected_run().status_text == "Deletions withheld"
+    history = window.history_page
+    qtbot.waitUntil(lambda: history.runs_model.total_rows() == 2, timeout=10000)
+    qtbot.waitUntil(lambda: getattr(history.selected_run(), "status_text", "") == "Deletions withheld", timeout=10000)
+    assert history.selected_run().id == scheduling.pending_history_run[1]
 
 
 def test_a_failed_scheduled_run_notifies_with_the_reason(qtbot: Any, scheduled: Any) -> None:
