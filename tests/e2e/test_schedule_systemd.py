@@ -1,4 +1,4 @@
-"""`schedule install` for real into the user's systemd, where one runs (Linux desktops; not in CI containers)."""
+"""systemd checks our units, and `schedule install` for real into the user's systemd where one runs (Linux desktops)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from cio_desktop.cli import main
-from cio_desktop.config.profile import Profile
+from cio_desktop.config.profile import Profile, ScheduleKind, ScheduleSettings
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.schedule import install as system
+from cio_desktop.schedule import units
+from cio_desktop.schedule.units import Job
 
 
 def _user_systemd() -> str | None:
@@ -51,3 +53,31 @@ def test_install_enables_a_real_user_timer_and_remove_takes_it_away(
     finally:
         assert main(["schedule", "remove", "--profile", name]) == 0
     assert not (system.systemd_user_dir() / timer).exists()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze (Linux with systemd)")
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ScheduleSettings(ScheduleKind.EVERY, every_hours=1),
+        ScheduleSettings(ScheduleKind.EVERY, every_hours=6, full=True),
+        ScheduleSettings(ScheduleKind.DAILY, daily_at="07:30"),
+    ],
+)
+def test_generated_units_pass_systemd_analyze_verify(tmp_path: Path, settings: ScheduleSettings) -> None:
+    # systemd's own checker, offline: unit syntax, calendar spec, and that ExecStart's program exists.
+    job = Job.for_profile("Acme EU", settings, environ={"CIO_DESKTOP_HOME": str(tmp_path / "home 100%")})
+    base = tmp_path / units.systemd_unit_name("Acme EU")
+    service, timer = base.with_name(base.name + ".service"), base.with_name(base.name + ".timer")
+    service.write_text(units.systemd_service(job))
+    timer.write_text(units.systemd_timer(job))
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(timer), str(service)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "acme" not in done.stderr.lower(), done.stderr  # no warning about our units
