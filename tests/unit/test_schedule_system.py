@@ -308,3 +308,13 @@ def test_the_frozen_app_schedules_its_console_twin(tmp_path: Path, monkeypatch: 
     assert units.executable_command() == [str(app)]  # no twin beside it: the app itself
     (app.parent / "cio-desktop-cli").touch()
     assert units.executable_command() == [str(app.parent / "cio-desktop-cli")]
+
+
+def test_the_windows_task_is_well_formed_xml_in_the_task_scheduler_namespace() -> None:
+    from xml.etree import ElementTree
+
+    ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+    task = ElementTree.fromstring(units.windows_task_xml(job()).encode("utf-16"))
+    assert task.findtext("t:Actions/t:Exec/t:Command", namespaces=ns) == EXE[0]
+    assert task.findtext("t:Triggers/t:CalendarTrigger/t:Repetition/t:Interval", namespaces=ns) == "PT6H"
+    assert task.findtext("t:Settings/t:StartWhenAvailable", namespaces=ns) == "true"
