@@ -154,6 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(app, lambda: not sync.running, 300, "the demo sync")
     shoot("Sync")
 
+    # The schedule controls: daily at 07:30, changes only (the demo cannot hand it to the system).
+    from cio_desktop.gui.schedule_panel import SchedulePanel
+
+    panel = sync.findChild(SchedulePanel)
+    panel.daily.setTime(panel.daily.time().fromString("07:30", "HH:mm"))
+    panel.kind.setCurrentIndex(panel.kind.findData("daily"))
+    wait_until(app, lambda: "07:30" in panel.next_label.text(), 30, "the next scheduled sync")
+    shoot("Sync-schedule")
+    panel.grab().save(str(out / f"schedule-panel{suffix}.png"))
+    print(f"wrote {out / f'schedule-panel{suffix}.png'}")
+    panel.kind.setCurrentIndex(panel.kind.findData("off"))
+
     # A second, incremental run after some people changed in Hull, so History shows more than one bar.
     sandbox = window.demo_session.sandbox
     members = [u["id"] for seg in ctx.profile.segment_ids[:1] for u in sandbox.users_in_segment(seg)]

@@ -46,6 +46,20 @@ class Region(StrEnum):
     EU = "eu"
 
 
+# Every N hours: N divides a day, so runs fall at the same clock times every day (00:00, N:00, ...)
+# on every platform's scheduler.
+EVERY_HOURS_CHOICES = (1, 2, 3, 4, 6, 8, 12)
+_HHMM_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+class ScheduleKind(StrEnum):
+    """When scheduled syncs run: never, every N hours, or once a day at a local time."""
+
+    OFF = "off"
+    EVERY = "every"
+    DAILY = "daily"
+
+
 class ProfileError(ValueError):
     """A profile setting is invalid. ``field`` names the setting, the message says what is wrong."""
 
@@ -133,6 +147,46 @@ class FileSourceSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """Scheduled syncs of a profile (sync/schedule.py computes the times). ``every_hours`` counts from
+    local midnight; ``daily_at`` is local "HH:MM"; ``full`` runs full syncs instead of changes only."""
+
+    kind: ScheduleKind = ScheduleKind.OFF
+    every_hours: int = 1
+    daily_at: str = "09:00"
+    full: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind is not ScheduleKind.OFF
+
+    def validate(self) -> None:
+        if not isinstance(self.kind, ScheduleKind):
+            raise ProfileError("schedule.kind", f"must be one of {', '.join(k.value for k in ScheduleKind)}")
+        if isinstance(self.every_hours, bool) or self.every_hours not in EVERY_HOURS_CHOICES:
+            raise ProfileError(
+                "schedule.every_hours",
+                "must be 1, 2, 3, 4, 6, 8 or 12 hours (so runs fall at the same times every day);"
+                " for once a day choose daily",
+            )
+        if not isinstance(self.daily_at, str) or not _HHMM_RE.match(self.daily_at):
+            raise ProfileError("schedule.daily_at", "must be a time of day as HH:MM, 24-hour clock, e.g. 07:30")
+        if not isinstance(self.full, bool):
+            raise ProfileError("schedule.full", "must be true or false")
+
+    def describe(self) -> str:
+        """ "every 2 hours, changes" / "daily at 07:30, full" / "off"."""
+        if self.kind is ScheduleKind.OFF:
+            return "off"
+        when = (
+            ("every hour" if self.every_hours == 1 else f"every {self.every_hours} hours")
+            if self.kind is ScheduleKind.EVERY
+            else f"daily at {self.daily_at}"
+        )
+        return f"{when}, {'full sync' if self.full else 'changes'}"
+
+
+@dataclass(frozen=True)
 class Profile:
     """One connection between a Hull organization (or its export files) and a Customer.io workspace."""
 
@@ -168,6 +222,8 @@ class Profile:
     endpoints: Endpoints = Endpoints()
     # Sending
     concurrency: int = 4
+    # Scheduled syncs (in the app, and by the operating system with `cio-desktop schedule install`)
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @property
     def segment_ids(self) -> tuple[str, ...]:
@@ -210,6 +266,7 @@ class Profile:
                 raise ProfileError(name, f"must be {what}")
         self._check_choices()
         self._check_urls()
+        self.schedule.validate()
 
     def _check_connection(self) -> None:
         if not _PROFILE_NAME_RE.match(self.name or ""):
@@ -282,6 +339,7 @@ class Profile:
         d["segments"] = [dataclasses.asdict(s) for s in self.segments]
         d["events"] = list(self.events)
         d["mappings"] = [dataclasses.asdict(m) for m in self.mappings]
+        d["schedule"] = dict(d["schedule"], kind=self.schedule.kind.value)
         return d
 
     @classmethod
@@ -418,7 +476,29 @@ def _convert(name: str, v: Any) -> Any:
                 for k in d
             }
         )
+    if name == "schedule":
+        return _schedule(_expect(name, v, dict, "an object"))
     raise ProfileError(name, "is not a known setting")  # pragma: no cover - guarded by from_dict
+
+
+def _schedule(d: dict[str, Any]) -> ScheduleSettings:
+    allowed = {f.name for f in dataclasses.fields(ScheduleSettings)}
+    for k in d:
+        if k not in allowed:
+            raise ProfileError(f"schedule.{k}", "is not a known setting")
+    kw: dict[str, Any] = {}
+    if "kind" in d:
+        try:
+            kw["kind"] = ScheduleKind(_expect("schedule.kind", d["kind"], str, "text"))
+        except ValueError:
+            raise ProfileError("schedule.kind", f"must be one of {', '.join(k.value for k in ScheduleKind)}") from None
+    if "every_hours" in d:
+        kw["every_hours"] = _expect("schedule.every_hours", d["every_hours"], int, "a whole number of hours")
+    if "daily_at" in d:
+        kw["daily_at"] = _expect("schedule.daily_at", d["daily_at"], str, "a time like 07:30")
+    if "full" in d:
+        kw["full"] = _expect("schedule.full", d["full"], bool, "true or false")
+    return ScheduleSettings(**kw)
 
 
 def default_cio_name(hull_attribute: str) -> str:
@@ -438,6 +518,7 @@ def default_cio_name(hull_attribute: str) -> str:
 
 
 __all__ = [
+    "EVERY_HOURS_CHOICES",
     "LOOPBACK_HOSTS",
     "MAX_ATTRIBUTE_NAME_BYTES",
     "MAX_RECORD_MB_RANGE",
@@ -449,6 +530,8 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Region",
+    "ScheduleKind",
+    "ScheduleSettings",
     "SegmentRef",
     "SourceKind",
     "default_cio_name",

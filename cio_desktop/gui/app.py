@@ -210,6 +210,11 @@ def create_window(
     runner = runner or JobRunner()
     window = MainWindow(runner, store, secrets, demo=demo)
     runner.setParent(window)
+    # Scheduled syncs, the Sync page's schedule panel, and the tray that keeps them going when closed.
+    from cio_desktop.gui.schedule_panel import add_scheduling
+    from cio_desktop.gui.tray import system_tray
+
+    window.scheduling = add_scheduling(window, system_tray(window))
     if demo:
         session = DemoSession(runner, store, secrets, home, users=demo_users)
         session.setParent(window)

@@ -54,6 +54,7 @@ from cio_desktop.sync.summary import RunMode, RunSummary
 
 if TYPE_CHECKING:
     from cio_desktop.gui.app import DemoSession
+    from cio_desktop.gui.scheduling import Scheduling
     from cio_desktop.gui.wizard import SetupWizard
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.demo = demo
         self.wizard: SetupWizard | None = None
         self.demo_session: DemoSession | None = None  # set by app.create_window in demo mode
+        self.scheduling: Scheduling | None = None  # set by app.create_window (scheduled syncs and the tray)
         self._closing_after_cancel = False
         self._profiles: dict[str, Profile] = {}
         self._profile_names: list[str] = []

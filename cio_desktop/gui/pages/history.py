@@ -207,6 +207,7 @@ class HistoryPage(Page):
         ctx.profile_changed.connect(self._profile_changed)
         self._profile_name = ""
         self._newest_id: int | None = None
+        self._wanted_run: int | None = None  # a run to select on the next refresh (show_run)
         self.withheld_dialog: WithheldDialog | None = None
         tab_chain((self.runs, self.search, self.export_button, self.review_button, self.refresh_button, self.errors))
 
@@ -227,6 +228,11 @@ class HistoryPage(Page):
     def selected_run_id(self) -> int | None:
         run = self.selected_run()
         return None if run is None else run.id
+
+    def show_run(self, run_id: int | None) -> None:
+        """Reload and select run ``run_id`` (the newest if None), e.g. from a scheduled run's notification."""
+        self._wanted_run = run_id
+        self.refresh()
 
     def review_withheld(self) -> None:
         """Open the review of the selected run's withheld deletions."""
@@ -255,6 +261,8 @@ class HistoryPage(Page):
                     if r.id == keep:
                         target = i
             self._newest_id = newest
+            wanted, self._wanted_run = self._wanted_run, None
+            target = next((i for i, r in enumerate(runs) if r.id == wanted), target)
             if runs:
                 self.runs.selectRow(target)
             else:
