@@ -347,6 +347,7 @@ PHASE_TEXT: Mapping[str, str] = {
     Phase.STARTING: "Starting",
     Phase.USERS: "Sending people",
     Phase.DELETIONS: "Deleting people who left the segments",
+    Phase.OBJECTS: "Sending accounts as objects",
     Phase.EVENTS: "Sending events",
     Phase.FINISHING: "Finishing",
     Phase.DONE: "Done",
@@ -421,8 +422,13 @@ def _summary_head(summary: RunSummary) -> str:
             f"Dry run finished in {duration}: {planned:,} operations planned, {skipped:,} people skipped. "
             "Nothing was sent."
         )
+    objects = (
+        f", {summary.objects_sent:,} account objects and {summary.relationships_sent:,} relationships"
+        if summary.objects_sent or summary.relationships_sent
+        else ""
+    )
     return (
-        f"Sent {summary.people_sent:,} people and {summary.events_sent:,} events in {duration}; "
+        f"Sent {summary.people_sent:,} people{objects} and {summary.events_sent:,} events in {duration}; "
         f"{skipped:,} people skipped" + (f"; {summary.failed:,} failed (see History)." if summary.failed else ".")
     )
 
