@@ -489,11 +489,19 @@ def row_sendable(row: PreviewRow) -> bool:
 
 def row_json(row: PreviewRow) -> str:
     if not row.payload:
-        return "Nothing is sent for this person: " + row_message(row)
-    try:
-        return json.dumps(json.loads(row.payload), indent=2, ensure_ascii=False)
-    except ValueError:
-        return row.payload
+        text = "Nothing is sent for this person: " + row_message(row)
+    else:
+        try:
+            text = json.dumps(json.loads(row.payload), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = row.payload
+    if row.objects:
+        account = json.dumps(json.loads(row.objects), indent=2, ensure_ascii=False)
+        text += (
+            "\n\nTheir account, as a Customer.io object and their relationship to it"
+            " (each account goes out once per sync, only when it changed):\n" + account
+        )
+    return text
 
 
 def row_changes(row: PreviewRow) -> str:
