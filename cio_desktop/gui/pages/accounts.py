@@ -72,6 +72,7 @@ class AccountsPage(Page):
         form.addRow("Object type id:", self.type_edit)
         self.identifier = QComboBox()
         self.identifier.setAccessibleName("Account identifier")
+        self.identifier.setMaximumWidth(360)
         for key in OBJECT_IDENTIFIERS:
             self.identifier.addItem(IDENTIFIER_TEXT[key], key)
         self.identifier.setToolTip("The account attribute that names its object in Customer.io; it must never change.")
