@@ -285,13 +285,25 @@ def export_errors(profile_name: str, run_id: int, path: str, search: str | None)
 
 def run_totals(run: RunRecord) -> dict[str, int]:
     """Sent / skipped / failed people of a run, and deletions withheld, from its per-decision counts."""
-    sent = skipped = 0
+    sent = skipped = objects = relationships = 0
     for label, n in run.counts.items():
         if label.startswith("skip"):
             skipped += n
         elif label.startswith(("identify", "delete", "merge")):
             sent += n
-    return {"sent": max(0, sent - run.failed), "skipped": skipped, "failed": run.failed, "withheld": run.withheld}
+        elif label.startswith(("object identify", "object delete")):
+            objects += n
+        elif label.startswith("relationship ("):
+            relationships += n
+    return {
+        "sent": max(0, sent - run.failed),
+        "skipped": skipped,
+        "failed": run.failed,
+        "withheld": run.withheld,
+        # Accounts as objects: object operations and relationship changes the run planned.
+        "objects": objects,
+        "relationships": relationships,
+    }
 
 
 def run_status_level(run: RunRecord) -> ErrorKind:

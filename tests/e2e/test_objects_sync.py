@@ -6,6 +6,7 @@ relationships with them, and objects are deleted only under the deletion guard."
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from cio_desktop.sandbox import Sandbox
 from cio_desktop.sync.engine import RunMode, RunSummary
 from cio_desktop.sync.factory import demo_services
 from cio_desktop.sync.guard import DeletionApproval
-from cio_desktop.sync.ledger import RunStatus
+from cio_desktop.sync.ledger import RunStatus, ledger_path
 
 pytestmark = pytest.mark.e2e
 
@@ -195,3 +196,20 @@ def test_an_account_refused_by_customerio_keeps_its_people_waiting(world: World)
     assert any("object type 7 does not exist" in line for line in summary.errors_sample)
     assert summary.counts["relationship waiting: account not in Customer.io"] == 1
     assert world.objects() == {} and set(world.sb.cio_people()) == {"c0"}
+
+
+def test_records_lost_to_a_kill_are_sent_again_without_duplicates(world: World) -> None:
+    world.write([user(n, account(n % 2)) for n in range(4)])
+    world.sync()
+    # As if the process died after Customer.io accepted the objects step but before the ledger recorded it.
+    with sqlite3.connect(ledger_path(world.profile.name)) as db:
+        db.execute("DELETE FROM cio_objects")
+        db.execute("DELETE FROM cio_relationships")
+    again = world.sync()
+    assert again.status is RunStatus.COMPLETED and again.objects_sent == 2 and again.relationships_sent == 4
+    objects = world.objects()
+    assert set(objects) == {"co0.com", "co1.com"} and objects["co0.com"]["people"] == ["c0", "c2"]
+    people = {p["key"]: p["relationships"] for p in world.sb.cio.people_detail()}
+    assert all(len(rels) == 1 for rels in people.values()), "one relationship per person, never two"
+    world.sync()
+    assert world.requests == 0

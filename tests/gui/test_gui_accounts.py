@@ -9,6 +9,7 @@ import pytest
 
 from cio_desktop.config.profile import ObjectSettings
 from cio_desktop.gui import backend
+from cio_desktop.sync.ledger import Ledger, ledger_path
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
 
@@ -70,3 +71,15 @@ def test_the_sync_sentence_counts_objects_and_relationships(qtbot, make_sandbox,
     assert summary.objects_sent == len(sb.cio.objects_detail()) > 0
     _, text = backend.summary_text(summary)
     assert f"{summary.objects_sent:,} account objects and {summary.relationships_sent:,} relationships" in text
+
+
+def test_history_counts_objects_and_relationships_per_run(qtbot, make_sandbox, make_window) -> None:
+    sb = make_sandbox(users=60)
+    window = make_window(sb)
+    with qtbot.waitSignal(window.sync_page.run_finished, timeout=60000) as finished:
+        window.sync_page.start("full")
+    summary = finished.args[1]
+    with Ledger(ledger_path(window.ctx.profile.name)) as ledger:
+        run = ledger.runs(limit=1)[0]
+    totals = backend.run_totals(run)
+    assert totals["objects"] == summary.objects_sent and totals["relationships"] == summary.relationships_sent
