@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         window.grab().save(str(path))
         print(f"wrote {path}")
 
-    for name in ("Connect", "Audience", "Events"):
+    for name in ("Connect", "Audience", "Events", "Accounts"):
         window.show_page(name)
         shoot(name)
     window.show_page("Fields")

@@ -174,6 +174,12 @@ def print_summary(summary: RunSummary, label: str, out: TextIO) -> None:
         f"  people sent {summary.people_sent:,}, events sent {summary.events_sent:,},"
         f" Customer.io requests {summary.requests:,}, failed {summary.failed:,}\n"
     )
+    if summary.objects_sent or summary.relationships_sent:
+        out.write(
+            f"  accounts sent as objects: {summary.objects_sent:,} object"
+            f"{'' if summary.objects_sent == 1 else 's'} and {summary.relationships_sent:,} relationship"
+            f"{'' if summary.relationships_sent == 1 else 's'} to people\n"
+        )
     if summary.message:
         out.write(f"  {summary.message}\n")
     for line in summary.errors_sample:

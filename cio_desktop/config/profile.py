@@ -146,6 +146,65 @@ class FileSourceSettings:
         return self.max_record_mb << 20
 
 
+# Where an account's object id comes from (Hull keeps a user's account under ``account``).
+OBJECT_IDENTIFIERS = ("account.domain", "account.external_id", "account.id")
+
+
+@dataclass(frozen=True)
+class ObjectSettings:
+    """Hull accounts sent as Customer.io objects, with each person related to their account.
+
+    ``type_id`` is the numeric id of the object type in the workspace (Data & Integrations > Objects);
+    ``identifier`` says which account attribute is the object id; ``mappings`` send account attributes
+    (``account.name``) under Customer.io names. Objects are deleted only with ``delete_objects``, and
+    only those this tool created, under the deletion guard.
+    """
+
+    enabled: bool = False
+    type_id: str = "1"
+    identifier: str = "account.domain"
+    mappings: tuple[AttributeMapping, ...] = (
+        AttributeMapping("account.name", "name"),
+        AttributeMapping("account.domain", "domain"),
+    )
+    delete_objects: bool = False
+
+    def validate(self) -> None:
+        if not re.match(r"^[0-9]{1,10}$", self.type_id):
+            raise ProfileError("objects.type_id", "must be the numeric id of the object type, e.g. 1")
+        if self.identifier not in OBJECT_IDENTIFIERS:
+            raise ProfileError("objects.identifier", f"must be one of {', '.join(OBJECT_IDENTIFIERS)}")
+        names: set[str] = set()
+        for i, m in enumerate(self.mappings):
+            if not m.hull.startswith("account.") or len(m.hull) == len("account."):
+                raise ProfileError(f"objects.mappings[{i}].hull", "must be an account attribute like account.name")
+            if not m.cio:
+                raise ProfileError(f"objects.mappings[{i}].cio", "is empty")
+            if len(m.cio.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+                raise ProfileError(
+                    f"objects.mappings[{i}].cio", f"{m.cio[:40]!r}... is longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes"
+                )
+            if m.cio in names:
+                raise ProfileError(f"objects.mappings[{i}].cio", f"object attribute {m.cio!r} is mapped twice")
+            names.add(m.cio)
+
+    @classmethod
+    def from_dict(cls, value: Any) -> ObjectSettings:
+        d = _expect("objects", value, dict, "an object")
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        kw: dict[str, Any] = {}
+        for k, v in d.items():
+            if k not in allowed:
+                raise ProfileError(f"objects.{k}", "is not a known setting")
+            if k in ("enabled", "delete_objects"):
+                kw[k] = _expect(f"objects.{k}", v, bool, "true or false")
+            elif k == "mappings":
+                kw[k] = _mappings("objects.mappings", v)
+            else:
+                kw[k] = _expect(f"objects.{k}", v, str, "text")
+        return cls(**kw)
+
+
 @dataclass(frozen=True)
 class ScheduleSettings:
     """Scheduled syncs of a profile (sync/schedule.py computes the times). ``every_hours`` counts from
@@ -220,6 +279,7 @@ class Profile:
     webhook_listen: str = "127.0.0.1:8765"
     # Where the services are (empty = the real ones)
     endpoints: Endpoints = Endpoints()
+    objects: ObjectSettings = ObjectSettings()
     # Sending
     concurrency: int = 4
     # Scheduled syncs (in the app, and by the operating system with `cio-desktop schedule install`)
@@ -265,6 +325,7 @@ class Profile:
             if not _in_range(value, lo, hi, whole=whole):
                 raise ProfileError(name, f"must be {what}")
         self._check_choices()
+        self.objects.validate()
         self._check_urls()
         self.schedule.validate()
 
@@ -340,6 +401,10 @@ class Profile:
         d["events"] = list(self.events)
         d["mappings"] = [dataclasses.asdict(m) for m in self.mappings]
         d["schedule"] = dict(d["schedule"], kind=self.schedule.kind.value)
+        d["objects"] = {
+            **dataclasses.asdict(self.objects),
+            "mappings": [dataclasses.asdict(m) for m in self.objects.mappings],
+        }
         return d
 
     @classmethod
@@ -445,16 +510,9 @@ def _convert(name: str, v: Any) -> Any:
     if name == "events":
         return tuple(_expect(f"events[{i}]", e, str, "text") for i, e in enumerate(_expect(name, v, list, "a list")))
     if name == "mappings":
-        out_m = []
-        for i, m in enumerate(_expect(name, v, list, "a list")):
-            m = _expect(f"mappings[{i}]", m, dict, 'an object {"hull": ..., "cio": ...}')
-            out_m.append(
-                AttributeMapping(
-                    hull=_expect(f"mappings[{i}].hull", m.get("hull"), str, "text"),
-                    cio=_expect(f"mappings[{i}].cio", m.get("cio"), str, "text"),
-                )
-            )
-        return tuple(out_m)
+        return _mappings(name, v)
+    if name == "objects":
+        return ObjectSettings.from_dict(v)
     if name == "endpoints":
         d = _expect(name, v, dict, "an object")
         allowed = {f.name for f in dataclasses.fields(Endpoints)}
@@ -501,6 +559,19 @@ def _schedule(d: dict[str, Any]) -> ScheduleSettings:
     return ScheduleSettings(**kw)
 
 
+def _mappings(name: str, v: Any) -> tuple[AttributeMapping, ...]:
+    out = []
+    for i, m in enumerate(_expect(name, v, list, "a list")):
+        m = _expect(f"{name}[{i}]", m, dict, 'an object {"hull": ..., "cio": ...}')
+        out.append(
+            AttributeMapping(
+                hull=_expect(f"{name}[{i}].hull", m.get("hull"), str, "text"),
+                cio=_expect(f"{name}[{i}].cio", m.get("cio"), str, "text"),
+            )
+        )
+    return tuple(out)
+
+
 def default_cio_name(hull_attribute: str) -> str:
     """Customer.io attribute name Hull's connector used for a Hull attribute.
 
@@ -523,10 +594,12 @@ __all__ = [
     "MAX_ATTRIBUTE_NAME_BYTES",
     "MAX_RECORD_MB_RANGE",
     "MAX_WEBHOOK_URL_CHARS",
+    "OBJECT_IDENTIFIERS",
     "SCHEMA_VERSION",
     "AttributeMapping",
     "Endpoints",
     "FileSourceSettings",
+    "ObjectSettings",
     "Profile",
     "ProfileError",
     "Region",

@@ -304,13 +304,25 @@ def export_errors(profile_name: str, run_id: int, path: str, search: str | None)
 
 def run_totals(run: RunRecord) -> dict[str, int]:
     """Sent / skipped / failed people of a run, and deletions withheld, from its per-decision counts."""
-    sent = skipped = 0
+    sent = skipped = objects = relationships = 0
     for label, n in run.counts.items():
         if label.startswith("skip"):
             skipped += n
         elif label.startswith(("identify", "delete", "merge")):
             sent += n
-    return {"sent": max(0, sent - run.failed), "skipped": skipped, "failed": run.failed, "withheld": run.withheld}
+        elif label.startswith(("object identify", "object delete")):
+            objects += n
+        elif label.startswith("relationship ("):
+            relationships += n
+    return {
+        "sent": max(0, sent - run.failed),
+        "skipped": skipped,
+        "failed": run.failed,
+        "withheld": run.withheld,
+        # Accounts as objects: object operations and relationship changes the run planned.
+        "objects": objects,
+        "relationships": relationships,
+    }
 
 
 def run_status_level(run: RunRecord) -> ErrorKind:
@@ -366,6 +378,7 @@ PHASE_TEXT: Mapping[str, str] = {
     Phase.STARTING: "Starting",
     Phase.USERS: "Sending people",
     Phase.DELETIONS: "Deleting people who left the segments",
+    Phase.OBJECTS: "Sending accounts as objects",
     Phase.EVENTS: "Sending events",
     Phase.FINISHING: "Finishing",
     Phase.DONE: "Done",
@@ -440,8 +453,13 @@ def _summary_head(summary: RunSummary) -> str:
             f"Dry run finished in {duration}: {planned:,} operations planned, {skipped:,} people skipped. "
             "Nothing was sent."
         )
+    objects = (
+        f", {summary.objects_sent:,} account objects and {summary.relationships_sent:,} relationships"
+        if summary.objects_sent or summary.relationships_sent
+        else ""
+    )
     return (
-        f"Sent {summary.people_sent:,} people and {summary.events_sent:,} events in {duration}; "
+        f"Sent {summary.people_sent:,} people{objects} and {summary.events_sent:,} events in {duration}; "
         f"{skipped:,} people skipped" + (f"; {summary.failed:,} failed (see History)." if summary.failed else ".")
     )
 
@@ -533,14 +551,23 @@ def row_json_title(row: PreviewRow) -> str:
 
 
 def row_json(row: PreviewRow) -> str:
-    """The operations Customer.io gets for this person (for an unchanged person: what it has)."""
+    """The operations Customer.io gets for this person (for an unchanged person: what it has), then
+    their account as an object with their relationship to it when accounts are sent as objects."""
     payload = _full_payload(row)
     if not payload:
-        return "Nothing is sent for this person: " + row_message(row)
-    try:
-        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
-    except ValueError:
-        return payload
+        text = "Nothing is sent for this person: " + row_message(row)
+    else:
+        try:
+            text = json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = payload
+    if row.objects:
+        account = json.dumps(json.loads(row.objects), indent=2, ensure_ascii=False)
+        text += (
+            "\n\nTheir account, as a Customer.io object and their relationship to it"
+            " (each account goes out once per sync, only when it changed):\n" + account
+        )
+    return text
 
 
 def row_changes(row: PreviewRow) -> str:

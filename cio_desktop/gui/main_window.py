@@ -34,6 +34,7 @@ from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import CANCEL_KEY, RELOAD_KEY, SYNC_KEY, page_key
 from cio_desktop.gui.menubar import build_menu_bar
+from cio_desktop.gui.pages.accounts import AccountsPage
 from cio_desktop.gui.pages.audience import AudiencePage
 from cio_desktop.gui.pages.connect import ConnectPage
 from cio_desktop.gui.pages.events import EventsPage
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The sidebar's pages, in order (Ctrl+1 opens the first).
-PAGE_NAMES = ("Connect", "Audience", "Events", "Fields", "Preview", "Sync", "History", "Webhook")
+PAGE_NAMES = ("Connect", "Audience", "Events", "Fields", "Accounts", "Preview", "Sync", "History", "Webhook")
 
 
 class MainWindow(QMainWindow):
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         self.audience_page = AudiencePage(self.ctx)
         self.events_page = EventsPage(self.ctx)
         self.fields_page = FieldsPage(self.ctx)
+        self.accounts_page = AccountsPage(self.ctx)
         self.preview_page = PreviewPage(self.ctx)
         self.sync_page = SyncPage(self.ctx)
         self.history_page = HistoryPage(self.ctx)
@@ -147,6 +149,7 @@ class MainWindow(QMainWindow):
             self.audience_page,
             self.events_page,
             self.fields_page,
+            self.accounts_page,
             self.preview_page,
             self.sync_page,
             self.history_page,
@@ -164,7 +167,7 @@ class MainWindow(QMainWindow):
             self.sidebar.addItem(name)
             self.sidebar.item(i).setToolTip(f"{name} ({native_keys(page_key(i))})")
             self.stack.addWidget(widget)
-            # Ctrl+1..8 jump to a page from anywhere.
+            # Ctrl+1..9 jump to a page from anywhere.
             shortcut = QShortcut(QKeySequence(page_key(i)), self)
             shortcut.activated.connect(lambda i=i: self.show_page(i))
         self.sidebar.setToolTip(

@@ -1,173 +1,36 @@
-"""Customer.io emulation: the workspace state, the Track API's validation, and the App API's reads.
+"""Customer.io emulation: the workspace's people and events, the v2 batch operations, and the App API's reads.
 
-Limits and error messages follow docs/api-contracts.md ("Customer.io Track API"): identifier,
-attribute name 150 bytes; value 1000 bytes (arrays/objects measured as compact JSON); 300 attributes
-per call; event name 100 bytes; event data 100,000 bytes; v2 operation 32 KB and request 500 KB. v1
-answers a violation with 400 ``{"meta": {"error": ...}}``; v2 answers 207 with one entry per failed
-operation while applying the valid ones."""
+The Track API's checks and limits are in :mod:`cio_desktop.sandbox.cio_checks`, objects in
+:mod:`cio_desktop.sandbox.cio_objects`. v1 answers a violation with 400 ``{"meta": {"error": ...}}``;
+v2 answers 207 with one entry per failed operation while applying the valid ones."""
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-# "500 KB" and "32 KB" read as decimal: the stricter reading, so a client that passes here also
-# passes if Customer.io counts in powers of ten.
-MAX_REQUEST_BYTES = 500_000
-MAX_OPERATION_BYTES = 32_000
-MAX_IDENTIFIER_BYTES = 150
-MAX_ATTRIBUTE_NAME_BYTES = 150
-MAX_ATTRIBUTE_VALUE_BYTES = 1000
-MAX_ATTRIBUTES = 300
-MAX_EVENT_NAME_BYTES = 100
-MAX_EVENT_DATA_BYTES = 100_000
-MAX_APP_LOOKUP_IDS = 100
-
-_ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")
-_IDENTIFIER_KINDS = ("id", "email", "cio_id")
-
-
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # built once: per-call setup is slow
-
-
-def compact_json(value: Any) -> str:
-    return _ENCODE(value)
-
-
-def compact_size(value: Any) -> int:
-    """Bytes of ``value`` as compact UTF-8 JSON (how Customer.io measures objects and arrays)."""
-    return len(compact_json(value).encode())
-
-
-def _value_size(value: Any) -> int:
-    """Bytes of an attribute value, exact when it could be near the limit (cheap bounds otherwise)."""
-    kind = type(value)
-    if kind is str:
-        return len(value) if len(value) * 4 <= MAX_ATTRIBUTE_VALUE_BYTES or value.isascii() else len(value.encode())
-    if kind is int or kind is bool or value is None:
-        return 20  # never near the limit; exact size does not matter
-    if kind is float:
-        return len(repr(value))
-    if kind is list and all(type(x) is str for x in value):
-        bound = 2 + sum(6 * len(x) + 3 for x in value)  # worst case: every character escaped as \u00XX
-        if bound <= MAX_ATTRIBUTE_VALUE_BYTES:
-            return bound
-    return compact_size(value)
-
-
-class Reason(StrEnum):
-    """``reason`` of a v2 per-operation error."""
-
-    REQUIRED = "required"
-    INVALID = "invalid"
-    TOO_LONG = "too_long"
-    TOO_LARGE = "too_large"
-    TOO_MANY = "too_many"
-    NOT_FOUND = "not_found"
-
-
-@dataclass(frozen=True)
-class Problem:
-    reason: Reason
-    field: str
-    message: str
-
-
-class Rejected(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-
-
-def _reject(reason: Reason, field_name: str, message: str) -> Rejected:
-    return Rejected(Problem(reason, field_name, message))
-
-
-# ---------------------------------------------------------------------- validation
-def check_identifier(kind: str, value: Any, field_name: str = "identifiers") -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _reject(Reason.INVALID, field_name, f"identifier {kind} must be a string")
-    text = str(value)
-    if not text.strip():
-        raise _reject(Reason.REQUIRED, field_name, f"identifier {kind} cannot be blank")
-    if len(text.encode()) > MAX_IDENTIFIER_BYTES:
-        raise _reject(Reason.TOO_LONG, field_name, f"identifier cannot be longer than {MAX_IDENTIFIER_BYTES} bytes")
-    return text
-
-
-def check_identifiers(raw: Any, field_name: str = "identifiers") -> tuple[str, str]:
-    """Exactly one of id, email, cio_id -> (kind, value)."""
-    if not isinstance(raw, dict) or not raw:
-        raise _reject(Reason.REQUIRED, field_name, "identifiers must contain exactly one of id, email, cio_id")
-    present = [(k, v) for k, v in raw.items() if k in _IDENTIFIER_KINDS]
-    if len(raw) != 1 or len(present) != 1:
-        raise _reject(Reason.INVALID, field_name, "identifiers must contain exactly one of id, email, cio_id")
-    kind, value = present[0]
-    return kind, check_identifier(kind, value, field_name)
-
-
-def check_attributes(attrs: Any, field_name: str = "attributes") -> dict[str, Any]:
-    if attrs is None:
-        return {}
-    if not isinstance(attrs, dict):
-        raise _reject(Reason.INVALID, field_name, "attributes must be an object")
-    if len(attrs) - ("_update" in attrs) > MAX_ATTRIBUTES:
-        raise _reject(
-            Reason.TOO_MANY, field_name, f"cannot identify more than {MAX_ATTRIBUTES} attributes in one request"
-        )
-    for name, value in attrs.items():
-        if not name:
-            raise _reject(Reason.REQUIRED, field_name, "attribute name cannot be blank")
-        if len(name) * 4 > MAX_ATTRIBUTE_NAME_BYTES and len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
-            raise _reject(
-                Reason.TOO_LONG, field_name, f"attribute name cannot be longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes"
-            )
-        if _value_size(value) > MAX_ATTRIBUTE_VALUE_BYTES:
-            raise _reject(
-                Reason.TOO_LONG,
-                f"{field_name}.{name}",
-                f"value for attribute '{name}' cannot be longer than {MAX_ATTRIBUTE_VALUE_BYTES} bytes",
-            )
-    return attrs
-
-
-@dataclass(frozen=True)
-class EventIn:
-    name: str
-    event_type: str
-    event_id: str | None
-    timestamp: int | None
-    data: dict[str, Any]
-
-
-def check_event(
-    name: Any, event_type: Any, event_id: Any, timestamp: Any, data: Any, data_field: str = "data"
-) -> EventIn:
-    if not isinstance(name, str) or not name.strip():
-        raise _reject(Reason.REQUIRED, "name", "event name is required")
-    if len(name.encode()) > MAX_EVENT_NAME_BYTES:
-        raise _reject(Reason.TOO_LONG, "name", f"event name cannot be longer than {MAX_EVENT_NAME_BYTES} bytes")
-    if event_type is None:
-        event_type = "event"
-    if event_type not in ("event", "page", "screen"):
-        raise _reject(Reason.INVALID, "type", "type must be one of event, page, screen")
-    if event_id is not None and (not isinstance(event_id, str) or not _ULID_RE.match(event_id)):
-        raise _reject(Reason.INVALID, "id", "event id must be a valid ULID")
-    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0):
-        raise _reject(Reason.INVALID, "timestamp", "timestamp must be a Unix timestamp in seconds (an integer)")
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise _reject(Reason.INVALID, data_field, "event data must be an object")
-    if data and compact_size(data) > MAX_EVENT_DATA_BYTES:
-        raise _reject(Reason.TOO_LARGE, data_field, f"event data cannot be larger than {MAX_EVENT_DATA_BYTES} bytes")
-    return EventIn(name, event_type, event_id.upper() if event_id else None, timestamp, data)
+from cio_desktop.sandbox.cio_checks import (
+    MAX_OPERATION_BYTES,
+    EventIn,
+    Reason,
+    _reject,
+    check_attributes,
+    check_event,
+    check_identifier,
+    check_identifiers,
+    compact_json,
+    compact_size,
+)
+from cio_desktop.sandbox.cio_objects import (
+    ObjectState,
+    apply_object_operation,
+    check_object_identifiers,
+    object_deletions,
+    objects_detail,
+)
 
 
 # ---------------------------------------------------------------------- state
@@ -201,6 +64,29 @@ class CioStore:
             self._deletions: list[dict[str, Any]] = []
             self._merges: list[dict[str, Any]] = []
             self._next_cio = 0xA30000
+            self.object_state = ObjectState()
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    def find_person(self, kind: str, value: str) -> _Person | None:
+        return self._find(kind, value)
+
+    def all_people(self) -> list[_Person]:
+        return list(self._people.values())
+
+    def relate(self, p: _Person, entry: dict[str, Any], *, add: bool) -> None:
+        """Add or remove one relationship of ``p`` (the caller holds the lock)."""
+        if add and entry not in p.relationships:
+            p.relationships.append(entry)
+        elif not add and entry in p.relationships:
+            p.relationships.remove(entry)
+
+    def unrelate_everyone(self, entry: dict[str, Any]) -> None:
+        for p in self._people.values():
+            if entry in p.relationships:
+                p.relationships.remove(entry)
 
     # ------------------------------------------------------------------ lookups
     def _find(self, kind: str, value: str) -> _Person | None:
@@ -332,28 +218,30 @@ class CioStore:
                     ev["cio_id"], ev["person_id"] = prim.cio_id, prim.id
 
     def relationships(self, kind: str, value: str, rels: Any, add: bool) -> None:
+        """A person's ``add_relationships`` / ``delete_relationships``: each names an object that must exist."""
         if not isinstance(rels, list) or not rels:
             raise _reject(Reason.REQUIRED, "cio_relationships", "cio_relationships must be a non-empty list")
-        for r in rels:
-            ids = r.get("identifiers") if isinstance(r, dict) else None
-            if not isinstance(ids, dict) or "object_type_id" not in ids or "object_id" not in ids:
-                raise _reject(
-                    Reason.INVALID,
-                    "cio_relationships",
-                    "each relationship needs identifiers with object_type_id and object_id",
-                )
         with self._lock:
+            entries = []
+            for i, r in enumerate(rels):
+                ids = r.get("identifiers") if isinstance(r, dict) else None
+                type_id, object_id = check_object_identifiers(
+                    ids, self.object_state.types, f"cio_relationships[{i}].identifiers"
+                )
+                if add and (type_id, object_id) not in self.object_state.objects:
+                    raise _reject(
+                        Reason.NOT_FOUND,
+                        f"cio_relationships[{i}]",
+                        f"object {object_id!r} of type {type_id} not found (identify the object first)",
+                    )
+                entries.append({"identifiers": {"object_type_id": type_id, "object_id": object_id}})
             p = self._find(kind, value)
             if p is None:
                 if not add or kind == "cio_id":
                     raise _reject(Reason.NOT_FOUND, "identifiers", "person not found")
                 p = self._new(value if kind == "id" else None, value if kind == "email" else None)
-            for r in rels:
-                entry = {"identifiers": dict(r["identifiers"])}
-                if add and entry not in p.relationships:
-                    p.relationships.append(entry)
-                elif not add and entry in p.relationships:
-                    p.relationships.remove(entry)
+            for entry in entries:
+                self.relate(p, entry, add=add)
 
     def device(self, kind: str, value: str, device: Any, add: bool) -> None:
         if not isinstance(device, dict) or not isinstance(device.get("token") or device.get("id"), str):
@@ -396,6 +284,12 @@ class CioStore:
                 for p in self._people.values()
             ]
 
+    def objects_detail(self) -> list[dict[str, Any]]:
+        return objects_detail(self)
+
+    def object_deletions(self) -> list[dict[str, Any]]:
+        return object_deletions(self)
+
     def events(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(e) for e in self._events]
@@ -415,6 +309,7 @@ class CioStore:
                 "events": len(self._events),
                 "deletions": len(self._deletions),
                 "merges": len(self._merges),
+                "objects": len(self.object_state.objects),
             }
 
     # ------------------------------------------------------------------ App API shapes
@@ -487,9 +382,14 @@ def apply_operation(store: CioStore, op: Any) -> None:
         raise _reject(Reason.INVALID, "operation", "operation must be an object")
     if compact_size(op) > MAX_OPERATION_BYTES:
         raise _reject(Reason.TOO_LARGE, "operation", "operation cannot be larger than 32 KB")
+    if op.get("type") == "object":
+        apply_object_operation(store, op)
+        return
     if op.get("type") != "person":
         raise _reject(
-            Reason.INVALID, "type", f"unsupported type {str(op.get('type'))[:40]!r}; the sandbox emulates 'person'"
+            Reason.INVALID,
+            "type",
+            f"unsupported type {str(op.get('type'))[:40]!r}; the sandbox emulates 'person' and 'object'",
         )
     action = op.get("action")
     handler = _ACTIONS.get(action) if isinstance(action, str) else None

@@ -21,7 +21,15 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cio_desktop.config.profile import AttributeMapping, Endpoints, Profile, Region, SegmentRef, default_cio_name
+from cio_desktop.config.profile import (
+    AttributeMapping,
+    Endpoints,
+    ObjectSettings,
+    Profile,
+    Region,
+    SegmentRef,
+    default_cio_name,
+)
 from cio_desktop.sandbox.apis.cio_app import CioAppApi
 from cio_desktop.sandbox.apis.cio_track import CioTrackApi
 from cio_desktop.sandbox.apis.control import ControlApi
@@ -201,6 +209,8 @@ class Sandbox:
             events=("Signed Up", "Completed Order", "Upgraded Plan", "Viewed Page", "Started Trial"),
             mappings=tuple(AttributeMapping(h, default_cio_name(h)) for h in hull_attrs),
             write_back=True,
+            # Each user's company goes out as an "Accounts" object (type 1 exists in the sandbox).
+            objects=ObjectSettings(enabled=True),
             endpoints=Endpoints(
                 hull_api=self.urls.hull_api,
                 hull_firehose=self.urls.hull_firehose,

@@ -37,7 +37,8 @@ from cio_desktop.sync.batching import DEFAULT_MAX_OPS
 from cio_desktop.sync.events import event_label
 from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.ledger import Ledger
-from cio_desktop.sync.model import Decision, MappingContext
+from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
+from cio_desktop.sync.objects import account_of, map_object, object_id_of, relationship_operation
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, chunks
 from cio_desktop.sync.progress import Progress
@@ -45,6 +46,7 @@ from cio_desktop.sync.run import Run
 from cio_desktop.sync.run_users import user_line
 from cio_desktop.sync.state import RunState
 from cio_desktop.sync.summary import Problem, RunMode, RunSummary
+from cio_desktop.sync.validation import describe
 
 # Incremental runs re-read users updated shortly before the previous run started: Hull's clock and
 # this machine's may differ and Hull's search index lags writes by a moment. Unchanged users cost
@@ -87,6 +89,9 @@ class PreviewRow:
     payload: str
     changes: AttributeChanges
     user: str
+    # With accounts sent as objects: JSON text of the person's account as an object identify and their
+    # add_relationships operation ("" without objects, an account, or when the person is not sent).
+    objects: str = ""
 
     @property
     def label(self) -> str:
@@ -194,7 +199,8 @@ class SyncEngine:
                         if decision.operations
                         else ""
                     )
-                    yield PreviewRow(decision, payload, _diff(previous, current), user_line(user))
+                    objects = _object_preview(user, decision, ctx)
+                    yield PreviewRow(decision, payload, _diff(previous, current), user_line(user), objects)
         finally:
             close = getattr(users, "close", None)
             if callable(close):
@@ -221,6 +227,23 @@ def _matching_pages(
             page, read = [], 0
     if read:
         yield page
+
+
+def _object_preview(user: dict[str, Any], decision: Decision, ctx: MappingContext) -> str:
+    """The object operations of a previewed person's account (see PreviewRow.objects)."""
+    settings = ctx.profile.objects
+    cid = decision.customer_id
+    if not settings.enabled or not cid or (decision.action is Action.SKIP and decision.reason is not Reason.UNCHANGED):
+        return ""
+    if decision.action is Action.DELETE:
+        return ""
+    oid = object_id_of(account_of(user), settings)
+    if oid is None:
+        return ""
+    obj = map_object(account_of(user) or {}, oid, settings)
+    identify: dict[str, Any] = json.loads(obj.wire) if obj.valid else {"not sent": describe(obj.violations)}
+    relate = relationship_operation(ctx.id_key, cid, settings.type_id, oid, add=True)
+    return json.dumps([identify, relate], ensure_ascii=False, separators=(",", ":"))
 
 
 def _diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any] | None) -> AttributeChanges:

@@ -33,6 +33,7 @@ from typing import Any
 from cio_desktop.config import paths
 from cio_desktop.config.lock import RUN_LOCK_FILENAME, RunLock
 from cio_desktop.config.private import StorageError, open_private_sqlite
+from cio_desktop.sync.ledger_objects import ObjectsLedgerMixin
 from cio_desktop.sync.ledger_scratch import DeletionScratchMixin, known_person
 from cio_desktop.sync.model import KnownPerson
 from cio_desktop.sync.runs import (
@@ -167,7 +168,7 @@ _MOVE_ASIDE = (
 )
 
 
-class Ledger(DeletionScratchMixin, RunsMixin):
+class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin):
     """The per-profile ledger. Safe to share between threads; close it when done."""
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
@@ -222,6 +223,7 @@ class Ledger(DeletionScratchMixin, RunsMixin):
                     if stmt.strip():
                         c.execute(stmt)
                 c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._init_object_tables()  # objects need no schema version: see ledger_objects
 
     def close(self) -> None:
         """Close; a run not finished lets its run lock go (the next open marks it interrupted)."""

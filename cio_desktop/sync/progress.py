@@ -30,6 +30,7 @@ class Phase(StrEnum):
     STARTING = "starting"
     USERS = "users"
     DELETIONS = "deletions"
+    OBJECTS = "objects"
     EVENTS = "events"
     FINISHING = "finishing"
     DONE = "done"

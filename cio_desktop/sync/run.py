@@ -20,6 +20,7 @@ from cio_desktop.net.errors import (
     ServiceError,
 )
 from cio_desktop.sync.ledger import Checkpoint, ErrorWrite, LedgerBusyError, LedgerError, RunStatus
+from cio_desktop.sync.objects_step import ObjectsStep
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.run_events import EventsPass
 from cio_desktop.sync.run_users import UsersPass
@@ -109,12 +110,18 @@ class Run:
         if s.mode is RunMode.INCREMENTAL and since is None:
             s.say("No earlier complete run of this profile: this incremental run covers everyone (full).")
         users_started = s.e.clock()
+        objects = ObjectsStep(s, ctx, full=since is None) if s.profile.objects.enabled else None
+        users.objects = objects
         if since is not None:
             users.run(None, updated_since=since - s.e.incremental_overlap_s, full=False)
         else:
             users.run(s.profile.segment_ids, updated_since=None, full=True)
         if s.stopped():
             return
+        if objects is not None:
+            objects.run()
+            if s.stopped():
+                return
         if not s.dry and self.sender.transient_failures == 0 and not s.withheld and s.users_read.clean:
             # Failed people (Customer.io refused them) are retried by the next full run or when they change;
             # unreadable rows and withheld deletions are found again by the next incremental run.
@@ -130,8 +137,9 @@ class Run:
             return RunStatus.FAILED, s.problem_message
         if s.cancel.is_set():
             return RunStatus.CANCELLED, "Cancelled; the next run continues where this one stopped"
-        if s.withheld:
-            return RunStatus.DELETIONS_WITHHELD, s.withheld_message
+        if s.withheld or s.objects_withheld:
+            both = [m for m in (s.withheld_message, s.objects_withheld_message) if m]
+            return RunStatus.DELETIONS_WITHHELD, " ".join(both)
         if bad_rows:
             return RunStatus.INCOMPLETE, ""
         if failed:
@@ -225,7 +233,9 @@ class Run:
             problem=problem,
             people_sent=self.sender.people_sent,
             events_sent=self.sender.events_sent,
-            requests=self.sender.requests,
+            objects_sent=s.objects_sent,
+            relationships_sent=s.relationships_sent,
+            requests=self.sender.requests + s.object_requests,
             write_back_failed=write_back_failed,
             bad_rows=bad_rows,
             duplicate_rows=duplicate_rows,

@@ -19,6 +19,7 @@ from cio_desktop.sync.batching import BatchPacker
 from cio_desktop.sync.deletions import DeletionStep, defer_row
 from cio_desktop.sync.mapping import identify_operation, parse_date
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
+from cio_desktop.sync.objects_step import ObjectsStep
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
@@ -42,6 +43,7 @@ _NOT_IN_PAYLOAD = frozenset(
         "events",
         "deletion_guard_percent",
         "deletion_guard_max",
+        "objects",  # accounts go out as objects in their own step (sync/objects_step.py)
     }
 )
 
@@ -55,6 +57,8 @@ class UsersPass:
         self.ctx = ctx
         # Fingerprints would not save a single send anything: it always maps and sends its person.
         self.ctx_fp = context_fingerprint(ctx) if state.mode is not RunMode.SINGLE else None
+        # Set by the run when accounts go out as objects: sees each page's people in Customer.io.
+        self.objects: ObjectsStep | None = None
 
     def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
         s = self.s
@@ -129,12 +133,14 @@ class UsersPass:
         deferred: list[tuple[str, str, str, bool]] = []
         planned: list[str] = []  # customer ids of members (never counted as gone, see mark_seen_customers)
         anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
+        in_cio: list[tuple[HullUser, str]] = []  # people who are (or stay) in Customer.io, for the objects step
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
             fp = self.fingerprint(user, now)
             if fp is not None and fp == stored_fp and kp is not None and kp.deleted_at is None:
                 # Same Hull data and settings as when Customer.io accepted them: no need to map again.
                 unchanged += 1
+                in_cio.append((user, kp.customer_id))
                 continue
             decision = plan_user(user, self.ctx, kp, now=now)
             if decision.action is Action.DELETE:
@@ -144,6 +150,8 @@ class UsersPass:
             labels[decision.label] = labels.get(decision.label, 0) + 1
             if decision.customer_id:
                 planned.append(decision.customer_id)
+                if decision.action is not Action.SKIP or decision.reason is Reason.UNCHANGED:
+                    in_cio.append((user, decision.customer_id))
             if decision.reason is Reason.NO_CUSTOMER_ID and hid:
                 anonymous[hid] = decision.person.anonymous_id if decision.person else None
             if decision.operations:
@@ -167,6 +175,8 @@ class UsersPass:
             s.progress.advance(n, label=label)
         if not s.dry:
             self._update_anonymous(ids, anonymous)
+        if self.objects is not None:
+            self.objects.observe(in_cio)
 
     def _update_anonymous(self, ids: list[str], anonymous: dict[str, str | None]) -> None:
         """Keep the ledger's anonymous users in step with this page: members of the synced segments

@@ -90,6 +90,12 @@ class RunState:
         self.withheld = 0
         self.withheld_message = ""
         self.withheld_reason: WithheldReason | None = None
+        # The objects step (sync/objects_step.py): what it sent, and object deletions it held back.
+        self.objects_sent = 0
+        self.relationships_sent = 0
+        self.object_requests = 0
+        self.objects_withheld = 0
+        self.objects_withheld_message = ""
         self.event_ckpt: EventCheckpoint | None = None  # set by the events pass
         self._checkpoint_saved_at = float("-inf")
         self._counts_saved_at = float("-inf")

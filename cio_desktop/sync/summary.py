@@ -51,6 +51,10 @@ class RunSummary:
     problem: Problem | None = None
     people_sent: int = 0
     events_sent: int = 0
+    # Accounts as Customer.io objects: object operations (identify, delete) and relationship
+    # operations Customer.io accepted.
+    objects_sent: int = 0
+    relationships_sent: int = 0
     requests: int = 0
     write_back_failed: int = 0
     # Records of the source it could not read (export files: broken JSON, wrong CSV field count...),
@@ -73,6 +77,8 @@ class RunSummary:
             "failed": self.failed,
             "people_sent": self.people_sent,
             "events_sent": self.events_sent,
+            "objects_sent": self.objects_sent,
+            "relationships_sent": self.relationships_sent,
             "requests": self.requests,
             "write_back_failed": self.write_back_failed,
             "bad_rows": self.bad_rows,

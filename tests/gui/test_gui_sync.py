@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from cio_desktop.gui import backend
-from cio_desktop.sandbox.customerio import Problem, Reason, Rejected
+from cio_desktop.sandbox.cio_checks import Problem, Reason, Rejected
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
 

@@ -253,6 +253,7 @@ def test_v2_event_ids_deduplicate_across_requests(sb: Sandbox, track: Track) -> 
 def test_v2_relationships_and_event_limits(sb: Sandbox, track: Track) -> None:
     rel = {"identifiers": {"object_type_id": "1", "object_id": "acme"}}
     ops = [
+        {"type": "object", "identifiers": rel["identifiers"], "action": "identify", "attributes": {"name": "Acme"}},
         {"type": "person", "identifiers": {"id": "p"}, "action": "add_relationships", "cio_relationships": [rel]},
         {"type": "person", "identifiers": {"id": "p"}, "action": "event", "name": "e" * 101},
         {
@@ -267,7 +268,11 @@ def test_v2_relationships_and_event_limits(sb: Sandbox, track: Track) -> None:
     status, body = track.batch(ops)
     assert status == 207
     # In v2 the 32 KB operation limit is reached long before the 100,000-byte event data limit.
-    assert [(e["batch_index"], e["field"]) for e in body["errors"]] == [(1, "name"), (2, "operation"), (3, "type")]
+    assert [(e["batch_index"], e["field"]) for e in body["errors"]] == [
+        (2, "name"),
+        (3, "operation"),
+        (4, "identifiers.object_id"),
+    ]
 
 
 # ---------------------------------------------------------------------- App API

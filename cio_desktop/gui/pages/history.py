@@ -135,6 +135,8 @@ class HistoryPage(Page):
                 Column("Skipped", lambda r: f"{backend.run_totals(r)['skipped']:,}", align_right=True),
                 Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
                 Column("Withheld", lambda r: f"{r.withheld:,}" if r.withheld else "", align_right=True),
+                Column("Objects", lambda r: _nonzero(backend.run_totals(r)["objects"]), align_right=True),
+                Column("Relationships", lambda r: _nonzero(backend.run_totals(r)["relationships"]), align_right=True),
                 Column("Duration", lambda r: backend.duration_text(r.duration_s)),
             ],
             self,
@@ -331,3 +333,8 @@ class HistoryPage(Page):
             on_result=done,
             on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
+
+
+def _nonzero(n: int) -> str:
+    """A count for a column that is empty unless the run did any (accounts as objects)."""
+    return f"{n:,}" if n else ""

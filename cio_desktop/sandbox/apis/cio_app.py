@@ -10,7 +10,8 @@ import hmac
 import json
 from collections.abc import Callable
 
-from cio_desktop.sandbox.customerio import MAX_APP_LOOKUP_IDS, CioStore
+from cio_desktop.sandbox.cio_checks import MAX_APP_LOOKUP_IDS
+from cio_desktop.sandbox.customerio import CioStore
 from cio_desktop.sandbox.routing import Miss, Refused, Reply, Request, RouteTable, json_reply, meta_error
 
 _ID_TYPES = ("id", "email", "cio_id")

@@ -14,17 +14,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from cio_desktop.sandbox.customerio import (
+from cio_desktop.sandbox.cio_checks import (
     MAX_REQUEST_BYTES,
-    CioStore,
     EventIn,
     Rejected,
-    apply_operation,
     check_attributes,
     check_event,
     check_identifier,
     check_identifiers,
 )
+from cio_desktop.sandbox.customerio import CioStore, apply_operation
 from cio_desktop.sandbox.faults import ServerRateLimit
 from cio_desktop.sandbox.routing import Miss, Refused, Reply, Request, RouteTable, json_reply, meta_error
 

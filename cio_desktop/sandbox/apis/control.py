@@ -1,7 +1,8 @@
 """The sandbox's own control and inspection API (``/_sandbox``), unauthenticated, loopback only.
 
 GET ``/state``, ``/cio/requests``, ``/hull/users/<id>`` and the paged lists (``?page=&per_page=``)
-``/cio/people``, ``/cio/events``, ``/cio/deletions``, ``/cio/merges``, ``/hull/received``,
+``/cio/people``, ``/cio/events``, ``/cio/deletions``, ``/cio/merges``, ``/cio/objects``,
+``/cio/object_deletions``, ``/hull/received``,
 ``/hull/events``; POST ``/faults``, ``/users/<id>`` (traits and ``segment_ids``), ``/reset``,
 ``/hull/disabled``. A bad request is a 400 ``{"message": ...}``, an unknown one a 404.
 """
@@ -33,6 +34,8 @@ class ControlApi:
             "/cio/events": sandbox.cio.events,
             "/cio/deletions": sandbox.cio.deletions,
             "/cio/merges": sandbox.cio.merges,
+            "/cio/objects": sandbox.cio.objects_detail,
+            "/cio/object_deletions": sandbox.cio.object_deletions,
             "/hull/received": sandbox.hull.received,
             "/hull/events": sandbox.hull.events_received,
         }
