@@ -551,26 +551,41 @@ def row_json_title(row: PreviewRow) -> str:
 
 
 def row_json(row: PreviewRow) -> str:
-    """The operations Customer.io gets for this person (for an unchanged person: what it has), then
-    their account as an object with their relationship to it when accounts are sent as objects."""
+    """The operations Customer.io gets for this person (for an unchanged person: what it has)."""
     payload = _full_payload(row)
     if not payload:
-        text = "Nothing is sent for this person: " + row_message(row)
+        return "Nothing is sent for this person: " + row_message(row)
+    try:
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        return payload
+
+
+def row_account(row: PreviewRow) -> str:
+    """With accounts sent as objects: the person's account as an object and their relationship to it
+    (the object goes out once per sync for all its people, and only when it changed)."""
+    if not row.objects:
+        return ""
+    identify, relate = json.loads(row.objects)
+    ids = identify.get("identifiers", {})
+    if "not sent" in identify:
+        head = f"Their account is not sent: {identify['not sent']}"
     else:
-        try:
-            text = json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
-        except ValueError:
-            text = payload
-    if row.objects:
-        account = json.dumps(json.loads(row.objects), indent=2, ensure_ascii=False)
-        text += (
-            "\n\nTheir account, as a Customer.io object and their relationship to it"
-            " (each account goes out once per sync, only when it changed):\n" + account
+        head = (
+            f"Their account: object {ids.get('object_id')} of type {ids.get('object_type_id')}, with "
+            + json.dumps(identify.get("attributes", {}), ensure_ascii=False)
         )
-    return text
+    action = "related to it" if relate.get("action") == "add_relationships" else "not related"
+    return f"{head}; this person is {action} (add_relationships)."
 
 
 def row_changes(row: PreviewRow) -> str:
+    text = _person_changes(row)
+    account = row_account(row)
+    return f"{text}\n{account}" if account else text
+
+
+def _person_changes(row: PreviewRow) -> str:
     d = row.decision
     if d.action is Action.SKIP and d.reason is not Reason.UNCHANGED:
         return "Nothing changes in Customer.io: this person is not sent."

@@ -58,7 +58,8 @@ def test_preview_shows_the_account_object_and_relationship_of_a_person(qtbot, ma
     assert ops[0]["type"] == "object" and ops[0]["identifiers"]["object_id"] == user["account"]["domain"]
     assert ops[0]["attributes"]["name"] == user["account"]["name"]
     assert ops[1]["action"] == "add_relationships" and ops[1]["identifiers"] == {"id": row.decision.customer_id}
-    assert "Their account, as a Customer.io object" in backend.row_json(row)
+    assert f"Their account: object {user['account']['domain']} of type 1" in backend.row_changes(row)
+    assert json.loads(backend.row_json(row)) == json.loads(row.payload), "the JSON stays what the person gets"
 
 
 def test_the_sync_sentence_counts_objects_and_relationships(qtbot, make_sandbox, make_window) -> None:
