@@ -18,6 +18,7 @@ from cio_desktop.hull.source import HullUser, SourceError, Stream
 from cio_desktop.sync.batching import BatchPacker
 from cio_desktop.sync.deletions import DeletionStep, defer_row
 from cio_desktop.sync.mapping import identify_operation, parse_date
+from cio_desktop.sync.migration import connector_deletions_step
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
@@ -84,6 +85,8 @@ class UsersPass:
             # a partial member list, or a person whose new Hull id the ledger does not know yet,
             # would delete people still in.
             self.sender.drain()
+            if full and segment_ids and not connector_deletions_step(s, self.ctx, segment_ids):
+                return
             self._deletions(packer, full=full)
         self.sender.drain()
 
