@@ -36,12 +36,13 @@ def open_demo(sb: Sandbox, **changes: Any) -> Services:
 
 
 def outsiders(sb: Sandbox, n: int) -> list[str]:
-    """Hull ids of ``n`` users outside the demo profile's segments, not yet marked by the connector."""
+    """Hull ids of ``n`` users outside the demo profile's segments whom the connector never touched (the
+    sandbox's own connector traits on outsiders say it deleted them: those must stay alone)."""
     chosen = set(sb.demo_profile().segment_ids)
     out = []
     for i in range(sb.org.size):
         doc = sb.org.doc(i)
-        if chosen.isdisjoint(doc["segment_ids"]) and "traits_customerio/created_at" not in doc:
+        if chosen.isdisjoint(doc["segment_ids"]) and not any(k.startswith("traits_customerio/") for k in doc):
             out.append(doc["id"])
         if len(out) == n:
             return out
