@@ -85,9 +85,9 @@ class UsersPass:
             # a partial member list, or a person whose new Hull id the ledger does not know yet,
             # would delete people still in.
             self.sender.drain()
-            if full and segment_ids and not connector_deletions_step(s, self.ctx, segment_ids):
-                return
-            self._deletions(packer, full=full)
+            # Full runs also hold the hosted connector's people outside the segments (False: stopped).
+            if not (full and segment_ids) or connector_deletions_step(s, self.ctx, segment_ids):
+                self._deletions(packer, full=full)
         self.sender.drain()
 
     def _count(self, segment_ids: Sequence[str] | None) -> int | None:

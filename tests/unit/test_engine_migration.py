@@ -3,6 +3,7 @@ deleted by its identifier in full runs with deletion on, never on doubt (the del
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,19 @@ def test_a_person_this_laptop_knows_is_left_to_its_own_record(ledger: Ledger) ->
     assert summary.status is RunStatus.COMPLETED
     assert deleted(track) == ["ext-7"]
     assert ledger.known_by_hull_id([hid(7)])[hid(7)].deleted_at is not None
+
+
+def test_a_cancel_while_looking_outside_the_segments_deletes_nobody(ledger: Ledger) -> None:
+    cancel = threading.Event()
+
+    class CancelledSource(ScanSource):
+        def iter_users(
+            self, segment_ids: Sequence[str] | None, *, updated_since: float | None = None
+        ) -> Iterator[HullUser]:
+            if segment_ids is None:
+                cancel.set()  # the user cancels while the rows outside the segments are read
+            return super().iter_users(segment_ids, updated_since=updated_since)
+
+    source, track = CancelledSource([make_user(0), by_connector(200)]), FakeTrack()
+    summary = engine(profile(delete_on_leave=True), source, ledger, track).run(RunMode.FULL, cancel=cancel)
+    assert summary.status is RunStatus.CANCELLED and deleted(track) == []
