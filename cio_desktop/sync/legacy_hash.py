@@ -40,45 +40,45 @@ def is_connector_hash(value: Any) -> bool:
 def object_hash(value: Any) -> str:
     """``require("object-hash")(value, {algorithm: "sha1", encoding: "hex", respectType: false})`` for a
     JSON value (dicts, lists, text, numbers, booleans, None). Raises TypeError on anything else."""
-    h = hashlib.sha1(usedforsecurity=False)
-    _write(value, h)
-    return h.hexdigest()
+    parts: list[str] = []
+    _write(value, parts)
+    text = "".join(parts)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # Node writes a lone surrogate as U+FFFD
+        data = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 def _utf16_len(text: str) -> int:
+    if text.isascii():
+        return len(text)
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _utf8(text: str) -> bytes:
-    # Node writes a lone surrogate as U+FFFD; everything else is plain UTF-8.
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
-
-
-def _write(value: Any, h: Any) -> None:
+def _write(value: Any, out: list[str]) -> None:
     if value is None:
-        h.update(b"Null")
-    elif isinstance(value, bool):
-        h.update(b"bool:true" if value else b"bool:false")
-    elif isinstance(value, int | float):
-        h.update(b"number:" + js_number(value).encode("ascii"))
+        out.append("Null")
+    elif value is True or value is False:
+        out.append("bool:true" if value else "bool:false")
     elif isinstance(value, str):
-        h.update(b"string:%d:" % _utf16_len(value) + _utf8(value))
+        out.append(f"string:{_utf16_len(value)}:")
+        out.append(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.append("number:" + js_number(value))
     elif isinstance(value, list | tuple):
-        h.update(b"array:%d:" % len(value))
+        out.append(f"array:{len(value)}:")
         for item in value:
-            _write(item, h)
+            _write(item, out)
     elif isinstance(value, dict):
-        keys = sorted((str(k) for k in value), key=lambda k: k.encode("utf-16-be", "surrogatepass"))
-        h.update(b"object:%d:" % len(keys))
         by_text = {str(k): v for k, v in value.items()}
+        keys = sorted(by_text, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+        out.append(f"object:{len(keys)}:")
         for key in keys:
-            _write(key, h)
-            h.update(b":")
-            _write(by_text[key], h)
-            h.update(b",")
+            _write(key, out)
+            out.append(":")
+            _write(by_text[key], out)
+            out.append(",")
     else:
         raise TypeError(f"object_hash takes JSON values, not {type(value).__name__}")
 
