@@ -10,14 +10,16 @@ outside the segments who carry ``customerio/created_at`` and no ``customerio/del
 - export files (any source without that search): every row, keeping those outside the segments.
 
 Each is planned like any user (:func:`~cio_desktop.sync.planner.plan_user`: deleted as
-``customerio/id``) and held with the run's other deletions, so the deletion guard counts them all
-before anyone is deleted: a read that lost rows, or too many deletions, withholds them like any other.
+``customerio/id``; without a usable one nobody is deleted, the id is never guessed) and held with the
+run's other deletions, so the deletion guard counts them all before anyone is deleted: a read that
+lost rows, or too many deletions, withholds them like any other.
 People the ledger knows are left to it (it deletes them by its own record); so is anyone once deleted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from cio_desktop.hull.source import HullUser, ReadReport, Stream, UserSource
 from cio_desktop.sync.deletions import defer_row
@@ -59,6 +61,16 @@ def _pages(users: Iterator[HullUser]) -> Iterator[list[HullUser]]:
         yield page
 
 
+@dataclass(frozen=True)
+class ConnectorDeletions:
+    """What the look outside the segments found: deletions held, people left alone because their
+    ``customerio/id`` is missing or unusable (never guessed), and what the read could not use."""
+
+    held: int
+    no_id: int
+    read: ReadReport
+
+
 def defer_connector_deletions(
     source: UserSource,
     ledger: Ledger,
@@ -67,10 +79,10 @@ def defer_connector_deletions(
     *,
     now: float,
     stopped: Callable[[], bool],
-) -> tuple[int, ReadReport] | None:
+) -> ConnectorDeletions | None:
     """Hold a delete for each person the hosted connector created who is outside the segments and
-    unknown to the ledger. Returns (how many, what the read could not use), None when stopped."""
-    found = 0
+    unknown to the ledger, addressed by its ``customerio/id``. None when the run stopped meanwhile."""
+    found = no_id = 0
     for page in _pages(connector_created_outside(source, segment_ids)):
         if stopped():
             return None
@@ -79,8 +91,12 @@ def defer_connector_deletions(
         known_c = ledger.known_by_customer_id([c for c in map(_trait_id, page) if c])
         rows: list[tuple[str, str, str, bool]] = []
         for user, hid in zip(page, hids, strict=True):
-            if hid in known_h or _trait_id(user) in known_c:
+            trait_id = _trait_id(user)
+            if hid in known_h or trait_id in known_c:
                 continue  # the ledger's own record decides (it may have deleted them already)
+            if trait_id is None:
+                no_id += 1  # whom the connector created under which id is unknown: delete nobody
+                continue
             decision = plan_user(user, ctx, None, now=now)
             if decision.action is Action.DELETE:
                 rows.append(defer_row(decision, known=False))
@@ -88,12 +104,14 @@ def defer_connector_deletions(
         found += len(rows)
     if stopped():
         return None
-    return found, source.read_report(Stream.USERS)
+    return ConnectorDeletions(found, no_id, source.read_report(Stream.USERS))
 
 
 def _trait_id(user: HullUser) -> str | None:
     value = user.get(TRAIT_ID)
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def connector_deletions_step(s: RunState, ctx: MappingContext, segment_ids: Sequence[str]) -> bool:
@@ -106,15 +124,23 @@ def connector_deletions_step(s: RunState, ctx: MappingContext, segment_ids: Sequ
     result = defer_connector_deletions(s.e.source, s.ledger, ctx, segment_ids, now=s.e.clock(), stopped=s.stopped)
     if result is None:
         return False
-    found, read = result
-    if found:
+    if result.held:
         s.say(
-            f"{found:,} {'person' if found == 1 else 'people'} created in Customer.io by Hull's hosted connector"
-            " left the chosen segments (the deletion guard decides whether they are deleted)."
+            f"{_people(result.held)} created in Customer.io by Hull's hosted connector left the chosen"
+            " segments (the deletion guard decides whether they are deleted)."
         )
-    if s.users_read.clean and not read.clean:
-        s.users_read = read
+    if result.no_id:
+        s.say(
+            f"{_people(result.no_id)} outside the chosen segments carry customerio/created_at but no usable"
+            " customerio/id, so cio-desktop cannot tell whom to delete in Customer.io: left alone."
+        )
+    if s.users_read.clean and not result.read.clean:
+        s.users_read = result.read
     return True
 
 
-__all__ = ["connector_created_outside", "connector_deletions_step", "defer_connector_deletions"]
+def _people(n: int) -> str:
+    return f"{n:,} {'person' if n == 1 else 'people'}"
+
+
+__all__ = ["ConnectorDeletions", "connector_created_outside", "connector_deletions_step", "defer_connector_deletions"]

@@ -79,10 +79,13 @@ def test_the_connectors_people_outside_the_segments_are_deleted_by_its_identifie
     users += [by_connector(300, **{"traits_customerio/deleted_at": "2019-01-01T00:00:00Z"})]  # it deleted them
     users += [by_connector(301, **{"traits_customerio/created_at": "not a date"})]  # cannot say it created them
     users += [make_user(400, segments=(OTHER,))]  # never created in Customer.io
+    users += [by_connector(500, cid=""), by_connector(501, cid=["x"])]  # under which id? never guessed
     source, track = ScanSource(users), FakeTrack()
-    summary = engine(profile(delete_on_leave=True), source, ledger, track).run(RunMode.FULL)
+    lines: list[str] = []
+    summary = engine(profile(delete_on_leave=True), source, ledger, track).run(RunMode.FULL, on_log=lines.append)
     assert summary.status is RunStatus.COMPLETED, summary.message
     assert deleted(track) == ["42", "legacy-200", "legacy-201"]
+    assert "2 people outside the chosen segments carry customerio/created_at but no usable" in "\n".join(lines)
     assert source.passes == ["members", "all"], "export files: the rows outside the segments are read once"
 
     track.batches.clear()
