@@ -11,9 +11,10 @@ keyset query ``range id > last`` maps to an index with a binary search.
 About a third of the users with an email and an external_id carry the traits Hull's hosted
 Customer.io connector wrote back, as if it had synced the organization before it moved over
 (customerId = external_id, its default): members of :data:`~.pools.CONNECTOR_SEGMENTS` have
-``traits_customerio/id``, ``/created_at``, ``/synced_at`` and a ``/hash`` of an older state of the
-person (so the first sync sends them once, as changed); the others were deleted by the connector when
-they left (only ``traits_customerio/deleted_at`` remains, as its deletion left them).
+``traits_customerio/id``, ``/created_at`` (the user's own, as the connector wrote it), ``/synced_at``
+and a ``/hash`` in the connector's form that matches nothing sent today (as if the person changed
+since: the first sync sends them once, as changed); the others were deleted by the connector when they
+left (only ``traits_customerio/deleted_at`` remains, as its deletion left them).
 
 Mutations (tests, firehose write-back) are kept as per-user overrides on top of the generated
 document; every mutation bumps the user's ``updated_at``. What users are made of is in
