@@ -270,6 +270,9 @@ class Profile:
     events: tuple[str, ...] = ()  # whitelisted Hull event names
     anonymous_events: bool = False
     customer_id_attribute: str = "external_id"
+    # With the email as customerId: identify people as {"id": email} (workspaces set to "ID only", as
+    # Hull's hosted connector left them there) instead of {"email": email} (workspaces set to "Email or ID").
+    email_as_id: bool = False
     mappings: tuple[AttributeMapping, ...] = ()
     require_email: bool = True
     send_nulls: bool = False
@@ -475,7 +478,7 @@ def _convert(name: str, v: Any) -> Any:
         "webhook_public_url",
         "webhook_listen",
     }
-    bool_fields = {"delete_on_leave", "anonymous_events", "require_email", "send_nulls", "write_back"}
+    bool_fields = {"delete_on_leave", "anonymous_events", "require_email", "send_nulls", "write_back", "email_as_id"}
     if name in str_fields:
         return _expect(name, v, str, "text")
     if name in bool_fields:

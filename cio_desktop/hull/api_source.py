@@ -24,6 +24,10 @@ from cio_desktop.net.errors import ServiceError
 
 T = TypeVar("T")
 
+# The write-back traits the hosted connector left (as Hull's search names them).
+TRAIT_CREATED_AT = "traits_customerio/created_at"
+TRAIT_DELETED_AT = "traits_customerio/deleted_at"
+
 
 class HullApiSource:
     """Users, segments and events read live from a Hull organization."""
@@ -59,6 +63,18 @@ class HullApiSource:
         updated_since: float | None = None,
     ) -> Iterator[HullUser]:
         return _wrap_iter(self.client.iter_users(segment_ids, updated_since=updated_since, fields=self.fields))
+
+    def iter_connector_created(self, segment_ids: Sequence[str]) -> Iterator[HullUser]:
+        """Users outside ``segment_ids`` that Hull's hosted connector (or a write-back) marked as created
+        in Customer.io and not deleted: one search on the ``customerio/created_at`` trait."""
+        return _wrap_iter(
+            self.client.iter_users(
+                None,
+                fields=self.fields,
+                where=[{"exists": {"field": TRAIT_CREATED_AT}}],
+                where_not=[{"exists": {"field": TRAIT_DELETED_AT}}, {"terms": {"segment_ids": list(segment_ids)}}],
+            )
+        )
 
     def iter_events(self, names: Sequence[str], *, since: float | None = None) -> Iterator[HullEvent]:
         return _wrap_iter(self.client.iter_events(names, since=since))

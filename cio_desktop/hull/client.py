@@ -172,15 +172,19 @@ class HullClient:
         updated_since: float | None = None,
         fields: Sequence[str] | None = None,
         page_size: int = MAX_PAGE_SIZE,
+        where: Sequence[Mapping[str, Any]] = (),
+        where_not: Sequence[Mapping[str, Any]] = (),
     ) -> Iterator[HullUser]:
         """Users in any of ``segment_ids`` (None = all users, empty = none), each exactly once, by id.
 
-        ``fields`` limits the attributes returned (``id`` and ``segment_ids`` are always included).
+        ``fields`` limits the attributes returned (``id`` and ``segment_ids`` are always included);
+        ``where`` / ``where_not`` are further search clauses the users must (not) match.
         """
         if segment_ids is not None and not segment_ids:
             return
         per_page = max(1, min(MAX_PAGE_SIZE, page_size))
-        base_filters = _user_filters(segment_ids, updated_since)
+        base_filters = _user_filters(segment_ids, updated_since) + [dict(c) for c in where]
+        excluded = [dict(c) for c in where_not]
         include = sorted({*fields, "id", "segment_ids"}) if fields is not None else None
         last_id: str | None = None
         while True:
@@ -188,7 +192,7 @@ class HullClient:
             if last_id is not None:
                 filters.append({"range": {"id": {"gt": last_id}}})
             body: dict[str, Any] = {
-                "query": _bool_filter(filters),
+                "query": _bool_filter(filters, excluded),
                 "raw": True,
                 "page": 1,
                 "per_page": per_page,
@@ -386,7 +390,9 @@ def _user_filters(segment_ids: Sequence[str] | None, updated_since: float | None
     return filters
 
 
-def _bool_filter(filters: list[dict[str, Any]]) -> dict[str, Any]:
+def _bool_filter(filters: list[dict[str, Any]], excluded: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    if excluded:
+        return {"bool": {"filter": filters, "must_not": list(excluded)}}
     return {"bool": {"filter": filters}} if filters else {"match_all": {}}
 
 

@@ -8,6 +8,14 @@ so segment filters and counts run over the whole organization with ``bytes.trans
 Ids are MongoDB-ObjectId-like 24 lowercase hex strings that increase with the user index, so a
 keyset query ``range id > last`` maps to an index with a binary search.
 
+About a third of the users with an email and an external_id carry the traits Hull's hosted
+Customer.io connector wrote back, as if it had synced the organization before it moved over
+(customerId = external_id, its default): members of :data:`~.pools.CONNECTOR_SEGMENTS` have
+``traits_customerio/id``, ``/created_at`` (the user's own, as the connector wrote it), ``/synced_at``
+and a ``/hash`` in the connector's form that matches nothing sent today (as if the person changed
+since: the first sync sends them once, as changed); the others were deleted by the connector when they
+left (only ``traits_customerio/deleted_at`` remains, as its deletion left them).
+
 Mutations (tests, firehose write-back) are kept as per-user overrides on top of the generated
 document; every mutation bumps the user's ``updated_at``. What users are made of is in
 :mod:`.pools`, their events in :mod:`.events`.
@@ -32,6 +40,7 @@ from cio_desktop.sandbox.pools import (
     BASE_TIME,
     COMPANIES,
     COMPANY_J,
+    CONNECTOR_SEGMENTS,
     EMAIL_DOMAINS,
     FAMILY,
     FAMILY_J,
@@ -92,6 +101,7 @@ class FakeOrg:
             (self.object_id(self._t0 - 4000 + k, k + 10), name) for k, (name, _) in enumerate(SEGMENT_DEFS)
         )
         self._segment_bit = {sid: bit for bit, (sid, _) in enumerate(self.segments)}
+        self._connector_mask = sum(1 << bit for bit, (name, _) in enumerate(SEGMENT_DEFS) if name in CONNECTOR_SEGMENTS)
         self._segment_lists = tuple(
             tuple(sid for bit, (sid, _) in enumerate(self.segments) if m >> bit & 1) for m in range(256)
         )
@@ -245,11 +255,14 @@ class FakeOrg:
         mrr = lo + (w2 >> 15) % (hi - lo + 1) if hi else 0
         updated = BASE_TIME - (w >> 20) % (365 * DAY)
         created = updated - (w >> 8) % (3 * 365 * DAY) - DAY
+        intercom_id = f"{(w2 >> 3) & 0xFFFFFFFFFFFF:012x}"
         anon = f'"{self._anon_id(i, 0, w2)}"'
         if (w2 >> 25) & 3 == 0:
             anon += f',"{self._anon_id(i, 1, w2)}"'
         if (w2 >> 27) & 7 == 0:
             anon += f',"{self._anon_id(i, 2, w2)}"'
+        if (w2 >> 29) & 1:  # tools that saw the person before Hull did add theirs, prefixed with their name
+            anon += f',"intercom:{intercom_id}"'
         given, family = GIVEN_J[gi], FAMILY_J[fi]
         out = [
             ("id", f'"{self.id_of(i)}"'),
@@ -266,7 +279,7 @@ class FakeOrg:
             ("traits_clearbit/seniority", f'"{SENIORITY[(w2 >> 31) % 5]}"'),
             ("traits_clearbit/employment_domain", f'"{COMPANIES[ci][1]}"'),
             ("traits_clearbit/fetched_at", f'"{fmt_seconds(created + 3600, "T", "+00:00")}"'),
-            ("traits_intercom/id", f'"{(w2 >> 3) & 0xFFFFFFFFFFFF:012x}"'),
+            ("traits_intercom/id", f'"{intercom_id}"'),
             ("traits_intercom/session_count", str((w2 >> 34) % 400)),
             ("traits_intercom/last_request_at", f'"{fmt_seconds(updated - (w2 >> 40) % (30 * DAY), "T", "+00:00")}"'),
             ("traits_intercom/unsubscribed_from_emails", "true" if (w2 >> 43) % 9 == 0 else "false"),
@@ -283,10 +296,14 @@ class FakeOrg:
         ]
         if 128 <= v < 166:
             out.append(("traits_trial_ends_at", f'"{fmt_seconds(updated + 14 * DAY, " ", " UTC")}"'))
-        if (w >> 14) % 100 >= 3:
+        has_email = (w >> 14) % 100 >= 3
+        has_external_id = (w >> 21) % 100 >= 5
+        if has_email:
             out.append(("email", f'"{GIVEN[gi][1]}.{FAMILY[fi][1]}{i}@{EMAIL_DOMAINS[(w >> 17) % 6]}"'))
-        if (w >> 21) % 100 >= 5:
+        if has_external_id:
             out.append(("external_id", f'"cust-{i:08d}"'))
+        if has_email and has_external_id and (w2 >> 46) % 3 == 0:
+            out.extend(self._connector_traits(i, v, created, updated, w2))
         if (w >> 28) % 10 < 8:
             out.append(("account", self._account_json[ci * 4 + plan_i]))
         if i % LONG_VALUE_EVERY == 13:
@@ -295,6 +312,19 @@ class FakeOrg:
             out.append((LONG_NAME_KEY, '"value under an over-long attribute name"'))
         out.append(("segment_ids", self._segment_json[self.mask[i]]))
         return out
+
+    def _connector_traits(self, i: int, v: int, created: int, updated: int, w2: int) -> list[tuple[str, str]]:
+        """What Hull's hosted connector left on user ``i`` (see the module docstring)."""
+        synced = fmt_seconds(created + (w2 >> 48) % max(1, updated - created), "T", "Z")
+        if not MASK_TABLE[v] & self._connector_mask:
+            return [("traits_customerio/deleted_at", f'"{synced}"')]
+        stale = f"{mix(w2 ^ 0xC10):016x}{mix(w2 ^ 0xC11):016x}{mix(w2 ^ 0xC12) >> 32:08x}"
+        return [
+            ("traits_customerio/id", f'"cust-{i:08d}"'),
+            ("traits_customerio/created_at", f'"{fmt_seconds(created, "T", "Z")}"'),
+            ("traits_customerio/hash", f'"{stale}"'),
+            ("traits_customerio/synced_at", f'"{synced}"'),
+        ]
 
     def draw(self, i: int) -> int:
         """User ``i``'s 64 random bits: everything generated about the user derives from them."""

@@ -105,7 +105,7 @@ class HullService:
         org = headers.get("Hull-Organization")
         if not app_id or not token or not org:
             return 401, "Missing Hull-App-Id, Hull-Access-Token or Hull-Organization header"
-        if org != self.creds.organization:
+        if org != self.creds.organization and not _names_host(org, headers.get("Host")):
             return 401, "Unknown organization for these credentials"
         if app_id != self.creds.connector_id:
             return 404, "Connector not found"
@@ -229,3 +229,11 @@ class HullService:
     def events_received(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._events_received)
+
+
+def _names_host(organization: str, host: str | None) -> bool:
+    """Whether ``organization`` names the host the request was sent to (``Host``, with or without its
+    port): Hull's node client sends the host it talks to as ``Hull-Organization``."""
+    if not host:
+        return False
+    return organization.lower() in (host.lower(), host.rsplit(":", 1)[0].lower())

@@ -117,7 +117,12 @@ BASE_SCHEMA: tuple[tuple[str, str], ...] = (
     ("traits_interests", "string"), ("traits_preferences", "json"), ("traits_last_login_date", "date"),
     ("traits_seats", "number"),
     ("account.id", "string"), ("account.domain", "string"), ("account.name", "string"), ("account.plan", "string"),
+    ("traits_customerio/id", "string"), ("traits_customerio/created_at", "date"), ("traits_customerio/hash", "string"),
+    ("traits_customerio/synced_at", "date"), ("traits_customerio/deleted_at", "date"),
 )  # fmt: skip
+# The segments Hull's hosted connector synced (with deletion on) before the organization moved over;
+# the sandbox's demo profile chooses the same ones.
+CONNECTOR_SEGMENTS: Final = ("Active", "Paying Customers", "Trial")
 # Users over Customer.io's limits (docs/api-contracts.md, "Customer.io Track API"): a 1,200-byte
 # value and a 160-byte attribute name.
 LONG_VALUE_KEY: Final = "traits_notes"

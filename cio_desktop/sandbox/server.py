@@ -41,6 +41,7 @@ from cio_desktop.sandbox.events import public_event
 from cio_desktop.sandbox.faults import APIS, FaultInjector, Faults, Outcome, ServerRateLimit
 from cio_desktop.sandbox.httpd import SandboxServer
 from cio_desktop.sandbox.hull import HullCredentials, HullService
+from cio_desktop.sandbox.pools import CONNECTOR_SEGMENTS
 from cio_desktop.sandbox.routing import DROP, EmulatedApi, Refused, Reply, Request, message_error
 
 
@@ -189,7 +190,7 @@ class Sandbox:
     def demo_profile(self, name: str = "Demo") -> Profile:
         """A ready profile pointing at this sandbox: two segments, a few events, ~20 mappings."""
         seg = dict((n, s) for s, n in self.org.segments)
-        chosen = [SegmentRef(seg[n], n) for n in ("Active", "Paying Customers", "Trial")]
+        chosen = [SegmentRef(seg[n], n) for n in CONNECTOR_SEGMENTS]
         hull_attrs = (
             "id", "name", "first_name", "last_name", "created_at", "traits_clearbit/given_name",
             "traits_clearbit/family_name", "traits_clearbit/company", "traits_clearbit/title",
@@ -206,7 +207,7 @@ class Sandbox:
             cio_region=Region.US,
             rate_limit=min(3000.0, float(self.cio_rate_limit)) if self.cio_rate_limit else 100.0,
             segments=tuple(chosen),
-            events=("Signed Up", "Completed Order", "Upgraded Plan", "Viewed Page", "Started Trial"),
+            events=("Signed Up", "Completed Order", "Upgraded Plan", "page", "Started Trial"),
             mappings=tuple(AttributeMapping(h, default_cio_name(h)) for h in hull_attrs),
             write_back=True,
             # Each user's company goes out as an "Accounts" object (type 1 exists in the sandbox).

@@ -4,6 +4,10 @@
   than the profile's checkpoint.
 - For a synced user the operation is a Track v2 batch operation ``{"type": "person", "identifiers",
   "action": "event" | "page" | "screen", "name", "id", "timestamp", "attributes"}``.
+- Page or screen is decided the way Hull's hosted connector did: in real Hull data a page view is the
+  event *named* ``page`` (``event_type`` ``track``), a screen view the event named ``screen``; an
+  ``event_type`` of ``page`` or ``screen`` counts too. A page view is named by its URL (its ``url``
+  property), as Customer.io expects, when it has one that fits the name limit.
 - With anonymous events on, an event of a user without customerId is sent with the user's Hull
   anonymous id, but only when the engine says the user may be anonymous (``anonymous_allowed``):
   a member of the synced segments who has no customerId, or an anonymous visitor. A user who has a
@@ -37,9 +41,20 @@ def event_label(decision: EventDecision) -> str:
     return "event skip: " + decision.reason.value.replace("_", " ")
 
 
-def event_action(event_type: str) -> str:
-    """Customer.io event type for a Hull ``event_type``: page and screen keep theirs, the rest are events."""
-    return _ACTIONS.get(event_type, "event")
+def event_action(name: str, event_type: str) -> str:
+    """Customer.io's event type for a Hull event: ``page`` for the event named ``page`` or whose
+    ``event_type`` is ``page``, ``screen`` likewise; every other event is an ``event``."""
+    return _ACTIONS.get(name) or _ACTIONS.get(event_type, "event")
+
+
+def sent_name(event: HullEvent, action: str) -> str:
+    """The name Customer.io gets: a page view's URL when it has a usable one, else the Hull name."""
+    if action != "page":
+        return event.name
+    url = event.properties.get("url") if isinstance(event.properties, dict) else None
+    if isinstance(url, str) and url.strip() and not check_event(url, 0):
+        return url
+    return event.name
 
 
 def plan_event(
@@ -101,13 +116,14 @@ def plan_event(
         return skip(EventReason.INVALID, describe(problems), tuple(problems))
 
     timestamp = math.floor(event.created_at)
-    action = event_action(event.event_type)
+    action = event_action(event.name, event.event_type)
+    name = sent_name(event, action)
     if customer_id:
         operation: dict[str, Any] = {
             "type": "person",
             "identifiers": {ctx.id_key: customer_id},
             "action": action,
-            "name": event.name,
+            "name": name,
             "id": ulid,
             "timestamp": timestamp,
             "attributes": properties,
@@ -124,9 +140,9 @@ def plan_event(
             EventReason.SEND,
             operation=operation,
             customer_id=customer_id,
-            message=f"{action} {event.name!r} for {ctx.id_key} {customer_id!r}",
+            message=f"{action} {name!r} for {ctx.id_key} {customer_id!r}",
         )
-    body = {"name": event.name, "anonymous_id": anon, "id": ulid, "timestamp": timestamp, "type": action}
+    body = {"name": name, "anonymous_id": anon, "id": ulid, "timestamp": timestamp, "type": action}
     body["data"] = properties
     try:
         wire_size(body)
@@ -139,10 +155,10 @@ def plan_event(
         EventReason.SEND_ANONYMOUS,
         operation=body,
         customer_id=None,
-        message=f"anonymous {action} {event.name!r} for anonymous id {anon!r} (sent with POST /api/v1/events)",
+        message=f"anonymous {action} {name!r} for anonymous id {anon!r} (sent with POST /api/v1/events)",
         route=EventRoute.V1_ANONYMOUS,
         anonymous_id=anon,
     )
 
 
-__all__ = ["event_action", "event_label", "plan_event"]
+__all__ = ["event_action", "event_label", "plan_event", "sent_name"]

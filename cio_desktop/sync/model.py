@@ -217,7 +217,8 @@ class MappingContext:
         p = self.profile
         object.__setattr__(self, "synced_segments", frozenset(p.segment_ids))
         object.__setattr__(self, "id_attribute", p.customer_id_attribute)
-        object.__setattr__(self, "id_key", "email" if p.customer_id_attribute == "email" else "id")
+        by_email = p.customer_id_attribute == "email" and not p.email_as_id
+        object.__setattr__(self, "id_key", "email" if by_email else "id")
         specs = []
         for m in p.mappings:
             account_key = m.hull[len("account.") :] if m.hull.startswith("account.") else None

@@ -8,7 +8,9 @@ Rules, in order (Hull's connector behaviour plus issue 4, see docs/api-contracts
    required -> skip; any limit violated -> skip "invalid" with every violation listed.
 4. A customerId that differs from the one they were synced under -> merge (old into new).
 5. Same payload hash as last time (ledger, or with write-back Hull's ``customerio/hash``) -> skip
-   "unchanged": no Customer.io request.
+   "unchanged": no Customer.io request. A person the ledger does not know whose ``customerio/hash`` is
+   the hosted connector's hash of what it would send today (:mod:`cio_desktop.sync.legacy_hash`) is
+   unchanged too: the first sync after moving over does not resend everyone.
 6. Otherwise identify: "new" when never created (or deleted and now back), else "changed".
 
 What is known about a person comes from the ledger (``known``) when it has them, else from the
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cio_desktop.sync.legacy_hash import matches_connector_hash
 from cio_desktop.sync.mapping import customer_id_of, format_time, identify_operation, map_user, parse_date
 from cio_desktop.sync.model import (
     TRAIT_CREATED_AT,
@@ -181,7 +184,14 @@ def plan_user(user: dict[str, Any], ctx: MappingContext, known: KnownPerson | No
             message=f"{ctx.id_key} changed from {previous!r} to {cid!r}: merging the old person into the new one",
             traits=_sent_traits(ctx, person, now, new=False),
         )
-    if not history.deleted and previous in (cid, None) and person.payload_hash in history.hashes:
+    if (
+        not history.deleted
+        and previous in (cid, None)
+        and (
+            person.payload_hash in history.hashes
+            or (known is None and alive and matches_connector_hash(user, ctx, user.get(TRAIT_HASH)))
+        )
+    ):
         return Decision(
             hull_id, cid, Action.SKIP, Reason.UNCHANGED, person=person, message="same data as the last sync"
         )

@@ -18,6 +18,7 @@ from cio_desktop.hull.source import HullUser, SourceError, Stream
 from cio_desktop.sync.batching import BatchPacker
 from cio_desktop.sync.deletions import DeletionStep, defer_row
 from cio_desktop.sync.mapping import identify_operation, parse_date
+from cio_desktop.sync.migration import connector_deletions_step
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
 from cio_desktop.sync.objects_step import ObjectsStep
 from cio_desktop.sync.planner import plan_user
@@ -88,7 +89,9 @@ class UsersPass:
             # a partial member list, or a person whose new Hull id the ledger does not know yet,
             # would delete people still in.
             self.sender.drain()
-            self._deletions(packer, full=full)
+            # Full runs also hold the hosted connector's people outside the segments (False: stopped).
+            if not (full and segment_ids) or connector_deletions_step(s, self.ctx, segment_ids):
+                self._deletions(packer, full=full)
         self.sender.drain()
 
     def _count(self, segment_ids: Sequence[str] | None) -> int | None:

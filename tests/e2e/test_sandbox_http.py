@@ -70,6 +70,16 @@ def test_keyset_paging_over_http_reads_the_big_segment_exactly_once(sb: Sandbox)
     assert len(seen) == size == len(set(seen))
 
 
+def test_hulls_node_client_header_naming_the_host_it_talks_to_is_accepted(sb: Sandbox) -> None:
+    # Hull's node client sends its configured host as Hull-Organization, here the sandbox's own.
+    host = sb.urls.hull_api.split("//", 1)[1].split("/", 1)[0]
+    for org in (host, host.rsplit(":", 1)[0]):
+        headers = {**hull_headers(sb), "Hull-Organization": org}
+        assert requests.get(sb.urls.hull_api + "/app", headers=headers, timeout=TIMEOUT).status_code == 200
+    other = {**hull_headers(sb), "Hull-Organization": "other.hullapp.io"}
+    assert requests.get(sb.urls.hull_api + "/app", headers=other, timeout=TIMEOUT).status_code == 401
+
+
 def test_keep_alive_serves_many_requests_on_one_connection(sb: Sandbox) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", int(sb.urls.base.rsplit(":", 1)[1]), timeout=TIMEOUT)
     for _ in range(5):

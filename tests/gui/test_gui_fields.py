@@ -77,3 +77,22 @@ def test_a_customerid_missing_for_many_sampled_users_is_warned_about(qtbot, make
     assert page.id_status.status == "warning"
     assert "would not be sent" in page.id_status.text()
     assert window.ctx.profile.customer_id_attribute == "traits_trial_ends_at"
+
+
+def test_email_as_id_is_an_explicit_choice_only_when_the_customerid_is_the_email(qtbot) -> None:
+    page, ctx = _page(qtbot, Profile(name="p"))
+    assert not page.email_id_combo.isEnabled(), "no choice to make for external_id"
+    ctx.update(customer_id_attribute="email")
+    assert page.email_id_combo.isEnabled()
+    assert page.email_id_combo.currentText().startswith("their email (workspace set to “Email or ID”)")
+    page.email_id_combo.setCurrentIndex(1)
+    page.email_id_combo.activated.emit(1)
+    assert ctx.profile is not None and ctx.profile.email_as_id
+    page.email_id_combo.setCurrentIndex(0)
+    page.email_id_combo.activated.emit(0)
+    assert not ctx.profile.email_as_id
+
+
+def test_a_profile_that_sends_the_email_as_id_shows_it(qtbot) -> None:
+    page, _ctx = _page(qtbot, Profile(name="p", customer_id_attribute="email", email_as_id=True))
+    assert page.email_id_combo.currentText().startswith("their email as their ID")

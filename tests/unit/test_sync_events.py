@@ -10,7 +10,7 @@ import ulid as python_ulid
 
 from cio_desktop.config.profile import Profile, SegmentRef
 from cio_desktop.hull.source import HullEvent
-from cio_desktop.sync.events import plan_event
+from cio_desktop.sync.events import event_action, plan_event
 from cio_desktop.sync.model import EventDecision, EventReason, EventRoute, MappingContext
 from cio_desktop.sync.ulid import event_ulid, ulid_timestamp_ms
 from cio_desktop.sync.validation import check_event
@@ -90,6 +90,55 @@ def test_page_events_have_type_page_and_screen_events_type_screen() -> None:
     assert decide(event(name="page", event_type="page")).operation["action"] == "page"  # type: ignore[index]
     screen = decide(event(event_type="screen"))
     assert screen.operation is not None and screen.operation["action"] == "screen"
+
+
+@pytest.mark.parametrize(
+    ("name", "event_type", "action"),
+    [
+        ("page", "track", "page"),  # a real Hull page view: named page, event_type track
+        ("screen", "track", "screen"),
+        ("Viewed Pricing", "page", "page"),
+        ("Opened App", "screen", "screen"),
+        ("Signed Up", "track", "event"),
+        ("Page", "track", "event"),  # names are exact, as the hosted connector compared them
+        ("pageview", "track", "event"),
+    ],
+)
+def test_event_type_follows_the_event_name_page_or_screen_and_else_the_event_type(
+    name: str, event_type: str, action: str
+) -> None:
+    assert event_action(name, event_type) == action
+
+
+PAGE_PROPS = {"url": "https://www.example.com/pricing", "path": "/pricing", "title": "Pricing", "referrer": ""}
+
+
+def test_a_real_hull_page_view_goes_out_as_a_page_named_by_its_url() -> None:
+    d = decide(event(name="page", event_type="track", properties=PAGE_PROPS))
+    assert d.reason is EventReason.SEND and d.operation is not None
+    assert d.operation["action"] == "page"
+    assert d.operation["name"] == "https://www.example.com/pricing"
+    assert d.operation["attributes"] == PAGE_PROPS
+
+
+def test_an_anonymous_page_view_goes_to_v1_as_type_page_named_by_its_url() -> None:
+    d = decide(event(name="page", properties=PAGE_PROPS), customer_id=None, profile={"anonymous_events": True})
+    assert d.route is EventRoute.V1_ANONYMOUS and d.operation is not None
+    assert d.operation["type"] == "page"
+    assert d.operation["name"] == "https://www.example.com/pricing"
+
+
+@pytest.mark.parametrize("url", [None, "", "   ", 42, "https://example.com/" + "x" * 120])
+def test_a_page_view_without_a_usable_url_keeps_its_hull_name(url: Any) -> None:
+    props = {"title": "Home"} if url is None else {"url": url}
+    d = decide(event(name="page", properties=props))
+    assert d.reason is EventReason.SEND and d.operation is not None
+    assert (d.operation["action"], d.operation["name"]) == ("page", "page")
+
+
+def test_a_screen_view_keeps_its_hull_name() -> None:
+    d = decide(event(name="screen", properties={"url": "app://home"}), profile={"events": ("screen",)})
+    assert d.operation is not None and (d.operation["action"], d.operation["name"]) == ("screen", "screen")
 
 
 def test_event_not_whitelisted_is_skipped() -> None:

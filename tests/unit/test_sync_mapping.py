@@ -77,6 +77,16 @@ def test_email_as_customer_id_uses_the_email_identifier() -> None:
     assert person.identifiers == {"email": "jane@example.com"}
 
 
+def test_email_as_id_identifies_by_id_as_the_hosted_connector_did_in_id_only_workspaces() -> None:
+    person = map_user(user(), make_ctx(customer_id_attribute="email", email_as_id=True))
+    assert person.identifiers == {"id": "jane@example.com"}
+    assert person.attributes["email"] == "jane@example.com"
+
+
+def test_email_as_id_changes_nothing_when_the_customer_id_is_another_attribute() -> None:
+    assert map_user(user(), make_ctx(email_as_id=True)).identifiers == map_user(user(), make_ctx()).identifiers
+
+
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_missing_or_blank_customer_id_gives_no_identifier(value: Any) -> None:
     person = map_user(user(external_id=value), make_ctx())

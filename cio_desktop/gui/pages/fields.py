@@ -42,6 +42,12 @@ ID_RECOMMENDATION = (
     "<b>external_id</b> if you give your users your own identifier in Hull, otherwise the Hull "
     "<b>id</b>. People without a value are not sent."
 )
+EMAIL_ID_HINT = (
+    "Only when the customerId is the email. Customer.io workspaces are set to identify people by "
+    "<b>ID only</b> or by <b>email or ID</b> (Workspace Settings). Hull's hosted connector sent the "
+    "email as the ID: in an ID-only workspace those people have their email as their ID, so choose "
+    "<i>their email as their ID</i> to keep updating the same people."
+)
 # Above this share of the preview sample without a customerId, the choice is probably wrong.
 MISSING_WARN_SHARE = 0.2
 SAMPLE_SIZE = 200
@@ -85,6 +91,14 @@ class FieldsPage(Page):
         idl.addWidget(hint(ID_RECOMMENDATION))
         self.id_status = StatusLine(name="customerId check")
         idl.addWidget(self.id_status)
+        self.email_id_combo = QComboBox()
+        self.email_id_combo.addItem("their email (workspace set to “Email or ID”)", False)
+        self.email_id_combo.addItem("their email as their ID (workspace set to “ID only”)", True)
+        self.email_id_combo.setAccessibleName("Identify people by")
+        email_form = QFormLayout()
+        email_form.addRow("Identify people by", self.email_id_combo)
+        idl.addLayout(email_form)
+        idl.addWidget(hint(EMAIL_ID_HINT))
         self.body_layout.addWidget(id_box)
 
         # -- mapping
@@ -173,12 +187,14 @@ class FieldsPage(Page):
         self.remove_button.clicked.connect(self._remove)
         self.up_button.clicked.connect(lambda: self._move(-1))
         self.down_button.clicked.connect(lambda: self._move(1))
+        self.email_id_combo.activated.connect(lambda i: self._set(email_as_id=bool(self.email_id_combo.itemData(i))))
         self.require_email.toggled.connect(lambda on: self._set(require_email=on))
         self.send_nulls.toggled.connect(lambda on: self._set(send_nulls=on))
         ctx.profile_changed.connect(self._profile_changed)
         ctx.catalog_changed.connect(self._catalog_changed)
         chain: list[QWidget] = [
             self.id_combo,
+            self.email_id_combo,
             self.table,
             self.add_button,
             self.group_button,
@@ -242,6 +258,8 @@ class FieldsPage(Page):
                 self.model.set_rows(profile.mappings)
             self.require_email.setChecked(profile.require_email)
             self.send_nulls.setChecked(profile.send_nulls)
+            self.email_id_combo.setCurrentIndex(1 if profile.email_as_id else 0)
+            self.email_id_combo.setEnabled(profile.customer_id_attribute == "email")
         finally:
             self._loading = False
         self._update_mapping_status()

@@ -1,0 +1,169 @@
+"""The hosted connector's ``customerio/hash``, recomputed, so moving over does not resend everyone (pure).
+
+Hull's hosted Customer.io connector wrote back ``customerio/hash`` = the npm ``object-hash`` of the
+customer it sent (``algorithm: "sha1"``, ``encoding: "hex"``, ``respectType: false``). That customer
+was ``{"id": <the customerId attribute's raw value>, "email", "created_at": <Unix seconds>,
+"hull_segments": [<names, in Hull's order>]}`` plus the synchronized attributes under their
+Customer.io names, where every value of a name ending ``_at`` / ``_date`` (but ``created_at``) that
+reads as a date became its Unix seconds *as text*.
+
+:func:`connector_hashes` rebuilds that customer from the profile's settings and hashes it; a person
+whose trait hash matches one of them has not changed since the connector sent them. A mismatch (a
+setting that differs from the connector's, a value the connector's date parser read differently) only
+means the person is sent once more: recognition never skips anyone it should not.
+
+:func:`object_hash` implements object-hash's serialisation for JSON values (checked against the npm
+package's own output in the tests): ``object:<n>:`` then ``<key>:<value>,`` per key in UTF-16 order,
+``array:<n>:`` then the items, ``string:<UTF-16 length>:<text>``, ``number:<JavaScript text>``,
+``bool:true``, ``Null``; the text is hashed as UTF-8.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from typing import Any
+
+from cio_desktop.sync.mapping import parse_date, read_attribute
+from cio_desktop.sync.model import MappingContext
+
+_SHA1_HEX = re.compile(r"[0-9a-f]{40}")
+
+
+def is_connector_hash(value: Any) -> bool:
+    """Whether a ``customerio/hash`` trait has the hosted connector's form (40 hex digits of SHA-1);
+    this tool's own hashes are 16 hex digits."""
+    return isinstance(value, str) and _SHA1_HEX.fullmatch(value) is not None
+
+
+def object_hash(value: Any) -> str:
+    """``require("object-hash")(value, {algorithm: "sha1", encoding: "hex", respectType: false})`` for a
+    JSON value (dicts, lists, text, numbers, booleans, None). Raises TypeError on anything else."""
+    parts: list[str] = []
+    _write(value, parts)
+    text = "".join(parts)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # Node writes a lone surrogate as U+FFFD
+        data = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+def _utf16_len(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _write(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("Null")
+    elif value is True or value is False:
+        out.append("bool:true" if value else "bool:false")
+    elif isinstance(value, str):
+        out.append(f"string:{_utf16_len(value)}:")
+        out.append(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.append("number:" + js_number(value))
+    elif isinstance(value, list | tuple):
+        out.append(f"array:{len(value)}:")
+        for item in value:
+            _write(item, out)
+    elif isinstance(value, dict):
+        by_text = {str(k): v for k, v in value.items()}
+        keys = sorted(by_text, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+        out.append(f"object:{len(keys)}:")
+        for key in keys:
+            _write(key, out)
+            out.append(":")
+            _write(by_text[key], out)
+            out.append(",")
+    else:
+        raise TypeError(f"object_hash takes JSON values, not {type(value).__name__}")
+
+
+def js_number(value: float) -> str:
+    """JavaScript's ``Number.prototype.toString()`` for ``value`` (ECMAScript Number::toString)."""
+    x = float(value) if not isinstance(value, int) or abs(value) >= 2**53 else value
+    if isinstance(x, int):
+        return str(x) if abs(x) < 10**21 else js_number(float(x))
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    text = repr(abs(x))  # the shortest digits that round-trip, as JavaScript picks them
+    mantissa, _, exp_text = text.partition("e")
+    whole, _, frac = mantissa.partition(".")
+    all_digits = whole + frac
+    stripped = all_digits.lstrip("0")
+    n = len(whole) + int(exp_text or 0) - (len(all_digits) - len(stripped))
+    digits = stripped.rstrip("0") or "0"
+    k = len(digits)
+    if k <= n <= 21:
+        out = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        exp = f"e{'+' if e >= 0 else '-'}{abs(e)}"
+        out = digits + exp if k == 1 else digits[0] + "." + digits[1:] + exp
+    return sign + out
+
+
+def _connector_date(value: Any) -> Any:
+    """A ``*_at`` / ``*_date`` value as the connector sent it: Unix seconds as text when moment.js
+    read it as a date (text dates; numbers as milliseconds), else the value unchanged."""
+    if isinstance(value, str):
+        seconds = parse_date(value)
+        return str(seconds) if seconds is not None else value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(math.floor(value / 1000))
+    return value
+
+
+def connector_customers(user: dict[str, Any], ctx: MappingContext) -> list[dict[str, Any]]:
+    """The customer the hosted connector would have sent for ``user`` under this profile's settings,
+    once with ``hull_segments`` in the user's own segment order and, when that differs, sorted."""
+    created = parse_date(user.get("created_at"))
+    customer: dict[str, Any] = {
+        "id": read_attribute(user, ctx.id_attribute),
+        "email": user.get("email"),
+        "created_at": created if created is not None else math.nan,
+    }
+    for f in ctx.fields:
+        if f.account_key is not None:
+            account = user.get("account")
+            if isinstance(account, dict) and f.account_key in account:
+                customer[f.cio] = account[f.account_key]
+        elif f.hull in user:  # lodash's pick keeps a null, leaves out what the user does not have
+            customer[f.cio] = user[f.hull]
+    for key, value in customer.items():
+        if key != "created_at" and key.endswith(("_at", "_date")):
+            customer[key] = _connector_date(value)
+    ids = user.get("segment_ids")
+    names = ctx.segment_names
+    ordered = [names[s] for s in ids if isinstance(s, str) and s in names] if isinstance(ids, list) else []
+    out = [{**customer, "hull_segments": ordered}]
+    if sorted(ordered) != ordered:
+        out.append({**customer, "hull_segments": sorted(ordered)})
+    return out
+
+
+def matches_connector_hash(user: dict[str, Any], ctx: MappingContext, trait_hash: Any) -> bool:
+    """Whether ``trait_hash`` (the user's ``customerio/hash``) is the hosted connector's hash of what
+    it would send for ``user`` today: the person has not changed since it sent them."""
+    if not is_connector_hash(trait_hash):
+        return False
+    try:
+        return any(object_hash(c) == trait_hash for c in connector_customers(user, ctx))
+    except (TypeError, RecursionError):  # not a JSON value: cannot be the connector's payload
+        return False
+
+
+__all__ = ["connector_customers", "is_connector_hash", "js_number", "matches_connector_hash", "object_hash"]
