@@ -571,9 +571,8 @@ def row_account(row: PreviewRow) -> str:
     if "not sent" in identify:
         head = f"Their account is not sent: {identify['not sent']}"
     else:
-        head = (
-            f"Their account: object {ids.get('object_id')} of type {ids.get('object_type_id')}, with "
-            + json.dumps(identify.get("attributes", {}), ensure_ascii=False)
+        head = f"Their account: object {ids.get('object_id')} of type {ids.get('object_type_id')}, with " + json.dumps(
+            identify.get("attributes", {}), ensure_ascii=False
         )
     action = "related to it" if relate.get("action") == "add_relationships" else "not related"
     return f"{head}; this person is {action} (add_relationships)."

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QListWidget,
     QMainWindow,
@@ -44,6 +40,7 @@ from cio_desktop.gui.pages.preview import PreviewPage
 from cio_desktop.gui.pages.sync import SyncPage
 from cio_desktop.gui.pages.webhook import WebhookPage
 from cio_desktop.gui.platform import default_window_size, native_keys
+from cio_desktop.gui.profile_actions import ProfileActionsMixin
 from cio_desktop.gui.settings import gui_settings
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.welcome import Onboarding
@@ -64,7 +61,7 @@ log = logging.getLogger(__name__)
 PAGE_NAMES = ("Connect", "Audience", "Events", "Fields", "Accounts", "Preview", "Sync", "History", "Webhook")
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ProfileActionsMixin, QMainWindow):
     """Signals: ``profiles_loaded(list)`` after the profile list was read; ``closed()`` once really closing."""
 
     profiles_loaded = Signal(list)
@@ -392,115 +389,6 @@ class MainWindow(QMainWindow):
 
     def new_profile(self) -> None:
         self.open_wizard()
-
-    def _ask_name(self, title: str, label: str, default: str) -> str | None:
-        name, ok = QInputDialog.getText(self, title, label, text=default)
-        name = name.strip()
-        return name if ok and name else None
-
-    def _profile_job(
-        self,
-        work: Callable[[JobContext], str | None],
-        then: str | None,
-        done_text: str,
-        *,
-        release_webhook: bool = False,
-    ) -> None:
-        """Run a profile operation; then reopen the list on ``then``, else on the name ``work`` returns.
-        ``release_webhook``: it moves or removes the open profile's files, so its receiver and inbox close first."""
-        service = self.webhook_page.release() if release_webhook else None
-        was_running = service is not None and service.status().running
-        if was_running:
-            done_text += " The webhook receiver was stopped for it: start it again on the Webhook page."
-
-        def run(job: JobContext) -> str | None:
-            if service is not None:
-                service.close()
-            return work(job)
-
-        def ok(name: str | None) -> None:
-            self.header_status.show_status(ErrorKind.OK, done_text)
-            self.load_profiles(then or name)
-
-        def failed(exc: BaseException) -> None:
-            self.header_status.show_status(ErrorKind.ERROR, backend.error_text(exc))
-            if release_webhook and self.ctx.profile is not None:
-                self.webhook_page.set_context(self.ctx.profile, self.secrets, demo=self.demo)
-
-        self.runner.submit("profile-op", run, on_result=ok, on_error=failed, serial=True)
-
-    def duplicate_profile(self) -> None:
-        p = self.ctx.profile
-        if p is None:
-            return
-        new = self._ask_name("Duplicate profile", "Name of the copy:", f"{p.name} copy")
-        if new:
-            store = self.store
-            self._profile_job(
-                lambda _j: store.duplicate(p.name, new).name,
-                new,
-                f"Duplicated “{p.name}” as “{new}” (secrets are not copied).",
-            )
-
-    def rename_profile(self) -> None:
-        p = self.ctx.profile
-        if p is None or self.ctx.sync_running:
-            return
-        new = self._ask_name("Rename profile", "New name:", p.name)
-        if new and new != p.name:
-            store, secrets = self.store, self.secrets
-            self._profile_job(
-                lambda _j: store.rename(p.name, new, secrets).name,
-                new,
-                f"Renamed to “{new}”.",
-                release_webhook=True,
-            )
-
-    def delete_profile(self) -> None:
-        p = self.ctx.profile
-        if p is None or self.ctx.sync_running:
-            return
-        answer = QMessageBox.question(
-            self,
-            "Delete profile",
-            f"Delete the profile “{p.name}” and its saved secrets? Its sync history stays on disk; nothing is "
-            "deleted in Hull or Customer.io.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-            store, secrets = self.store, self.secrets
-            self._profile_job(
-                lambda _j: store.delete(p.name, secrets), None, f"Deleted “{p.name}”.", release_webhook=True
-            )
-
-    def export_profile(self) -> None:
-        p = self.ctx.profile
-        if p is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export profile", f"{p.name}.json", "Profiles (*.json)")
-        if path:
-            store = self.store
-
-            def export(_job: JobContext) -> str:
-                store.export(p.name, Path(path))
-                return p.name
-
-            self._profile_job(
-                export,
-                p.name,
-                f"Exported to {path} (without secrets).",
-            )
-
-    def import_profile(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import profile", "", "Profiles (*.json)")
-        if path:
-            store = self.store
-            self._profile_job(
-                lambda _j: store.import_file(Path(path)).name,
-                None,
-                "Profile imported: enter its secrets on the Connect page.",
-            )
 
     # ------------------------------------------------------------------ status
     def _update_status(self, profile: Profile | None) -> None:
