@@ -1,0 +1,240 @@
+"""Questions the activity view asks the inbox: search, counts over a period, a person's activity, size.
+
+Every query is bounded (LIMIT, or GROUP BY over indexed columns), so the view stays quick on an inbox
+of millions of events. Dates are the event's own time (``created_ts``: when Customer.io says it
+happened), in UTC. A person is found by customer id or email address (exact; emails in any case).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cio_desktop.webhooks.inbox import Inbox
+from cio_desktop.webhooks.inbox_rows import ROW_COLUMNS, EventStatus, InboxRow, row_from_db
+
+DAY = 86400.0
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class ActivityFilter:
+    """What to look for; empty fields match everything."""
+
+    person: str = ""  # customer id or email address, exactly
+    campaign: str = ""  # part of the campaign's name or id
+    metric: str = ""  # an event name exactly, e.g. "Email Opened"
+    since: float | None = None  # event time >= since (Unix seconds)
+    until: float | None = None  # event time < until
+    statuses: tuple[EventStatus, ...] | None = None
+    text: str = ""  # part of the event name, id, identity or reason
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL ``WHERE`` clause (or "") and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        person = self.person.strip()
+        if person:
+            clauses.append("(person_id = ? OR email = ?)")
+            params.extend([person, person.lower()])
+        if self.campaign.strip():
+            clauses.append("campaign LIKE ? ESCAPE '\\'")
+            params.append(_like(self.campaign.strip()))
+        if self.metric:
+            clauses.append("name = ?")
+            params.append(self.metric)
+        if self.since is not None:
+            clauses.append("created_ts >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("created_ts < ?")
+            params.append(self.until)
+        if self.statuses is not None:
+            wanted = [s.value for s in self.statuses]
+            clauses.append(f"status IN ({','.join('?' * len(wanted))})" if wanted else "0")
+            params.extend(wanted)
+        if self.text:
+            pattern = _like(self.text)
+            clauses.append(
+                "(name LIKE ? ESCAPE '\\' OR event_id LIKE ? ESCAPE '\\' OR as_user LIKE ? ESCAPE '\\'"
+                " OR reason LIKE ? ESCAPE '\\')"
+            )
+            params.extend([pattern] * 4)
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+@dataclass(frozen=True)
+class ActivityCounts:
+    """How many events per event name and per campaign in a period, most first."""
+
+    total: int
+    per_metric: tuple[tuple[str, int], ...]
+    per_campaign: tuple[tuple[str, int], ...]  # the top ones; events without a campaign are left out
+
+
+@dataclass(frozen=True)
+class StoredSize:
+    """How much the inbox holds (for "how much is stored")."""
+
+    events: int
+    bytes: int  # the database file and its write-ahead log
+    oldest: float | None  # received_at of the oldest event
+    per_status: dict[str, int] = field(default_factory=dict)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search(inbox: Inbox, flt: ActivityFilter, *, limit: int = 500, offset: int = 0) -> list[InboxRow]:
+    """Events matching ``flt``, newest first (by event time)."""
+    where, params = flt.where()
+    sql = f"SELECT {ROW_COLUMNS} FROM events {where} ORDER BY created_ts DESC, seq DESC LIMIT ? OFFSET ?"  # noqa: S608
+
+    def query(conn: sqlite3.Connection) -> list[InboxRow]:
+        return [row_from_db(r) for r in conn.execute(sql, (*params, limit, offset)).fetchall()]
+
+    return inbox.read(query)
+
+
+def count_matching(inbox: Inbox, flt: ActivityFilter) -> int:
+    where, params = flt.where()
+    sql = f"SELECT COUNT(*) FROM events {where}"  # noqa: S608
+    return int(inbox.read(lambda conn: conn.execute(sql, params).fetchone()[0]))
+
+
+def activity_counts(inbox: Inbox, flt: ActivityFilter, *, top: int = 8) -> ActivityCounts:
+    """Counts per event name and per campaign (top ``top``) of the events matching ``flt``."""
+    where, params = flt.where()
+    # Unknown events (test events, types we do not recognise) are not email activity.
+    where = (where + " AND" if where else "WHERE") + " status != 'unknown'"
+
+    def query(conn: sqlite3.Connection) -> ActivityCounts:
+        metrics = conn.execute(
+            f"SELECT name, COUNT(*) AS n FROM events {where} GROUP BY name ORDER BY n DESC, name",  # noqa: S608
+            params,
+        ).fetchall()
+        campaigns = conn.execute(
+            f"SELECT campaign, COUNT(*) AS n FROM events {where} AND campaign IS NOT NULL"  # noqa: S608
+            " GROUP BY campaign ORDER BY n DESC, campaign LIMIT ?",
+            (*params, top),
+        ).fetchall()
+        return ActivityCounts(
+            total=sum(int(n) for _, n in metrics),
+            per_metric=tuple((str(m), int(n)) for m, n in metrics),
+            per_campaign=tuple((str(c), int(n)) for c, n in campaigns),
+        )
+
+    return inbox.read(query)
+
+
+def event_names(inbox: Inbox) -> list[str]:
+    """Every event name stored (for the metric filter), alphabetically."""
+    return inbox.read(
+        lambda conn: [str(r[0]) for r in conn.execute("SELECT DISTINCT name FROM events ORDER BY name").fetchall()]
+    )
+
+
+def stored_size(inbox: Inbox) -> StoredSize:
+    def query(conn: sqlite3.Connection) -> tuple[int, float | None, dict[str, int]]:
+        n, oldest = conn.execute("SELECT COUNT(*), MIN(received_at) FROM events").fetchone()
+        per = {str(s): int(c) for s, c in conn.execute("SELECT status, COUNT(*) FROM events GROUP BY status")}
+        return int(n), None if oldest is None else float(oldest), per
+
+    events, oldest, per = inbox.read(query)
+    size = 0
+    for suffix in ("", "-wal"):
+        try:
+            size += os.stat(f"{inbox.path}{suffix}").st_size
+        except OSError:
+            pass
+    return StoredSize(events=events, bytes=size, oldest=oldest, per_status=per)
+
+
+# Short words for a person's summary ("opened 3, clicked 1"); other names are shown lower-cased.
+_SHORT_NAMES = {
+    "Email Sent": "sent",
+    "Email Delivered": "delivered",
+    "Email Opened": "opened",
+    "Email Link Clicked": "clicked",
+    "Email Bounced": "bounced",
+    "Email Converted": "converted",
+    "Email Marked as Spam": "marked as spam",
+    "Unsubscribed": "unsubscribed",
+}
+# The order a marketer reads them in.
+_SUMMARY_ORDER = ("opened", "clicked", "delivered", "sent", "converted", "bounced", "unsubscribed", "marked as spam")
+
+
+def person_activity(
+    inbox: Inbox, customer_ids: Sequence[str], email: str | None, *, days: int = 30, now: float
+) -> dict[str, int]:
+    """A person's event counts by short name over the last ``days`` days (by customer id or email)."""
+    people = [c for c in customer_ids if c]
+    if not people and not email:
+        return {}
+    who: list[str] = []
+    params: list[Any] = []
+    if people:
+        who.append(f"person_id IN ({','.join('?' * len(people))})")
+        params.extend(people)
+    if email:
+        who.append("email = ?")
+        params.append(email.lower())
+    sql = (
+        f"SELECT name, COUNT(*) FROM events WHERE ({' OR '.join(who)}) AND created_ts >= ?"  # noqa: S608
+        " AND status != 'unknown' GROUP BY name"
+    )
+    rows = inbox.read(lambda conn: conn.execute(sql, (*params, now - days * DAY)).fetchall())
+    counts: dict[str, int] = {}
+    for name, n in rows:
+        short = _SHORT_NAMES.get(str(name), str(name).removeprefix("Email ").lower())
+        counts[short] = counts.get(short, 0) + int(n)
+    return counts
+
+
+def summary_text(counts: dict[str, int], days: int) -> str:
+    """``{"opened": 3, "clicked": 1}`` -> "opened 3, clicked 1 in the last 30 days"."""
+    if not counts:
+        return f"No email activity in the last {days} days."
+    order = {name: i for i, name in enumerate(_SUMMARY_ORDER)}
+    names = sorted(counts, key=lambda n: (order.get(n, len(order)), n))
+    return ", ".join(f"{n} {counts[n]:,}" for n in names) + f" in the last {days} days"
+
+
+def parse_date(text: str, *, end: bool = False) -> float:
+    """A ``--since``/``--until`` date in Unix seconds: ``YYYY-MM-DD`` (UTC; as ``end``, the end of that day,
+    so ``--until 2026-03-31`` includes March 31) or an ISO 8601 date-time (UTC unless it says otherwise)."""
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date: use YYYY-MM-DD (e.g. 2026-03-31) or a date and time like 2026-03-31T18:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end and _DATE_ONLY.match(value):
+        moment += timedelta(days=1)
+    return moment.timestamp()
+
+
+__all__ = [
+    "DAY",
+    "ActivityCounts",
+    "ActivityFilter",
+    "StoredSize",
+    "activity_counts",
+    "count_matching",
+    "event_names",
+    "parse_date",
+    "person_activity",
+    "search",
+    "stored_size",
+    "summary_text",
+]
