@@ -53,7 +53,7 @@ def endpoint() -> Iterator[Endpoint]:
     state = Endpoint()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             payload = json.loads(body)
             ok = verify(
