@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
-from cio_desktop.webhooks.inbox import Inbox
+from cio_desktop.webhooks.inbox import inbox_path
 from cio_desktop.webhooks.inbox_rows import ROW_COLUMNS, EventStatus, InboxRow, row_from_db
 
 DAY = 86400.0
+T = TypeVar("T")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -87,11 +90,43 @@ class StoredSize:
     per_status: dict[str, int] = field(default_factory=dict)
 
 
+class Readable(Protocol):
+    """What the queries need: an :class:`Inbox` or a :class:`ReadOnlyInbox`."""
+
+    path: Path
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T: ...
+
+
+class ReadOnlyInbox:
+    """A profile's inbox opened only to read (Preview asks it while a receiver may be writing).
+
+    Raises ``sqlite3.Error`` from :meth:`read` when the file is missing or older than this version."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_profile(cls, profile_name: str) -> ReadOnlyInbox | None:
+        """None when the profile never received an event (no inbox file yet)."""
+        path = inbox_path(profile_name)
+        return cls(path) if path.exists() else None
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return query(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def search(inbox: Inbox, flt: ActivityFilter, *, limit: int = 500, offset: int = 0) -> list[InboxRow]:
+def search(inbox: Readable, flt: ActivityFilter, *, limit: int = 500, offset: int = 0) -> list[InboxRow]:
     """Events matching ``flt``, newest first (by event time)."""
     where, params = flt.where()
     sql = f"SELECT {ROW_COLUMNS} FROM events {where} ORDER BY created_ts DESC, seq DESC LIMIT ? OFFSET ?"  # noqa: S608
@@ -102,13 +137,13 @@ def search(inbox: Inbox, flt: ActivityFilter, *, limit: int = 500, offset: int =
     return inbox.read(query)
 
 
-def count_matching(inbox: Inbox, flt: ActivityFilter) -> int:
+def count_matching(inbox: Readable, flt: ActivityFilter) -> int:
     where, params = flt.where()
     sql = f"SELECT COUNT(*) FROM events {where}"  # noqa: S608
     return int(inbox.read(lambda conn: conn.execute(sql, params).fetchone()[0]))
 
 
-def activity_counts(inbox: Inbox, flt: ActivityFilter, *, top: int = 8) -> ActivityCounts:
+def activity_counts(inbox: Readable, flt: ActivityFilter, *, top: int = 8) -> ActivityCounts:
     """Counts per event name and per campaign (top ``top``) of the events matching ``flt``."""
     where, params = flt.where()
     # Unknown events (test events, types we do not recognise) are not email activity.
@@ -133,14 +168,14 @@ def activity_counts(inbox: Inbox, flt: ActivityFilter, *, top: int = 8) -> Activ
     return inbox.read(query)
 
 
-def event_names(inbox: Inbox) -> list[str]:
+def event_names(inbox: Readable) -> list[str]:
     """Every event name stored (for the metric filter), alphabetically."""
     return inbox.read(
         lambda conn: [str(r[0]) for r in conn.execute("SELECT DISTINCT name FROM events ORDER BY name").fetchall()]
     )
 
 
-def stored_size(inbox: Inbox) -> StoredSize:
+def stored_size(inbox: Readable) -> StoredSize:
     def query(conn: sqlite3.Connection) -> tuple[int, float | None, dict[str, int]]:
         n, oldest = conn.execute("SELECT COUNT(*), MIN(received_at) FROM events").fetchone()
         per = {str(s): int(c) for s, c in conn.execute("SELECT status, COUNT(*) FROM events GROUP BY status")}
@@ -172,7 +207,7 @@ _SUMMARY_ORDER = ("opened", "clicked", "delivered", "sent", "converted", "bounce
 
 
 def person_activity(
-    inbox: Inbox, customer_ids: Sequence[str], email: str | None, *, days: int = 30, now: float
+    inbox: Readable, customer_ids: Sequence[str], email: str | None, *, days: int = 30, now: float
 ) -> dict[str, int]:
     """A person's event counts by short name over the last ``days`` days (by customer id or email)."""
     people = [c for c in customer_ids if c]
@@ -228,6 +263,8 @@ __all__ = [
     "DAY",
     "ActivityCounts",
     "ActivityFilter",
+    "ReadOnlyInbox",
+    "Readable",
     "StoredSize",
     "activity_counts",
     "count_matching",
