@@ -10,6 +10,7 @@ Every query runs on a worker; the GUI thread only fills widgets.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -492,6 +493,8 @@ class PersonActivity(QLabel):
                 return "Email activity: none received yet (see the Webhook page)."
             try:
                 counts = person_activity(inbox, customer_ids, email, days=PERSON_DAYS, now=time.time())
+            except sqlite3.OperationalError:  # an inbox from before activity search: not indexed yet
+                return "Email activity: open the Webhook page once to make it searchable."
             finally:
                 inbox.close()
             return "Email activity: " + summary_text(counts, PERSON_DAYS)

@@ -30,6 +30,7 @@ from cio_desktop.gui import backend
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.pages.activity import PersonActivity
 from cio_desktop.gui.platform import native_keys
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
@@ -116,6 +117,8 @@ class PreviewPage(Page):
         self.detail_title.setWordWrap(True)
         self.detail_title.setAccessibleName("Selected person")
         dl.addWidget(self.detail_title)
+        self.person_activity = PersonActivity(ctx.runner)  # "opened 3, clicked 1 in the last 30 days"
+        dl.addWidget(self.person_activity)
         self.json_view = QPlainTextEdit()
         self.json_view.setObjectName("json")
         self.json_view.setReadOnly(True)
@@ -260,6 +263,7 @@ class PreviewPage(Page):
         self.detail_title.setText(f"<b>{who}</b> — {backend.row_message(row)}")
         self.json_view.setPlainText(backend.row_json(row))
         self.changes_view.setPlainText(backend.row_changes(row))
+        self.person_activity.show_row(self.ctx.profile, row)
         self.send_button.setEnabled(backend.row_sendable(row) and not self.ctx.sync_running)
         self.send_status.clear_status()
 
