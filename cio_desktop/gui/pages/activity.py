@@ -497,6 +497,8 @@ class PersonActivity(QLabel):
                 return "Email activity: open the Webhook page once to make it searchable."
             finally:
                 inbox.close()
+            if not counts:
+                return f"Email activity: none in the last {PERSON_DAYS} days."
             return "Email activity: " + summary_text(counts, PERSON_DAYS)
 
         self.runner.submit(
