@@ -191,9 +191,13 @@ def _print_start(service: WebhookService, *, show_url: bool) -> None:
     if service.secrets.get(service.profile.name, SecretKey.WEBHOOK_SIGNING_KEY) is None:
         print("No signing key set: only the token in the URL authenticates requests.", flush=True)
     if status.forwarding_problem:
-        print(f"Not forwarding to Hull: {status.forwarding_problem}", flush=True)
+        print(f"Not forwarding to Hull (events are kept in the inbox): {status.forwarding_problem}", flush=True)
     else:
         print("Forwarding to Hull.", flush=True)
+    if status.http_problem:
+        print(f"Not forwarding to the HTTPS endpoint: {status.http_problem}", flush=True)
+    elif status.http_forwarder is not None:
+        print(f"Also forwarding to {service.profile.forward_url}.", flush=True)
     print(_status_line(status), flush=True)
 
 
@@ -206,14 +210,18 @@ def mask_token(url: str) -> str:
 def _status_line(status: WebhookStatus) -> str:
     c = status.counts
     line = (
-        f"received {c.received}  pending {c.pending}  forwarded {c.forwarded}  failed {c.failed}  "
+        f"received {c.received}  pending {c.pending}  forwarded {c.forwarded}  kept {c.kept}  failed {c.failed}  "
         f"unknown {c.unknown}  duplicates {c.duplicates}  rejected {c.rejected}"
     )
+    if status.http_forwarder is not None:
+        line += f"  endpoint: sent {c.http_forwarded} waiting {c.http_pending} failed {c.http_failed}"
     if status.last_event is not None:
         when = datetime.fromtimestamp(status.last_event.received_at, UTC).strftime("%H:%M:%S")
         line += f"  last: {status.last_event.name} at {when} UTC"
     if status.forwarder is not None and status.forwarder.last_error:
         line += f"  (Hull: {status.forwarder.last_error})"
+    if status.http_forwarder is not None and status.http_forwarder.last_error:
+        line += f"  (endpoint: {status.http_forwarder.last_error})"
     return line
 
 
@@ -248,7 +256,8 @@ def _inbox(args: argparse.Namespace) -> int:
             print(f"{row.created_at}  {row.status.value:<9}  {row.name}  [{who}]  {row.event_id}{reason}")
         c = service.inbox.counts()
         print(
-            f"total {c.received}: pending {c.pending}, forwarded {c.forwarded}, failed {c.failed}, unknown {c.unknown}"
+            f"total {c.received}: pending {c.pending}, forwarded {c.forwarded}, kept {c.kept}, failed {c.failed},"
+            f" unknown {c.unknown}"
         )
     finally:
         service.close()
