@@ -62,7 +62,7 @@ def shoot_activity(app: Any, page: Any, path: Path) -> None:
     wait_until(app, lambda: view.chart.counts is not None and view.chart.counts.total > 0, 30, "the activity counts")
     wait_until(app, lambda: view.table.rowCount() > 0, 30, "the activity table")
     app.processEvents()
-    view.resize(1180, 640)
+    view.resize(1180, 820)
     view.grab().save(str(path))
     print(f"wrote {path}")
 

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from cio_desktop.config.profile import Profile
-from cio_desktop.config.secrets import SecretStore
+from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.gui.pages.activity import PersonActivity
 from cio_desktop.gui.pages.webhook import WebhookPage
 from cio_desktop.gui.workers import JobRunner
@@ -129,3 +129,25 @@ def test_preview_line_summarises_a_persons_last_30_days(qtbot, tmp_path: Path) -
     label.show_person(Profile(name="Other"), ["ada"], None)
     qtbot.waitUntil(lambda: "none received yet" in label.text(), timeout=5000)
     runner.wait_all(5000)
+
+
+def test_endpoint_settings_refuse_plain_http_and_keep_the_key_in_the_keyring(qtbot, page: WebhookPage) -> None:
+    settings = page.activity.forward_settings
+    edited: list[dict[str, object]] = []
+    page.settings_edited.connect(edited.append)
+    settings.url_edit.setText("http://collector.example.com/events")
+    settings.url_edit.editingFinished.emit()
+    assert "must use https" in settings.status.text() and edited == []
+    settings.url_edit.setText("https://collector.example.com/events")
+    settings.url_edit.editingFinished.emit()
+    assert edited[-1]["forward_url"] == "https://collector.example.com/events"
+    assert edited[-1]["activity_retention_days"] == 90
+    settings.key_field.setText("short")
+    qtbot.mouseClick(settings.save_key_button, Qt.MouseButton.LeftButton)
+    assert "too short" in settings.status.text()
+    settings.key_field.setText("a-long-enough-hmac-key")
+    qtbot.mouseClick(settings.save_key_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "HMAC key saved" in settings.status.text(), timeout=5000)
+    assert page.secrets is not None
+    assert page.secrets.get("Acme", SecretKey.FORWARD_HMAC_KEY) == "a-long-enough-hmac-key"
+    assert settings.key_field.text() == ""

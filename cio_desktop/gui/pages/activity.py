@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from cio_desktop.config.profile import Profile
+from cio_desktop.gui.pages.activity_settings import ForwardSettings
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import SearchField, StatusLine
 from cio_desktop.gui.workers import JobContext, JobRunner
@@ -247,6 +248,8 @@ class ActivityView(QGroupBox):
         layout.addWidget(self.table, 1)
         self.inbox_status = StatusLine(name="Inbox result")
         layout.addWidget(self.inbox_status)
+        self.forward_settings = ForwardSettings(runner)
+        layout.addWidget(self.forward_settings)
 
         for field in (self.person_edit, self.campaign_edit):
             field.editingFinished.connect(self._filters_changed)
@@ -265,6 +268,7 @@ class ActivityView(QGroupBox):
         self.retry_button.setEnabled(service is not None)
         self.export_button.setEnabled(service is not None)
         if service is not None:
+            self.forward_settings.set_context(service.profile, service.secrets)
             self.refresh()
 
     def current_filter(self) -> ActivityFilter:

@@ -185,6 +185,7 @@ class WebhookPage(Page):
         self.activity = ActivityView(self.runner)
         self.table, self.filter_combo = self.activity.table, self.activity.filter_combo
         self.retry_button, self.inbox_status = self.activity.retry_button, self.activity.inbox_status
+        self.activity.forward_settings.settings_edited.connect(self.settings_edited)
         self.body_layout.addWidget(self.activity, 1)
 
         self.timer = QTimer(self)
