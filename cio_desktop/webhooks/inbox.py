@@ -278,17 +278,21 @@ class Inbox:
         updates: list[tuple[Any, ...]] = []
         for event_id, body, received_at in rows:
             if remap is None:
-                updates.append(("pending", None, None, None, None, event_id))
+                updates.append(("pending", None, None, None, None, None, event_id))
                 continue
             mapped = remap(bytes(body), float(received_at))
             status, reason = initial_status(mapped)
             name, _, _, as_user, properties = _mapped_columns(mapped)
             new_status = target if status is EventStatus.PENDING else status.value
-            updates.append((new_status, None if reason is None else _text(reason), name, as_user, properties, event_id))
+            person, email, _, _ = search_columns(mapped, float(received_at))
+            why = None if reason is None else _text(reason)
+            updates.append((new_status, why, name, as_user, properties, (person, email), event_id))
+        # An event that names someone now goes to the HTTPS endpoint too, if it runs.
+        http = EventStatus.PENDING.value if self._http_live else None
 
         def run(conn: sqlite3.Connection) -> int:
             moved = 0
-            for status, reason, name, as_user, props, event_id in updates:
+            for status, reason, name, as_user, props, who, event_id in updates:
                 if name is None:
                     cur = conn.execute(
                         "UPDATE events SET status=?, reason=NULL, attempts=0, next_attempt_at=0"
@@ -298,8 +302,10 @@ class Inbox:
                 else:
                     cur = conn.execute(
                         "UPDATE events SET status=?, reason=?, name=?, as_user=?, properties=?, attempts=0,"
-                        " next_attempt_at=0 WHERE event_id=? AND status='failed'",
-                        (status, reason, name, as_user, props, event_id),
+                        " next_attempt_at=0, person_id=?, email=?, http_status=CASE WHEN ? IN ('pending', 'kept')"
+                        " THEN COALESCE(http_status, ?) ELSE http_status END"
+                        " WHERE event_id=? AND status='failed'",
+                        (status, reason, name, as_user, props, *who, status, http, event_id),
                     )
                 if status in ("pending", target):
                     moved += cur.rowcount

@@ -186,3 +186,14 @@ def test_a_version_1_inbox_is_migrated_in_place_with_its_rows_searchable(tmp_pat
         assert (row.event_id, row.person_id, row.campaign, row.status) == ("old", "u9", "23", EventStatus.FORWARDED)
         assert row.created_ts == MARCH_1 + 10 * 3600
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_retry_failed_with_a_fixed_mapping_makes_the_person_searchable_and_queues_the_endpoint(inbox: Inbox) -> None:
+    inbox.set_destinations(hull=False, http=True)
+    inbox.accept(ev("e1", customer=None, email=None), b"{}")
+    assert inbox.get("e1").http_status is None  # type: ignore[union-attr]  # nobody to send it for
+    moved = inbox.retry_failed(lambda body, at: ev("e1", customer="u7", email=None))
+    row = inbox.get("e1")
+    assert moved == 1 and row is not None
+    assert (row.status, row.http_status, row.person_id) == (EventStatus.KEPT, EventStatus.PENDING, "u7")
+    assert ids(search(inbox, ActivityFilter(person="u7"))) == {"e1"}
