@@ -146,23 +146,36 @@ def count_matching(inbox: Readable, flt: ActivityFilter) -> int:
 def activity_counts(inbox: Readable, flt: ActivityFilter, *, top: int = 8) -> ActivityCounts:
     """Counts per event name and per campaign (top ``top``) of the events matching ``flt``."""
     where, params = flt.where()
-    # Unknown events (test events, types we do not recognise) are not email activity.
-    where = (where + " AND" if where else "WHERE") + " status != 'unknown'"
+    and_ = " AND" if where else "WHERE"
+    # Only a period (the chart's usual question): the (name | campaign, created_ts) indexes hold every
+    # column asked, so the rows themselves are not read (a million events: under a second, not ten).
+    only_period = not (flt.person.strip() or flt.campaign.strip() or flt.metric or flt.statuses or flt.text)
+    by_name = "events INDEXED BY events_name" if only_period else "events"
+    by_campaign = "events INDEXED BY events_campaign" if only_period else "events"
 
     def query(conn: sqlite3.Connection) -> ActivityCounts:
-        metrics = conn.execute(
-            f"SELECT name, COUNT(*) AS n FROM events {where} GROUP BY name ORDER BY n DESC, name",  # noqa: S608
-            params,
-        ).fetchall()
-        campaigns = conn.execute(
-            f"SELECT campaign, COUNT(*) AS n FROM events {where} AND campaign IS NOT NULL"  # noqa: S608
-            " GROUP BY campaign ORDER BY n DESC, campaign LIMIT ?",
-            (*params, top),
-        ).fetchall()
+        # Clauses are built from fixed text; values are bound parameters.
+        by_name_sql = f"SELECT name, COUNT(*) FROM {by_name} {where} GROUP BY name"  # noqa: S608
+        by_campaign_sql = (
+            f"SELECT campaign, COUNT(*) FROM {by_campaign} {where}{and_} campaign IS NOT NULL"  # noqa: S608
+            " GROUP BY campaign"
+        )
+        names = dict(conn.execute(by_name_sql, params).fetchall())
+        campaigns = dict(conn.execute(by_campaign_sql, params).fetchall())
+        # Unknown events (test events, types we do not recognise) are not email activity: taken back out
+        # (they are few, and found through the status index).
+        for column, counts in (("name", names), ("campaign", campaigns)):
+            unknown_sql = f"SELECT {column}, COUNT(*) FROM events {where}{and_} status = 'unknown' GROUP BY {column}"  # noqa: S608
+            unknown = conn.execute(unknown_sql, params).fetchall()
+            for value, n in unknown:
+                if value in counts:
+                    counts[value] -= n
+        per_metric = sorted(((str(k), int(n)) for k, n in names.items() if n > 0), key=lambda x: (-x[1], x[0]))
+        per_campaign = sorted(((str(k), int(n)) for k, n in campaigns.items() if n > 0), key=lambda x: (-x[1], x[0]))
         return ActivityCounts(
-            total=sum(int(n) for _, n in metrics),
-            per_metric=tuple((str(m), int(n)) for m, n in metrics),
-            per_campaign=tuple((str(c), int(n)) for c, n in campaigns),
+            total=sum(n for _, n in per_metric),
+            per_metric=tuple(per_metric),
+            per_campaign=tuple(per_campaign[:top]),
         )
 
     return inbox.read(query)
