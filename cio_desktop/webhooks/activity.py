@@ -13,10 +13,10 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.webhooks.inbox import inbox_path
 from cio_desktop.webhooks.inbox_rows import ROW_COLUMNS, EventStatus, InboxRow, row_from_db
 
@@ -259,17 +259,13 @@ def parse_date(text: str, *, end: bool = False) -> float:
     """A ``--since``/``--until`` date in Unix seconds: ``YYYY-MM-DD`` (UTC; as ``end``, the end of that day,
     so ``--until 2026-03-31`` includes March 31) or an ISO 8601 date-time (UTC unless it says otherwise)."""
     value = text.strip()
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+    # A bare number would be read as Unix seconds: refuse it rather than export from 1970.
+    seconds = None if value.replace(".", "").isdigit() else parse_hull_date(value)
+    if seconds is None:
         raise ValueError(
             f"{text!r} is not a date: use YYYY-MM-DD (e.g. 2026-03-31) or a date and time like 2026-03-31T18:00"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if end and _DATE_ONLY.match(value):
-        moment += timedelta(days=1)
-    return moment.timestamp()
+        )
+    return seconds + DAY if end and _DATE_ONLY.match(value) else seconds
 
 
 __all__ = [

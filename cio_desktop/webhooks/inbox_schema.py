@@ -9,9 +9,9 @@ event can be forwarded to Hull and to another endpoint and retried for each sepa
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from typing import Any
 
+from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.webhooks.events import MappedEvent
 
 SCHEMA_VERSION = 2
@@ -137,10 +137,8 @@ def search_columns(mapped: MappedEvent, received_at: float) -> tuple[str | None,
 
 def event_time(created_at: str, fallback: float) -> float:
     """``created_at`` (ISO 8601, as the mapping writes it) in Unix seconds."""
-    try:
-        return datetime.fromisoformat(created_at).timestamp()
-    except ValueError:
-        return fallback
+    seconds = parse_hull_date(created_at)
+    return fallback if seconds is None else seconds
 
 
 def _scalar_text(value: Any) -> str | None:
