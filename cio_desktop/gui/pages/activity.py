@@ -347,7 +347,10 @@ class ActivityView(QGroupBox):
                 "Hull is not connected, so events are kept here, not sent to Hull: search them and export them below."
             )
         else:
-            text = "The receiver is stopped. Events already received are kept here: search them and export them below."
+            text = (
+                "The receiver is stopped. Events received so far stay here to search and export; any waiting"
+                " for Hull go out when it starts again."
+            )
         kind = ErrorKind.OK if hull else ErrorKind.PLAIN
         if status.http_forwarder is not None and status.http_problem is None:
             text += (
