@@ -82,6 +82,45 @@ def shoot_typo(app: object, fields: Any, out: Path, suffix: str, shoot: Callable
     fields.model.remove(row)
 
 
+def shoot_activity(app: Any, page: Any, path: Path) -> None:
+    """The email activity view, with a month of sample Customer.io activity in the demo's inbox."""
+    import json
+    import random
+
+    from cio_desktop.webhooks.events import map_payload
+
+    wait_until(app, lambda: page.service is not None, 30, "the webhook inbox")
+    rnd = random.Random(7)
+    now = time.time()
+    metrics = ["sent"] * 6 + ["delivered"] * 6 + ["opened"] * 5 + ["clicked"] * 2 + ["bounced", "unsubscribed"]
+    campaigns = ["March report", "Welcome series", "Spring sale", "Win-back", "Product update"]
+    for i in range(800):
+        n = rnd.randint(1000, 1300)
+        payload = {
+            "event_id": f"demo-activity-{i}",
+            "object_type": "email",
+            "metric": rnd.choice(metrics),
+            "timestamp": int(now - rnd.random() * 45 * 86400),
+            "data": {
+                "identifiers": {"id": f"u-{n}", "email": f"person{n}@example.com"},
+                "campaign_name": rnd.choice(campaigns),
+                "subject": "Hello from the demo",
+            },
+        }
+        body = json.dumps(payload).encode()
+        page.service.inbox.accept(
+            map_payload(payload, body, customer_id_attribute="external_id", received_at=now), body
+        )
+    view = page.activity
+    view.period_combo.setCurrentText("Last 30 days")
+    wait_until(app, lambda: view.chart.counts is not None and view.chart.counts.total > 0, 30, "the activity counts")
+    wait_until(app, lambda: view.table.rowCount() > 0, 30, "the activity table")
+    app.processEvents()
+    view.resize(1180, 820)
+    view.grab().save(str(path))
+    print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -203,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if "Webhook" in window.page_names:
         window.show_page("Webhook")
         shoot("Webhook")
+        shoot_activity(app, window.webhook_page, out / f"activity{suffix}.png")
 
     window.open_wizard()
     wizard = window.wizard

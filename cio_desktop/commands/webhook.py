@@ -1,4 +1,4 @@
-"""``cio-desktop webhook serve|url|inbox``: receive Customer.io email activity and forward it to Hull.
+"""``cio-desktop webhook serve|url|inbox|export``: receive Customer.io email activity and forward it to Hull.
 
 ``serve`` runs the receiver and the forwarder until interrupted (Ctrl-C or SIGTERM), printing the
 webhook URL (its secret token masked unless ``--show-url``: stdout often ends up in logs) and a
@@ -24,6 +24,8 @@ from cio_desktop.config.private import StorageError
 from cio_desktop.config.profile import Profile, ProfileError
 from cio_desktop.config.secrets import KeyringUnavailableError, SecretKey, SecretStore
 from cio_desktop.config.store import ProfileLoadError, ProfileNotFoundError, ProfileStore
+from cio_desktop.webhooks.activity import ActivityFilter, parse_date
+from cio_desktop.webhooks.export import ExportFormat, export_activity
 from cio_desktop.webhooks.inbox import INBOX_FILENAME, EventStatus, Inbox
 from cio_desktop.webhooks.receiver import WEBHOOK_PATH_PREFIX, ReceiverError, is_loopback
 from cio_desktop.webhooks.service import WebhookService, WebhookStatus
@@ -68,6 +70,17 @@ def add_parser(subparsers: Subparsers) -> None:
     inbox.add_argument("--limit", type=int, default=50)
     inbox.add_argument("--retry-failed", action="store_true", help="queue failed events for forwarding again")
 
+    export = sub.add_parser(
+        "export", help="write the stored email activity to a file (JSON lines in Hull's event shape, or CSV)"
+    )
+    export.add_argument("--profile", required=True)
+    export.add_argument(
+        "--format", choices=[f.value for f in ExportFormat], help="default: from FILE's extension (.csv), else jsonl"
+    )
+    export.add_argument("--since", metavar="DATE", help="only events from this date on (YYYY-MM-DD, UTC)")
+    export.add_argument("--until", metavar="DATE", help="only events up to this date, inclusive (YYYY-MM-DD, UTC)")
+    export.add_argument("file", metavar="FILE", help="where to write (replaced only once the export is complete)")
+
 
 def run(args: argparse.Namespace) -> int:
     try:
@@ -77,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
             return _url(args.profile)
         if args.webhook_command == "inbox":
             return _inbox(args)
+        if args.webhook_command == "export":
+            return _export(args)
     except (
         ProfileNotFoundError,
         ProfileLoadError,
@@ -176,9 +191,13 @@ def _print_start(service: WebhookService, *, show_url: bool) -> None:
     if service.secrets.get(service.profile.name, SecretKey.WEBHOOK_SIGNING_KEY) is None:
         print("No signing key set: only the token in the URL authenticates requests.", flush=True)
     if status.forwarding_problem:
-        print(f"Not forwarding to Hull: {status.forwarding_problem}", flush=True)
+        print(f"Not forwarding to Hull (events are kept in the inbox): {status.forwarding_problem}", flush=True)
     else:
         print("Forwarding to Hull.", flush=True)
+    if status.http_problem:
+        print(f"Not forwarding to the HTTPS endpoint: {status.http_problem}", flush=True)
+    elif status.http_forwarder is not None:
+        print(f"Also forwarding to {service.profile.forward_url}.", flush=True)
     print(_status_line(status), flush=True)
 
 
@@ -191,14 +210,18 @@ def mask_token(url: str) -> str:
 def _status_line(status: WebhookStatus) -> str:
     c = status.counts
     line = (
-        f"received {c.received}  pending {c.pending}  forwarded {c.forwarded}  failed {c.failed}  "
+        f"received {c.received}  pending {c.pending}  forwarded {c.forwarded}  kept {c.kept}  failed {c.failed}  "
         f"unknown {c.unknown}  duplicates {c.duplicates}  rejected {c.rejected}"
     )
+    if status.http_forwarder is not None:
+        line += f"  endpoint: sent {c.http_forwarded} waiting {c.http_pending} failed {c.http_failed}"
     if status.last_event is not None:
         when = datetime.fromtimestamp(status.last_event.received_at, UTC).strftime("%H:%M:%S")
         line += f"  last: {status.last_event.name} at {when} UTC"
     if status.forwarder is not None and status.forwarder.last_error:
         line += f"  (Hull: {status.forwarder.last_error})"
+    if status.http_forwarder is not None and status.http_forwarder.last_error:
+        line += f"  (endpoint: {status.http_forwarder.last_error})"
     return line
 
 
@@ -233,8 +256,43 @@ def _inbox(args: argparse.Namespace) -> int:
             print(f"{row.created_at}  {row.status.value:<9}  {row.name}  [{who}]  {row.event_id}{reason}")
         c = service.inbox.counts()
         print(
-            f"total {c.received}: pending {c.pending}, forwarded {c.forwarded}, failed {c.failed}, unknown {c.unknown}"
+            f"total {c.received}: pending {c.pending}, forwarded {c.forwarded}, kept {c.kept}, failed {c.failed},"
+            f" unknown {c.unknown}"
         )
     finally:
         service.close()
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        since = parse_date(args.since) if args.since else None
+        until = parse_date(args.until, end=True) if args.until else None
+    except ValueError as exc:
+        err(f"--since/--until: {exc}")
+        return EXIT_CONFIG
+    if since is not None and until is not None and until <= since:
+        err(f"--until {args.until} is before --since {args.since}: nothing would be exported")
+        return EXIT_CONFIG
+    out = Path(args.file)
+    if out.is_dir():
+        err(f"{out} is a folder: give a file name, e.g. {out / 'activity.jsonl'}")
+        return EXIT_CONFIG
+    fmt = (
+        ExportFormat(args.format)
+        if args.format
+        else (ExportFormat.CSV if out.suffix.lower() == ".csv" else ExportFormat.JSONL)
+    )
+    profile = ProfileStore().load(args.profile)
+    inbox = Inbox.for_profile(profile.name)  # creates or migrates the inbox, so an empty one exports 0
+    try:
+        count = export_activity(inbox.path, out, fmt, ActivityFilter(since=since, until=until))
+    except StorageError:
+        raise
+    except OSError as exc:
+        err(f"cannot write {out}: {exc.strerror or exc}. Nothing was written.")
+        return EXIT_CONFIG
+    finally:
+        inbox.close()
+    print(f"{count:,} event(s) written to {out} ({fmt.value})")
     return EXIT_OK

@@ -63,8 +63,13 @@ class Region(StrEnum):
     EU = "eu"
 
 
-# Every N hours: N divides a day, so runs fall at the same clock times every day (00:00, N:00, ...)
-# on every platform's scheduler.
+class ForwardShape(StrEnum):
+    """The JSON the HTTPS destination receives per event (webhooks/forward_http.py)."""
+
+    SEGMENT = "segment"  # Segment's track call, which many tools accept
+    HULL = "hull"  # Hull's event shape, as `webhook export` writes it
+
+
 @dataclass(frozen=True)
 class Profile:
     """One connection between a Hull organization (or its export files) and a Customer.io workspace."""
@@ -100,6 +105,11 @@ class Profile:
     # Webhook (email activity back into Hull)
     webhook_public_url: str = ""  # public base URL that reaches the receiver, e.g. https://x.example.com
     webhook_listen: str = "127.0.0.1:8765"
+    # Email activity beyond Hull: an HTTPS endpoint that also receives it (empty = none; its HMAC key is
+    # a secret, in the keyring), and how many days the inbox keeps activity before pruning it.
+    forward_url: str = ""
+    forward_shape: ForwardShape = ForwardShape.SEGMENT
+    activity_retention_days: int = 90
     # Where the services are (empty = the real ones)
     endpoints: Endpoints = Endpoints()
     objects: ObjectSettings = ObjectSettings()
@@ -134,6 +144,14 @@ class Profile:
                 f"a whole number of megabytes between {low} and {high}",
             ),
             ("concurrency", self.concurrency, 1, 32, True, "a whole number between 1 and 32"),
+            (
+                "activity_retention_days",
+                self.activity_retention_days,
+                7,
+                3650,
+                True,
+                "a whole number of days between 7 and 3650 (Customer.io re-sends for up to 7 days)",
+            ),
             ("deletion_guard_percent", self.deletion_guard_percent, 0, 100, False, "a percentage between 0 and 100"),
             (
                 "deletion_guard_max",
@@ -207,6 +225,10 @@ class Profile:
             if len(self.webhook_public_url) > MAX_WEBHOOK_URL_CHARS:
                 raise ProfileError("webhook_public_url", f"is longer than {MAX_WEBHOOK_URL_CHARS} characters")
         parse_listen(self.webhook_listen)
+        if self.forward_url:
+            check_forward_url(self.forward_url)
+        if not isinstance(self.forward_shape, ForwardShape):
+            raise ProfileError("forward_shape", f"must be one of {', '.join(k.value for k in ForwardShape)}")
         for fname in ("hull_api", "hull_firehose", "cio_track", "cio_app"):
             url = getattr(self.endpoints, fname)
             if url:
@@ -220,6 +242,7 @@ class Profile:
         d = dataclasses.asdict(self)
         d["source"] = self.source.value
         d["cio_region"] = self.cio_region.value
+        d["forward_shape"] = self.forward_shape.value
         d["segments"] = [dataclasses.asdict(s) for s in self.segments]
         d["events"] = list(self.events)
         d["mappings"] = [dataclasses.asdict(m) for m in self.mappings]
@@ -261,6 +284,30 @@ def _in_range(value: Any, low: float, high: float, *, whole: bool) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
 
 
+def check_forward_url(url: str) -> None:
+    """The HTTPS destination's URL: https, or plain http only to this computer (a local collector)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProfileError("forward_url", "must be an https URL like https://collector.example.com/events")
+    if parts.scheme == "http" and not _is_loopback_host(parts.hostname):
+        raise ProfileError(
+            "forward_url", "must use https (plain http is only allowed to this computer: localhost, 127.0.0.1, ::1)"
+        )
+    if parts.username or parts.password:
+        raise ProfileError("forward_url", "must not contain a user name or password (the HMAC key signs requests)")
+    if len(url) > 2000:
+        raise ProfileError("forward_url", "is longer than 2000 characters")
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     """Split ``host:port`` (IPv6 as ``[::1]:port``); raise ProfileError('webhook_listen') if invalid."""
     m = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$", value or "") or re.match(
@@ -288,6 +335,7 @@ def _convert(name: str, v: Any) -> Any:
         "customer_id_attribute",
         "webhook_public_url",
         "webhook_listen",
+        "forward_url",
     }
     bool_fields = {"delete_on_leave", "anonymous_events", "require_email", "send_nulls", "write_back", "email_as_id"}
     if name in str_fields:
@@ -304,9 +352,14 @@ def _convert(name: str, v: Any) -> Any:
             return Region(_expect(name, v, str, "text"))
         except ValueError:
             raise ProfileError(name, f"must be one of {', '.join(r.value for r in Region)}") from None
+    if name == "forward_shape":
+        try:
+            return ForwardShape(_expect(name, v, str, "text"))
+        except ValueError:
+            raise ProfileError(name, f"must be one of {', '.join(k.value for k in ForwardShape)}") from None
     if name == "rate_limit":
         return float(_expect(name, v, (int, float), "a number"))
-    if name in ("concurrency", "deletion_guard_max"):
+    if name in ("concurrency", "deletion_guard_max", "activity_retention_days"):
         return _expect(name, v, int, "a whole number")
     if name == "deletion_guard_percent":
         return float(_expect(name, v, (int, float), "a number"))
@@ -380,6 +433,7 @@ __all__ = [
     "AttributeMapping",
     "Endpoints",
     "FileSourceSettings",
+    "ForwardShape",
     "ObjectSettings",
     "Profile",
     "ProfileError",
@@ -388,6 +442,7 @@ __all__ = [
     "ScheduleSettings",
     "SegmentRef",
     "SourceKind",
+    "check_forward_url",
     "default_cio_name",
     "endpoint_problem",
     "parse_listen",

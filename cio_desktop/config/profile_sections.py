@@ -19,6 +19,8 @@ MAX_ATTRIBUTE_NAME_BYTES = 150
 # Bounds of FileSourceSettings.max_record_mb: a record is one line, array element or CSV row.
 MAX_RECORD_MB_RANGE = (1, 1024)
 
+# Every N hours: N divides a day, so runs fall at the same clock times every day (00:00, N:00, ...)
+# on every platform's scheduler.
 EVERY_HOURS_CHOICES = (1, 2, 3, 4, 6, 8, 12)
 _HHMM_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 

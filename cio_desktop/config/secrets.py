@@ -51,6 +51,7 @@ class SecretKey(StrEnum):
     CIO_APP_KEY = "cio_app_key"  # Customer.io App API key (Bearer)
     WEBHOOK_SIGNING_KEY = "webhook_signing_key"  # Customer.io reporting webhook signing key
     WEBHOOK_TOKEN = "webhook_token"  # noqa: S105 - key name. Random path token of the webhook URL
+    FORWARD_HMAC_KEY = "forward_hmac_key"  # Signs what is forwarded to the profile's own HTTPS endpoint
 
 
 def fix_instructions(platform: str | None = None, code: int | None = None) -> str:

@@ -237,7 +237,9 @@ class MainWindow(ProfileActionsMixin, QMainWindow):
 
         def profile_changed(p: Profile | None) -> None:
             # Only what the webhook page shows: other edits must not restart its receiver setup.
-            key = (p.name, p.webhook_public_url, p.webhook_listen, p.cio_site_id) if p is not None else ()
+            key: tuple[str, ...] = (p.name, p.webhook_public_url, p.webhook_listen, p.cio_site_id) if p else ()
+            if p is not None:  # the activity view's endpoint and retention settings
+                key += (p.forward_url, p.forward_shape.value, str(p.activity_retention_days))
             if p is None or (shown and shown[-1] == key):
                 return
             shown[:] = [key]

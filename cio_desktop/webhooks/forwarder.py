@@ -10,6 +10,9 @@ Failures: temporary ones (network, 429, 5xx) and fixable settings (refused crede
 organization) leave the rows pending with exponential back-off kept in the inbox, so it survives
 restarts; after ``max_attempts`` a row is marked failed with the last reason. A request Hull
 refuses as such (400/413/422) is split so only the event it objects to fails.
+
+:class:`QueueForwarder` is that loop for any destination; :class:`Forwarder` sends to Hull, and
+:mod:`cio_desktop.webhooks.forward_http` to the profile's own HTTPS endpoint (its own inbox state).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
@@ -29,7 +32,7 @@ from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.hull.firehose import FirehoseItem
 from cio_desktop.net.errors import RejectedError, ServiceError
 from cio_desktop.net.retry import RetryPolicy
-from cio_desktop.webhooks.inbox import Inbox, InboxRow
+from cio_desktop.webhooks.inbox import Destination, Inbox, InboxRow
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +78,16 @@ def track_item(row: InboxRow) -> FirehoseItem:
     )
 
 
-class Forwarder:
-    """Background forwarder; ``run_once()`` is the unit the thread repeats (tests call it directly)."""
+class QueueForwarder:
+    """Background forwarder of one destination's queue; ``run_once()`` is the unit the thread repeats
+    (tests call it directly). Subclasses say where rows go (:meth:`_deliver`)."""
+
+    destination = Destination.HULL
+    service = "Hull"  # in reasons: "<service> refused this event: ..."
 
     def __init__(
         self,
         inbox: Inbox,
-        sender: FirehoseSender,
         *,
         batch_size: int = MAX_FIREHOSE_BATCH,
         base_delay: float = 2.0,
@@ -92,8 +98,7 @@ class Forwarder:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.inbox = inbox
-        self.sender = sender
-        self.batch_size = min(batch_size, MAX_FIREHOSE_BATCH)
+        self.batch_size = batch_size
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.max_attempts = max_attempts
@@ -110,10 +115,10 @@ class Forwarder:
 
     # ------------------------------------------------------------------ one pass
     def run_once(self) -> ForwardRound:
-        due = self.inbox.due(self.batch_size, now=self._clock())
+        due = self.inbox.due(self.batch_size, now=self._clock(), destination=self.destination)
         nobody = {r.event_id: r.reason or "no usable identity" for r in due if r.as_user is None}
         if nobody:  # cannot be sent to anyone; must not block the queue
-            self.inbox.mark_failed(nobody)
+            self.inbox.mark_failed(nobody, destination=self.destination)
         rows = [r for r in due if r.as_user is not None]
         if not rows:
             return ForwardRound()
@@ -142,7 +147,7 @@ class Forwarder:
     def _send(self, rows: list[InboxRow]) -> ForwardRound:
         ids = [r.event_id for r in rows]
         try:
-            self.sender.send_firehose([track_item(r) for r in rows])
+            self._deliver(rows)
         except RejectedError as exc:
             if len(rows) > 1:
                 # Isolate the event Hull objects to; the others go through.
@@ -153,31 +158,35 @@ class Forwarder:
                     failed=sum(p.failed for p in parts),
                     error=next((p.error for p in parts if p.error), None),
                 )
-            reason = f"Hull refused this event: {exc}"
-            self.inbox.mark_failed({ids[0]: reason})
+            reason = f"{self.service} refused this event: {exc}"
+            self.inbox.mark_failed({ids[0]: reason}, destination=self.destination)
             return ForwardRound(failed=1, error=reason)
         except ServiceError as exc:
             return self._retry_later(rows, str(exc))
         except Exception as exc:  # a bug or an unexpected library error must not kill the thread
             log.exception("forwarding webhook events failed")
             return self._retry_later(rows, f"unexpected error: {type(exc).__name__}: {exc}")
-        self.inbox.mark_forwarded(ids, now=self._clock())
+        self.inbox.mark_forwarded(ids, now=self._clock(), destination=self.destination)
         return ForwardRound(forwarded=len(ids))
+
+    def _deliver(self, rows: list[InboxRow]) -> None:
+        """Send ``rows`` in one request; raise ServiceError (RejectedError: the request itself) on failure."""
+        raise NotImplementedError
 
     def _retry_later(self, rows: Sequence[InboxRow], reason: str) -> ForwardRound:
         now = self._clock()
         retries: dict[str, float] = {}
         give_up: dict[str, str] = {}
         for row in rows:
-            attempt = row.attempts + 1
+            attempt = row.attempts_for(self.destination) + 1
             if attempt >= self.max_attempts:
                 give_up[row.event_id] = f"gave up after {attempt} attempts: {reason}"
             else:
                 retries[row.event_id] = now + self.backoff(attempt)
         if retries:
-            self.inbox.mark_retry(retries, reason)
+            self.inbox.mark_retry(retries, reason, destination=self.destination)
         if give_up:
-            self.inbox.mark_failed(give_up)
+            self.inbox.mark_failed(give_up, destination=self.destination)
         return ForwardRound(retried=len(retries), failed=len(give_up), error=reason)
 
     def backoff(self, attempt: int) -> float:
@@ -190,7 +199,8 @@ class Forwarder:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="webhook-forwarder", daemon=True)
+        name = f"webhook-forwarder-{self.destination.value}"
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
@@ -232,6 +242,19 @@ class Forwarder:
             self._wake.clear()
 
 
+class Forwarder(QueueForwarder):
+    """Forwards to Hull's firehose (at most one firehose request's worth of events at a time)."""
+
+    def __init__(
+        self, inbox: Inbox, sender: FirehoseSender, *, batch_size: int = MAX_FIREHOSE_BATCH, **options: Any
+    ) -> None:
+        super().__init__(inbox, batch_size=min(batch_size, MAX_FIREHOSE_BATCH), **options)
+        self.sender = sender
+
+    def _deliver(self, rows: list[InboxRow]) -> None:
+        self.sender.send_firehose([track_item(r) for r in rows])
+
+
 def hull_sender_for(profile: Profile, secrets: SecretStore) -> HullClient:
     """A Hull client for forwarding, with short in-call retries: the inbox keeps the long back-off."""
     secret = secrets.get(profile.name, SecretKey.HULL_SECRET)
@@ -267,6 +290,7 @@ __all__ = [
     "Forwarder",
     "ForwarderConfigError",
     "ForwarderStats",
+    "QueueForwarder",
     "hull_sender_for",
     "track_item",
 ]

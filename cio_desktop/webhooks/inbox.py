@@ -12,7 +12,11 @@ after the commit that holds its row returned.
 
 Statuses: ``pending`` (to forward), ``forwarded`` (Hull's firehose accepted it), ``failed`` (with a
 reason: no usable identity, text that is not valid Unicode, Hull refused it, gave up retrying),
-``unknown`` (a type or metric we do not recognise; kept and shown, not forwarded).
+``unknown`` (a type or metric we do not recognise; kept and shown, not forwarded), ``kept`` (would be
+pending, but there is no live Hull to send it to: stored for the activity view and export; it becomes
+pending again when Hull forwarding starts). The profile's own HTTPS destination has its own
+``http_status`` (pending / forwarded / failed, NULL when the event is not for it): see
+:class:`Destination`. Tables and migrations: :mod:`cio_desktop.webhooks.inbox_schema`.
 
 Every event keeps its body exactly as received (bytes): whatever the mapping made of it, the row can
 be stored, so a signed, well-formed event is always acknowledged and can be mapped again later.
@@ -29,17 +33,26 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 from cio_desktop.config import paths
 from cio_desktop.config.private import open_private_sqlite
-from cio_desktop.webhooks.events import JsonScalar, MappedEvent, PayloadFormat
+from cio_desktop.webhooks.events import MappedEvent
+from cio_desktop.webhooks.inbox_rows import (
+    ROW_COLUMNS,
+    STATE_COLUMNS,
+    AcceptResult,
+    Destination,
+    EventStatus,
+    InboxCounts,
+    InboxRow,
+    row_from_db,
+)
+from cio_desktop.webhooks.inbox_schema import SCHEMA_VERSION, create_or_migrate, search_columns
 
 INBOX_FILENAME = "inbox.sqlite3"
 _MAX_GROUP = 1000  # jobs per transaction; bounds the latency one commit can add
-_SCHEMA_VERSION = 1
 # JSON may escape half of a UTF-16 pair ("\\ud800"); Python keeps it, SQLite's UTF-8 cannot.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -51,103 +64,14 @@ _IF_DAMAGED = (
 )
 
 
-class EventStatus(StrEnum):
-    PENDING = "pending"
-    FORWARDED = "forwarded"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-
-class AcceptResult(StrEnum):
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-
-
 class InboxClosedError(RuntimeError):
     """The inbox was closed while a write was waiting (the receiver answers 503, so Customer.io retries)."""
-
-
-@dataclass(frozen=True)
-class InboxRow:
-    """One stored event as the inbox view and the forwarder see it."""
-
-    seq: int
-    event_id: str
-    status: EventStatus
-    name: str
-    format: PayloadFormat
-    object_type: str
-    metric: str
-    created_at: str
-    received_at: float
-    attempts: int
-    next_attempt_at: float
-    forwarded_at: float | None
-    reason: str | None
-    as_user: Mapping[str, str] | None
-    properties: Mapping[str, JsonScalar]
-
-    def mapped(self) -> MappedEvent:
-        return MappedEvent(
-            event_id=self.event_id,
-            format=self.format,
-            object_type=self.object_type,
-            metric=self.metric,
-            name=self.name,
-            known=self.status is not EventStatus.UNKNOWN,
-            created_at=self.created_at,
-            properties=self.properties,
-            as_user=self.as_user,
-            problem=self.reason,
-        )
-
-
-@dataclass(frozen=True)
-class InboxCounts:
-    """Totals over the inbox's whole life (rows by status, plus refusals that stored nothing)."""
-
-    received: int
-    pending: int
-    forwarded: int
-    failed: int
-    unknown: int
-    duplicates: int
-    rejected: int
 
 
 @dataclass
 class _Job:
     run: Callable[[sqlite3.Connection], Any]
     future: Future[Any] | None
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    status TEXT NOT NULL,
-    name TEXT NOT NULL,
-    format TEXT NOT NULL,
-    object_type TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    forwarded_at REAL,
-    reason TEXT,
-    as_user TEXT,
-    properties TEXT NOT NULL,
-    body BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_due ON events (status, next_attempt_at);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
-
-_COLUMNS = (
-    "seq, event_id, status, name, format, object_type, metric, created_at, received_at, attempts,"
-    " next_attempt_at, forwarded_at, reason, as_user, properties"
-)
 
 
 def inbox_path(profile_name: str) -> Path:
@@ -204,10 +128,12 @@ class Inbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._write = self._connect()
-        self._write.executescript(_SCHEMA)
-        self._write.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        self._read = self._connect()
+        self._write, found = self._connect()
+        create_or_migrate(self._write, found)
+        self._read, _ = self._connect()
+        # Who takes new events (see set_destinations); Hull by default, as before there was a choice.
+        self._hull_live = True
+        self._http_live = False
         self._read_lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
@@ -218,20 +144,36 @@ class Inbox:
     def for_profile(cls, profile_name: str) -> Inbox:
         return cls(inbox_path(profile_name))
 
-    def _connect(self) -> sqlite3.Connection:
-        """A private (0600) WAL connection; raises StorageError (with what to do) for a file written by a
-        newer cio-desktop or one that is not a database, leaving it untouched."""
-        conn, _ = open_private_sqlite(
-            self.path, schema_version=_SCHEMA_VERSION, what="webhook inbox", timeout=10, if_damaged=_IF_DAMAGED
+    def _connect(self) -> tuple[sqlite3.Connection, int]:
+        """A private (0600) WAL connection and the schema version found; raises StorageError (with what
+        to do) for a file written by a newer cio-desktop or one that is not a database, leaving it untouched."""
+        conn, found = open_private_sqlite(
+            self.path, schema_version=SCHEMA_VERSION, what="webhook inbox", timeout=10, if_damaged=_IF_DAMAGED
         )
         conn.execute("PRAGMA synchronous=FULL")
-        return conn
+        return conn, found
+
+    def set_destinations(self, *, hull: bool, http: bool) -> None:
+        """Say where new events go. Without a live Hull, pending events become ``kept`` (and back to
+        ``pending`` once Hull forwarding runs), so nothing claims to wait for a Hull that is not there."""
+        self._hull_live, self._http_live = hull, http
+        old, new = (EventStatus.KEPT, EventStatus.PENDING) if hull else (EventStatus.PENDING, EventStatus.KEPT)
+        self._call(
+            lambda conn: conn.execute(
+                "UPDATE events SET status=?, next_attempt_at=0 WHERE status=?", (new.value, old.value)
+            )
+        )
 
     # ------------------------------------------------------------------ writing (group commit)
     def submit(self, mapped: MappedEvent, body: bytes, received_at: float) -> Future[AcceptResult]:
         """Queue an event for storage; the future resolves after the commit that holds it."""
         status, reason = initial_status(mapped)
+        # Forwardable events go to the HTTPS destination too, whether or not Hull takes them.
+        http_status = EventStatus.PENDING.value if self._http_live and status is EventStatus.PENDING else None
+        if status is EventStatus.PENDING and not self._hull_live:
+            status = EventStatus.KEPT
         name, object_type, metric, as_user, properties = _mapped_columns(mapped)
+        person, email, campaign, created_ts = search_columns(mapped, received_at)
         row = (
             _text(mapped.event_id),
             status.value,
@@ -245,12 +187,18 @@ class Inbox:
             as_user,
             properties,
             body,
+            None if person is None else _text(person),
+            None if email is None else _text(email),
+            None if campaign is None else _text(campaign),
+            created_ts,
+            http_status,
         )
 
         def run(conn: sqlite3.Connection) -> AcceptResult:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO events (event_id, status, name, format, object_type, metric, created_at,"
-                " received_at, reason, as_user, properties, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " received_at, reason, as_user, properties, body, person_id, email, campaign, created_ts,"
+                " http_status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
             if cur.rowcount == 0:
@@ -268,71 +216,98 @@ class Inbox:
         """Count refused (unauthenticated) requests; nothing of theirs is stored."""
         self._enqueue(lambda conn: _bump(conn, "rejected", n), wait=False)
 
-    def mark_forwarded(self, event_ids: Sequence[str], now: float | None = None) -> None:
+    def mark_forwarded(
+        self, event_ids: Sequence[str], now: float | None = None, *, destination: Destination = Destination.HULL
+    ) -> None:
         when = time.time() if now is None else now
+        st, att, _, fwd, why = STATE_COLUMNS[destination]
         self._call(
             lambda conn: conn.executemany(
-                "UPDATE events SET status='forwarded', forwarded_at=?, reason=NULL, attempts=attempts+1"
-                " WHERE event_id=? AND status='pending'",
+                f"UPDATE events SET {st}='forwarded', {fwd}=?, {why}=NULL, {att}={att}+1"  # noqa: S608
+                f" WHERE event_id=? AND {st}='pending'",
                 [(when, e) for e in event_ids],
             )
         )
 
-    def mark_retry(self, retries: Mapping[str, float], reason: str) -> None:
+    def mark_retry(
+        self, retries: Mapping[str, float], reason: str, *, destination: Destination = Destination.HULL
+    ) -> None:
         """Leave events pending, count the attempt, and try again at the given times."""
+        st, att, nxt, _, why = STATE_COLUMNS[destination]
         self._call(
             lambda conn: conn.executemany(
-                "UPDATE events SET attempts=attempts+1, next_attempt_at=?, reason=?"
-                " WHERE event_id=? AND status='pending'",
+                f"UPDATE events SET {att}={att}+1, {nxt}=?, {why}=?"  # noqa: S608
+                f" WHERE event_id=? AND {st}='pending'",
                 [(at, reason, e) for e, at in retries.items()],
             )
         )
 
-    def mark_failed(self, reasons: Mapping[str, str]) -> None:
+    def mark_failed(self, reasons: Mapping[str, str], *, destination: Destination = Destination.HULL) -> None:
+        st, att, _, _, why = STATE_COLUMNS[destination]
         self._call(
             lambda conn: conn.executemany(
-                "UPDATE events SET status='failed', attempts=attempts+1, reason=?"
-                " WHERE event_id=? AND status='pending'",
+                f"UPDATE events SET {st}='failed', {att}={att}+1, {why}=?"  # noqa: S608
+                f" WHERE event_id=? AND {st}='pending'",
                 [(r, e) for e, r in reasons.items()],
             )
         )
+
+    def retry_http_failed(self) -> int:
+        """Put events the HTTPS destination failed on back in its queue (attempts reset)."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE events SET http_status='pending', http_attempts=0, http_next_at=0, http_reason=NULL"
+                " WHERE http_status='failed'"
+            )
+            return cur.rowcount
+
+        moved: int = self._call(run)
+        return moved
 
     def retry_failed(self, remap: Callable[[bytes, float], MappedEvent] | None = None) -> int:
         """Put failed events back to pending (attempts reset); returns how many will be retried.
 
         With ``remap`` (the current profile's mapping) the stored body is mapped again, so fixing
-        the customer-id setting and retrying recovers events that had no usable identity.
+        the customer-id setting and retrying recovers events that had no usable identity. Without a
+        live Hull they become ``kept`` instead (and are counted all the same).
         """
+        target = EventStatus.PENDING.value if self._hull_live else EventStatus.KEPT.value
         with self._read_lock:
             rows = self._read.execute("SELECT event_id, body, received_at FROM events WHERE status='failed'").fetchall()
         updates: list[tuple[Any, ...]] = []
         for event_id, body, received_at in rows:
             if remap is None:
-                updates.append(("pending", None, None, None, None, event_id))
+                updates.append(("pending", None, None, None, None, None, event_id))
                 continue
             mapped = remap(bytes(body), float(received_at))
             status, reason = initial_status(mapped)
             name, _, _, as_user, properties = _mapped_columns(mapped)
-            updates.append(
-                (status.value, None if reason is None else _text(reason), name, as_user, properties, event_id)
-            )
+            new_status = target if status is EventStatus.PENDING else status.value
+            person, email, _, _ = search_columns(mapped, float(received_at))
+            why = None if reason is None else _text(reason)
+            updates.append((new_status, why, name, as_user, properties, (person, email), event_id))
+        # An event that names someone now goes to the HTTPS endpoint too, if it runs.
+        http = EventStatus.PENDING.value if self._http_live else None
 
         def run(conn: sqlite3.Connection) -> int:
             moved = 0
-            for status, reason, name, as_user, props, event_id in updates:
+            for status, reason, name, as_user, props, who, event_id in updates:
                 if name is None:
                     cur = conn.execute(
-                        "UPDATE events SET status='pending', reason=NULL, attempts=0, next_attempt_at=0"
+                        "UPDATE events SET status=?, reason=NULL, attempts=0, next_attempt_at=0"
                         " WHERE event_id=? AND status='failed' AND as_user IS NOT NULL",
-                        (event_id,),
+                        (target, event_id),
                     )
                 else:
                     cur = conn.execute(
                         "UPDATE events SET status=?, reason=?, name=?, as_user=?, properties=?, attempts=0,"
-                        " next_attempt_at=0 WHERE event_id=? AND status='failed'",
-                        (status, reason, name, as_user, props, event_id),
+                        " next_attempt_at=0, person_id=?, email=?, http_status=CASE WHEN ? IN ('pending', 'kept')"
+                        " THEN COALESCE(http_status, ?) ELSE http_status END"
+                        " WHERE event_id=? AND status='failed'",
+                        (status, reason, name, as_user, props, *who, status, http, event_id),
                     )
-                if status == "pending":
+                if status in ("pending", target):
                     moved += cur.rowcount
             return moved
 
@@ -352,6 +327,26 @@ class Inbox:
 
         removed: int = self._call(run)
         return removed
+
+    def prune_older_than(self, before: float) -> int:
+        """Retention: delete events received before ``before`` (Unix seconds), except those still
+        waiting for a destination (pending for Hull or the HTTPS endpoint). Returns how many went."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM events WHERE received_at < ? AND status != 'pending'"
+                " AND (http_status IS NULL OR http_status != 'pending')",
+                (before,),
+            )
+            return cur.rowcount
+
+        removed: int = self._call(run)
+        return removed
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``query`` on the shared read connection (the activity view's searches)."""
+        with self._read_lock:
+            return query(self._read)
 
     def _call(self, run: Callable[[sqlite3.Connection], T]) -> T:
         future = self._enqueue(run)
@@ -423,18 +418,19 @@ class Inbox:
                 job.future.set_result(value)
 
     # ------------------------------------------------------------------ reading
-    def due(self, limit: int, now: float | None = None) -> list[InboxRow]:
-        """Pending events whose next attempt is due, oldest first."""
+    def due(
+        self, limit: int, now: float | None = None, *, destination: Destination = Destination.HULL
+    ) -> list[InboxRow]:
+        """Events pending for ``destination`` whose next attempt is due, oldest first."""
         when = time.time() if now is None else now
-        return self._select(
-            "WHERE status='pending' AND next_attempt_at<=? ORDER BY seq LIMIT ?",
-            (when, limit),
-        )
+        st, _, nxt, _, _ = STATE_COLUMNS[destination]
+        return self._select(f"WHERE {st}='pending' AND {nxt}<=? ORDER BY seq LIMIT ?", (when, limit))
 
-    def next_due_at(self) -> float | None:
+    def next_due_at(self, *, destination: Destination = Destination.HULL) -> float | None:
         """When the earliest pending event becomes due (None: nothing pending)."""
+        st, _, nxt, _, _ = STATE_COLUMNS[destination]
         with self._read_lock:
-            row = self._read.execute("SELECT MIN(next_attempt_at) FROM events WHERE status='pending'").fetchone()
+            row = self._read.execute(f"SELECT MIN({nxt}) FROM events WHERE {st}='pending'").fetchone()  # noqa: S608
         return None if row is None or row[0] is None else float(row[0])
 
     def list_events(
@@ -479,6 +475,11 @@ class Inbox:
     def counts(self) -> InboxCounts:
         with self._read_lock:
             by_status = dict(self._read.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall())
+            by_http = dict(
+                self._read.execute(
+                    "SELECT http_status, COUNT(*) FROM events WHERE http_status IS NOT NULL GROUP BY http_status"
+                ).fetchall()
+            )
             counters = dict(self._read.execute("SELECT name, value FROM counters").fetchall())
         return InboxCounts(
             received=sum(by_status.values()),
@@ -488,12 +489,16 @@ class Inbox:
             unknown=by_status.get("unknown", 0),
             duplicates=counters.get("duplicates", 0),
             rejected=counters.get("rejected", 0),
+            kept=by_status.get("kept", 0),
+            http_pending=by_http.get("pending", 0),
+            http_forwarded=by_http.get("forwarded", 0),
+            http_failed=by_http.get("failed", 0),
         )
 
     def _select(self, tail: str, params: Sequence[Any]) -> list[InboxRow]:
         with self._read_lock:
-            rows = self._read.execute(f"SELECT {_COLUMNS} FROM events {tail}", params).fetchall()  # noqa: S608
-        return [_row(r) for r in rows]
+            rows = self._read.execute(f"SELECT {ROW_COLUMNS} FROM events {tail}", params).fetchall()  # noqa: S608
+        return [row_from_db(r) for r in rows]
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -523,29 +528,11 @@ def _bump(conn: sqlite3.Connection, name: str, n: int) -> None:
     )
 
 
-def _row(r: Sequence[Any]) -> InboxRow:
-    return InboxRow(
-        seq=int(r[0]),
-        event_id=str(r[1]),
-        status=EventStatus(r[2]),
-        name=str(r[3]),
-        format=PayloadFormat(r[4]),
-        object_type=str(r[5]),
-        metric=str(r[6]),
-        created_at=str(r[7]),
-        received_at=float(r[8]),
-        attempts=int(r[9]),
-        next_attempt_at=float(r[10]),
-        forwarded_at=None if r[11] is None else float(r[11]),
-        reason=r[12],
-        as_user=json.loads(r[13]) if r[13] is not None else None,
-        properties=json.loads(r[14]),
-    )
-
-
 __all__ = [
     "INBOX_FILENAME",
+    "ROW_COLUMNS",
     "AcceptResult",
+    "Destination",
     "EventStatus",
     "Inbox",
     "InboxClosedError",
@@ -553,4 +540,5 @@ __all__ = [
     "InboxRow",
     "inbox_path",
     "initial_status",
+    "row_from_db",
 ]

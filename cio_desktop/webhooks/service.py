@@ -2,8 +2,10 @@
 
 Used by ``cio-desktop webhook serve`` and by the app's Webhook page (from a worker thread), so both
 behave the same: the receiver stores every accepted event; the forwarder, when the profile has
-Hull credentials, drains the inbox to Hull. Without Hull credentials events still arrive and wait
-as pending (``forwarding_problem`` says why nothing is forwarded).
+Hull credentials, drains the inbox to Hull. Without Hull credentials events still arrive and are
+kept (``forwarding_problem`` says why nothing goes to Hull). When the profile has an HTTPS
+destination (``forward_url`` and an HMAC key), a second forwarder sends every forwardable event
+there too, independently of Hull. On start, activity older than the profile's retention is pruned.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 from cio_desktop.config.profile import Profile, parse_listen
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.hull.client import HullClient
+from cio_desktop.webhooks.activity import DAY
 from cio_desktop.webhooks.events import decode_body, map_payload
+from cio_desktop.webhooks.forward_http import HttpDestination, HttpForwarder, http_destination_for
 from cio_desktop.webhooks.forwarder import (
     FirehoseSender,
     Forwarder,
@@ -41,10 +45,8 @@ class WebhookStatus:
     forwarder: ForwarderStats | None
     forwarding_problem: str | None
     last_event: InboxRow | None
-
-
-# Forwarded events are kept this long for the inbox view (and re-delivery de-duplication), then pruned.
-KEEP_FORWARDED_DAYS = 30
+    http_forwarder: ForwarderStats | None = None
+    http_problem: str | None = None  # why the HTTPS destination is not receiving, when it is set
 
 
 class WebhookService:
@@ -61,6 +63,7 @@ class WebhookService:
         sender: FirehoseSender | None = None,
         inbox: Inbox | None = None,
         forward: bool = True,
+        http_sender: HttpDestination | None = None,
     ) -> None:
         self.profile = profile
         self.secrets = secrets
@@ -75,6 +78,9 @@ class WebhookService:
         self.forwarder: Forwarder | None = None
         self.forwarding_problem: str | None = None
         self._own_client: HullClient | None = None
+        self.http_forwarder: HttpForwarder | None = None
+        self.http_problem: str | None = None
+        self._http_sender = http_sender
 
     def start(self) -> None:
         """Start listening (raises ReceiverError with the reason) and forwarding when possible."""
@@ -93,7 +99,15 @@ class WebhookService:
         )
         receiver.start()
         self.receiver = receiver
-        self.inbox.prune_forwarded(time.time() - KEEP_FORWARDED_DAYS * 86400)
+        self.inbox.prune_older_than(time.time() - self.profile.activity_retention_days * DAY)
+        self._start_hull()
+        self._start_http()
+        self.inbox.set_destinations(hull=self.forwarder is not None, http=self.http_forwarder is not None)
+        for forwarder in (self.forwarder, self.http_forwarder):
+            if forwarder is not None:
+                forwarder.start()
+
+    def _start_hull(self) -> None:
         if not self._forward:
             self.forwarding_problem = "forwarding to Hull is switched off"
             return
@@ -105,12 +119,25 @@ class WebhookService:
         self._own_client = sender if isinstance(sender, HullClient) and self._sender is None else None
         self.forwarding_problem = None
         self.forwarder = Forwarder(self.inbox, sender)
-        self.forwarder.start()
+
+    def _start_http(self) -> None:
+        try:
+            target = self._http_sender or http_destination_for(self.profile, self.secrets)
+        except ForwarderConfigError as exc:
+            self.http_problem = str(exc)
+            return
+        self.http_problem = None
+        if target is not None:
+            self.http_forwarder = HttpForwarder(self.inbox, target)
 
     def stop(self) -> None:
         if self.forwarder is not None:
             self.forwarder.stop()
             self.forwarder = None
+        if self.http_forwarder is not None:
+            self.http_forwarder.stop()
+            self.http_forwarder.sender.close()
+            self.http_forwarder = None
         if self._own_client is not None:
             self._own_client.close()
             self._own_client = None
@@ -127,7 +154,11 @@ class WebhookService:
             self.receiver.set_signing_key(signing_key)
 
     def retry_failed(self) -> int:
-        moved = self.inbox.retry_failed(
+        """Queue again what Hull and the HTTPS destination failed on; returns how many events."""
+        moved = self.inbox.retry_http_failed()
+        if self.http_forwarder is not None:
+            self.http_forwarder.wake()
+        moved += self.inbox.retry_failed(
             lambda body, at: map_payload(
                 decode_body(body), body, customer_id_attribute=self.profile.customer_id_attribute, received_at=at
             )
@@ -158,6 +189,8 @@ class WebhookService:
             forwarder=self.forwarder.stats() if self.forwarder is not None else None,
             forwarding_problem=self.forwarding_problem,
             last_event=self.inbox.last_event(),
+            http_forwarder=self.http_forwarder.stats() if self.http_forwarder is not None else None,
+            http_problem=self.http_problem,
         )
 
     def __enter__(self) -> WebhookService:

@@ -35,6 +35,7 @@ from cio_desktop.gui import backend, backend_audience
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import Column, LazyTableModel
+from cio_desktop.gui.pages.activity import PersonActivity
 from cio_desktop.gui.platform import native_keys
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
@@ -139,6 +140,8 @@ class PreviewPage(Page):
         self.detail_title.setTextFormat(Qt.TextFormat.RichText)
         self.detail_title.setAccessibleName("Selected person")
         dl.addWidget(self.detail_title)
+        self.person_activity = PersonActivity(ctx.runner)  # "opened 3, clicked 1 in the last 30 days"
+        dl.addWidget(self.person_activity)
         self.json_view = QPlainTextEdit()
         self.json_view.setObjectName("json")
         self.json_view.setReadOnly(True)
@@ -382,6 +385,7 @@ class PreviewPage(Page):
             self.json_title.setText("Sent to Customer.io")
             self.json_view.clear()
             self.changes_view.clear()
+            self.person_activity.setText("")
             self.send_button.setEnabled(False)
             self.send_button.setToolTip(SELECT_HINT)
             return
@@ -400,6 +404,7 @@ class PreviewPage(Page):
         self.json_view.setLineWrapMode(wrap)
         self.json_view.setPlainText(json_text)
         self.changes_view.setPlainText(backend.row_changes(row))
+        self.person_activity.show_row(self.ctx.profile, row)
         self._update_send_button(row)
 
     def _update_send_button(self, row: PreviewRow) -> None:

@@ -16,28 +16,23 @@ from datetime import datetime
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.gui.pages.activity import ActivityView
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SecretField, StatusLine, hint
 from cio_desktop.gui.workers import JobContext, JobRunner
-from cio_desktop.webhooks.inbox import EventStatus, InboxRow
 from cio_desktop.webhooks.service import WebhookService, WebhookStatus
 from cio_desktop.webhooks.setup import (
     TestResult,
@@ -49,15 +44,6 @@ from cio_desktop.webhooks.setup import (
 )
 
 REFRESH_MS = 1000
-INBOX_ROWS = 500
-_FILTERS: tuple[tuple[str, tuple[EventStatus, ...] | None], ...] = (
-    ("All events", None),
-    ("Pending", (EventStatus.PENDING,)),
-    ("Forwarded", (EventStatus.FORWARDED,)),
-    ("Failed", (EventStatus.FAILED,)),
-    ("Unknown", (EventStatus.UNKNOWN,)),
-)
-_COLUMNS = ("Received", "Status", "Event", "Person", "Reason", "Event ID")
 
 
 class WebhookPage(Page):
@@ -195,36 +181,12 @@ class WebhookPage(Page):
         rl.addWidget(self.test_status)
         self.body_layout.addWidget(rx_box)
 
-        # -- inbox
-        inbox_box = QGroupBox("Inbox")
-        il = QVBoxLayout(inbox_box)
-        tools = QHBoxLayout()
-        self.filter_combo = QComboBox()
-        self.filter_combo.setAccessibleName("Show events with status")
-        for label, _statuses in _FILTERS:
-            self.filter_combo.addItem(label)
-        self.retry_button = QPushButton("Retry failed")
-        self.retry_button.setAccessibleName("Retry failed events")
-        self.retry_button.setEnabled(False)
-        tools.addWidget(QLabel("Show:"))
-        tools.addWidget(self.filter_combo)
-        tools.addStretch(1)
-        tools.addWidget(self.retry_button)
-        il.addLayout(tools)
-        self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrow keys move inside it
-        self.table.setAccessibleName("Received webhook events")
-        self.table.setHorizontalHeaderLabels(list(_COLUMNS))
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMinimumHeight(220)
-        self.inbox_status = StatusLine(name="Inbox result")
-        il.addWidget(self.table)
-        il.addWidget(self.inbox_status)
-        self.body_layout.addWidget(inbox_box, 1)
+        # -- email activity (search, counts, export, retry): gui/pages/activity.py
+        self.activity = ActivityView(self.runner)
+        self.table, self.filter_combo = self.activity.table, self.activity.filter_combo
+        self.retry_button, self.inbox_status = self.activity.retry_button, self.activity.inbox_status
+        self.activity.forward_settings.settings_edited.connect(self.settings_edited)
+        self.body_layout.addWidget(self.activity, 1)
 
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
@@ -238,8 +200,6 @@ class WebhookPage(Page):
         self.start_button.clicked.connect(self.start_receiver)
         self.stop_button.clicked.connect(self.stop_receiver)
         self.test_button.clicked.connect(self.send_test)
-        self.retry_button.clicked.connect(self.retry_failed)
-        self.filter_combo.currentIndexChanged.connect(lambda _i: self.refresh())
         app = QGuiApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -263,7 +223,7 @@ class WebhookPage(Page):
         if not same:
             self.service = None
             self._show_stopped()
-            self.table.setRowCount(0)
+            self.activity.set_service(None)
 
         def work(_job: JobContext) -> tuple[str, str, str, str | None, WebhookService | None, str]:
             if old is not None:
@@ -292,6 +252,7 @@ class WebhookPage(Page):
                 self.service = service
             if self.service is not None:
                 self.service.profile = profile
+            self.activity.set_service(self.service)
             self._url, self._token, self._instructions = url, token, instructions
             self._render()
             self.copy_url_button.setEnabled(bool(url))
@@ -449,41 +410,20 @@ class WebhookPage(Page):
 
         self.runner.submit("webhook-test", work, on_result=done, on_error=failed)
 
-    def retry_failed(self) -> None:
-        service = self.service
-        if service is None:
-            return
-
-        def done(moved: int) -> None:
-            self.inbox_status.show_status(ErrorKind.OK, f"{moved} failed event(s) queued for forwarding again.")
-            self.refresh()
-
-        self.runner.submit(
-            "webhook-retry",
-            lambda _j: service.retry_failed(),
-            on_result=done,
-            on_error=lambda e: self.inbox_status.show_status(ErrorKind.ERROR, str(e)),
-            serial=True,
-        )
-
     def refresh(self) -> None:
-        """Fetch the status and the filtered inbox on a worker, then show them."""
+        """Fetch the status on a worker, then show it; the activity view searches the inbox."""
         service = self.service
         if service is None:
             return
-        statuses = _FILTERS[max(0, self.filter_combo.currentIndex())][1]
 
-        def work(_job: JobContext) -> tuple[WebhookStatus, list[InboxRow]]:
-            return service.status(), service.inbox.list_events(statuses=statuses, limit=INBOX_ROWS)
-
-        def done(result: tuple[WebhookStatus, list[InboxRow]]) -> None:
+        def done(status: WebhookStatus) -> None:
             if service is not self.service:
                 return
-            status, rows = result
             self._show_status(status)
-            self._fill_table(rows)
+            self.activity.show_destinations(status)
 
-        self.runner.submit("webhook-refresh", work, on_result=done)
+        self.runner.submit("webhook-refresh", lambda _j: service.status(), on_result=done)
+        self.activity.refresh()
 
     def release(self) -> WebhookService | None:
         """Let go of the profile's receiver and inbox for a rename or delete: the caller closes the
@@ -534,7 +474,8 @@ class WebhookPage(Page):
         c = status.counts
         rejected = c.rejected
         self.counts_label.setText(
-            f"Received {c.received:,} · forwarded {c.forwarded:,} · pending {c.pending:,} · failed {c.failed:,} · "
+            f"Received {c.received:,} · forwarded {c.forwarded:,} · pending {c.pending:,} · kept {c.kept:,} · "
+            f"failed {c.failed:,} · "
             f"unknown {c.unknown:,} · rejected {rejected:,} · duplicates {c.duplicates:,}"
         )
         if status.last_event is not None:
@@ -553,20 +494,6 @@ class WebhookPage(Page):
             else:
                 self.forwarding_status.show_status(ErrorKind.OK, "Forwarding to Hull.")
         self.table.setAccessibleDescription(f"{self.table.rowCount()} events shown")
-
-    def _fill_table(self, rows: list[InboxRow]) -> None:
-        self.table.setUpdatesEnabled(False)
-        self.table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            person = ", ".join(f"{k}: {v}" for k, v in (r.as_user or {}).items()) or "—"
-            values = (_local_time(r.received_at), r.status.value, r.name, person, r.reason or "", r.event_id)
-            for j, value in enumerate(values):
-                item = QTableWidgetItem(value)
-                if j == 4 and value:
-                    item.setToolTip(value)
-                self.table.setItem(i, j, item)
-        self.table.setUpdatesEnabled(True)
-        self.table.setAccessibleDescription(f"{len(rows)} events shown")
 
 
 def _local_time(ts: float) -> str:
