@@ -1,9 +1,11 @@
-"""Receiver + inbox + forwarder for one profile, started and stopped as one thing.
+"""Receiver + inbox + forwarder (+ optional tunnel) for one profile, started and stopped as one thing.
 
 Used by ``cio-desktop webhook serve`` and by the app's Webhook page (from a worker thread), so both
 behave the same: the receiver stores every accepted event; the forwarder, when the profile has
 Hull credentials, drains the inbox to Hull. Without Hull credentials events still arrive and wait
-as pending (``forwarding_problem`` says why nothing is forwarded).
+as pending (``forwarding_problem`` says why nothing is forwarded). A tunnel (cloudflared, ngrok)
+gives the receiver a public URL; it stops with the receiver. After the computer slept,
+:meth:`WebhookService.resume` brings back whichever of them should run but no longer does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cio_desktop.webhooks.forwarder import (
 from cio_desktop.webhooks.inbox import Inbox, InboxCounts, InboxRow
 from cio_desktop.webhooks.receiver import ReceiverStats, WebhookReceiver
 from cio_desktop.webhooks.setup import WebhookUrlError, ensure_token, webhook_url
+from cio_desktop.webhooks.tunnel import START_TIMEOUT, Tunnel, TunnelError, TunnelStatus, TunnelTool
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,22 @@ class WebhookStatus:
     forwarder: ForwarderStats | None
     forwarding_problem: str | None
     last_event: InboxRow | None
+    tunnel: TunnelStatus | None = None
+
+
+@dataclass(frozen=True)
+class ResumeReport:
+    """What :meth:`WebhookService.resume` had to bring back after a sleep, and what went wrong."""
+
+    receiver_restarted: bool = False
+    tunnel_restarted: bool = False
+    old_url: str | None = None
+    new_url: str | None = None
+    problem: str | None = None
+
+    @property
+    def url_changed(self) -> bool:
+        return self.tunnel_restarted and self.new_url != self.old_url
 
 
 # Forwarded events are kept this long for the inbox view (and re-delivery de-duplication), then pruned.
@@ -75,11 +94,17 @@ class WebhookService:
         self.forwarder: Forwarder | None = None
         self.forwarding_problem: str | None = None
         self._own_client: HullClient | None = None
+        self.tunnel: Tunnel | None = None
+        # What the user asked to run, so resume() knows what to bring back after a sleep.
+        self._want_receiver = False
+        self._tunnel_tool: TunnelTool | None = None
 
     def start(self) -> None:
         """Start listening (raises ReceiverError with the reason) and forwarding when possible."""
         if self.receiver is not None and self.receiver.running:
             return
+        if self.receiver is not None:  # its thread ended (e.g. across a sleep): start afresh
+            self._stop_receiver_and_forwarder()
         token = ensure_token(self.profile.name, self.secrets)
         signing_key = self.secrets.get(self.profile.name, SecretKey.WEBHOOK_SIGNING_KEY)
         receiver = WebhookReceiver(
@@ -93,6 +118,7 @@ class WebhookService:
         )
         receiver.start()
         self.receiver = receiver
+        self._want_receiver = True
         self.inbox.prune_forwarded(time.time() - KEEP_FORWARDED_DAYS * 86400)
         if not self._forward:
             self.forwarding_problem = "forwarding to Hull is switched off"
@@ -108,6 +134,12 @@ class WebhookService:
         self.forwarder.start()
 
     def stop(self) -> None:
+        """Stop the tunnel, the forwarder and the receiver."""
+        self._want_receiver = False
+        self.stop_tunnel()
+        self._stop_receiver_and_forwarder()
+
+    def _stop_receiver_and_forwarder(self) -> None:
         if self.forwarder is not None:
             self.forwarder.stop()
             self.forwarder = None
@@ -121,6 +153,46 @@ class WebhookService:
     def close(self) -> None:
         self.stop()
         self.inbox.close()
+
+    def start_tunnel(self, tool: TunnelTool, *, start_timeout: float = START_TIMEOUT) -> str:
+        """Run ``tool`` for the receiver's port and return the public https URL (TunnelError if none)."""
+        receiver = self.receiver
+        if receiver is None or not receiver.running:
+            raise TunnelError("Start the receiver first: the tunnel forwards to it.")
+        self.stop_tunnel()
+        tunnel = Tunnel(tool, receiver.host, receiver.port, start_timeout=start_timeout)
+        self.tunnel = tunnel
+        self._tunnel_tool = tool
+        return tunnel.start()
+
+    def stop_tunnel(self) -> None:
+        self._tunnel_tool = None
+        tunnel, self.tunnel = self.tunnel, None
+        if tunnel is not None:
+            tunnel.stop()
+
+    def resume(self) -> ResumeReport:
+        """After a sleep: restart the receiver and the tunnel if they should run but no longer do.
+
+        A tunnel that is still running is left alone (cloudflared and ngrok reconnect by themselves,
+        and a new quick tunnel would get a new address that Customer.io does not know).
+        """
+        receiver_restarted = tunnel_restarted = False
+        old_url = new_url = problem = None
+        tool = self._tunnel_tool
+        try:
+            if self._want_receiver and (self.receiver is None or not self.receiver.running):
+                self.start()
+                receiver_restarted = True
+            if self.forwarder is not None:
+                self.forwarder.wake()  # its back-off was measured before the sleep
+            if tool is not None and (self.tunnel is None or not self.tunnel.alive or receiver_restarted):
+                old_url = self.tunnel.public_url if self.tunnel is not None else None
+                new_url = self.start_tunnel(tool)
+                tunnel_restarted = True
+        except Exception as exc:  # shown on the page; the user can still start things by hand
+            problem = str(exc)
+        return ResumeReport(receiver_restarted, tunnel_restarted, old_url, new_url, problem)
 
     def set_signing_key(self, signing_key: str | None) -> None:
         if self.receiver is not None:
@@ -158,6 +230,7 @@ class WebhookService:
             forwarder=self.forwarder.stats() if self.forwarder is not None else None,
             forwarding_problem=self.forwarding_problem,
             last_event=self.inbox.last_event(),
+            tunnel=self.tunnel.status() if self.tunnel is not None else None,
         )
 
     def __enter__(self) -> WebhookService:
@@ -167,4 +240,4 @@ class WebhookService:
         self.close()
 
 
-__all__ = ["WebhookService", "WebhookStatus"]
+__all__ = ["ResumeReport", "WebhookService", "WebhookStatus"]
