@@ -163,7 +163,13 @@ class WebhookService:
         tunnel = Tunnel(tool, receiver.host, receiver.port, start_timeout=start_timeout)
         self.tunnel = tunnel
         self._tunnel_tool = tool
-        return tunnel.start()
+        try:
+            return tunnel.start()
+        except TunnelError:
+            # It stopped itself; the exception says why, and there is nothing to bring back after a sleep.
+            self.tunnel = None
+            self._tunnel_tool = None
+            raise
 
     def stop_tunnel(self) -> None:
         self._tunnel_tool = None

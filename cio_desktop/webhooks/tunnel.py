@@ -40,6 +40,8 @@ TAIL_LINES = 6
 # "<words>.trycloudflare.com": hyphenated words, so api.trycloudflare.com in an error line never matches.
 _CLOUDFLARE_URL = re.compile(r"https://[a-z0-9]+(?:-[a-z0-9]+)+\.trycloudflare\.com(?![\w.-])")
 _BOX_LINE = re.compile(r"\+-{3,}|\|\s*$")  # cloudflared's box around the URL: no news in it
+# cloudflared's "2024-05-01T10:00:00Z INF " before each message.
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z (?:DBG|INF|WRN|ERR|FTL) ")
 _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window for the child
 
 
@@ -147,7 +149,7 @@ def readable_line(line: str) -> str:
     if record is not None:
         parts = [str(record[k]) for k in ("msg", "err") if record.get(k) not in (None, "", "<nil>")]
         line = ": ".join(parts)
-    return line.strip()[:200]
+    return _LOG_PREFIX.sub("", line.strip())[:200]
 
 
 def _json_line(line: str) -> dict[str, object] | None:

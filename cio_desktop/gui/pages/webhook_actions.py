@@ -169,10 +169,10 @@ class ReceiverActions:
 
     # ------------------------------------------------------------------ tunnel
     def toggle_tunnel(self) -> None:
-        if self._url_before_tunnel is None:
-            self.get_public_url()
-        else:
+        if self.receiver_panel.tunnel_running:
             self.stop_tunnel()
+        else:
+            self.get_public_url()
 
     def get_public_url(self) -> None:
         """Start the receiver if needed, then cloudflared or ngrok for it, and use its address as the public URL."""
@@ -266,10 +266,11 @@ class ReceiverActions:
                 )
             elif report.url_changed and report.new_url:
                 self._set_public_url(report.new_url)
-                panel.tunnel_status.show_status(
+                panel.note_tunnel(
                     ErrorKind.WARNING,
                     f"{away} and the tunnel came back with a new address, {report.new_url}. Customer.io still posts "
                     "to the old one: copy the new webhook URL into Customer.io's Reporting Webhook.",
+                    report.new_url,
                 )
             elif report.receiver_restarted or report.tunnel_restarted:
                 panel.receiver_status.show_status(ErrorKind.OK, f"{away}; the receiver was started again.")

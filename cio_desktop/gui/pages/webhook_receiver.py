@@ -62,6 +62,10 @@ class ReceiverPanel(QGroupBox):
         self.last_event_label = QLabel("")
         self.last_event_label.setAccessibleName("Last event")
         self.test_status = StatusLine(name="Test event result")
+        # The tunnel state last shown: the once-a-second refresh only rewrites the line when it changes,
+        # so a note about it (a new address after a sleep) stays until something new happens.
+        self._tunnel_shown: tuple[TunnelState, str | None] | None = None
+        self.tunnel_running = False
         for w in (
             self.receiver_status,
             self.tunnel_status,
@@ -98,7 +102,12 @@ class ReceiverPanel(QGroupBox):
 
     def show_tunnel(self, tunnel: TunnelStatus | None) -> None:
         """The tunnel's state as the service reports it (None: no tunnel was started)."""
+        key = (tunnel.state, tunnel.public_url) if tunnel is not None else None
+        if key == self._tunnel_shown and key is not None:
+            return
+        self._tunnel_shown = key
         running = tunnel is not None and tunnel.state in (TunnelState.STARTING, TunnelState.RUNNING)
+        self.tunnel_running = running
         self.tunnel_button.setText("Stop public URL" if running else TUNNEL_BUTTON)
         self.tunnel_button.setAccessibleName("Stop the tunnel" if running else "Get a public URL through a tunnel")
         if tunnel is None:
@@ -112,6 +121,11 @@ class ReceiverPanel(QGroupBox):
         text = tunnel.message
         if tunnel.state is TunnelState.RUNNING:
             text += " (Customer.io reaches this computer while it runs.)"
+        self.tunnel_status.show_status(kind, text)
+
+    def note_tunnel(self, kind: ErrorKind, text: str, running_at: str) -> None:
+        """Say something about the tunnel now running at ``running_at`` (kept until its state changes)."""
+        self._tunnel_shown = (TunnelState.RUNNING, running_at)
         self.tunnel_status.show_status(kind, text)
 
     def show_status(self, status: WebhookStatus) -> None:
