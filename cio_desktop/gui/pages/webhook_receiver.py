@@ -120,7 +120,7 @@ class ReceiverPanel(QGroupBox):
         }[tunnel.state]
         text = tunnel.message
         if tunnel.state is TunnelState.RUNNING:
-            text += " (Customer.io reaches this computer while it runs.)"
+            text += " (Customer.io reaches this computer while it runs; a restart may give it a new address.)"
         self.tunnel_status.show_status(kind, text)
 
     def note_tunnel(self, kind: ErrorKind, text: str, running_at: str) -> None:
