@@ -68,9 +68,9 @@ def webhook_url(profile: Profile, token: str) -> str:
     base = profile.webhook_public_url.strip().rstrip("/")
     if not base:
         raise WebhookUrlError(
-            "No public URL is set, so Customer.io cannot reach this computer. Expose the receiver "
-            f"({profile.webhook_listen}) through a tunnel or reverse proxy and enter its https address as "
-            "the public URL on the Webhook page."
+            "No public URL is set, so Customer.io cannot reach this computer. On the Webhook page, click "
+            "\u201cGet a public URL\u201d (it runs cloudflared or ngrok if installed), or expose the receiver "
+            f"({profile.webhook_listen}) through a reverse proxy and enter its https address as the public URL."
         )
     url = base + WEBHOOK_PATH_PREFIX + token
     if len(url) > MAX_WEBHOOK_URL_CHARS:
