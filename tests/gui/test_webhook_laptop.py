@@ -154,6 +154,21 @@ def test_get_a_public_url_runs_cloudflared_fills_the_url_and_stops_with_the_rece
 
 
 @pytest.mark.posix_only
+def test_quitting_stops_the_tunnel_and_puts_the_previous_public_url_back(
+    qtbot, page: WebhookPage, standins: StandIns
+) -> None:
+    standins.install("ngrok")
+    profile = Profile(name="Acme", webhook_listen="127.0.0.1:0", webhook_public_url="https://proxy.example.com")
+    edits = open_profile(qtbot, page, profile, SecretStore.in_memory())
+    qtbot.mouseClick(page.tunnel_button, CLICK)
+    qtbot.waitUntil(lambda: page.tunnel_status.status == "ok", timeout=15000)
+    assert edits[-1]["webhook_public_url"] == "https://seasonal-deck-organisms-sf.ngrok-free.app"
+    [(pid, _)] = standins.starts()
+    page.shutdown()
+    assert edits[-1]["webhook_public_url"] == "https://proxy.example.com" and not pid_alive(pid)
+
+
+@pytest.mark.posix_only
 def test_without_a_tunnel_program_the_page_says_how_to_install_one(
     qtbot, page: WebhookPage, standins: StandIns
 ) -> None:

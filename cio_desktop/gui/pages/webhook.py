@@ -82,6 +82,7 @@ class WebhookPage(ReceiverActions, Page):
         self._url_before_tunnel: str | None = None  # the public URL to put back when the tunnel stops
         self._watched_test: tuple[str, str] | None = None  # (event id, person) of the demo test event
         self.wake = WakeDetector()
+        self._shut_down = False
 
         # -- receiver first: its controls and status are what people come back to look at
         self.receiver_panel = ReceiverPanel()
@@ -233,6 +234,8 @@ class WebhookPage(ReceiverActions, Page):
     # ------------------------------------------------------------------ context
     def set_context(self, profile: Profile, secrets: SecretStore, demo: bool = False) -> None:
         """Show ``profile``'s webhook. A running receiver of another profile is stopped first."""
+        if self._shut_down:
+            return  # quitting: the edit that puts the public URL back must not open the inbox again
         same = self.profile is not None and self.profile.name == profile.name and self.secrets is secrets
         if not self.public_url_edit.hasFocus():
             self.public_url_edit.setText(profile.webhook_public_url)
@@ -439,6 +442,11 @@ class WebhookPage(ReceiverActions, Page):
     def shutdown(self) -> None:
         """Stop the receiver and close the inbox (the main window calls this on quit)."""
         self.timer.stop()
+        self._shut_down = True
+        previous, self._url_before_tunnel = self._url_before_tunnel, None
+        if previous is not None:
+            # The tunnel's address dies with it: the saved profile keeps the public URL it had before.
+            self._set_public_url(previous)
         service, self.service = self.service, None
         if service is not None:
             service.close()
