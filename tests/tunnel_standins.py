@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cio_desktop.webhooks import tunnel
+
 STANDIN = Path(__file__).parent / "fixtures" / "tunnels" / "standin.py"
 
 
@@ -59,5 +61,7 @@ def make_standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
     folder.mkdir()
     log = tmp_path / "standin.log"
     monkeypatch.setenv("PATH", str(folder))
+    # Only the stand-ins: a real cloudflared or ngrok in the usual install folders must not be found.
+    monkeypatch.setattr(tunnel, "known_install_dirs", lambda platform=None: [])
     monkeypatch.setenv("STANDIN_LOG", str(log))
     return StandIns(folder, log, monkeypatch)

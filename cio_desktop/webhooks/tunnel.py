@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -86,13 +87,30 @@ class TunnelError(RuntimeError):
     """The tunnel could not start; the message says why in words a user can act on."""
 
 
-def find_tunnel_tools(search_path: str | None = None) -> list[TunnelTool]:
-    """The tunnel programs on PATH (or on ``search_path``), cloudflared first (it needs no account)."""
+def known_install_dirs(platform: str = sys.platform) -> list[str]:
+    """Where installers put these tools, for when they are not on the app's PATH: an app opened from
+    Finder gets a minimal PATH without Homebrew's folders, and winget's PATH change only reaches
+    programs started after it."""
+    if platform.startswith("win"):
+        env = os.environ
+        roots = [(env.get("ProgramFiles"), "cloudflared"), (env.get("ProgramFiles(x86)"), "cloudflared")]
+        roots.append((env.get("LOCALAPPDATA"), os.path.join("Microsoft", "WinGet", "Links")))
+        return [os.path.join(root, sub) for root, sub in roots if root]
+    home = os.path.expanduser("~")
+    return ["/opt/homebrew/bin", "/usr/local/bin", os.path.join(home, ".local", "bin"), "/snap/bin"]
+
+
+def find_tunnel_tools(search_path: str | None = None, *, extra_dirs: list[str] | None = None) -> list[TunnelTool]:
+    """The tunnel programs on PATH (or ``search_path``), then in the usual install folders; cloudflared
+    first (it needs no account)."""
+    dirs = (os.environ.get("PATH", "") if search_path is None else search_path).split(os.pathsep)
+    dirs += known_install_dirs() if extra_dirs is None else extra_dirs
+    path = os.pathsep.join(d for d in dirs if d)
     found: list[TunnelTool] = []
     for kind in TunnelKind:
-        path = shutil.which(kind.value, path=search_path)
-        if path:
-            found.append(TunnelTool(kind, path))
+        exe = shutil.which(kind.value, path=path)
+        if exe:
+            found.append(TunnelTool(kind, exe))
     return found
 
 
@@ -110,8 +128,8 @@ def install_help(platform: str = sys.platform) -> str:
     return (
         "No tunnel program is installed, so this computer has no public address for Customer.io. Install "
         f"Cloudflare's free cloudflared (no account needed): {cloudflared}. Or install ngrok from "
-        "ngrok.com/download and sign in once with: ngrok config add-authtoken <your token>. Then restart "
-        "cio-desktop and click \u201cGet a public URL\u201d again."
+        "ngrok.com/download and sign in once with: ngrok config add-authtoken <your token>. Then click "
+        "\u201cGet a public URL\u201d again."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cio_desktop.webhooks.tunnel import (
     TunnelTool,
     find_tunnel_tools,
     install_help,
+    known_install_dirs,
     parse_public_url,
     target_address,
 )
@@ -134,3 +136,25 @@ def test_wildcard_and_ipv6_listen_addresses_are_reached_on_loopback() -> None:
     assert target_address("0.0.0.0", 80) == "127.0.0.1:80"
     assert target_address("::", 80) == "[::1]:80"
     assert target_address("::1", 80) == "[::1]:80"
+
+
+def test_tools_in_the_usual_install_folders_are_found_when_not_on_path(tmp_path: Path) -> None:
+    brew = tmp_path / "opt-homebrew-bin"
+    brew.mkdir()
+    exe = brew / "cloudflared"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert find_tunnel_tools(search_path="/usr/bin", extra_dirs=[]) == []
+    [tool] = find_tunnel_tools(search_path="/usr/bin", extra_dirs=[str(brew)])
+    assert tool.kind is TunnelKind.CLOUDFLARED and tool.path == str(exe)
+
+
+def test_usual_install_folders_include_homebrew_and_winget(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "/opt/homebrew/bin" in known_install_dirs("darwin")
+    monkeypatch.setenv("LOCALAPPDATA", "C:/Users/ann/AppData/Local")
+    monkeypatch.setenv("ProgramFiles", "C:/Program Files")
+    monkeypatch.delenv("ProgramFiles(x86)", raising=False)
+    assert known_install_dirs("win32") == [
+        os.path.join("C:/Program Files", "cloudflared"),
+        os.path.join("C:/Users/ann/AppData/Local", "Microsoft", "WinGet", "Links"),
+    ]
