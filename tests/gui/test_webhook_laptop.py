@@ -169,6 +169,21 @@ def test_quitting_stops_the_tunnel_and_puts_the_previous_public_url_back(
 
 
 @pytest.mark.posix_only
+def test_opening_another_profile_stops_the_tunnel_and_forgets_its_state(
+    qtbot, page: WebhookPage, standins: StandIns
+) -> None:
+    standins.install("cloudflared")
+    secrets = SecretStore.in_memory()
+    open_profile(qtbot, page, Profile(name="Acme", webhook_listen="127.0.0.1:0"), secrets)
+    qtbot.mouseClick(page.tunnel_button, CLICK)
+    qtbot.waitUntil(lambda: page.tunnel_status.status == "ok", timeout=15000)
+    [(pid, _)] = standins.starts()
+    page.set_context(Profile(name="Other", webhook_listen="127.0.0.1:0"), secrets)
+    qtbot.waitUntil(lambda: not pid_alive(pid), timeout=10000)
+    assert not page.tunnel_status.isVisible() and page.tunnel_button.text() == TUNNEL_BUTTON
+
+
+@pytest.mark.posix_only
 def test_without_a_tunnel_program_the_page_says_how_to_install_one(
     qtbot, page: WebhookPage, standins: StandIns
 ) -> None:

@@ -252,6 +252,11 @@ class WebhookPage(ReceiverActions, Page):
         if not same:
             self.service = None
             self._show_stopped()
+            # The old profile's tunnel stops with its service below; nothing of it applies here.
+            self._url_before_tunnel = self._watched_test = None
+            self.receiver_panel.show_tunnel(None)
+            self.tunnel_status.clear_status()
+            self.test_status.clear_status()
             self.table.setRowCount(0)
 
         def work(_job: JobContext) -> tuple[str, str, str, str | None, WebhookService | None, str]:
