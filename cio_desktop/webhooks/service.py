@@ -56,6 +56,7 @@ class ResumeReport:
     old_url: str | None = None
     new_url: str | None = None
     problem: str | None = None
+    tunnel_pending: bool = False  # the tunnel could not start yet and is still wanted
 
     @property
     def url_changed(self) -> bool:
@@ -98,6 +99,7 @@ class WebhookService:
         # What the user asked to run, so resume() knows what to bring back after a sleep.
         self._want_receiver = False
         self._tunnel_tool: TunnelTool | None = None
+        self._last_tunnel_url: str | None = None  # the address Customer.io was last given
 
     def start(self) -> None:
         """Start listening (raises ReceiverError with the reason) and forwarding when possible."""
@@ -164,7 +166,8 @@ class WebhookService:
         self.tunnel = tunnel
         self._tunnel_tool = tool
         try:
-            return tunnel.start()
+            self._last_tunnel_url = tunnel.start()
+            return self._last_tunnel_url
         except TunnelError:
             # It stopped itself; the exception says why, and there is nothing to bring back after a sleep.
             self.tunnel = None
@@ -181,24 +184,29 @@ class WebhookService:
         """After a sleep: restart the receiver and the tunnel if they should run but no longer do.
 
         A tunnel that is still running is left alone (cloudflared and ngrok reconnect by themselves,
-        and a new quick tunnel would get a new address that Customer.io does not know).
+        and a new quick tunnel would get a new address that Customer.io does not know). A tunnel that
+        cannot start yet (the network often comes back a few seconds after the computer) stays wanted:
+        ``tunnel_pending`` says so, and the next ``resume()`` tries again.
         """
         receiver_restarted = tunnel_restarted = False
-        old_url = new_url = problem = None
-        tool = self._tunnel_tool
+        new_url: str | None = None
         try:
             if self._want_receiver and (self.receiver is None or not self.receiver.running):
                 self.start()
                 receiver_restarted = True
-            if self.forwarder is not None:
-                self.forwarder.wake()  # its back-off was measured before the sleep
-            if tool is not None and (self.tunnel is None or not self.tunnel.alive or receiver_restarted):
-                old_url = self.tunnel.public_url if self.tunnel is not None else None
+        except Exception as exc:  # shown on the page; the user can still start it by hand
+            return ResumeReport(problem=str(exc))
+        if self.forwarder is not None:
+            self.forwarder.wake()  # its back-off was measured before the sleep
+        tool, old_url = self._tunnel_tool, self._last_tunnel_url
+        if tool is not None and (self.tunnel is None or not self.tunnel.alive or receiver_restarted):
+            try:
                 new_url = self.start_tunnel(tool)
                 tunnel_restarted = True
-        except Exception as exc:  # shown on the page; the user can still start things by hand
-            problem = str(exc)
-        return ResumeReport(receiver_restarted, tunnel_restarted, old_url, new_url, problem)
+            except TunnelError as exc:
+                self._tunnel_tool = tool
+                return ResumeReport(receiver_restarted, False, old_url, None, str(exc), tunnel_pending=True)
+        return ResumeReport(receiver_restarted, tunnel_restarted, old_url, new_url)
 
     def set_signing_key(self, signing_key: str | None) -> None:
         if self.receiver is not None:

@@ -262,3 +262,27 @@ def test_receiver_controls_and_status_are_visible_without_scrolling(
     for w in (page.start_button, page.stop_button, page.test_button, page.tunnel_button, page.receiver_status,
               page.forwarding_status, page.counts_label):  # fmt: skip
         assert visible_in_viewport(w, area), w.accessibleName()
+
+
+@pytest.mark.posix_only
+def test_a_tunnel_that_cannot_start_right_after_waking_is_tried_again_until_it_does(
+    qtbot, page: WebhookPage, standins: StandIns
+) -> None:
+    standins.install("cloudflared", words="before-the-night")
+    clocks = Clocks()
+    page.wake = WakeDetector(wall=lambda: clocks.wall, monotonic=lambda: clocks.mono)
+    page.resume_retry_ms = 300
+    open_profile(qtbot, page, Profile(name="Acme", webhook_listen="127.0.0.1:0"), SecretStore.in_memory())
+    qtbot.mouseClick(page.tunnel_button, CLICK)
+    qtbot.waitUntil(lambda: page.tunnel_status.status == "ok", timeout=15000)
+    [(pid, _)] = standins.starts()
+    os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: page.service is not None and not page.service.tunnel.alive, timeout=5000)
+    standins.mode("exit")  # no network yet: cloudflared cannot reach Cloudflare
+    clocks.wall += 3600
+    page._tick()
+    qtbot.waitUntil(lambda: "Trying again" in page.tunnel_status.text(), timeout=15000)
+    assert "no such host" in page.tunnel_status.text()
+    standins.mode("ok", words="after-the-night")  # the Wi-Fi is back
+    qtbot.waitUntil(lambda: "new address, https://after-the-night" in page.tunnel_status.text(), timeout=15000)
+    assert page.tunnel_button.text() == "Stop public URL"

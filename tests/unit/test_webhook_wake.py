@@ -162,3 +162,23 @@ def test_a_tunnel_needs_a_running_receiver(standins: StandIns, service: WebhookS
     with pytest.raises(Exception, match="Start the receiver first"):
         service.start_tunnel(tool)
     assert standins.starts() == []
+
+
+@pytest.mark.posix_only
+def test_a_tunnel_that_cannot_restart_yet_stays_wanted_and_the_next_resume_retries(
+    standins: StandIns, service: WebhookService
+) -> None:
+    standins.install("ngrok")
+    [tool] = find_tunnel_tools()
+    service.start()
+    first = service.start_tunnel(tool, start_timeout=10)
+    [(pid, _)] = standins.starts()
+    os.kill(pid, signal.SIGKILL)
+    while service.tunnel is not None and service.tunnel.alive:
+        pass
+    standins.mode("exit")
+    report = service.resume()
+    assert report.tunnel_pending and "authentication failed" in (report.problem or "")
+    standins.mode("ok")
+    report = service.resume()
+    assert report.tunnel_restarted and report.new_url == first and not report.url_changed

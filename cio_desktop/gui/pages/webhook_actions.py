@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
+
 from cio_desktop.config.secrets import SecretKey
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobContext
@@ -19,14 +21,16 @@ from cio_desktop.webhooks.setup import TestResult, send_test_event
 from cio_desktop.webhooks.tunnel import find_tunnel_tools, install_help
 
 if TYPE_CHECKING:
-    from PySide6.QtCore import QTimer
-
     from cio_desktop.config.profile import Profile
     from cio_desktop.config.secrets import SecretStore
     from cio_desktop.gui.pages.webhook_receiver import ReceiverPanel
     from cio_desktop.gui.workers import JobRunner
     from cio_desktop.webhooks.service import WebhookService
     from cio_desktop.webhooks.wake import WakeDetector
+
+# After a sleep the network often needs a few seconds: a tunnel that cannot start is tried again.
+RESUME_ATTEMPTS = 6
+RESUME_RETRY_MS = 15000
 
 REAL_TEST_NOTE = (
     " This test event only checks that requests reach the receiver: it is kept in the inbox as \u201cunknown\u201d "
@@ -36,6 +40,8 @@ REAL_TEST_NOTE = (
 
 class ReceiverActions:
     """Receiver, test event and tunnel actions of the Webhook page (see the module docstring)."""
+
+    resume_retry_ms = RESUME_RETRY_MS
 
     if TYPE_CHECKING:  # provided by WebhookPage
         runner: JobRunner
@@ -208,6 +214,7 @@ class ReceiverActions:
 
         def failed(exc: BaseException) -> None:
             panel.tunnel_button.setEnabled(True)
+            panel.show_tunnel(None)
             panel.tunnel_status.show_status(ErrorKind.ERROR, str(exc))
             self.refresh()
 
@@ -253,17 +260,25 @@ class ReceiverActions:
         if self._watched_test is not None:
             self._check_test_event()
 
-    def _resume(self, slept: float) -> None:
+    def _resume(self, slept: float, attempt: int = 1) -> None:
         service, panel = self.service, self.receiver_panel
         if service is None:
             return
 
         def done(report: ResumeReport) -> None:
+            if service is not self.service:
+                return
             away = f"The computer was away for {slept / 60:.0f} min"
-            if report.problem:
-                panel.receiver_status.show_status(
-                    ErrorKind.ERROR, f"{away}; bringing the receiver back failed: {report.problem}"
+            if report.tunnel_pending and attempt < RESUME_ATTEMPTS:
+                panel.tunnel_status.show_status(
+                    ErrorKind.WARNING,
+                    f"{away}; the tunnel could not start again yet ({report.problem}). Trying again in "
+                    f"{self.resume_retry_ms // 1000} s.",
                 )
+                QTimer.singleShot(self.resume_retry_ms, lambda: self._resume(slept, attempt + 1))
+            elif report.problem:
+                status = panel.tunnel_status if report.tunnel_pending else panel.receiver_status
+                status.show_status(ErrorKind.ERROR, f"{away}; bringing it back failed: {report.problem}")
             elif report.url_changed and report.new_url:
                 self._set_public_url(report.new_url)
                 panel.note_tunnel(
@@ -272,7 +287,10 @@ class ReceiverActions:
                     "to the old one: copy the new webhook URL into Customer.io's Reporting Webhook.",
                     report.new_url,
                 )
-            elif report.receiver_restarted or report.tunnel_restarted:
+            elif report.tunnel_restarted:
+                again = f"{away}; the tunnel was started again at the same address."
+                panel.note_tunnel(ErrorKind.OK, again, report.new_url or "")
+            elif report.receiver_restarted:
                 panel.receiver_status.show_status(ErrorKind.OK, f"{away}; the receiver was started again.")
             self.refresh()
 

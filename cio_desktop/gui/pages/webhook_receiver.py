@@ -152,6 +152,8 @@ class ReceiverPanel(QGroupBox):
                 self.forwarding_status.show_status(ErrorKind.OK, "Forwarding to Hull.")
         if status.tunnel is not None:
             self.show_tunnel(status.tunnel)
+        elif self.tunnel_running:  # it went away (stopped, or failed to come back): the button says so
+            self.show_tunnel(None)
 
 
 def local_time(ts: float) -> str:
