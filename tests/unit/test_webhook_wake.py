@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -174,8 +175,9 @@ def test_a_tunnel_that_cannot_restart_yet_stays_wanted_and_the_next_resume_retri
     first = service.start_tunnel(tool, start_timeout=10)
     [(pid, _)] = standins.starts()
     os.kill(pid, signal.SIGKILL)
-    while service.tunnel is not None and service.tunnel.alive:
-        pass
+    deadline = time.monotonic() + 5
+    while service.tunnel is not None and service.tunnel.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
     standins.mode("exit")
     report = service.resume()
     assert report.tunnel_pending and "authentication failed" in (report.problem or "")
