@@ -338,6 +338,7 @@ __all__ = [
     "TunnelTool",
     "find_tunnel_tools",
     "install_help",
+    "known_install_dirs",
     "parse_public_url",
     "target_address",
     "tunnel_command",
