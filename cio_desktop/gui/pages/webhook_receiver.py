@@ -106,10 +106,7 @@ class ReceiverPanel(QGroupBox):
         if key == self._tunnel_shown and key is not None:
             return
         self._tunnel_shown = key
-        running = tunnel is not None and tunnel.state in (TunnelState.STARTING, TunnelState.RUNNING)
-        self.tunnel_running = running
-        self.tunnel_button.setText("Stop public URL" if running else TUNNEL_BUTTON)
-        self.tunnel_button.setAccessibleName("Stop the tunnel" if running else "Get a public URL through a tunnel")
+        self._set_tunnel_button(tunnel is not None and tunnel.state in (TunnelState.STARTING, TunnelState.RUNNING))
         if tunnel is None:
             return
         kind = {
@@ -126,7 +123,13 @@ class ReceiverPanel(QGroupBox):
     def note_tunnel(self, kind: ErrorKind, text: str, running_at: str) -> None:
         """Say something about the tunnel now running at ``running_at`` (kept until its state changes)."""
         self._tunnel_shown = (TunnelState.RUNNING, running_at)
+        self._set_tunnel_button(True)
         self.tunnel_status.show_status(kind, text)
+
+    def _set_tunnel_button(self, running: bool) -> None:
+        self.tunnel_running = running
+        self.tunnel_button.setText("Stop public URL" if running else TUNNEL_BUTTON)
+        self.tunnel_button.setAccessibleName("Stop the tunnel" if running else "Get a public URL through a tunnel")
 
     def show_status(self, status: WebhookStatus) -> None:
         c = status.counts
