@@ -121,6 +121,33 @@ def shoot_activity(app: Any, page: Any, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def shoot_tunnel(app: object, window: object, shoot: Callable[[str], None]) -> None:
+    """The Webhook page with "Get a public URL" running.
+
+    cloudflared may not be installed where screenshots are made, so the tests' stand-in (which prints
+    what cloudflared prints, and forwards nothing) is put on PATH for this shot only.
+    """
+    import tempfile
+
+    page = window.webhook_page  # type: ignore[attr-defined]
+    folder = Path(tempfile.mkdtemp(prefix="cio-shots-"))
+    standin = folder / "cloudflared"
+    standin.write_text(f"#!{sys.executable}\n" + (ROOT / "tests/fixtures/tunnels/standin.py").read_text("utf-8"))
+    standin.chmod(0o755)
+    saved_path = os.environ.get("PATH", "")
+    os.environ.update(PATH=f"{folder}{os.pathsep}{saved_path}", STANDIN_LOG=str(folder / "log"))
+    os.environ.update(STANDIN_MODE="ok", STANDIN_WORDS="sunny-garden-lemon-river")
+    try:
+        page.tunnel_button.click()
+        wait_until(app, lambda: page.tunnel_status.status in ("ok", "error"), 30, "the tunnel")
+        wait_until(app, lambda: "trycloudflare.com" in page.url_edit.text(), 10, "the tunnel's webhook URL")
+        shoot("Webhook-tunnel")
+        page.stop_receiver()
+        wait_until(app, lambda: page.start_button.isEnabled(), 30, "the receiver to stop")
+    finally:
+        os.environ["PATH"] = saved_path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -243,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         window.show_page("Webhook")
         shoot("Webhook")
         shoot_activity(app, window.webhook_page, out / f"activity{suffix}.png")
+        if os.name == "posix":
+            shoot_tunnel(app, window, shoot)
 
     window.open_wizard()
     wizard = window.wizard

@@ -23,6 +23,7 @@ from cio_desktop.gui import backend, platform
 from cio_desktop.gui.resources import app_icon, stylesheet
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobContext, JobRunner
+from cio_desktop.webhooks.demo_event import demo_signing_key
 
 if TYPE_CHECKING:
     from cio_desktop.gui.main_window import MainWindow
@@ -157,6 +158,8 @@ class DemoSession(QObject):
                 store.save(profile)
                 for key, value in sandbox.credentials.secrets().items():
                     secrets.set(profile.name, SecretKey(key), value)
+                # Signed like Customer.io's, so the demo's "Send test event" shows signatures being checked.
+                secrets.set(profile.name, SecretKey.WEBHOOK_SIGNING_KEY, demo_signing_key())
             except BaseException:
                 sandbox.stop()
                 raise

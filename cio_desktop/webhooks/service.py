@@ -1,4 +1,4 @@
-"""Receiver + inbox + forwarder for one profile, started and stopped as one thing.
+"""Receiver + inbox + forwarder (+ optional tunnel) for one profile, started and stopped as one thing.
 
 Used by ``cio-desktop webhook serve`` and by the app's Webhook page (from a worker thread), so both
 behave the same: the receiver stores every accepted event; the forwarder, when the profile has
@@ -6,6 +6,8 @@ Hull credentials, drains the inbox to Hull. Without Hull credentials events stil
 kept (``forwarding_problem`` says why nothing goes to Hull). When the profile has an HTTPS
 destination (``forward_url`` and an HMAC key), a second forwarder sends every forwardable event
 there too, independently of Hull. On start, activity older than the profile's retention is pruned.
+A tunnel (cloudflared, ngrok) gives the receiver a public URL; it stops with the receiver. After the
+computer slept, :meth:`WebhookService.resume` brings back whichever of them should run but no longer does.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cio_desktop.webhooks.forwarder import (
 from cio_desktop.webhooks.inbox import Inbox, InboxCounts, InboxRow
 from cio_desktop.webhooks.receiver import ReceiverStats, WebhookReceiver
 from cio_desktop.webhooks.setup import WebhookUrlError, ensure_token, webhook_url
+from cio_desktop.webhooks.tunnel import START_TIMEOUT, Tunnel, TunnelError, TunnelStatus, TunnelTool
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,23 @@ class WebhookStatus:
     last_event: InboxRow | None
     http_forwarder: ForwarderStats | None = None
     http_problem: str | None = None  # why the HTTPS destination is not receiving, when it is set
+    tunnel: TunnelStatus | None = None
+
+
+@dataclass(frozen=True)
+class ResumeReport:
+    """What :meth:`WebhookService.resume` had to bring back after a sleep, and what went wrong."""
+
+    receiver_restarted: bool = False
+    tunnel_restarted: bool = False
+    old_url: str | None = None
+    new_url: str | None = None
+    problem: str | None = None
+    tunnel_pending: bool = False  # the tunnel could not start yet and is still wanted
+
+    @property
+    def url_changed(self) -> bool:
+        return self.tunnel_restarted and self.new_url != self.old_url
 
 
 class WebhookService:
@@ -81,11 +101,18 @@ class WebhookService:
         self.http_forwarder: HttpForwarder | None = None
         self.http_problem: str | None = None
         self._http_sender = http_sender
+        self.tunnel: Tunnel | None = None
+        # What the user asked to run, so resume() knows what to bring back after a sleep.
+        self._want_receiver = False
+        self._tunnel_tool: TunnelTool | None = None
+        self._last_tunnel_url: str | None = None  # the address Customer.io was last given
 
     def start(self) -> None:
         """Start listening (raises ReceiverError with the reason) and forwarding when possible."""
         if self.receiver is not None and self.receiver.running:
             return
+        if self.receiver is not None:  # its thread ended (e.g. across a sleep): start afresh
+            self._stop_receiver_and_forwarder()
         token = ensure_token(self.profile.name, self.secrets)
         signing_key = self.secrets.get(self.profile.name, SecretKey.WEBHOOK_SIGNING_KEY)
         receiver = WebhookReceiver(
@@ -99,6 +126,7 @@ class WebhookService:
         )
         receiver.start()
         self.receiver = receiver
+        self._want_receiver = True
         self.inbox.prune_older_than(time.time() - self.profile.activity_retention_days * DAY)
         self._start_hull()
         self._start_http()
@@ -131,6 +159,12 @@ class WebhookService:
             self.http_forwarder = HttpForwarder(self.inbox, target)
 
     def stop(self) -> None:
+        """Stop the tunnel, the forwarder and the receiver."""
+        self._want_receiver = False
+        self.stop_tunnel()
+        self._stop_receiver_and_forwarder()
+
+    def _stop_receiver_and_forwarder(self) -> None:
         if self.forwarder is not None:
             self.forwarder.stop()
             self.forwarder = None
@@ -148,6 +182,58 @@ class WebhookService:
     def close(self) -> None:
         self.stop()
         self.inbox.close()
+
+    def start_tunnel(self, tool: TunnelTool, *, start_timeout: float = START_TIMEOUT) -> str:
+        """Run ``tool`` for the receiver's port and return the public https URL (TunnelError if none)."""
+        receiver = self.receiver
+        if receiver is None or not receiver.running:
+            raise TunnelError("Start the receiver first: the tunnel forwards to it.")
+        self.stop_tunnel()
+        tunnel = Tunnel(tool, receiver.host, receiver.port, start_timeout=start_timeout)
+        self.tunnel = tunnel
+        self._tunnel_tool = tool
+        try:
+            self._last_tunnel_url = tunnel.start()
+            return self._last_tunnel_url
+        except TunnelError:
+            # It stopped itself; the exception says why, and there is nothing to bring back after a sleep.
+            self.tunnel = None
+            self._tunnel_tool = None
+            raise
+
+    def stop_tunnel(self) -> None:
+        self._tunnel_tool = None
+        tunnel, self.tunnel = self.tunnel, None
+        if tunnel is not None:
+            tunnel.stop()
+
+    def resume(self) -> ResumeReport:
+        """After a sleep: restart the receiver and the tunnel if they should run but no longer do.
+
+        A tunnel that is still running is left alone (cloudflared and ngrok reconnect by themselves,
+        and a new quick tunnel would get a new address that Customer.io does not know). A tunnel that
+        cannot start yet (the network often comes back a few seconds after the computer) stays wanted:
+        ``tunnel_pending`` says so, and the next ``resume()`` tries again.
+        """
+        receiver_restarted = tunnel_restarted = False
+        new_url: str | None = None
+        try:
+            if self._want_receiver and (self.receiver is None or not self.receiver.running):
+                self.start()
+                receiver_restarted = True
+        except Exception as exc:  # shown on the page; the user can still start it by hand
+            return ResumeReport(problem=str(exc))
+        if self.forwarder is not None:
+            self.forwarder.wake()  # its back-off was measured before the sleep
+        tool, old_url = self._tunnel_tool, self._last_tunnel_url
+        if tool is not None and (self.tunnel is None or not self.tunnel.alive or receiver_restarted):
+            try:
+                new_url = self.start_tunnel(tool)
+                tunnel_restarted = True
+            except TunnelError as exc:
+                self._tunnel_tool = tool
+                return ResumeReport(receiver_restarted, False, old_url, None, str(exc), tunnel_pending=True)
+        return ResumeReport(receiver_restarted, tunnel_restarted, old_url, new_url)
 
     def set_signing_key(self, signing_key: str | None) -> None:
         if self.receiver is not None:
@@ -191,6 +277,7 @@ class WebhookService:
             last_event=self.inbox.last_event(),
             http_forwarder=self.http_forwarder.stats() if self.http_forwarder is not None else None,
             http_problem=self.http_problem,
+            tunnel=self.tunnel.status() if self.tunnel is not None else None,
         )
 
     def __enter__(self) -> WebhookService:
@@ -200,4 +287,4 @@ class WebhookService:
         self.close()
 
 
-__all__ = ["WebhookService", "WebhookStatus"]
+__all__ = ["ResumeReport", "WebhookService", "WebhookStatus"]

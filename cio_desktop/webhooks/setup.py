@@ -38,6 +38,7 @@ class TestResult:
     message: str
     response_body: str
     elapsed_ms: float
+    event_id: str = ""
 
     __test__ = False  # not a pytest test class
 
@@ -67,9 +68,9 @@ def webhook_url(profile: Profile, token: str) -> str:
     base = profile.webhook_public_url.strip().rstrip("/")
     if not base:
         raise WebhookUrlError(
-            "No public URL is set, so Customer.io cannot reach this computer. Expose the receiver "
-            f"({profile.webhook_listen}) through a tunnel or reverse proxy and enter its https address as "
-            "the public URL on the Webhook page."
+            "No public URL is set, so Customer.io cannot reach this computer. On the Webhook page, click "
+            "\u201cGet a public URL\u201d (it runs cloudflared or ngrok if installed), or expose the receiver "
+            f"({profile.webhook_listen}) through a reverse proxy and enter its https address as the public URL."
         )
     url = base + WEBHOOK_PATH_PREFIX + token
     if len(url) > MAX_WEBHOOK_URL_CHARS:
@@ -80,31 +81,42 @@ def webhook_url(profile: Profile, token: str) -> str:
     return url
 
 
-def setup_instructions(profile: Profile, url: str, *, signing_key_set: bool = False) -> str:
-    """Numbered steps to set up the reporting webhook in Customer.io (plain text, for copying)."""
+def setup_instructions(profile: Profile, url: str | None, *, signing_key_set: bool = False) -> str:
+    """Numbered steps to set up the reporting webhook in Customer.io (plain text, for copying).
+
+    The text stands on its own wherever it is pasted (an email, a ticket): it points at nothing
+    "above". Without ``url`` (no public URL yet) step 3 says where the URL will come from.
+    """
     key_step = (
-        "The signing key is already saved here; if you regenerate it in Customer.io, paste the new one here."
+        "The signing key is already saved in cio-desktop; if you regenerate it in Customer.io, paste the new one "
+        'into the "Signing key" field on cio-desktop\'s Webhook page.'
         if signing_key_set
         else 'Paste it into the "Signing key" field on cio-desktop\'s Webhook page (it is kept in your '
         "system keyring, never in a file). Until then only the secret token in the URL protects the receiver."
+    )
+    paste = (
+        f'Paste this URL into the "Webhook Endpoint" field:\n   {url}'
+        if url
+        else 'Paste the webhook URL into the "Webhook Endpoint" field. There is no URL yet: cio-desktop shows it on '
+        "its Webhook page once this computer has a public URL (a tunnel or reverse proxy to the receiver)."
     )
     steps = [
         "Log in to Customer.io and open the workspace this profile syncs to"
         + (f" (site ID {profile.cio_site_id})." if profile.cio_site_id else "."),
         'Go to Data & Integrations > Integrations, find "Reporting Webhooks" (older workspaces call it '
         '"Email Activity Webhook" and show a Settings button) and click "Add Reporting Webhook".',
-        f'Paste this URL into the "Webhook Endpoint" field:\n   {url}',
+        paste,
         "Tick the events to send to Hull. Email: Sent, Delivered, Opened, Clicked, Converted, Bounced, "
         "Dropped, Spammed, Unsubscribed, Failed. Customer: Subscribed, Unsubscribed. Add push, SMS or "
         "in-app events if you use those channels.",
         'Leave "Send Frequency" on "every time" if you want every open and click in Hull, and leave '
         '"Body Content" off (Hull does not need message bodies).',
-        'Click "Save and Enable Webhook", then "Send Test": it should report success and the test '
-        "event appears in the inbox below.",
+        'Click "Save and Enable Webhook", then "Send Test": it should report success, and the test '
+        "event appears in the inbox on cio-desktop's Webhook page.",
         "Copy the webhook's signing key: open the webhook's settings in Customer.io; the key is shown under "
         '"Webhook signing key" (Reveal / copy). ' + key_step,
-        f"Keep cio-desktop's receiver running (it listens on {profile.webhook_listen}); Customer.io retries "
-        "events for up to 7 days while it is stopped.",
+        f"Keep cio-desktop's receiver running (it listens on {profile.webhook_listen}) and, if you use one, the "
+        "tunnel; Customer.io retries events for up to 7 days while they are stopped.",
     ]
     return "\n".join(f"{n}. {text}" for n, text in enumerate(steps, start=1))
 
@@ -129,13 +141,25 @@ def sample_test_event(now: float | None = None) -> dict[str, object]:
     }
 
 
-def send_test_event(url: str, signing_key: str | None, *, timeout: tuple[float, float] = TEST_TIMEOUT) -> TestResult:
-    """POST a signed sample event to ``url`` and report like Customer.io's "Send Test"."""
-    body = json.dumps(sample_test_event(), separators=(",", ":")).encode("utf-8")
+def send_test_event(
+    url: str,
+    signing_key: str | None,
+    *,
+    payload: dict[str, object] | None = None,
+    timeout: tuple[float, float] = TEST_TIMEOUT,
+) -> TestResult:
+    """POST ``payload`` (the marked sample by default), signed, to ``url``; report like Customer.io's "Send Test"."""
+    payload = payload if payload is not None else sample_test_event()
+    event_id = str(payload.get("event_id", ""))
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json", "User-Agent": "cio-desktop webhook test"}
     if signing_key:
         headers.update(signed_headers(signing_key, body))
     started = time.monotonic()
+
+    def _result(ok: bool, status: int | None, message: str, text: str, started: float) -> TestResult:
+        return TestResult(ok, status, message, text, (time.monotonic() - started) * 1000.0, event_id)
+
     try:
         resp = requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
     except requests.Timeout:
@@ -161,10 +185,6 @@ def send_test_event(url: str, signing_key: str | None, *, timeout: tuple[float, 
     return _result(
         False, resp.status_code, f"Test failed: the endpoint answered {resp.status_code}.{hint}", text, started
     )
-
-
-def _result(ok: bool, status: int | None, message: str, body: str, started: float) -> TestResult:
-    return TestResult(ok, status, message, body, (time.monotonic() - started) * 1000.0)
 
 
 __all__ = [

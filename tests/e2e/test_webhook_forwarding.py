@@ -50,7 +50,8 @@ def test_every_fixture_is_stored_and_the_known_ones_reach_hull(service: tuple[We
 
     forwardable = [f for f in files if "unknown" not in f.name and "no_identity" not in f.name]
     deadline = time.monotonic() + 15
-    while len(sb.hull_events_received()) < len(forwardable) and time.monotonic() < deadline:
+    # Rows are marked forwarded just after Hull answered: wait for the inbox, not only for Hull.
+    while svc.inbox.counts().forwarded < len(forwardable) and time.monotonic() < deadline:
         time.sleep(0.05)
     by_id = {e["body"]["event_id"]: e for e in sb.hull_events_received()}
     assert len(by_id) == len(forwardable)

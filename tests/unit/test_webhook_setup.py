@@ -56,6 +56,16 @@ def test_instructions_are_numbered_and_say_where_to_paste_what_to_tick_and_the_k
     assert "Send Test" in text
 
 
+@pytest.mark.parametrize("url", ["https://h.example.com/webhooks/customerio/tok", None])
+def test_instructions_stand_on_their_own_when_pasted_elsewhere(url: str | None) -> None:
+    text = setup_instructions(Profile(name="p"), url).lower()
+    for pointer in ("above", "below", "see ", "(set a public url"):
+        assert pointer not in text
+    assert "cio-desktop's webhook page" in text
+    if url is None:
+        assert "there is no url yet" in text and "public url" in text
+
+
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[WebhookReceiver]:
     inbox = Inbox(tmp_path / "inbox.sqlite3")

@@ -1,8 +1,9 @@
 """Webhook page: set up Customer.io's reporting webhook and watch email activity flow into Hull.
 
-Everything slow (keyring, SQLite, sockets, the test request) runs on worker threads through
-:class:`JobRunner`; the GUI thread only updates widgets. A QTimer asks a worker for the receiver
-status and the inbox once a second while the page is visible.
+Everything slow (keyring, SQLite, sockets, the test request, the tunnel program) runs on worker threads
+through :class:`JobRunner`; the GUI thread only updates widgets. A QTimer asks a worker for the receiver
+status and the inbox once a second while the page is visible or the receiver runs; the same tick notices
+when the computer slept (:class:`WakeDetector`) and brings the receiver and its tunnel back.
 
 Signals:
     receiver_state_changed(bool): the receiver started (True) or stopped (False).
@@ -10,8 +11,6 @@ Signals:
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
@@ -30,23 +29,19 @@ from PySide6.QtWidgets import (
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.gui.pages.activity import ActivityView
+from cio_desktop.gui.pages.webhook_actions import ReceiverActions
+from cio_desktop.gui.pages.webhook_receiver import ReceiverPanel
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SecretField, StatusLine, hint
 from cio_desktop.gui.workers import JobContext, JobRunner
 from cio_desktop.webhooks.service import WebhookService, WebhookStatus
-from cio_desktop.webhooks.setup import (
-    TestResult,
-    WebhookUrlError,
-    ensure_token,
-    send_test_event,
-    setup_instructions,
-    webhook_url,
-)
+from cio_desktop.webhooks.setup import WebhookUrlError, ensure_token, setup_instructions, webhook_url
+from cio_desktop.webhooks.wake import WakeDetector
 
 REFRESH_MS = 1000
 
 
-class WebhookPage(Page):
+class WebhookPage(ReceiverActions, Page):
     """The Webhook page. Call :meth:`set_context` with the open profile and the secret store."""
 
     receiver_state_changed = Signal(bool)
@@ -69,6 +64,23 @@ class WebhookPage(Page):
         self._instructions = ""
         self._local_url = ""
         self._generation = 0
+        self._url_before_tunnel: str | None = None  # the public URL to put back when the tunnel stops
+        self._watched_test: tuple[str, str] | None = None  # (event id, person) of the demo test event
+        self.wake = WakeDetector()
+        self._shut_down = False
+
+        # -- receiver first: its controls and status are what people come back to look at
+        self.receiver_panel = ReceiverPanel()
+        panel = self.receiver_panel
+        self.start_button, self.stop_button, self.test_button = panel.start_button, panel.stop_button, panel.test_button
+        self.tunnel_button, self.tunnel_status = panel.tunnel_button, panel.tunnel_status
+        self.receiver_status, self.forwarding_status = panel.receiver_status, panel.forwarding_status
+        self.counts_label, self.last_event_label, self.test_status = (
+            panel.counts_label,
+            panel.last_event_label,
+            panel.test_status,
+        )
+        self.body_layout.addWidget(panel)
 
         # -- where Customer.io reaches this computer (profile settings)
         reach_box = QGroupBox("Where Customer.io reaches this computer")
@@ -77,7 +89,8 @@ class WebhookPage(Page):
         self.public_url_edit.setPlaceholderText("https://hooks.example.com")
         self.public_url_edit.setAccessibleName("Public URL")
         self.public_url_edit.setToolTip(
-            "The public HTTPS address of a tunnel or reverse proxy that forwards to the listen address."
+            "The public HTTPS address of a tunnel or reverse proxy that forwards to the listen address. "
+            "“Get a public URL” fills it in."
         )
         self.listen_edit = QLineEdit()
         self.listen_edit.setPlaceholderText("127.0.0.1:8765")
@@ -91,7 +104,7 @@ class WebhookPage(Page):
         self.body_layout.addWidget(reach_box)
 
         # -- URL
-        url_box = QGroupBox("1. The URL to paste into Customer.io")
+        url_box = QGroupBox("1. The webhook URL to paste into Customer.io")
         ul = QVBoxLayout(url_box)
         row = QHBoxLayout()
         self.url_edit = QLineEdit()
@@ -152,35 +165,6 @@ class WebhookPage(Page):
         kl.addWidget(self.key_status, 2, 0, 1, 2)
         self.body_layout.addWidget(key_box)
 
-        # -- receiver
-        rx_box = QGroupBox("4. Receiver")
-        rl = QVBoxLayout(rx_box)
-        buttons = QHBoxLayout()
-        self.start_button = QPushButton("Start receiver")
-        self.start_button.setAccessibleName("Start webhook receiver")
-        self.stop_button = QPushButton("Stop receiver")
-        self.stop_button.setAccessibleName("Stop webhook receiver")
-        self.stop_button.setEnabled(False)
-        self.test_button = QPushButton("Send test event")
-        self.test_button.setAccessibleName("Send test event")
-        self.test_button.setEnabled(False)
-        for b in (self.start_button, self.stop_button, self.test_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        rl.addLayout(buttons)
-        self.receiver_status = StatusLine(name="Receiver status")
-        self.receiver_status.show_status(ErrorKind.PLAIN, "Receiver stopped.")
-        self.counts_label = QLabel("")
-        self.counts_label.setAccessibleName("Event counts")
-        self.last_event_label = QLabel("")
-        self.last_event_label.setAccessibleName("Last event")
-        self.forwarding_status = StatusLine(name="Forwarding to Hull")
-        self.test_status = StatusLine(name="Test event result")
-        for w in (self.receiver_status, self.counts_label, self.last_event_label, self.forwarding_status):
-            rl.addWidget(w)
-        rl.addWidget(self.test_status)
-        self.body_layout.addWidget(rx_box)
-
         # -- email activity (search, counts, export, retry): gui/pages/activity.py
         self.activity = ActivityView(self.runner)
         self.table, self.filter_combo = self.activity.table, self.activity.filter_combo
@@ -191,6 +175,7 @@ class WebhookPage(Page):
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
+        self.timer.timeout.connect(self._tick)
 
         self.copy_url_button.clicked.connect(self.copy_url)
         self.public_url_edit.editingFinished.connect(self._settings_edited)
@@ -200,6 +185,7 @@ class WebhookPage(Page):
         self.start_button.clicked.connect(self.start_receiver)
         self.stop_button.clicked.connect(self.stop_receiver)
         self.test_button.clicked.connect(self.send_test)
+        self.tunnel_button.clicked.connect(self.toggle_tunnel)
         app = QGuiApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -207,6 +193,8 @@ class WebhookPage(Page):
     # ------------------------------------------------------------------ context
     def set_context(self, profile: Profile, secrets: SecretStore, demo: bool = False) -> None:
         """Show ``profile``'s webhook. A running receiver of another profile is stopped first."""
+        if self._shut_down:
+            return  # quitting: the edit that puts the public URL back must not open the inbox again
         same = self.profile is not None and self.profile.name == profile.name and self.secrets is secrets
         if not self.public_url_edit.hasFocus():
             self.public_url_edit.setText(profile.webhook_public_url)
@@ -223,6 +211,11 @@ class WebhookPage(Page):
         if not same:
             self.service = None
             self._show_stopped()
+            # The old profile's tunnel stops with its service below; nothing of it applies here.
+            self._url_before_tunnel = self._watched_test = None
+            self.receiver_panel.show_tunnel(None)
+            self.tunnel_status.clear_status()
+            self.test_status.clear_status()
             self.activity.set_service(None)
 
         def work(_job: JobContext) -> tuple[str, str, str, str | None, WebhookService | None, str]:
@@ -236,9 +229,7 @@ class WebhookPage(Page):
                 problem = None
             except WebhookUrlError as exc:
                 url, problem = "", str(exc)
-            instructions = setup_instructions(
-                profile, url or "(set a public URL first: see above)", signing_key_set=bool(signing)
-            )
+            instructions = setup_instructions(profile, url or None, signing_key_set=bool(signing))
             service = WebhookService(profile, secrets) if need_service else None
             return url, instructions, where, problem, service, token
 
@@ -261,6 +252,8 @@ class WebhookPage(Page):
             else:
                 self.url_status.clear_status()
             self.copy_steps_button.setEnabled(True)
+            self.tunnel_button.setEnabled(self.service is not None)
+            self.receiver_panel.set_demo(self.demo)
             self.key_where.setText(f"Never written to a file. {where}.")
             self.retry_button.setEnabled(True)
             self.refresh()
@@ -297,6 +290,16 @@ class WebhookPage(Page):
         """The profile refused an edit of the public URL or listen address (shown under the fields)."""
         self.settings_status.show_status(ErrorKind.ERROR, message)
 
+    def _set_public_url(self, url: str) -> None:
+        """Use ``url`` as the profile's public URL (the main window saves it and calls set_context)."""
+        if self.profile is None:
+            return
+        self.public_url_edit.setText(url)
+        self.settings_edited.emit({"webhook_public_url": url, "webhook_listen": self.profile.webhook_listen})
+
+    def _announce_receiver(self, running: bool) -> None:
+        self.receiver_state_changed.emit(running)
+
     def _settings_edited(self) -> None:
         if self.profile is None:
             return
@@ -312,6 +315,15 @@ class WebhookPage(Page):
             self.url_status.show_status(ErrorKind.OK, "URL copied.")
 
     def copy_instructions(self) -> None:
+        if not self._url:
+            # Pasted without the URL the steps cannot be followed: say what is missing instead.
+            self.url_status.show_status(
+                ErrorKind.WARNING,
+                "Nothing copied: the instructions need the webhook URL, and there is none until this computer has "
+                "a public URL. Click “Get a public URL” (or enter one under “Where Customer.io reaches "
+                "this computer”), then copy again.",
+            )
+            return
         QGuiApplication.clipboard().setText(self._instructions)
         self.url_status.show_status(ErrorKind.OK, "Instructions copied.")
 
@@ -346,70 +358,6 @@ class WebhookPage(Page):
             serial=True,
         )
 
-    def start_receiver(self) -> None:
-        service = self.service
-        if service is None:
-            return
-        self.start_button.setEnabled(False)
-        self.receiver_status.show_status(ErrorKind.BUSY, "Starting…")
-
-        def done(_result: object) -> None:
-            self._show_running(service.status())
-            self.receiver_state_changed.emit(True)
-            self.refresh()
-
-        def failed(exc: BaseException) -> None:
-            self.start_button.setEnabled(True)
-            self.receiver_status.show_status(ErrorKind.ERROR, str(exc))
-
-        self.runner.submit("webhook-start", lambda _j: service.start(), on_result=done, on_error=failed, serial=True)
-
-    def stop_receiver(self) -> None:
-        service = self.service
-        if service is None:
-            return
-        self.stop_button.setEnabled(False)
-        self.receiver_status.show_status(ErrorKind.BUSY, "Stopping…")
-
-        def done(_result: object) -> None:
-            self._show_stopped()
-            self.receiver_state_changed.emit(False)
-            self.refresh()
-
-        self.runner.submit(
-            "webhook-stop",
-            lambda _j: service.stop(),
-            on_result=done,
-            on_error=lambda e: self.receiver_status.show_status(ErrorKind.ERROR, str(e)),
-            serial=True,
-        )
-
-    def send_test(self) -> None:
-        profile, secrets, service = self.profile, self.secrets, self.service
-        if profile is None or secrets is None or service is None:
-            return
-        target = self._url or self._local_url
-        local = not self._url
-        self.test_button.setEnabled(False)
-        self.test_status.show_status(ErrorKind.BUSY, "Sending a test event…")
-
-        def work(_job: JobContext) -> TestResult:
-            return send_test_event(target, secrets.get(profile.name, SecretKey.WEBHOOK_SIGNING_KEY))
-
-        def done(result: TestResult) -> None:
-            self.test_button.setEnabled(service.receiver is not None)
-            note = " (sent to the local URL: Customer.io cannot reach it until a public URL is set)" if local else ""
-            self.test_status.show_status(
-                ErrorKind.OK if result.ok else ErrorKind.ERROR, f"{result.message} ({result.elapsed_ms:.0f} ms){note}"
-            )
-            self.refresh()
-
-        def failed(exc: BaseException) -> None:
-            self.test_button.setEnabled(True)
-            self.test_status.show_status(ErrorKind.ERROR, f"Test failed: {exc}")
-
-        self.runner.submit("webhook-test", work, on_result=done, on_error=failed)
-
     def refresh(self) -> None:
         """Fetch the status on a worker, then show it; the activity view searches the inbox."""
         service = self.service
@@ -438,6 +386,11 @@ class WebhookPage(Page):
     def shutdown(self) -> None:
         """Stop the receiver and close the inbox (the main window calls this on quit)."""
         self.timer.stop()
+        self._shut_down = True
+        previous, self._url_before_tunnel = self._url_before_tunnel, None
+        if previous is not None:
+            # The tunnel's address dies with it: the saved profile keeps the public URL it had before.
+            self._set_public_url(previous)
         service, self.service = self.service, None
         if service is not None:
             service.close()
@@ -445,7 +398,7 @@ class WebhookPage(Page):
     # ------------------------------------------------------------------ display
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self.timer.start()
+        self._start_timer()
         self.refresh()
 
     def hideEvent(self, event: QHideEvent) -> None:
@@ -454,50 +407,8 @@ class WebhookPage(Page):
         if self.service is None or self.service.receiver is None:
             self.timer.stop()
 
-    def _show_running(self, status: WebhookStatus) -> None:
-        self._local_url = status.local_url or ""
-        self.start_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
-        self.test_button.setEnabled(True)
-        self.receiver_status.show_status(ErrorKind.OK, f"Listening on {status.listening}.")
-        self.timer.start()
-
-    def _show_stopped(self) -> None:
-        self._local_url = ""
-        self.start_button.setEnabled(self.service is not None or self.profile is not None)
-        self.stop_button.setEnabled(False)
-        self.test_button.setEnabled(False)
-        self.receiver_status.show_status(ErrorKind.PLAIN, "Receiver stopped.")
-        self.forwarding_status.clear_status()
-
     def _show_status(self, status: WebhookStatus) -> None:
-        c = status.counts
-        rejected = c.rejected
-        self.counts_label.setText(
-            f"Received {c.received:,} · forwarded {c.forwarded:,} · pending {c.pending:,} · kept {c.kept:,} · "
-            f"failed {c.failed:,} · "
-            f"unknown {c.unknown:,} · rejected {rejected:,} · duplicates {c.duplicates:,}"
-        )
-        if status.last_event is not None:
-            e = status.last_event
-            self.last_event_label.setText(f"Last event: {e.name} ({e.status.value}) at {_local_time(e.received_at)}")
-        else:
-            self.last_event_label.setText("No events received yet.")
-        if status.running:
-            self.receiver_status.show_status(ErrorKind.OK, f"Listening on {status.listening}.")
-            if status.forwarding_problem:
-                self.forwarding_status.show_status(ErrorKind.WARNING, status.forwarding_problem)
-            elif status.forwarder is not None and status.forwarder.last_error:
-                self.forwarding_status.show_status(
-                    ErrorKind.WARNING, f"Hull did not take the last events yet: {status.forwarder.last_error}"
-                )
-            else:
-                self.forwarding_status.show_status(ErrorKind.OK, "Forwarding to Hull.")
-        self.table.setAccessibleDescription(f"{self.table.rowCount()} events shown")
-
-
-def _local_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+        self.receiver_panel.show_status(status)
 
 
 __all__ = ["WebhookPage"]
