@@ -139,16 +139,18 @@ class SyncEngine:
         cancel: threading.Event | None = None,
         hull_id: str | None = None,
         allow_deletions: DeletionApproval | None = None,
+        dry: bool = False,
     ) -> RunSummary:
         """Run a sync and return its summary (never raises for problems of the data or services:
         they end up in ``status``/``problem``/``message``). ``allow_deletions`` is the user's
-        approval to delete past the deletion guard (never past an incomplete read)."""
+        approval to delete past the deletion guard (never past an incomplete read). ``dry`` plans
+        ``mode`` without sending (recorded as a dry run), as :mod:`~cio_desktop.sync.plan` does."""
         mode = RunMode(mode)
         if mode is RunMode.SINGLE and not hull_id:
             raise ValueError("a single send needs the Hull id of the user")
-        if mode is not RunMode.DRY_RUN and self.track is None:
+        if mode is not RunMode.DRY_RUN and not dry and self.track is None:
             raise ValueError("sending needs a Customer.io Track client")
-        state = RunState(self, mode, on_progress, on_log, cancel or threading.Event(), allow_deletions)
+        state = RunState(self, mode, on_progress, on_log, cancel or threading.Event(), allow_deletions, dry=dry)
         return Run(state).execute(hull_id)
 
     def send_one(self, hull_id: str, **kwargs: Any) -> RunSummary:

@@ -57,7 +57,9 @@ CREATE TABLE IF NOT EXISTS runs (
     unreadable INTEGER NOT NULL DEFAULT 0,
     audience   INTEGER,
     withheld   INTEGER NOT NULL DEFAULT 0,
-    withheld_reason TEXT
+    withheld_reason TEXT,
+    people_sent INTEGER,
+    events_sent INTEGER
 );
 CREATE TABLE IF NOT EXISTS run_errors (
     id          INTEGER PRIMARY KEY,
@@ -86,9 +88,15 @@ RUNS_MIGRATION_4 = (
     ("withheld_reason", "ALTER TABLE runs ADD COLUMN withheld_reason TEXT"),
 )
 
+# Schema 4 -> 5: what a run sent, as the sender counted it (None for older runs).
+RUNS_MIGRATION_5 = (
+    ("people_sent", "ALTER TABLE runs ADD COLUMN people_sent INTEGER"),
+    ("events_sent", "ALTER TABLE runs ADD COLUMN events_sent INTEGER"),
+)
+
 _SELECT_RUNS = (
     "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld,"
-    " withheld_reason FROM runs"
+    " withheld_reason, people_sent, events_sent FROM runs"
 )
 
 
@@ -137,6 +145,9 @@ class RunRecord:
     audience: int | None = None
     withheld: int = 0
     withheld_reason: str | None = None
+    # People and events Customer.io accepted in this run (None: a run older than this record).
+    people_sent: int | None = None
+    events_sent: int | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -294,11 +305,13 @@ class RunsMixin:
         audience: int | None = None,
         withheld: int = 0,
         withheld_reason: str | None = None,
+        people_sent: int | None = None,
+        events_sent: int | None = None,
     ) -> RunRecord:
         with self._tx():
             self._conn.execute(
                 "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=?, unreadable=?, audience=?,"
-                " withheld=?, withheld_reason=? WHERE id=?",
+                " withheld=?, withheld_reason=?, people_sent=?, events_sent=? WHERE id=?",
                 (
                     status.value,
                     self._clock(),
@@ -309,6 +322,8 @@ class RunsMixin:
                     audience,
                     withheld,
                     withheld_reason,
+                    people_sent,
+                    events_sent,
                     run_id,
                 ),
             )
@@ -448,7 +463,7 @@ class RunsMixin:
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    rid, mode, status, started, ended, counts, failed, message, unreadable, audience, withheld, reason = row
+    rid, mode, status, started, ended, counts, failed, message, unreadable, audience, withheld, reason, ps, es = row
     try:
         parsed = json.loads(counts or "{}")
     except ValueError:
@@ -466,4 +481,6 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         audience=None if audience is None else int(audience),
         withheld=int(withheld or 0),
         withheld_reason=None if reason is None else str(reason),
+        people_sent=None if ps is None else int(ps),
+        events_sent=None if es is None else int(es),
     )
