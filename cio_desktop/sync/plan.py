@@ -32,7 +32,7 @@ from cio_desktop.sync.guard import DeletionApproval, WithheldReason
 from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import CATEGORY_TEXT, Category
 from cio_desktop.sync.runs import RunStatus
-from cio_desktop.sync.summary import RunMode, RunSummary
+from cio_desktop.sync.summary import Problem, RunMode, RunSummary
 from cio_desktop.sync.words import label_text
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,12 @@ FIRST_SYNC_NOTE = (
 
 
 class PlanError(Exception):
-    """The plan could not be made (the source or the ledger failed): the message says why."""
+    """The plan could not be made (the source or the ledger failed): the message says why, ``problem``
+    what kind of problem it was (as a run's)."""
+
+    def __init__(self, message: str, problem: Problem | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ class Plan:
     stamp: SourceStamp
     seconds: float
     guard_note: str = ""
+    # Deletions the guard alone would withhold, counted in DELETE because confirming approves them.
+    approves_withheld: bool = False
     warnings: tuple[str, ...] = ()
     unreadable: int = 0
     first_sync: bool = False
@@ -136,6 +143,12 @@ class Plan:
         return any(self.count(c) for c in sent) or any(
             n for label, n in self.events.items() if label in ("event (sent)", "event (anonymous)")
         )
+
+    def categories(self, category: Category) -> tuple[Category, ...]:
+        """The run-list categories behind one of the plan's numbers."""
+        if category is Category.DELETE and self.approves_withheld:
+            return (Category.DELETE, Category.WITHHELD)
+        return (category,)
 
     def approval(self) -> DeletionApproval:
         """The deletion guard's approval this plan carries once confirmed: at most its deletions."""
@@ -218,7 +231,7 @@ def compute_plan(
     if summary.status is RunStatus.CANCELLED:
         raise InterruptedError("planning was cancelled")
     if summary.status is RunStatus.FAILED or summary.run_id is None:
-        raise PlanError(summary.message or "The plan could not be made.")
+        raise PlanError(summary.message or "The plan could not be made.", summary.problem)
     return _plan_from(engine, mode, summary, stamp, time.monotonic() - started)
 
 
@@ -228,12 +241,14 @@ def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: So
     people = ledger.run_people_counts(summary.run_id)
     record = ledger.run(summary.run_id)
     guard_note = ""
+    approves = False
     if people.get(Category.WITHHELD) and record is not None:
         if record.withheld_reason == WithheldReason.INCOMPLETE_READ.value:
             guard_note = summary.message
         else:
             # Confirming this plan approves them: they count as deletions, with the guard's word.
             people[Category.DELETE] = people.get(Category.DELETE, 0) + people.pop(Category.WITHHELD)
+            approves = True
             guard_note = (
                 "The deletion guard would hold these deletions back on its own ("
                 + summary.message.removeprefix("Deletions withheld: ").rstrip(".")
@@ -259,6 +274,7 @@ def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: So
         stamp=stamp,
         seconds=seconds,
         guard_note=guard_note,
+        approves_withheld=approves,
         warnings=tuple(warnings),
         unreadable=summary.bad_rows,
         first_sync=first_sync,

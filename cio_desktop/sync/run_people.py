@@ -148,11 +148,26 @@ class RunPeopleMixin:
             ).fetchall()
         return {str(d): int(n) for d, n in rows}
 
+    def run_people_decisions(self, run_id: int, hull_ids: Sequence[str]) -> dict[str, tuple[Category, str]]:
+        """Hull id -> (category, customer id) of those of ``hull_ids`` the run decided about."""
+        ids = list(dict.fromkeys(h for h in hull_ids if h))
+        out: dict[str, tuple[Category, str]] = {}
+        with self._lock:
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                marks = ",".join("?" * len(chunk))  # placeholders only: values stay bound parameters
+                rows = self._conn.execute(
+                    f"SELECT hull_id, category, customer_id FROM run_people WHERE run_id=? AND hull_id IN ({marks})",  # noqa: S608
+                    (run_id, *chunk),
+                ).fetchall()
+                out.update((h, (Category(c), str(cid))) for h, c, cid in rows)
+        return out
+
     def iter_run_people(
         self,
         run_id: int,
         *,
-        category: Category | None = None,
+        category: Category | Sequence[Category] | None = None,
         search: str | None = None,
         limit: int | None = None,
     ) -> Iterator[RunPerson]:
@@ -161,8 +176,9 @@ class RunPeopleMixin:
         sql = "SELECT hull_id, customer_id, category, decision, reason, who, sent FROM run_people WHERE run_id=?"
         params: list[Any] = [run_id]
         if category is not None:
-            sql += " AND category=?"
-            params.append(category.value)
+            wanted = [category] if isinstance(category, Category) else list(category)
+            sql += f" AND category IN ({','.join('?' * len(wanted))})"
+            params.extend(c.value for c in wanted)
         if search:
             sql += (
                 " AND ("
