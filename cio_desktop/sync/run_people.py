@@ -24,7 +24,7 @@ from cio_desktop.sync.model import Action, Decision, Reason
 
 # Lists of older runs are pruned when a run starts writing its own (a plan counts as a run).
 KEEP_RUN_PEOPLE_FOR_RUNS = 6
-_FLUSH_EVERY = 2000
+_FLUSH_EVERY = 5000
 _PAGE = 1000
 
 RUN_PEOPLE_SCHEMA = """
