@@ -172,8 +172,9 @@ def main() -> int:
     print(
         f"(full sync between: {r['sync']['sent']:,} people sent in {r['sync']['seconds']:.1f} s, {r['sync']['status']})"
     )
+    verdict = "met" if ok else "NOT met"
     print(
-        f"peak RSS of the child: {r['peak_rss_mb']:.0f} MB; target: full-sync plans under {TARGET_S:.0f} s: {'met' if ok else 'NOT met'}"
+        f"peak RSS of the child: {r['peak_rss_mb']:.0f} MB; target (full-sync plans under {TARGET_S:.0f} s): {verdict}"
     )
     return 0 if ok else 1
 
