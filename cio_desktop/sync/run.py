@@ -89,6 +89,7 @@ class Run:
             withheld_reason=s.withheld_reason.value if s.withheld_reason else None,
             people_sent=self.sender.people_sent,
             events_sent=self.sender.events_sent,
+            problem=s.problem.value if s.problem is not None and status is RunStatus.FAILED else None,
         )
         s.progress.phase(Phase.DONE, message=message or status.value)
         return self._summary(

@@ -64,6 +64,9 @@ CATEGORY_TEXT = {
 }
 
 
+_NOT_SENT = {Category.UNCHANGED: "unchanged", Category.SKIP: "not sent", Category.WITHHELD: "not deleted"}
+
+
 def category_of(decision: Decision) -> Category:
     if decision.action is Action.DELETE:
         return Category.DELETE
@@ -86,10 +89,10 @@ class RunPerson:
     sent: bool
 
     def outcome(self, *, dry: bool) -> str:
-        """The decision in words, with what happened to it."""
+        """The decision in words, with what happened to it ("not sent: this person has no email")."""
+        if self.category in _NOT_SENT:
+            return f"{_NOT_SENT[self.category]}: {self.reason or CATEGORY_TEXT[self.category]}"
         what = CATEGORY_TEXT[self.category]
-        if self.category in (Category.UNCHANGED, Category.SKIP, Category.WITHHELD):
-            return f"{what}: {self.reason}" if self.reason else what
         if dry:
             return f"would be {what}"
         return what if self.sent else f"not {what} (not sent: the run stopped first, or Customer.io refused)"

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS runs (
     withheld   INTEGER NOT NULL DEFAULT 0,
     withheld_reason TEXT,
     people_sent INTEGER,
-    events_sent INTEGER
+    events_sent INTEGER,
+    problem    TEXT
 );
 CREATE TABLE IF NOT EXISTS run_errors (
     id          INTEGER PRIMARY KEY,
@@ -88,15 +89,16 @@ RUNS_MIGRATION_4 = (
     ("withheld_reason", "ALTER TABLE runs ADD COLUMN withheld_reason TEXT"),
 )
 
-# Schema 4 -> 5: what a run sent, as the sender counted it (None for older runs).
+# Schema 4 -> 5: what a run sent, as the sender counted it (None for older runs), and why it failed.
 RUNS_MIGRATION_5 = (
     ("people_sent", "ALTER TABLE runs ADD COLUMN people_sent INTEGER"),
     ("events_sent", "ALTER TABLE runs ADD COLUMN events_sent INTEGER"),
+    ("problem", "ALTER TABLE runs ADD COLUMN problem TEXT"),
 )
 
 _SELECT_RUNS = (
     "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld,"
-    " withheld_reason, people_sent, events_sent FROM runs"
+    " withheld_reason, people_sent, events_sent, problem FROM runs"
 )
 
 
@@ -148,6 +150,8 @@ class RunRecord:
     # People and events Customer.io accepted in this run (None: a run older than this record).
     people_sent: int | None = None
     events_sent: int | None = None
+    # Why a failed run stopped (a :class:`~cio_desktop.sync.summary.Problem` value), None otherwise.
+    problem: str | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -307,11 +311,12 @@ class RunsMixin:
         withheld_reason: str | None = None,
         people_sent: int | None = None,
         events_sent: int | None = None,
+        problem: str | None = None,
     ) -> RunRecord:
         with self._tx():
             self._conn.execute(
                 "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=?, unreadable=?, audience=?,"
-                " withheld=?, withheld_reason=?, people_sent=?, events_sent=? WHERE id=?",
+                " withheld=?, withheld_reason=?, people_sent=?, events_sent=?, problem=? WHERE id=?",
                 (
                     status.value,
                     self._clock(),
@@ -324,6 +329,7 @@ class RunsMixin:
                     withheld_reason,
                     people_sent,
                     events_sent,
+                    problem,
                     run_id,
                 ),
             )
@@ -463,7 +469,23 @@ class RunsMixin:
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    rid, mode, status, started, ended, counts, failed, message, unreadable, audience, withheld, reason, ps, es = row
+    (
+        rid,
+        mode,
+        status,
+        started,
+        ended,
+        counts,
+        failed,
+        message,
+        unreadable,
+        audience,
+        withheld,
+        reason,
+        ps,
+        es,
+        problem,
+    ) = row
     try:
         parsed = json.loads(counts or "{}")
     except ValueError:
@@ -483,4 +505,5 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         withheld_reason=None if reason is None else str(reason),
         people_sent=None if ps is None else int(ps),
         events_sent=None if es is None else int(es),
+        problem=None if problem is None else str(problem),
     )

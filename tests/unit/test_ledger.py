@@ -367,6 +367,7 @@ def test_a_version_4_ledger_gains_what_runs_sent_and_their_people_lists(tmp_path
     with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.executescript(
             "DROP TABLE run_people; ALTER TABLE runs DROP COLUMN people_sent; ALTER TABLE runs DROP COLUMN events_sent;"
+            " ALTER TABLE runs DROP COLUMN problem;"
             " PRAGMA user_version=4;"
         )
     with Ledger(path) as led:
