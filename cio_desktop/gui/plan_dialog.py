@@ -74,6 +74,8 @@ class PlanDialog(QDialog):
             button = QPushButton(f"{n:,}")
             button.setFlat(True)
             button.setEnabled(bool(n))
+            if n:  # looks like what it does: opens the list
+                button.setStyleSheet("QPushButton { color: palette(link); text-decoration: underline; }")
             button.setAccessibleName(f"{n:,} {_people(n)} {text}: show them")
             button.setToolTip(f"List these {_people(n)}: search them, export them to CSV")
             button.clicked.connect(lambda _c=False, c=category, t=text: self.show_people(c, t))

@@ -34,6 +34,13 @@ from cio_desktop.sync.run_people import Category, RunPerson
 from cio_desktop.sync.words import label_text
 
 
+def _person(p: RunPerson) -> str:
+    """Name and email (the Hull id has its own column)."""
+    suffix = f"(Hull id {p.hull_id})"
+    who = p.who.removesuffix(suffix).strip()
+    return who or "—"
+
+
 class RunPeopleView(QWidget):
     """The people of one run (``show_run``), optionally of some categories only."""
 
@@ -60,10 +67,10 @@ class RunPeopleView(QWidget):
         layout.addLayout(row)
         self.model = LazyTableModel[RunPerson](
             [
-                Column("Person", lambda p: p.who or p.hull_id),
-                Column("customerId", lambda p: p.customer_id),
+                Column("Person", _person),
                 Column("Decision", lambda p: p.outcome(dry=self.dry)),
-                Column("Details", lambda p: label_text(p.decision)),
+                Column("customerId", lambda p: p.customer_id),
+                Column("Hull id", lambda p: p.hull_id),
             ],
             self,
         )
@@ -76,6 +83,8 @@ class RunPeopleView(QWidget):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # the reason can be long
+        header.resizeSection(1, 380)
         layout.addWidget(self.table, 1)
         self.status = StatusLine(name="People status")
         layout.addWidget(self.status)

@@ -41,6 +41,8 @@ def label_text(label: str, *, planned: bool = False) -> str:
     ``planned`` words sends in the future tense (a plan)."""
     if planned and label in _PLANNED:
         return _PLANNED[label]
+    if planned and label.startswith("event skip"):
+        return label_text(label).replace("event not sent", "events will not be sent", 1)
     if label.startswith(WITHHELD_PREFIX):
         return "deletion withheld by the deletion guard: " + label_text(label[len(WITHHELD_PREFIX) :])
     return _EXACT.get(label, label)
