@@ -258,7 +258,7 @@ def run_plan(args: argparse.Namespace) -> int:
             cancel = threading.Event()
             with _sigint_sets(cancel):
                 try:
-                    plan = compute_plan(opened.services.engine(), mode, cancel=cancel)
+                    plan = compute_plan(opened.services.engine(), mode, cancel=cancel, app=opened.services.app)
                 except InterruptedError:
                     return EXIT_CANCELLED
                 except PlanError as exc:

@@ -106,7 +106,7 @@ class PlanDialog(QDialog):
             self.notes.show_status(ErrorKind.WARNING, " ".join(notes))
         layout.addWidget(self.notes)
         if plan.first_sync:
-            first = QLabel(FIRST_SYNC_NOTE)
+            first = QLabel("\n".join((FIRST_SYNC_NOTE, *plan.existing_lines())))
             first.setWordWrap(True)
             first.setAccessibleName("First sync")
             layout.addWidget(first)

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 from cio_desktop.config.profile import Region
 from cio_desktop.sync.engine import SyncEngine
 from cio_desktop.sync.guard import DeletionApproval, WithheldReason
+from cio_desktop.sync.plan_sample import SAMPLE_SIZE, SHOWN_PEOPLE, Customers, ExistingPerson, sample_existing
 from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import CATEGORY_TEXT, Category
 from cio_desktop.sync.runs import RunStatus
@@ -129,6 +130,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     unreadable: int = 0
     first_sync: bool = False
+    # First sync, App API key set: how many to-be-created people were looked up, and those already there.
+    sampled: int = 0
+    existing: tuple[ExistingPerson, ...] = ()
 
     def count(self, category: Category) -> int:
         return int(self.people.get(category, 0))
@@ -167,6 +171,18 @@ class Plan:
             "warnings": list(self.warnings),
             "unreadable_records": self.unreadable,
             "first_sync": self.first_sync,
+            "already_in_workspace": {
+                "sampled": self.sampled,
+                "people": [
+                    {
+                        "customer_id": p.customer_id,
+                        "changes": [{"attribute": c.name, "before": c.before, "after": c.after} for c in p.changes],
+                        "same": p.same,
+                        "not_mapped_kept": p.untouched,
+                    }
+                    for p in self.existing
+                ],
+            },
             "seconds": round(self.seconds, 3),
         }
 
@@ -199,7 +215,24 @@ class Plan:
             out.append(self.guard_note)
         if self.first_sync:
             out.append(FIRST_SYNC_NOTE)
+            out.extend(self.existing_lines())
         out.extend(self.warnings)
+        return out
+
+    def existing_lines(self) -> list[str]:
+        """What the sample read back from Customer.io says (nothing without a sample)."""
+        if not self.sampled:
+            return []
+        if not self.existing:
+            return [f"None of {self.sampled:,} people sampled from those to be created is in the workspace yet."]
+        n = len(self.existing)
+        out = [
+            f"{n:,} of {self.sampled:,} people sampled from those to be created are already in the workspace;"
+            " for them the sync changes:"
+        ]
+        out.extend("  " + p.describe() for p in self.existing[:SHOWN_PEOPLE])
+        if n > SHOWN_PEOPLE:
+            out.append(f"  and {n - SHOWN_PEOPLE:,} more")
         return out
 
 
@@ -221,18 +254,33 @@ def compute_plan(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    app: Customers | None = None,
 ) -> Plan:
     """Plan a run of ``mode`` (FULL or INCREMENTAL; DRY_RUN means FULL) without sending anything.
+    ``app`` (the App API client) lets a first sync read a sample back from Customer.io.
     Raises :class:`PlanError` when the plan cannot be made, ``InterruptedError`` when cancelled."""
     mode = RunMode.FULL if mode is RunMode.DRY_RUN else RunMode(mode)
     started = time.monotonic()
     stamp = source_stamp(engine)
-    summary = engine.run(mode, on_progress=on_progress, cancel=cancel, dry=True)
+    # A new profile's ledger knows nobody: a sample shows what changes for people already there.
+    first = engine.ledger.people_count(active_only=False) == 0
+    lookup = first and app is not None and engine.profile.customer_id_attribute != "email"
+    sample: list[tuple[str, dict[str, Any]]] | None = [] if lookup else None
+    summary = engine.run(mode, on_progress=on_progress, cancel=cancel, dry=True, sample=sample, sample_size=SAMPLE_SIZE)
     if summary.status is RunStatus.CANCELLED:
         raise InterruptedError("planning was cancelled")
     if summary.status is RunStatus.FAILED or summary.run_id is None:
         raise PlanError(summary.message or "The plan could not be made.", summary.problem)
-    return _plan_from(engine, mode, summary, stamp, time.monotonic() - started)
+    plan = _plan_from(engine, mode, summary, stamp, time.monotonic() - started)
+    if sample and app is not None:
+        try:
+            existing = sample_existing(app, sample)
+        except Exception as exc:  # the plan stands without its sample; say why
+            log.info("reading the sample back from Customer.io failed: %s", exc)
+            note = f"The sample of people already in the workspace could not be read from Customer.io ({exc})."
+            return replace(plan, warnings=(*plan.warnings, note))
+        plan = replace(plan, sampled=len(sample), existing=existing, seconds=time.monotonic() - started)
+    return plan
 
 
 def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: SourceStamp, seconds: float) -> Plan:

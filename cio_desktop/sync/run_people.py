@@ -215,6 +215,9 @@ class PeopleLog:
         self._run_id = run_id
         self._lock = threading.Lock()
         self._rows: list[tuple[str, str, str, str, str, str]] = []
+        # When a list: the first people to be created, with what they would be sent (a plan's sample).
+        self.sample: list[tuple[str, dict[str, Any]]] | None = None
+        self.sample_size = 0
 
     def add(
         self, hull_id: str, customer_id: str | None, category: Category, decision: str, reason: str, who: str
@@ -226,6 +229,10 @@ class PeopleLog:
 
     def decided(self, decision: Decision, who: str, category: Category | None = None) -> None:
         cat = category or category_of(decision)
+        sample = self.sample
+        if sample is not None and cat is Category.CREATE and decision.person and decision.customer_id:
+            if len(sample) < self.sample_size:
+                sample.append((decision.customer_id, dict(decision.person.attributes)))
         self.add(decision.hull_id, decision.customer_id, cat, decision.label, decision.message, who)
 
     def flush(self) -> None:

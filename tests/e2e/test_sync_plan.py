@@ -108,3 +108,27 @@ def test_the_plans_events_are_the_events_the_run_sends(sandbox: Sandbox) -> None
         assert outcome.people_sent == plan.count(Category.CREATE) > 0
         assert outcome.events_sent == plan.events.get("event (sent)", 0) + plan.events.get("event (anonymous)", 0)
         assert outcome.events_sent > 0
+
+
+def test_a_first_sync_into_a_workspace_with_people_shows_what_changes_for_them(sandbox: Sandbox) -> None:
+    first = sandbox.demo_profile("First").replace(write_back=False, events=())
+    with open_services(first, _secrets(sandbox, first.name)) as services:
+        assert services.engine().run(RunMode.FULL).status is RunStatus.COMPLETED
+    members = {u["id"]: u for seg in first.segment_ids for u in sandbox.users_in_segment(seg)}
+    for hull_id in members:  # everyone is renamed in Hull since the first profile's sync
+        sandbox.update_user(hull_id, {"name": f"Renamed {hull_id[-6:]}"})
+    # A new profile (a new ledger) for the same workspace: its plan alone would call everyone "created".
+    second = first.replace(name="Second")
+    with open_services(second, _secrets(sandbox, second.name)) as services:
+        assert services.app is not None
+        plan = compute_plan(services.engine(), RunMode.FULL, app=services.app)
+    assert plan.first_sync and plan.sampled == 50
+    assert len(plan.existing) == 50, "everyone sampled is already in the workspace"
+    for person in plan.existing:
+        assert [(c.name, c.before is not None, c.after.startswith("Renamed ")) for c in person.changes] == [
+            ("name", True, True)
+        ], "only the name changes, from what the workspace holds to the new one"
+        assert person.same > 0
+    text = "\n".join(plan.lines())
+    assert "50 of 50 people sampled from those to be created are already in the workspace" in text
+    assert plan.to_dict()["already_in_workspace"]["sampled"] == 50

@@ -206,3 +206,29 @@ def test_a_one_person_run_is_visible_beside_big_ones(qtbot) -> None:
     x = int(40 + slot * 1 + slot / 2)  # the middle of the second bar
     column = [QColor(image.pixel(x, y)) for y in range(image.height())]
     assert any(c == green for c in column), "the one person sent shows as a bar"
+
+
+def test_a_first_sync_into_a_workspace_that_has_people_shows_what_changes_for_them(
+    qtbot, make_sandbox, make_window
+) -> None:
+    from cio_desktop.config.secrets import SecretStore
+    from cio_desktop.sync.engine import RunMode
+    from cio_desktop.sync.factory import open_services
+    from tests.gui.conftest import sandbox_secrets
+
+    sb = make_sandbox(users=120, seed=9)
+    other = sb.demo_profile("Another laptop").replace(write_back=False, events=())
+    secrets = SecretStore.in_memory()
+    for key, value in sandbox_secrets(sb).items():
+        secrets.set(other.name, key, value)
+    with open_services(other, secrets) as services:  # the workspace already has these people
+        services.engine().run(RunMode.FULL)
+    for seg in other.segment_ids:
+        for user in list(sb.users_in_segment(seg)):
+            sb.update_user(user["id"], {"name": "New Name"})
+    window = make_window(sb)
+    plan = _plan(qtbot, window.sync_page)
+    assert plan.first_sync and plan.existing
+    texts = [w.text() for w in window.sync_page.plan_dialog.findChildren(QLabel)]
+    assert any("already in the workspace" in t and "name '" in t and "\u2192 'New Name'" in t for t in texts), texts
+    window.sync_page.plan_dialog.reject()

@@ -143,3 +143,18 @@ def test_every_person_a_run_decided_about_is_listed_with_whether_it_went_out(led
     assert people[hid(2)].category is Category.SKIP and not people[hid(2)].sent
     record = ledger.run(summary.run_id)
     assert record is not None and record.people_sent == summary.people_sent == 4
+
+
+def test_a_person_already_in_the_workspace_is_compared_attribute_by_attribute() -> None:
+    from cio_desktop.sync.plan_sample import compare
+
+    held = {"id": "c1", "email": "a@x.io", "plan": "free", "mrr": "10", "vip": "true", "legacy": "x"}
+    sent = {"email": "a@x.io", "plan": "pro", "mrr": 10, "vip": True, "title": "CTO", "tags": ["a", "b"]}
+    person = compare("c1", held, sent)
+    assert [c.describe() for c in person.changes] == [
+        "plan 'free' \u2192 'pro'",
+        'tags added (\'["a","b"]\')',
+        "title added ('CTO')",
+    ]
+    assert person.same == 2 and person.untouched == 1, "mrr and vip are the same as text; legacy is kept"
+    assert person.describe().endswith("(2 the same, 1 not mapped and kept)")
