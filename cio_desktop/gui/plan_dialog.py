@@ -53,7 +53,7 @@ class PlanDialog(QDialog):
         self.plan = plan
         what = "full sync" if plan.mode is RunMode.FULL else "sync of changes"
         self.setWindowTitle(f"Confirm the {what}")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(640)
         layout = QVBoxLayout(self)
         head = QLabel(
             f"<b>Customer.io workspace {plan.site_id or '(no site id)'}</b> ({plan.region})<br>"
@@ -111,6 +111,7 @@ class PlanDialog(QDialog):
             first.setAccessibleName("First sync")
             layout.addWidget(first)
 
+        layout.addStretch(1)  # extra height goes below the text, not between its lines
         buttons = QDialogButtonBox()
         self.send_button = QPushButton(self._send_text())
         self.send_button.setObjectName("primary")

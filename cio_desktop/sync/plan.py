@@ -226,13 +226,14 @@ class Plan:
         if not self.existing:
             return [f"None of {self.sampled:,} people sampled from those to be created is in the workspace yet."]
         n = len(self.existing)
+        changed = [p for p in self.existing if p.changes]
         out = [
-            f"{n:,} of {self.sampled:,} people sampled from those to be created are already in the workspace;"
-            " for them the sync changes:"
+            f"{n:,} of {self.sampled:,} people sampled from those to be created are already in the workspace:"
+            f" {len(changed):,} would change, {n - len(changed):,} stay as they are."
         ]
-        out.extend("  " + p.describe() for p in self.existing[:SHOWN_PEOPLE])
-        if n > SHOWN_PEOPLE:
-            out.append(f"  and {n - SHOWN_PEOPLE:,} more")
+        out.extend("  " + p.describe() for p in changed[:SHOWN_PEOPLE])
+        if len(changed) > SHOWN_PEOPLE:
+            out.append(f"  and {len(changed) - SHOWN_PEOPLE:,} more who would change")
         return out
 
 

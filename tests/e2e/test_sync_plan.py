@@ -130,5 +130,5 @@ def test_a_first_sync_into_a_workspace_with_people_shows_what_changes_for_them(s
         ], "only the name changes, from what the workspace holds to the new one"
         assert person.same > 0
     text = "\n".join(plan.lines())
-    assert "50 of 50 people sampled from those to be created are already in the workspace" in text
+    assert "50 of 50 people sampled from those to be created are already in the workspace: 50 would change" in text
     assert plan.to_dict()["already_in_workspace"]["sampled"] == 50
