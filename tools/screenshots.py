@@ -216,8 +216,27 @@ def main(argv: list[str] | None = None) -> int:
 
     window.show_page("Sync")
     sync = window.sync_page
-    sync.start("full")
-    wait_until(app, lambda: not sync.running, 300, "the demo sync")
+    # Full sync asks first: the plan's confirmation, and the people behind one of its numbers.
+    sync.request("full")
+    wait_until(app, lambda: sync.plan_dialog is not None and sync.plan_dialog.isVisible(), 300, "the plan")
+    plan_dialog = sync.plan_dialog
+    assert plan_dialog is not None
+    app.processEvents()
+    plan_dialog.grab().save(str(out / f"plan-confirmation{suffix}.png"))
+    print(f"wrote {out / f'plan-confirmation{suffix}.png'}")
+    from cio_desktop.sync.run_people import Category
+
+    plan_dialog.count_buttons[Category.SKIP].click()
+    people = plan_dialog.people_dialog
+    assert people is not None
+    wait_until(app, lambda: people.view.model.total_rows() > 0, 60, "the plan's skipped people")
+    people.resize(900, 480)
+    app.processEvents()
+    people.grab().save(str(out / f"plan-people{suffix}.png"))
+    print(f"wrote {out / f'plan-people{suffix}.png'}")
+    people.reject()
+    plan_dialog.confirm()
+    wait_until(app, lambda: not sync.running and sync.summary.status != "busy", 300, "the demo sync")
     shoot("Sync")
 
     # The schedule controls: daily at 07:30, changes only (the demo cannot hand it to the system).

@@ -56,6 +56,14 @@ def add_parser(subparsers: Subparsers) -> None:
     which.add_argument("--incremental", action="store_true", help="users updated since the last run (default)")
     p.add_argument("--dry-run", action="store_true", help="plan a full run and report; send nothing")
     p.add_argument(
+        "--plan",
+        action="store_true",
+        help=(
+            "print what this sync would do (workspace, people created, updated, unchanged, skipped by reason,"
+            " deleted, events) and send nothing; the app asks for the same plan before a full sync"
+        ),
+    )
+    p.add_argument(
         "--allow-deletions",
         type=_count,
         metavar="N",
@@ -209,6 +217,8 @@ def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plan:
+        return run_plan(args)
     if args.dry_run:
         mode = RunMode.DRY_RUN
     elif args.full:
@@ -242,3 +252,41 @@ def run(args: argparse.Namespace) -> int:
         else:
             err.write(f"cio-desktop sync: {exc}\n")
         return EXIT_CONFIG
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """``sync --plan``: the plan of the run ``sync`` (or ``sync --full``) would make; never sends."""
+    from cio_desktop.sync.plan import PlanError, compute_plan
+
+    mode = RunMode.FULL if args.full or args.dry_run else RunMode.INCREMENTAL
+    try:
+        with open_for_args(args, need_track=False) as opened:
+            cancel = threading.Event()
+            with _sigint_sets(cancel):
+                try:
+                    plan = compute_plan(opened.services.engine(), mode, cancel=cancel, app=opened.services.app)
+                except InterruptedError:
+                    return EXIT_CANCELLED
+                except PlanError as exc:
+                    code = (
+                        EXIT_BUSY
+                        if exc.problem is Problem.BUSY
+                        else (EXIT_CONFIG if exc.problem in CONFIG_PROBLEMS else EXIT_PARTIAL)
+                    )
+                    _fail(args, str(exc), exc.problem.value if exc.problem else "source")
+                    return code
+            if args.json:
+                sys.stdout.write(json.dumps({**plan.to_dict(), "profile": opened.label}) + "\n")
+            else:
+                sys.stdout.write("\n".join(plan.lines()) + "\n")
+            return EXIT_OK
+    except ConfigurationError as exc:
+        _fail(args, str(exc), "configuration")
+        return EXIT_CONFIG
+
+
+def _fail(args: argparse.Namespace, message: str, problem: str) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps({"status": "failed", "problem": problem, "message": message}) + "\n")
+    else:
+        sys.stderr.write(f"cio-desktop sync: {message}\n")

@@ -24,15 +24,18 @@ from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.workers import JobCancelled, JobContext
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.net.errors import ServiceError
+from cio_desktop.sync.deletions import WITHHELD_PREFIX
 from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.model import Action, Reason
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.runs import LedgerError, RunError, RunRecord, RunStatus, WithheldDeletion
 from cio_desktop.sync.summary import RunMode, RunSummary
+from cio_desktop.sync.words import is_unchanged, label_text
 
 if TYPE_CHECKING:
     # Only for annotations: the engine module loads the HTTP clients, which start-up does not need.
     from cio_desktop.sync.engine import PreviewRow, SyncEngine
+    from cio_desktop.sync.plan import Plan, PlanChanged
 
 # The secrets a profile keeps, in the order the Connect page shows them.
 PROFILE_SECRETS = (SecretKey.HULL_SECRET, SecretKey.CIO_API_KEY, SecretKey.CIO_APP_KEY)
@@ -303,23 +306,34 @@ def export_errors(profile_name: str, run_id: int, path: str, search: str | None)
 
 
 def run_totals(run: RunRecord) -> dict[str, int]:
-    """Sent / skipped / failed people of a run, and deletions withheld, from its per-decision counts."""
-    sent = skipped = objects = relationships = 0
-    for label, n in run.counts.items():
-        if label.startswith("skip"):
+    """Sent / unchanged / skipped / failed people of a stored run, deletions withheld, and the object
+    and relationship operations of accounts sent as objects."""
+    return totals(run.counts, run.failed, run.people_sent, run.withheld)
+
+
+def totals(counts: Mapping[str, int], failed: int, people_sent: int | None, withheld: int) -> dict[str, int]:
+    """What the Sync page and History both show of a run (one function, the run record's numbers):
+    sent is what Customer.io accepted (runs older than that record: what was planned, less failures)."""
+    planned = unchanged = skipped = objects = relationships = 0
+    for label, n in counts.items():
+        if is_unchanged(label):
+            unchanged += n
+        elif label.startswith("skip"):
             skipped += n
         elif label.startswith(("identify", "delete", "merge")):
-            sent += n
+            planned += n
         elif label.startswith(("object identify", "object delete")):
             objects += n
         elif label.startswith("relationship ("):
             relationships += n
+    sent = people_sent if people_sent is not None else max(0, planned - failed)
     return {
-        "sent": max(0, sent - run.failed),
+        "sent": sent,
+        "unchanged": unchanged,
         "skipped": skipped,
-        "failed": run.failed,
-        "withheld": run.withheld,
-        # Accounts as objects: object operations and relationship changes the run planned.
+        "failed": failed,
+        "withheld": withheld,
+        # Accounts as objects: object operations and relationship changes of the run.
         "objects": objects,
         "relationships": relationships,
     }
@@ -336,8 +350,23 @@ def run_status_level(run: RunRecord) -> ErrorKind:
     return ErrorKind.WARNING
 
 
+PROBLEM_TEXT: Mapping[str, str] = {
+    "credentials": "the credentials were refused",
+    "configuration": "the profile cannot work as set up",
+    "busy": "another sync of this profile was running",
+    "source": "reading Hull (or the export file) failed",
+    "service": "Customer.io kept failing",
+    "not_found": "the person was not found",
+    "internal": "an unexpected error",
+}
+
+
 def run_outcome_text(run: RunRecord) -> str:
-    """A stored run's outcome in words: its status and the message the Sync page and CLI showed."""
+    """A stored run's outcome in words: its status and the message the Sync page and CLI showed; a
+    failed run says what the problem was."""
+    if run.status is RunStatus.FAILED and run.problem:
+        why = PROBLEM_TEXT.get(run.problem, run.problem)
+        return f"Failed because {why}: {run.message}" if run.message else f"Failed because {why}."
     if not run.message:
         return f"{run.status_text}."
     if run.message.startswith(run.status_text):
@@ -346,7 +375,7 @@ def run_outcome_text(run: RunRecord) -> str:
 
 
 def run_tooltip(run: RunRecord) -> str:
-    lines = [f"{label}: {n:,}" for label, n in sorted(run.counts.items())]
+    lines = [f"{label_text(label)}: {n:,}" for label, n in sorted(run.counts.items())]
     if run.message:
         lines.append(run.message)
     return "\n".join(lines) or "No people handled."
@@ -426,10 +455,16 @@ def run_sync(
     mode: RunMode,
     job: JobContext,
     approval: DeletionApproval | None = None,
-) -> RunSummary:
+    plan: Plan | None = None,
+) -> RunSummary | PlanChanged:
     """Run a sync; progress and log lines go through the job's throttled forwarding. ``approval``
-    is the user's consent to deletions the guard withheld (approved in History)."""
+    is the user's consent to deletions the guard withheld (approved in History); ``plan`` a plan the
+    user confirmed: the run is bounded by it, or refused (PlanChanged) when the source moved since."""
     with open_engine(profile, secrets, secret_name, send=mode is not RunMode.DRY_RUN) as engine:
+        if plan is not None:
+            from cio_desktop.sync.plan import run_planned
+
+            return run_planned(engine, plan, on_progress=job.progress, on_log=job.log, cancel=job.cancel)
         return engine.run(mode, on_progress=job.progress, on_log=job.log, cancel=job.cancel, allow_deletions=approval)
 
 
@@ -446,12 +481,13 @@ def _summary_head(summary: RunSummary) -> str:
     """What a run did, in one sentence (without its outcome)."""
     counts = summary.counts
     duration = duration_text(summary.duration_s)
-    skipped = sum(n for label, n in counts.items() if label.startswith("skip"))
+    t = totals(counts, summary.failed, summary.people_sent, summary.withheld)
+    skipped = t["skipped"]
     if summary.mode is RunMode.DRY_RUN:
-        planned = sum(n for label, n in counts.items() if not label.startswith(("skip", "event skip")))
+        planned = sum(n for label, n in counts.items() if not label.startswith(("skip", "event skip", WITHHELD_PREFIX)))
         return (
-            f"Dry run finished in {duration}: {planned:,} operations planned, {skipped:,} people skipped. "
-            "Nothing was sent."
+            f"Dry run finished in {duration}: {planned:,} operations planned, {t['unchanged']:,} people unchanged,"
+            f" {skipped:,} skipped. Nothing was sent."
         )
     objects = (
         f", {summary.objects_sent:,} account objects and {summary.relationships_sent:,} relationships"
@@ -459,8 +495,9 @@ def _summary_head(summary: RunSummary) -> str:
         else ""
     )
     return (
-        f"Sent {summary.people_sent:,} people{objects} and {summary.events_sent:,} events in {duration}; "
-        f"{skipped:,} people skipped" + (f"; {summary.failed:,} failed (see History)." if summary.failed else ".")
+        f"Sent {t['sent']:,} people{objects} and {summary.events_sent:,} events in {duration};"
+        f" {t['unchanged']:,} unchanged, {skipped:,} skipped"
+        + (f"; {summary.failed:,} failed (see History)." if summary.failed else ".")
     )
 
 

@@ -271,7 +271,7 @@ class MainWindow(ProfileActionsMixin, QMainWindow):
 
     def _sync_changes(self) -> None:
         self.show_page("Sync")  # the progress and any "nobody chosen" warning are shown there
-        self.sync_page.start(RunMode.INCREMENTAL)
+        self.sync_page.request(RunMode.INCREMENTAL)
 
     def reload_current_page(self) -> None:
         """F5: read again what the current page shows (segments, event names, preview, history)."""

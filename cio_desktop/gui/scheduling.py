@@ -220,9 +220,11 @@ class Scheduling(QObject):
                 return None
             responsive.hold()  # keep the OS from napping the app while the run lasts
             try:
-                return backend.run_sync(profile, secrets, profile.name, mode, job)
+                result = backend.run_sync(profile, secrets, profile.name, mode, job)
             finally:
                 responsive.release()
+            # A scheduled run is never given a plan, so it is never refused as stale (PlanChanged).
+            return result if isinstance(result, RunSummary) else None
 
         self.ctx.runner.submit(
             self.ctx.key(f"scheduled-sync:{name}"),

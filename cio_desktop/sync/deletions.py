@@ -20,6 +20,7 @@ from cio_desktop.sync.guard import DeletionApproval, GuardInput, GuardVerdict, W
 from cio_desktop.sync.ledger import Ledger
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
 from cio_desktop.sync.planner import plan_missing
+from cio_desktop.sync.run_people import Category
 
 WITHHELD_PREFIX = "withheld: "
 _RECORD_EVERY = 1000
@@ -60,7 +61,8 @@ class DeletionOutcome:
 
 class DeletionStep:
     """One run's deletions (see the module docstring). ``send`` takes an allowed delete decision,
-    ``count`` a label for the run's counts, ``stopped`` says whether the run must stop now."""
+    ``count`` a label for the run's counts, ``stopped`` says whether the run must stop now, ``record``
+    (optional) takes each decision with who it concerns and, for a withheld one, its category."""
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class DeletionStep:
         send: Callable[[Decision], None],
         count: Callable[[str], None],
         stopped: Callable[[], bool],
+        record: Callable[[Decision, str, Category | None], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.ctx = ctx
@@ -90,6 +93,7 @@ class DeletionStep:
         self.send = send
         self.count = count
         self.stopped = stopped
+        self.record = record
 
     def _candidates(self) -> Iterator[tuple[Decision, bool]]:
         """(decision, known to the ledger) for everyone who may be deleted, deferred ones first."""
@@ -159,20 +163,27 @@ class DeletionStep:
                 return None
             if decision.action is not Action.DELETE:
                 self.count(decision.label)
+                self._note(decision, None)
                 continue
             if (listed if self._covered(decision) else others).allowed:
                 allowed += 1
                 self.count(decision.label)
+                self._note(decision, None)
                 self.send(decision)
                 continue
             withheld += 1
             self.count(withheld_label(decision))
+            self._note(decision, Category.WITHHELD)
             if keep_list:
                 pending.append((decision.customer_id or "", decision.hull_id))
                 if len(pending) >= _RECORD_EVERY:
                     self._record(pending)
         self._record(pending)
         return DeletionOutcome(allowed, withheld, shown)
+
+    def _note(self, decision: Decision, category: Category | None) -> None:
+        if self.record is not None:
+            self.record(decision, f"(Hull id {decision.hull_id})" if decision.hull_id else "", category)
 
     def _record(self, pending: list[tuple[str, str]]) -> None:
         if pending and self.run_id is not None:

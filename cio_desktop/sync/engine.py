@@ -144,16 +144,23 @@ class SyncEngine:
         cancel: threading.Event | None = None,
         hull_id: str | None = None,
         allow_deletions: DeletionApproval | None = None,
+        dry: bool = False,
+        sample: list[tuple[str, dict[str, Any]]] | None = None,
+        sample_size: int = 0,
     ) -> RunSummary:
         """Run a sync and return its summary (never raises for problems of the data or services:
         they end up in ``status``/``problem``/``message``). ``allow_deletions`` is the user's
-        approval to delete past the deletion guard (never past an incomplete read)."""
+        approval to delete past the deletion guard (never past an incomplete read). ``dry`` plans
+        ``mode`` without sending (recorded as a dry run), as :mod:`~cio_desktop.sync.plan` does; ``sample``
+        receives the first ``sample_size`` people it would create, with their attributes."""
         mode = RunMode(mode)
         if mode is RunMode.SINGLE and not hull_id:
             raise ValueError("a single send needs the Hull id of the user")
-        if mode is not RunMode.DRY_RUN and self.track is None:
+        if mode is not RunMode.DRY_RUN and not dry and self.track is None:
             raise ValueError("sending needs a Customer.io Track client")
-        state = RunState(self, mode, on_progress, on_log, cancel or threading.Event(), allow_deletions)
+        state = RunState(self, mode, on_progress, on_log, cancel or threading.Event(), allow_deletions, dry=dry)
+        if sample is not None:
+            state.people.sample, state.people.sample_size = sample, sample_size
         return Run(state).execute(hull_id)
 
     def send_one(self, hull_id: str, **kwargs: Any) -> RunSummary:

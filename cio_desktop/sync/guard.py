@@ -15,6 +15,8 @@ run deletes only on complete, clean input and within limits a marketer set:
 5. An approval (``--allow-deletions N``, or the app's review) only loosens the guard: what rules 3
    and 4 allow goes out anyway; what they withhold goes out when it is at most N deletions. A run
    that would delete more than N is withheld whole (it never picks which N).
+6. A confirmed plan (the app's Full sync confirmation) is an approval that also bounds: a run that
+   finds more deletions than the plan showed deletes nobody, even below the floor.
 
 Withheld deletions are recorded with the run; everything else in the run still goes out.
 """
@@ -48,6 +50,9 @@ class DeletionApproval:
 
     max_count: int
     from_run: int | None = None
+    # From a plan the user confirmed: never more than ``max_count`` deletions, even where the
+    # guard's thresholds alone would let more go (the plan showed exactly how many).
+    planned: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,14 @@ def check_deletions(g: GuardInput) -> GuardVerdict:
             WithheldReason.INCOMPLETE_READ,
             f"Deletions withheld: {g.read.describe_loss()}; fix the file or run again"
             f" ({ALLOW_FLAG} cannot override an incomplete read).",
+        )
+    if g.approval is not None and g.approval.planned and g.deletions > g.approval.max_count:
+        shown = g.approval.max_count
+        return GuardVerdict(
+            False,
+            WithheldReason.OVER_APPROVAL,
+            f"Deletions withheld: this run would delete {_people(g.deletions)}, more than the {shown:,} in the"
+            f" plan you confirmed; {_override(g)}.",
         )
     verdict = _thresholds(g)
     if verdict.allowed or g.approval is None:

@@ -12,6 +12,7 @@ moment without losing or duplicating anything:
   events: a user who has a customerId but is not synced must never leak as an anonymous one.
 - ``checkpoints``: the event checkpoint and the time of the last completed user pass (incremental).
 - ``runs`` / ``run_errors``: the run history and every per-person failure, exportable to CSV.
+- ``run_people``: every person the last few runs decided about, with the decision and reason.
 
 One connection guarded by a lock serves every thread (the pipeline reads, sender threads write):
 SQLite serializes writers anyway and one connection keeps the per-run ``seen`` temp table visible
@@ -36,9 +37,11 @@ from cio_desktop.config.private import StorageError, open_private_sqlite
 from cio_desktop.sync.ledger_objects import ObjectsLedgerMixin
 from cio_desktop.sync.ledger_scratch import DeletionScratchMixin, known_person
 from cio_desktop.sync.model import KnownPerson
+from cio_desktop.sync.run_people import RUN_PEOPLE_SCHEMA, RunPeopleMixin
 from cio_desktop.sync.runs import (
     KEEP_RUN_ERRORS_FOR_RUNS,
     RUNS_MIGRATION_4,
+    RUNS_MIGRATION_5,
     RUNS_SCHEMA,
     LedgerBusyError,
     LedgerError,
@@ -49,7 +52,7 @@ from cio_desktop.sync.runs import (
     WithheldDeletion,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 LEDGER_FILENAME = "ledger.sqlite3"
 # SQLite limits host parameters per statement (32766 since 3.32); stay well below.
 _CHUNK = 900
@@ -168,7 +171,7 @@ _MOVE_ASIDE = (
 )
 
 
-class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin):
+class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin):
     """The per-profile ledger. Safe to share between threads; close it when done."""
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
@@ -219,7 +222,13 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin):
                     for column, stmt in RUNS_MIGRATION_4:
                         if have and column not in have:  # no runs table yet: created whole below
                             c.execute(stmt)
-                for stmt in (*_SCHEMA.split(";"), *RUNS_SCHEMA.split(";")):
+                if 1 <= version < 5:
+                    # v5: what a run sent (one source for every page), and its people (run_people, below).
+                    have = {row[1] for row in c.execute("PRAGMA table_info(runs)")}
+                    for column, stmt in RUNS_MIGRATION_5:
+                        if have and column not in have:
+                            c.execute(stmt)
+                for stmt in (*_SCHEMA.split(";"), *RUNS_SCHEMA.split(";"), *RUN_PEOPLE_SCHEMA.split(";")):
                     if stmt.strip():
                         c.execute(stmt)
                 c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

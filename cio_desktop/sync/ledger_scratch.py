@@ -11,6 +11,7 @@ clean. :class:`DeletionScratchMixin` is part of :class:`~cio_desktop.sync.ledger
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,11 +38,27 @@ class DeletionScratchMixin:
             self._conn.execute("DELETE FROM temp.seen_customers")
             self._seen_ready = True
 
+    @contextlib.contextmanager
+    def _scratch_tx(self) -> Iterator[None]:
+        """One deferred transaction for a page of temp-table rows: row by row, each INSERT would be
+        its own commit (most of a plan's time). Deferred: the main database is not locked."""
+        if self._conn.in_transaction:
+            yield
+            return
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
     def mark_seen(self, hull_ids: Iterable[str]) -> None:
         with self._lock:
             if not self._seen_ready:
                 raise RuntimeError("begin_seen() first")
-            self._conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((h,) for h in hull_ids if h))
+            with self._scratch_tx():
+                self._conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((h,) for h in hull_ids if h))
 
     def mark_seen_customers(self, customer_ids: Iterable[str]) -> None:
         """Customer ids that members of this run map to: never counted as gone, even while the ledger
@@ -49,9 +66,10 @@ class DeletionScratchMixin:
         with self._lock:
             if not self._seen_ready:
                 raise RuntimeError("begin_seen() first")
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO temp.seen_customers VALUES (?)", ((c,) for c in customer_ids if c)
-            )
+            with self._scratch_tx():
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO temp.seen_customers VALUES (?)", ((c,) for c in customer_ids if c)
+                )
 
     def known_not_seen(self, page_size: int = 1000) -> Iterator[KnownPerson]:
         """People this tool created and has not deleted whose Hull id was not seen since begin_seen().

@@ -171,7 +171,11 @@ class ObjectsStep:
                 read=s.users_read,
                 percent=s.profile.deletion_guard_percent,
                 max_count=s.profile.deletion_guard_max,
-                approval=s.approval if s.approval is not None and s.approval.from_run is None else None,
+                # Only a count approved for this run's deletions as such (--allow-deletions N) applies to
+                # objects: a History list names people, and a confirmed plan counts people.
+                approval=s.approval
+                if s.approval is not None and s.approval.from_run is None and not s.approval.planned
+                else None,
                 full=True,
             )
         )

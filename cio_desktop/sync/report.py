@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cio_desktop.config.private import FileInUseError, atomic_writer
+from cio_desktop.sync.run_people import RunPerson
 from cio_desktop.sync.runs import RunError
 
 CSV_COLUMNS = ("time", "customer_id", "hull_id", "kind", "field", "message")
@@ -42,6 +43,39 @@ def write_errors_csv(errors: Iterable[RunError], path: Path | str) -> int:
             f" left as it was ({exc.path})."
         )
         raise FileInUseError(exc.path, exc, message=message) from exc
+
+
+PEOPLE_CSV_COLUMNS = ("hull_id", "customer_id", "person", "decision", "outcome", "reason")
+
+
+def write_people_csv(people: Iterable[RunPerson], path: Path | str, *, dry: bool) -> int:
+    """Write a run's people (decision, outcome and reason of each) like :func:`write_errors_csv`."""
+
+    def rows() -> Iterable[list[str]]:
+        for p in people:
+            yield [p.hull_id, p.customer_id, p.who, p.category.value, p.outcome(dry=dry), p.reason]
+
+    try:
+        return _write_rows(PEOPLE_CSV_COLUMNS, rows(), Path(path))
+    except FileInUseError as exc:
+        if not exc.open_elsewhere:
+            raise
+        message = (
+            f"{exc.path.name} is open in another program (Excel?): close it and export again. The file was"
+            f" left as it was ({exc.path})."
+        )
+        raise FileInUseError(exc.path, exc, message=message) from exc
+
+
+def _write_rows(header: Iterable[str], rows: Iterable[list[str]], path: Path) -> int:
+    count = 0
+    with atomic_writer(path, encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(list(header))
+        for row in rows:
+            writer.writerow([_cell(v) for v in row])
+            count += 1
+    return count
 
 
 def _write(errors: Iterable[RunError], path: Path) -> int:

@@ -44,12 +44,13 @@ class Run:
         writer = s.e.hull_writer
         write_back_failed_before = writer.failed if writer else 0
         try:
-            s.run_id = s.ledger.start_run(s.mode.value)
+            s.run_id = s.ledger.start_run(RunMode.DRY_RUN.value if s.dry else s.mode.value)
         except LedgerBusyError as exc:  # another run of the profile holds its run lock
             return self._summary(started, RunStatus.FAILED, Problem.BUSY, str(exc))
         except LedgerError as exc:  # the run lock cannot be taken at all (say, a file system without locks)
             return self._summary(started, RunStatus.FAILED, Problem.CONFIGURATION, str(exc))
         s.progress.phase(Phase.STARTING, message=f"Starting a {s.mode.value.replace('_', ' ')} sync")
+        s.ledger.prune_run_people(s.run_id)
         self.sender.start()
         try:
             self._body(hull_id)
@@ -67,6 +68,7 @@ class Run:
         finally:
             self.sender.stop()
             s.ledger.end_seen()
+            s.people.flush()
         s.save_event_checkpoint(force=True)
         if writer is not None and not s.dry:
             s.progress.phase(Phase.FINISHING, message="Writing sync traits back to Hull")
@@ -86,6 +88,9 @@ class Run:
             audience=s.audience if status is not RunStatus.FAILED else None,
             withheld=s.withheld,
             withheld_reason=s.withheld_reason.value if s.withheld_reason else None,
+            people_sent=self.sender.people_sent,
+            events_sent=self.sender.events_sent,
+            problem=s.problem.value if s.problem is not None and status is RunStatus.FAILED else None,
         )
         s.progress.phase(Phase.DONE, message=message or status.value)
         return self._summary(

@@ -18,6 +18,7 @@ from cio_desktop.sync.ledger import Checkpoint
 from cio_desktop.sync.model import EventRoute, KnownPerson, MappingContext
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
+from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.sender import Entry, Job, Sender
 from cio_desktop.sync.state import RunState
 
@@ -56,6 +57,7 @@ class EventsPass:
         packer: BatchPacker[Entry] = BatchPacker(max_ops=s.e.batch_max_ops)
         seq = 0
         s.read_source = True
+        s.people.flush()  # a dry run reads its own decisions back (see _as_if_sent)
         s.events_read = True
         feed = Prefetch(lambda: s.e.source.iter_events(list(s.profile.events), since=since), PAGE_SIZE, s.stop)
         try:
@@ -86,7 +88,24 @@ class EventsPass:
             )
         if self.s.profile.anonymous_events:
             page.anonymous = ledger.anonymous_users(e.user_id for e in chunk if e.user_id)
+        if self.s.dry:
+            self._as_if_sent(page, [e.user_id for e in chunk if e.user_id])
         return page
+
+    def _as_if_sent(self, page: _Page, hull_ids: list[str]) -> None:
+        """A dry run (a plan) sent nobody, yet the run it plans sends its people before their events:
+        count the events as that run would, from this run's decisions (created or updated people are
+        synced, deleted ones are not, members without a customerId may go out anonymously)."""
+        s = self.s
+        if s.run_id is None:
+            return
+        for hid, (category, cid) in s.ledger.run_people_decisions(s.run_id, hull_ids).items():
+            if category in (Category.CREATE, Category.UPDATE):
+                page.by_hull[hid] = KnownPerson(cid, hid)
+            elif category is Category.DELETE:
+                page.by_hull.pop(hid, None)
+            elif category is Category.SKIP and not cid and s.profile.anonymous_events:
+                page.anonymous.setdefault(hid, None)
 
     def _identity(self, event: HullEvent, page: _Page) -> tuple[str | None, str | None, bool]:
         """The event's person as Customer.io may know them: (customerId, anonymous id, may be anonymous)."""

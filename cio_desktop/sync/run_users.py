@@ -24,6 +24,7 @@ from cio_desktop.sync.objects_step import ObjectsStep
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
+from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.sender import Entry, Sender
 from cio_desktop.sync.state import RunState
 from cio_desktop.sync.summary import Problem, RunMode
@@ -31,6 +32,7 @@ from cio_desktop.sync.summary import Problem, RunMode
 # A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
 FINGERPRINT_SETTLE_S = 300.0
 UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
+UNCHANGED_WHY = "same data as the last sync"
 
 # Profile settings that do not change what a person's payload is.
 _NOT_IN_PAYLOAD = frozenset(
@@ -144,8 +146,11 @@ class UsersPass:
                 # Same Hull data and settings as when Customer.io accepted them: no need to map again.
                 unchanged += 1
                 in_cio.append((user, kp.customer_id))
+                s.people.add(hid, kp.customer_id, Category.UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, user_line(user))
                 continue
             decision = plan_user(user, self.ctx, kp, now=now)
+            if decision.action is not Action.DELETE:  # deletions are listed by the deletion step
+                s.people.decided(decision, user_line(user))
             if decision.action is Action.DELETE:
                 # Counted, guarded and sent (or withheld) by the deletion step, once every user was read.
                 deferred.append(defer_row(decision, known=kp is not None))
@@ -228,6 +233,7 @@ class UsersPass:
             send=send,
             count=lambda label: s.progress.advance(1, label=label),
             stopped=s.stopped,
+            record=s.people.decided,
         )
         outcome = step.run()
         if outcome is None:
@@ -274,6 +280,7 @@ class UsersPass:
                 " once it has read every row, within the deletion guard)",
             )
         s.progress.advance(1, label=decision.label)
+        s.people.decided(decision, user_line(user))
         s.say(f"{user_line(user)}: {decision.label}" + (f" ({decision.message})" if decision.message else ""))
         packer: BatchPacker[Entry] = BatchPacker(max_ops=s.e.batch_max_ops)
         if decision.operations:

@@ -57,7 +57,10 @@ CREATE TABLE IF NOT EXISTS runs (
     unreadable INTEGER NOT NULL DEFAULT 0,
     audience   INTEGER,
     withheld   INTEGER NOT NULL DEFAULT 0,
-    withheld_reason TEXT
+    withheld_reason TEXT,
+    people_sent INTEGER,
+    events_sent INTEGER,
+    problem    TEXT
 );
 CREATE TABLE IF NOT EXISTS run_errors (
     id          INTEGER PRIMARY KEY,
@@ -86,9 +89,16 @@ RUNS_MIGRATION_4 = (
     ("withheld_reason", "ALTER TABLE runs ADD COLUMN withheld_reason TEXT"),
 )
 
+# Schema 4 -> 5: what a run sent, as the sender counted it (None for older runs), and why it failed.
+RUNS_MIGRATION_5 = (
+    ("people_sent", "ALTER TABLE runs ADD COLUMN people_sent INTEGER"),
+    ("events_sent", "ALTER TABLE runs ADD COLUMN events_sent INTEGER"),
+    ("problem", "ALTER TABLE runs ADD COLUMN problem TEXT"),
+)
+
 _SELECT_RUNS = (
     "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld,"
-    " withheld_reason FROM runs"
+    " withheld_reason, people_sent, events_sent, problem FROM runs"
 )
 
 
@@ -137,6 +147,11 @@ class RunRecord:
     audience: int | None = None
     withheld: int = 0
     withheld_reason: str | None = None
+    # People and events Customer.io accepted in this run (None: a run older than this record).
+    people_sent: int | None = None
+    events_sent: int | None = None
+    # Why a failed run stopped (a :class:`~cio_desktop.sync.summary.Problem` value), None otherwise.
+    problem: str | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -294,11 +309,14 @@ class RunsMixin:
         audience: int | None = None,
         withheld: int = 0,
         withheld_reason: str | None = None,
+        people_sent: int | None = None,
+        events_sent: int | None = None,
+        problem: str | None = None,
     ) -> RunRecord:
         with self._tx():
             self._conn.execute(
                 "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=?, unreadable=?, audience=?,"
-                " withheld=?, withheld_reason=? WHERE id=?",
+                " withheld=?, withheld_reason=?, people_sent=?, events_sent=?, problem=? WHERE id=?",
                 (
                     status.value,
                     self._clock(),
@@ -309,6 +327,9 @@ class RunsMixin:
                     audience,
                     withheld,
                     withheld_reason,
+                    people_sent,
+                    events_sent,
+                    problem,
                     run_id,
                 ),
             )
@@ -448,7 +469,23 @@ class RunsMixin:
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    rid, mode, status, started, ended, counts, failed, message, unreadable, audience, withheld, reason = row
+    (
+        rid,
+        mode,
+        status,
+        started,
+        ended,
+        counts,
+        failed,
+        message,
+        unreadable,
+        audience,
+        withheld,
+        reason,
+        ps,
+        es,
+        problem,
+    ) = row
     try:
         parsed = json.loads(counts or "{}")
     except ValueError:
@@ -466,4 +503,7 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         audience=None if audience is None else int(audience),
         withheld=int(withheld or 0),
         withheld_reason=None if reason is None else str(reason),
+        people_sent=None if ps is None else int(ps),
+        events_sent=None if es is None else int(es),
+        problem=None if problem is None else str(problem),
     )

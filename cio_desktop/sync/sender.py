@@ -304,6 +304,7 @@ class Sender:
                 events.append(EventWrite(entry.event.event_id, entry.event.ulid))
         errors = [_error_write(f) for f in results.failed]
         self.s.ledger.record_sent(self.s.run_id, people=people, events=events, errors=errors)
+        self.s.people.sent((p.hull_id, p.customer_id) for p in people)  # the run's list says who went out
         with self.lock:
             self.people_sent += len(people)
             self.events_sent += len(events)

@@ -24,6 +24,7 @@ from cio_desktop.sync.guard import DeletionApproval, WithheldReason
 from cio_desktop.sync.ledger import Checkpoint, Ledger
 from cio_desktop.sync.model import MappingContext
 from cio_desktop.sync.progress import Progress, ProgressTracker
+from cio_desktop.sync.run_people import PeopleLog
 from cio_desktop.sync.summary import Problem, RunMode
 
 log = logging.getLogger(__name__)
@@ -66,18 +67,22 @@ class RunState:
         on_log: Callable[[str], None] | None,
         cancel: threading.Event,
         approval: DeletionApproval | None = None,
+        *,
+        dry: bool = False,
     ) -> None:
         self.e = engine
         self.profile = engine.profile
         self.ledger = engine.ledger
         self.mode = mode
-        self.dry = mode is RunMode.DRY_RUN
+        # A dry run plans a full run; ``dry`` plans any mode (a plan of "Sync changes") without sending.
+        self.dry = dry or mode is RunMode.DRY_RUN
         self.cancel = cancel
         self.on_log = on_log
         self.progress = ProgressTracker(on_progress)
         self.stop = threading.Event()  # cancel or a fatal problem: no new work
         self.lock = threading.Lock()
         self.run_id: int | None = None
+        self.people = PeopleLog(self.ledger, lambda: self.run_id)  # every person decided, for History
         self.problem: Problem | None = None
         self.problem_message = ""
         self.errors_sample: list[str] = []

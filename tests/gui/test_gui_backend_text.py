@@ -27,7 +27,7 @@ def _summary(status: RunStatus, mode: RunMode = RunMode.FULL, **kw: object) -> R
         "started_at": 0.0,
         "ended_at": 2.0,
         "duration_s": 2.0,
-        "counts": MappingProxyType({"identify (new)": 5, "skip (unchanged)": 2}),
+        "counts": MappingProxyType({"identify (new)": 5, "skip: unchanged": 2, "skip: no email": 1}),
         "failed": 0,
     }
     fields.update(kw)
@@ -60,7 +60,7 @@ def test_a_completed_run_is_ok_unless_someone_failed() -> None:
 def test_a_dry_run_says_what_it_planned_and_that_nothing_was_sent() -> None:
     kind, text = backend.summary_text(_summary(RunStatus.COMPLETED, RunMode.DRY_RUN))
     assert kind is ErrorKind.OK
-    assert "5 operations planned, 2 people skipped" in text and "Nothing was sent" in text
+    assert "5 operations planned, 2 people unchanged, 1 skipped" in text and "Nothing was sent" in text
 
 
 def test_a_failed_run_leads_with_its_message_and_mentions_sends_only_when_there_were_some() -> None:

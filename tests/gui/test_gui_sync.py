@@ -21,9 +21,12 @@ def test_a_sync_from_the_gui_shows_progress_and_lands_in_history(qtbot, make_san
     progress: list[object] = []
     real_show = sync.show_progress
     sync.show_progress = lambda p: (progress.append(p), real_show(p))  # type: ignore[method-assign]
-    with qtbot.waitSignal(sync.run_finished, timeout=60000) as finished:
+    with qtbot.waitSignal(sync.plan_ready, timeout=60000):
         qtbot.mouseClick(sync.mode_buttons["full"], Qt.MouseButton.LeftButton)
         assert not sync.mode_buttons["full"].isEnabled() and sync.cancel_button.isEnabled()
+    assert sync.plan_dialog is not None and sb.cio_people() == {}, "nothing is sent before the confirmation"
+    with qtbot.waitSignal(sync.run_finished, timeout=60000) as finished:
+        qtbot.mouseClick(sync.plan_dialog.send_button, Qt.MouseButton.LeftButton)
     assert finished.args[0] == "completed"
     summary = finished.args[1]
     assert progress, "no progress reached the page"
@@ -31,16 +34,16 @@ def test_a_sync_from_the_gui_shows_progress_and_lands_in_history(qtbot, make_san
     assert sync.summary.status == "ok"
     assert f"Sent {summary.people_sent:,} people" in sync.summary.text()
     assert summary.people_sent == len(sb.cio_people()) > 0
-    assert "identify (new)" in sync.counts_label.text()
+    assert "created in Customer.io" in sync.counts_label.text()
     assert sync.mode_buttons["full"].isEnabled() and not sync.cancel_button.isEnabled()
 
     history = window.history_page
     window.show_page("History")
-    qtbot.waitUntil(lambda: history.runs_model.total_rows() == 1, timeout=10000)
+    qtbot.waitUntil(lambda: history.runs_model.total_rows() == 2, timeout=10000)  # the plan, then the run
     run = history.runs_model.row(0)
     assert run.status.value == "completed"
     assert backend.run_totals(run)["sent"] == summary.people_sent
-    assert history.chart.bars and history.chart.bars[0][1]["sent"] == summary.people_sent
+    assert history.chart.bars and history.chart.bars[-1][1]["sent"] == summary.people_sent
 
 
 def test_cancelling_a_running_sync_stops_it_and_history_says_cancelled(qtbot, make_sandbox, make_window) -> None:
@@ -114,7 +117,7 @@ def test_a_dry_run_from_the_gui_plans_everything_and_sends_nothing(qtbot, make_s
     assert finished.args[0] == "completed"
     assert sb.cio_people() == {}
     assert "Dry run" in sync.summary.text() and "Nothing was sent" in sync.summary.text()
-    assert "identify (new)" in sync.counts_label.text()
+    assert "created in Customer.io" in sync.counts_label.text()
 
 
 def test_withheld_deletions_are_explained_reviewed_and_approved_from_history(qtbot, make_sandbox, make_window) -> None:

@@ -142,7 +142,7 @@ def test_a_v2_ledger_is_upgraded_in_place_with_an_empty_anonymous_users_table(tm
         led.update_anonymous_users([("h2", "anon-2")])
         assert led.anonymous_users(["h2", "h1"]) == {"h2": "anon-2"}
     with contextlib.closing(sqlite3.connect(path)) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 def test_anonymous_page_and_screen_events_keep_their_type(ledger: Ledger) -> None:

@@ -357,3 +357,42 @@ def test_a_version_3_ledger_gains_the_run_outcome_columns_and_keeps_its_history(
         done = led.finish_run(rid, RunStatus.DELETIONS_WITHHELD, counts={}, failed=0, withheld=1, audience=10)
         assert done.withheld == 1 and [w.customer_id for w in led.withheld_deletions(rid)] == ["c1"]
         assert led.last_clean_audience() is None, "a run that withheld deletions is no baseline"
+
+
+def test_a_version_4_ledger_gains_what_runs_sent_and_their_people_lists(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as led:
+        rid = led.start_run("full")
+        led.finish_run(rid, RunStatus.COMPLETED, counts={"identify (new)": 2}, failed=0)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            "DROP TABLE run_people; ALTER TABLE runs DROP COLUMN people_sent; ALTER TABLE runs DROP COLUMN events_sent;"
+            " ALTER TABLE runs DROP COLUMN problem;"
+            " PRAGMA user_version=4;"
+        )
+    with Ledger(path) as led:
+        (old,) = led.runs()
+        assert old.counts == {"identify (new)": 2} and old.people_sent is None, "older runs: sent is not known"
+        rid = led.start_run("full")
+        led.record_run_people(rid, [("h1", "c1", "create", "identify (new)", "new person", "Jane <j@x.io>")])
+        led.mark_run_people_sent(rid, [("h1", "c1")])
+        done = led.finish_run(rid, RunStatus.COMPLETED, counts={"identify (new)": 1}, failed=0, people_sent=1)
+        assert done.people_sent == 1
+        (jane,) = led.iter_run_people(rid, search="jane")
+        assert jane.sent and jane.outcome(dry=False) == "created"
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_only_the_last_runs_keep_their_people_lists(ledger: Ledger) -> None:
+    from cio_desktop.sync.run_people import KEEP_RUN_PEOPLE_FOR_RUNS
+
+    ids = []
+    for _ in range(KEEP_RUN_PEOPLE_FOR_RUNS + 2):
+        rid = ledger.start_run("full")
+        ledger.prune_run_people(rid)
+        ledger.record_run_people(rid, [("h1", "c1", "unchanged", "skip: unchanged", "", "")])
+        ledger.finish_run(rid, RunStatus.COMPLETED, counts={}, failed=0)
+        ids.append(rid)
+    kept = [rid for rid in ids if ledger.run_people_counts(rid)]
+    assert kept == ids[-KEEP_RUN_PEOPLE_FOR_RUNS:]

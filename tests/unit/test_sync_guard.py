@@ -83,3 +83,16 @@ def test_an_approval_never_withholds_what_the_guard_alone_would_let_through() ->
 def test_the_override_command_repeats_the_runs_mode() -> None:
     assert "`cio-desktop sync --full --allow-deletions 1001`" in guard(deletions=1001, created=10**6).message
     assert "`cio-desktop sync --allow-deletions 1001`" in guard(deletions=1001, created=10**6, full=False).message
+
+
+def test_a_confirmed_plan_bounds_deletions_even_under_the_floor() -> None:
+    assert guard(deletions=2, approval=DeletionApproval(2, planned=True)).allowed
+    v = guard(deletions=3, created=100_000, approval=DeletionApproval(2, planned=True))
+    assert not v.allowed and v.reason is WithheldReason.OVER_APPROVAL
+    assert "more than the 2 in the plan you confirmed" in v.message
+    assert guard(deletions=0, approval=DeletionApproval(0, planned=True)).allowed
+
+
+def test_a_confirmed_plan_never_overrides_an_incomplete_read() -> None:
+    v = guard(deletions=1, read=ReadReport("users.jsonl", unreadable=1), approval=DeletionApproval(5, planned=True))
+    assert not v.allowed and v.reason is WithheldReason.INCOMPLETE_READ

@@ -1,4 +1,5 @@
-"""History: past runs with their counts, a chart of sent / skipped / failed, and each run's errors."""
+"""History: past runs with their counts, a chart of sent / skipped / failed, and for each run every
+person it decided about (decision and reason, searchable, exportable) and its errors."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -25,11 +27,13 @@ from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import Column, LazyTableModel
 from cio_desktop.gui.platform import native_keys
+from cio_desktop.gui.run_people_view import RunPeopleView
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 from cio_desktop.gui.withheld import WithheldDialog
-from cio_desktop.sync.runs import RunError, RunRecord
+from cio_desktop.sync.runs import RunError, RunRecord, RunStatus
 
+# Unchanged people are not drawn: a run that sent one person beside 100,000 unchanged would not show.
 SERIES = (
     ("sent", QColor("#2e9e50")),
     ("skipped", QColor("#8a8f98")),
@@ -44,7 +48,7 @@ class RunChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Chart of sent, skipped and failed people and withheld deletions per run")
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.bars: list[tuple[str, dict[str, int]]] = []
 
@@ -53,8 +57,8 @@ class RunChart(QWidget):
 
     def set_runs(self, bars: list[tuple[str, dict[str, int]]]) -> None:
         self.bars = bars
-        total = sum(sum(v.values()) for _l, v in bars)
-        self.setAccessibleDescription(f"{len(bars)} runs, {total:,} people in all")
+        total = sum(sum(v.get(name, 0) for name, _c in SERIES) for _l, v in bars)
+        self.setAccessibleDescription(f"{len(bars)} runs, {total:,} people sent, skipped, failed or withheld")
         self.update()
 
     def paintEvent(self, _event: QPaintEvent) -> None:
@@ -77,7 +81,7 @@ class RunChart(QWidget):
             p.setPen(text_color)
             p.drawText(area, Qt.AlignmentFlag.AlignCenter, "No runs yet.")
             return
-        top = max(1, max(sum(v.values()) for _l, v in self.bars))
+        top = max(1, max(sum(v.get(name, 0) for name, _c in SERIES) for _l, v in self.bars))
         p.setPen(grid)
         p.drawLine(area.bottomLeft(), area.bottomRight())
         p.setPen(text_color)
@@ -90,7 +94,9 @@ class RunChart(QWidget):
             cx = area.left() + slot * i + (slot - width) / 2
             y = area.bottom()
             for name, color in SERIES:
-                h = area.height() * values.get(name, 0) / top
+                value = values.get(name, 0)
+                # Anything at all is at least a few pixels high: a one-person run stays visible.
+                h = max(MIN_BAR_PX, area.height() * value / top) if value > 0 else 0.0
                 if h > 0:
                     p.fillRect(QRectF(cx, y - h, width, h), color)
                     y -= h
@@ -101,6 +107,9 @@ class RunChart(QWidget):
                     Qt.AlignmentFlag.AlignHCenter,
                     label,
                 )
+
+
+MIN_BAR_PX = 3.0
 
 
 def _short(n: int) -> str:
@@ -120,10 +129,14 @@ class HistoryPage(Page):
     errors_loaded = Signal(int)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__("History", "Past syncs of this profile and what went wrong in them.", parent, scroll=False)
+        super().__init__(
+            "History",
+            "Past syncs of this profile: who each one sent, left unchanged or skipped, and why.",
+            parent,
+            scroll=False,
+        )
         self.ctx = ctx
         self.chart = RunChart()
-        self.body_layout.addWidget(self.chart)
 
         self.runs_model = LazyTableModel[RunRecord](
             [
@@ -132,6 +145,7 @@ class HistoryPage(Page):
                 Column("Mode", lambda r: backend.mode_text(r.mode)),
                 Column("Status", lambda r: r.status_text),
                 Column("Sent", lambda r: f"{backend.run_totals(r)['sent']:,}", align_right=True),
+                Column("Unchanged", lambda r: f"{backend.run_totals(r)['unchanged']:,}", align_right=True),
                 Column("Skipped", lambda r: f"{backend.run_totals(r)['skipped']:,}", align_right=True),
                 Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
                 Column("Withheld", lambda r: f"{r.withheld:,}" if r.withheld else "", align_right=True),
@@ -169,8 +183,6 @@ class HistoryPage(Page):
         self.refresh_button.setToolTip(f"Read the runs again ({native_keys(RELOAD_KEY)})")
         row.addWidget(self.search, 1)
         row.addWidget(self.export_button)
-        row.addWidget(self.review_button)
-        row.addWidget(self.refresh_button)
         el.addLayout(row)
         self.errors_model = LazyTableModel[RunError](
             [
@@ -189,15 +201,31 @@ class HistoryPage(Page):
         self.errors.setModel(self.errors_model)
         self.errors.verticalHeader().setVisible(False)
         self.errors.horizontalHeader().setStretchLastSection(True)
-        for col, width in enumerate((160, 200, 110, 120)):
-            self.errors.setColumnWidth(col, width)
+        self.errors.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         el.addWidget(self.errors, 1)
-        self.status = StatusLine(name="History status")
-        el.addWidget(self.status)
 
-        split = QSplitter(Qt.Orientation.Vertical)
+        self.people = RunPeopleView(ctx, self, name="history")
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("The selected run's people and errors")
+        self.tabs.addTab(self.people, "People")
+        self.tabs.setTabToolTip(0, "Everyone the run decided about, with the decision and its reason")
+        self.tabs.addTab(errors, "Errors")
+        self.tabs.setTabToolTip(1, "What Customer.io refused, and records of the source that could not be read")
+        below = QWidget()
+        bl = QVBoxLayout(below)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addWidget(self.tabs, 1)
+        self.status = StatusLine(name="History status")
+        foot = QHBoxLayout()
+        foot.addWidget(self.status, 1)
+        foot.addWidget(self.review_button)
+        foot.addWidget(self.refresh_button)
+        bl.addLayout(foot)
+
+        split = QSplitter(Qt.Orientation.Vertical)  # the chart shrinks first on a small window
+        split.addWidget(self.chart)
         split.addWidget(self.runs)
-        split.addWidget(errors)
+        split.addWidget(below)
         split.setChildrenCollapsible(False)
         self.body_layout.addWidget(split, 1)
 
@@ -205,13 +233,26 @@ class HistoryPage(Page):
         self.export_button.clicked.connect(self._export_clicked)
         self.review_button.clicked.connect(self.review_withheld)
         self.search.textChanged.connect(lambda _t: self.load_errors())
-        self.runs.selectionModel().currentRowChanged.connect(lambda _c, _p: self.load_errors())
+        self.runs.selectionModel().currentRowChanged.connect(lambda _c, _p: self._run_selected())
         ctx.profile_changed.connect(self._profile_changed)
         self._profile_name = ""
         self._newest_id: int | None = None
         self._wanted_run: int | None = None  # a run to select on the next refresh (show_run)
         self.withheld_dialog: WithheldDialog | None = None
-        tab_chain((self.runs, self.search, self.export_button, self.review_button, self.refresh_button, self.errors))
+        tab_chain(
+            (
+                self.runs,
+                self.tabs.tabBar(),
+                self.people.search,
+                self.people.export_button,
+                self.people.table,
+                self.search,
+                self.export_button,
+                self.errors,
+                self.review_button,
+                self.refresh_button,
+            )
+        )
 
     def _profile_changed(self, profile: Profile | None) -> None:
         name = profile.name if profile is not None else ""
@@ -278,6 +319,11 @@ class HistoryPage(Page):
             on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
 
+    def _run_selected(self) -> None:
+        run = self.selected_run()
+        self.people.show_run(None if run is None else run.id, dry=run is not None and run.mode == "dry_run")
+        self.load_errors()
+
     def load_errors(self) -> None:
         run_id = self.selected_run_id()
         profile = self.ctx.profile
@@ -291,11 +337,15 @@ class HistoryPage(Page):
         def shown(errors: list[RunError]) -> None:
             self.errors_model.set_rows(errors)
             self.export_button.setEnabled(bool(errors))
-            outcome = backend.run_outcome_text(run) + " " if run is not None else ""
+            outcome = backend.run_outcome_text(run) if run is not None else ""
+            count = f"{len(errors):,} error{'s' if len(errors) != 1 else ''}" + (
+                " matching the search." if search else "."
+            )
+            # A failed run is about its problem: "0 errors" would read as if all went well.
+            failed = run is not None and run.status is RunStatus.FAILED and not errors and not search
             self.status.show_status(
                 backend.run_status_level(run) if run is not None else ErrorKind.PLAIN,
-                f"Run #{run_id}: {outcome}{len(errors):,} error{'s' if len(errors) != 1 else ''}"
-                + (" matching the search." if search else "."),
+                f"Run #{run_id}: {outcome}" + ("" if failed else f" {count}"),
             )
             self.errors_loaded.emit(len(errors))
 

@@ -21,29 +21,51 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import backend, platform, responsive
+from cio_desktop.gui import backend, plan_backend, platform, responsive
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import CANCEL_KEY, SYNC_KEY
+from cio_desktop.gui.plan_dialog import PlanDialog
 from cio_desktop.gui.platform import native_keys
 from cio_desktop.gui.resources import app_icon
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, StatusLine, hint
 from cio_desktop.gui.workers import JobCancelled, JobContext
 from cio_desktop.sync.guard import DeletionApproval
+from cio_desktop.sync.plan import Plan, PlanChanged
 from cio_desktop.sync.progress import Progress
+from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import RunMode, RunSummary
+from cio_desktop.sync.words import label_text
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
 NOTIFY_AFTER_S = 20.0
 LOG_MAX_LINES = 5000
 
 MODES = (
-    (RunMode.INCREMENTAL, "Sync changes", "People updated and events created since the last sync."),
-    (RunMode.FULL, "Full sync", "Every person of the chosen segments, and deletions of people who left them."),
+    (
+        RunMode.INCREMENTAL,
+        "Sync changes",
+        "People updated and events created since the last sync (asks first if anyone would be deleted).",
+    ),
+    (
+        RunMode.FULL,
+        "Full sync",
+        "Every person of the chosen segments, and deletions of people who left them; shows the plan and"
+        " sends once you confirm.",
+    ),
     (RunMode.DRY_RUN, "Dry run", "Plan everything, send nothing: see what a sync would do."),
 )
 MODE_NAMES = {mode: name for mode, name, _tip in MODES}
+# What the progress bar says once a run is over.
+END_TEXT = {
+    RunStatus.COMPLETED: "Done",
+    RunStatus.PARTIAL: "Done, with failures",
+    RunStatus.INCOMPLETE: "Done, source not fully read",
+    RunStatus.DELETIONS_WITHHELD: "Done, deletions withheld",
+    RunStatus.CANCELLED: "Cancelled",
+    RunStatus.FAILED: "Failed",
+}
 # Keyboard: Alt+letter on this page; "Sync changes" also Ctrl+R and Cancel also Ctrl+. from any page (main window).
 BUTTON_TEXT = {RunMode.INCREMENTAL: "&Sync changes", RunMode.FULL: "&Full sync", RunMode.DRY_RUN: "&Dry run"}
 CANCEL_TEXT = "&Cancel"
@@ -55,6 +77,34 @@ def shortcut_text(mode: RunMode) -> str:
     if mode is RunMode.INCREMENTAL:
         text += f", or {native_keys(SYNC_KEY)} from any page"
     return text
+
+
+# Before this long in a phase, or this share of it, a rate says nothing yet about the time left.
+ETA_AFTER_S = 5.0
+ETA_AFTER_FRACTION = 0.02
+PLAN_PHASE_TEXT = {
+    "starting": "starting",
+    "users": "reading people",
+    "deletions": "looking for people who left the segments",
+    "events": "reading events",
+    "finishing": "finishing",
+    "done": "done",
+}
+
+
+def eta_text(p: Progress, in_phase_s: float) -> str:
+    """The time left of the current phase, once it means something: "estimating…" for the first
+    seconds and percent of a phase (the first pages read faster than Customer.io's rate limit lets
+    them go out), "—" where the phase has no known size. Later phases (events) are not included,
+    and the text says so."""
+    if p.phase in ("done", "finishing"):
+        return "—"
+    if p.total is None:
+        return "— (size unknown)" if p.phase in ("users", "events") else "estimating…"
+    if in_phase_s < ETA_AFTER_S or (p.fraction or 0.0) < ETA_AFTER_FRACTION or p.eta_s is None:
+        return "estimating…"
+    then = " for people, then events" if p.phase == "users" else ""
+    return f"about {format_eta(p.eta_s)}{then}"
 
 
 def format_eta(seconds: float | None) -> str:
@@ -69,13 +119,17 @@ def format_eta(seconds: float | None) -> str:
 
 
 class SyncPage(Page):
-    """Signals: ``run_started(RunMode)``; ``run_finished(RunStatus, RunSummary | None)``: how the run
-    ended, and its summary (None when it raised instead of returning one: then the status is FAILED or
-    CANCELLED); ``run_ended()`` once the run's worker is gone (after ``run_finished``)."""
+    """Signals: ``run_started(RunMode)`` (planning included); ``run_finished(RunStatus, RunSummary | None)``:
+    how the run ended, and its summary (None when it raised instead of returning one, or when planning
+    ended without a run: then the status is FAILED or CANCELLED); ``run_ended()`` once the run's worker
+    is gone (after ``run_finished``); ``plan_ready(Plan)`` before the confirmation; ``plan_changed(str)``
+    when a confirmed plan no longer held (the page plans again)."""
 
     run_started = Signal(RunMode)
     run_finished = Signal(RunStatus, object)
     run_ended = Signal()
+    plan_ready = Signal(object)
+    plan_changed = Signal(str)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__("Sync", "Send the chosen people and events to Customer.io now.", parent)
@@ -84,6 +138,12 @@ class SyncPage(Page):
         self._started_at = 0.0
         self.last_progress: Progress | None = None
         self._active = False
+        self.plan: Plan | None = None
+        self.plan_dialog: PlanDialog | None = None
+        self._stage = ""  # "planning" or "running"
+        self._awaiting = False  # a plan waits for the user's confirmation (nothing runs meanwhile)
+        self._cancelling = False
+        self._phase_started = 0.0
 
         modes = QHBoxLayout()
         self.mode_buttons: dict[RunMode, QPushButton] = {}
@@ -94,7 +154,7 @@ class SyncPage(Page):
             b.setAccessibleDescription(tip)
             if mode is RunMode.INCREMENTAL:
                 b.setObjectName("primary")
-            b.clicked.connect(lambda _c=False, m=mode: self.start(m))
+            b.clicked.connect(lambda _c=False, m=mode: self.request(m))
             modes.addWidget(b)
             self.mode_buttons[mode] = b
         self.cancel_button = QPushButton(CANCEL_TEXT)
@@ -113,18 +173,24 @@ class SyncPage(Page):
         modes.addStretch(1)
         modes.addWidget(self.cancel_button)
         self.body_layout.addLayout(modes)
-        self.body_layout.addWidget(hint(" · ".join(f"{t}: {tip}" for _m, t, tip in MODES)))
+        modes_hint = hint(" · ".join(f"{t}: {tip}" for _m, t, tip in MODES))
+        modes_hint.setToolTip("; ".join(f"{t}: {shortcut_text(m)}" for m, t, _tip in MODES))
+        self.body_layout.addWidget(modes_hint)
 
         box = QGroupBox("Progress")
         bl = QVBoxLayout(box)
         self.phase_label = QLabel("Not running.")
         self.phase_label.setAccessibleName("Sync phase")
+        self.phase_label.setToolTip(
+            "What the sync is doing now: planning (reading, nothing sent), sending people, deletions, events"
+        )
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Sync progress")
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.bar.setTextVisible(True)
         self.bar.setFormat("")
+        self.bar.setToolTip("How far the current step is: people (or events) handled of those to handle")
         bl.addWidget(self.phase_label)
         bl.addWidget(self.bar)
         grid = QGridLayout()
@@ -137,23 +203,43 @@ class SyncPage(Page):
         self.rate_label.setAccessibleName("Rate")
         self.eta_label.setAccessibleName("Time left")
         self.failed_label.setAccessibleName("Failed")
-        grid.addWidget(QLabel("Rate:"), 0, 0)
-        grid.addWidget(self.rate_label, 0, 1)
-        grid.addWidget(QLabel("Time left:"), 0, 2)
-        grid.addWidget(self.eta_label, 0, 3)
-        grid.addWidget(QLabel("Failed:"), 0, 4)
-        grid.addWidget(self.failed_label, 0, 5)
+        tips = (
+            "People (or events) handled per second, over the last few seconds",
+            "Time left in the current step at the current rate; \u201cestimating\u2026\u201d for its first"
+            " seconds, while the rate does not mean much yet (sending waits for Customer.io's rate limit)",
+            "People and events Customer.io did not accept in this run (listed in History; sent again next run)",
+        )
+        for col, (title, value, tip) in enumerate(
+            zip(
+                ("Rate:", "Time left:", "Failed:"),
+                (self.rate_label, self.eta_label, self.failed_label),
+                tips,
+                strict=True,
+            )
+        ):
+            caption = QLabel(title)
+            caption.setToolTip(tip)
+            value.setToolTip(tip)
+            grid.addWidget(caption, 0, 2 * col)
+            grid.addWidget(value, 0, 2 * col + 1)
         grid.setColumnStretch(6, 1)
         bl.addLayout(grid)
         self.counts_label = QLabel("")
         self.counts_label.setWordWrap(True)
         self.counts_label.setAccessibleName("Counts per decision")
+        self.counts_label.setToolTip(
+            "How many people and events got each decision so far: created, updated, unchanged (nothing to"
+            " send), not sent and why. History lists every person with the decision and its reason."
+        )
         bl.addWidget(self.counts_label)
         self.body_layout.addWidget(box)
 
         self.summary = StatusLine(name="Sync summary")
+        self.summary.setToolTip("The outcome of the last sync, in the same numbers as its line in History")
         self.body_layout.addWidget(self.summary)
-        self.body_layout.addWidget(QLabel("Log"))
+        log_title = QLabel("Log")
+        log_title.setToolTip("What this sync did, line by line (the app's log file has more)")
+        self.body_layout.addWidget(log_title)
         self.log_view = QPlainTextEdit()
         self.log_view.setObjectName("log")
         self.log_view.setReadOnly(True)
@@ -168,36 +254,130 @@ class SyncPage(Page):
         """True from start until the run's outcome arrived (``run_finished``)."""
         return self._active
 
-    def start(self, mode: RunMode | str, approval: DeletionApproval | None = None) -> None:
-        """Start a run (``mode`` may be given by its value, "full"); ``approval`` carries deletions the
-        user approved in History."""
+    def request(self, mode: RunMode | str) -> None:
+        """What the buttons (and the sync key) do: a dry run starts at once; a full sync is planned first
+        and starts once the user confirmed the plan; "Sync changes" is planned first too and asks only
+        when it would delete anyone (otherwise it starts, bounded by its plan: it deletes nobody)."""
         run_mode = RunMode(mode)
+        if run_mode is RunMode.DRY_RUN:
+            self.start(run_mode)
+        else:
+            self.plan_first(run_mode)
+
+    def plan_first(self, mode: RunMode, *, keep_log: bool = False) -> None:
+        """Compute the plan of a run of ``mode`` on a worker, then confirm it (see :meth:`request`)."""
         profile = self.ctx.profile
-        if profile is None or self.running:
+        if profile is None or self.running or self._awaiting:
             return
         if not profile.segments:
             self.summary.show_status(ErrorKind.WARNING, "No segment chosen on the Audience page: nobody would be sent.")
             return
         secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
+        self.plan = None
+        self._begin(mode, "Planning", keep_log=keep_log)
+        self.summary.show_status(
+            ErrorKind.BUSY, f"Planning the {MODE_NAMES[mode].lower()}: nothing is sent until you confirm…"
+        )
+        self.ctx.runner.submit(
+            self.ctx.key("sync"),
+            lambda job: plan_backend.plan_sync(profile, secrets, secret_name, mode, job),
+            on_result=self._planned,
+            on_error=self._plan_failed,
+            on_progress=self.show_progress,
+        )
+
+    def _begin(self, mode: RunMode, what: str, *, keep_log: bool = False) -> None:
+        self._stage = "planning" if what == "Planning" else "running"
+        self._cancelling = False
         self._started_at = time.monotonic()
         self.last_progress = None
         self.ctx.sync_running = True
         self._active = True
         self._set_running(True)
-        self.summary.show_status(ErrorKind.BUSY, "Starting…")
-        self.log_view.clear()
+        if not keep_log:
+            self.log_view.clear()
         self.counts_label.setText("")
         self.bar.setRange(0, 0)
-        self.append_log([f"{time.strftime('%H:%M:%S')} {MODE_NAMES[run_mode]} started"])
+        self.phase_label.setText(f"{what}…")
+        self.append_log([f"{time.strftime('%H:%M:%S')} {what} {MODE_NAMES[mode]}"])
+        self.run_started.emit(mode)
+
+    def _planned(self, plan: Plan) -> None:
+        self.plan = plan
+        self._active = False
+        self.append_log([f"{time.strftime('%H:%M:%S')} Plan ready in {plan.seconds:.1f} s (nothing sent):"])
+        self.append_log(["    " + line.strip() for line in plan.lines()[2:]])
+        self.plan_ready.emit(plan)
+        if plan.mode is RunMode.INCREMENTAL and not plan.deletions and not plan.count(Category.WITHHELD):
+            self.start(plan.mode, plan=plan)
+            return
+        self._awaiting = True  # the run waits for the user's word: no other run starts meanwhile
+        self.cancel_button.setEnabled(False)
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.bar.setFormat("Waiting for your confirmation")
+        self.phase_label.setText("Waiting for your confirmation: nothing has been sent.")
+        self.summary.show_status(ErrorKind.PLAIN, "Confirm the plan to send it, or close it to send nothing.")
+        dialog = PlanDialog(self.ctx, plan, self)
+        dialog.confirmed.connect(lambda confirmed: self._confirmed(confirmed))
+        dialog.rejected.connect(self._refused)
+        self.plan_dialog = dialog
+        dialog.open()
+
+    def _confirmed(self, plan: Plan) -> None:
+        self._awaiting = False
+        self.start(plan.mode, plan=plan)
+
+    def _refused(self) -> None:
+        self._idle("Nothing was sent: the plan was not confirmed.", ErrorKind.PLAIN, RunStatus.CANCELLED)
+
+    def _plan_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, JobCancelled):
+            self._idle("Planning cancelled: nothing was sent.", ErrorKind.WARNING, RunStatus.CANCELLED)
+        else:
+            text = "The plan could not be made, so nothing was sent: " + backend.error_text(exc)
+            self._idle(text, ErrorKind.ERROR, RunStatus.FAILED)
+
+    def _idle(self, text: str, kind: ErrorKind, status: RunStatus) -> None:
+        """Back to idle after planning, without a run: say why, and let listeners know nothing ran."""
+        self._active = False
+        self._awaiting = False
+        self.ctx.sync_running = False
+        self._set_running(False)
+        self.summary.show_status(kind, text)
+        self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.bar.setFormat("Nothing sent")
+        self.phase_label.setText("Not running.")
+        self.run_finished.emit(status, None)
+        self.run_ended.emit()
+
+    def start(self, mode: RunMode | str, approval: DeletionApproval | None = None, *, plan: Plan | None = None) -> None:
+        """Start a run (``mode`` may be given by its value, "full"); ``approval`` carries deletions the
+        user approved in History, ``plan`` a plan the user confirmed (the run is bounded by it)."""
+        run_mode = RunMode(mode)
+        profile = self.ctx.profile
+        if profile is None or self.running or self._awaiting:
+            return
+        if not profile.segments:
+            self.summary.show_status(ErrorKind.WARNING, "No segment chosen on the Audience page: nobody would be sent.")
+            return
+        secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
+        self._begin(run_mode, "Starting", keep_log=plan is not None)  # the plan's lines stay above the run's
+        self.summary.show_status(ErrorKind.BUSY, f"Starting the {MODE_NAMES[run_mode].lower()}…")
+        if plan is not None:
+            approval = None  # the plan carries the approval (at most its deletions)
+            self.append_log([f"{time.strftime('%H:%M:%S')} Sending the confirmed plan"])
         if approval is not None:
             approved = f"with your approval to delete up to {approval.max_count:,} people"
             self.append_log([f"{time.strftime('%H:%M:%S')} {approved}"])
 
-        def work(job: JobContext) -> RunSummary:
+        def work(job: JobContext) -> RunSummary | PlanChanged:
             # Held for exactly the run's lifetime, on the worker: released even if the window is gone.
             responsive.hold()
             try:
-                return backend.run_sync(profile, secrets, secret_name, run_mode, job, approval)
+                return backend.run_sync(profile, secrets, secret_name, run_mode, job, approval, plan)
             finally:
                 responsive.release()
 
@@ -210,7 +390,6 @@ class SyncPage(Page):
             on_log=self.append_log,
             on_finished=self._finished,
         )
-        self.run_started.emit(run_mode)
 
     def _mnemonic_shortcuts(self) -> list[QShortcut]:
         """Qt ignores ``&`` mnemonics on macOS, so there the buttons' Alt (⌥) keys are real shortcuts."""
@@ -228,6 +407,7 @@ class SyncPage(Page):
         if self.running:
             self.ctx.runner.cancel(self.ctx.key("sync"))
             self.cancel_button.setEnabled(False)
+            self._cancelling = True
             self.summary.show_status(ErrorKind.BUSY, "Cancelling: finishing the batch in flight…")
 
     def _set_running(self, on: bool) -> None:
@@ -236,6 +416,9 @@ class SyncPage(Page):
         self.cancel_button.setEnabled(on)
 
     def show_progress(self, p: Progress) -> None:
+        now = time.monotonic()
+        if self.last_progress is None or self.last_progress.phase != p.phase:
+            self._phase_started = now
         self.last_progress = p
         fraction = p.fraction
         if fraction is not None:
@@ -244,19 +427,36 @@ class SyncPage(Page):
             self.bar.setFormat(f"{p.done:,} / {p.total:,}")
         else:
             self.bar.setRange(0, 0)
-        self.phase_label.setText(backend.phase_text(p.phase) + (f" — {p.message}" if p.message else ""))
+        planning = self._stage == "planning"
+        phase = ("Planning: " + PLAN_PHASE_TEXT.get(p.phase, p.phase)) if planning else backend.phase_text(p.phase)
+        self.phase_label.setText(phase + (f" — {p.message}" if p.message else ""))
+        if not self._cancelling:
+            what = f"{phase}: {p.done:,}" + (f" of {p.total:,}" if p.total else "") + "…"
+            self.summary.show_status(ErrorKind.BUSY, what)
         self.rate_label.setText(f"{p.rate:,.0f} / s")
-        self.eta_label.setText(format_eta(p.eta_s))
+        self.eta_label.setText(eta_text(p, now - self._phase_started))
         self.failed_label.setText(f"{p.failed:,}")
         self._show_counts(p.counts)
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
-        self.counts_label.setText("   ".join(f"{label}: {n:,}" for label, n in sorted(counts.items())))
+        self.counts_label.setText(
+            "   ".join(f"{label_text(label)}: {n:,}" for label, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        )
 
     def append_log(self, lines: list[str]) -> None:
         self.log_view.appendPlainText("\n".join(lines))
 
-    def _done(self, summary: RunSummary) -> None:
+    def _done(self, result: RunSummary | PlanChanged) -> None:
+        if isinstance(result, PlanChanged):
+            # The source moved since the user confirmed: nothing was sent; plan again and ask again.
+            mode = self.plan.mode if self.plan is not None else RunMode.FULL
+            self._active = False
+            self.append_log([f"{time.strftime('%H:%M:%S')} {result.message}"])
+            self.plan_changed.emit(result.reason)
+            self.plan_first(mode, keep_log=True)
+            self.summary.show_status(ErrorKind.WARNING, result.message)
+            return
+        summary = result
         self._active = False
         # Buttons follow the outcome at once: run_finished listeners may start the next run.
         self._set_running(False)
@@ -265,7 +465,7 @@ class SyncPage(Page):
         self.append_log([f"{time.strftime('%H:%M:%S')} {text}"])
         self.bar.setRange(0, 1000)
         self.bar.setValue(1000)
-        self.bar.setFormat("Done" if kind is ErrorKind.OK else "Finished with problems")
+        self.bar.setFormat(END_TEXT.get(summary.status, "Finished with problems"))
         self.rate_label.setText("—")
         self.eta_label.setText("—")
         self.failed_label.setText(f"{summary.failed:,}")

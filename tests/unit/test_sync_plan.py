@@ -1,0 +1,160 @@
+"""The plan: what a run will do, from the ledger, without a request; confirming it bounds the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from cio_desktop.sync.engine import RunMode
+from cio_desktop.sync.ledger import Ledger, RunStatus
+from cio_desktop.sync.plan import PlanChanged, compute_plan, run_planned, source_stamp, stamp_change
+from cio_desktop.sync.run_people import Category
+from tests.unit.test_engine_pipeline import OTHER, FakeSource, FakeTrack, _cid, engine, hid, make_user, profile
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    led = Ledger(tmp_path / "ledger.sqlite3")
+    yield led
+    led.close()
+
+
+def _synced(ledger: Ledger, n: int = 20) -> tuple[FakeSource, FakeTrack]:
+    source, track = FakeSource([make_user(i) for i in range(n)]), FakeTrack()
+    assert engine(profile(delete_on_leave=True), source, ledger, track).run(RunMode.FULL).status is RunStatus.COMPLETED
+    track.batches.clear()
+    return source, track
+
+
+def test_plan_counts_every_kind_of_decision_and_sends_nothing(ledger: Ledger) -> None:
+    source, track = _synced(ledger)
+    source.users[1]["traits_plan"] = "pro"
+    source.users[1]["updated_at"] = 2000.0
+    source.users[2]["segment_ids"] = [OTHER]  # left the segments
+    source.users[3]["external_id"] = None  # no customerId any more: skipped
+    for i in (2, 3):
+        source.users[i]["updated_at"] = 2000.0
+    source.users.append(make_user(100))
+    plan = compute_plan(engine(profile(delete_on_leave=True, cio_site_id="site42"), source, ledger, None))
+    assert track.batches == [], "a plan sends nothing"
+    assert plan.count(Category.CREATE) == 1 and plan.count(Category.UPDATE) == 1
+    assert plan.count(Category.UNCHANGED) == 17
+    assert plan.count(Category.SKIP) == 1 and plan.skipped == {"skip: no customerId": 1}
+    assert plan.deletions == 1
+    assert plan.site_id == "site42" and plan.region == "region detected when sending"
+    text = "\n".join(plan.lines())
+    assert "workspace site42" in text and "1 person will be created" in text and "17 people unchanged" in text
+    assert "not sent: this person has no customerId" in text
+
+
+def test_each_number_of_the_plan_opens_the_people_behind_it(ledger: Ledger) -> None:
+    source, _track = _synced(ledger, 30)
+    source.users[7]["traits_plan"] = "pro"
+    source.users[7]["updated_at"] = 2000.0
+    plan = compute_plan(engine(profile(), source, ledger, None))
+    updated = list(ledger.iter_run_people(plan.run_id, category=Category.UPDATE))
+    assert [(p.customer_id, p.who) for p in updated] == [("ext-7", f"User 7 <user7@example.com> (Hull id {hid(7)})")]
+    assert len(list(ledger.iter_run_people(plan.run_id, category=Category.UNCHANGED))) == 29
+    found = list(ledger.iter_run_people(plan.run_id, search="user12@"))
+    assert [p.customer_id for p in found] == ["ext-12"] and found[0].outcome(
+        dry=True
+    ) == "unchanged: same data as the last sync"
+
+
+def test_a_confirmed_plan_deletes_at_most_the_people_it_showed(ledger: Ledger) -> None:
+    source, track = _synced(ledger)
+    source.users[0]["segment_ids"] = [OTHER]
+    p = profile(delete_on_leave=True)
+    plan = compute_plan(engine(p, source, ledger, None))
+    assert plan.deletions == 1
+    source.users[1]["segment_ids"] = [OTHER]  # one more left after the plan, yet the stamp still matches
+    source.users[0]["segment_ids"] = [OTHER]
+    outcome = run_planned(engine(p, source, ledger, track), plan)
+    assert not isinstance(outcome, PlanChanged)
+    assert outcome.status is RunStatus.DELETIONS_WITHHELD
+    assert [op for op in track.ops if op["action"] == "delete"] == []
+    assert "more than the 1 in the plan you confirmed" in outcome.message
+
+
+def test_a_confirmed_plan_approves_the_deletions_the_guard_would_withhold(ledger: Ledger) -> None:
+    source, track = _synced(ledger, 40)
+    for i in range(10):  # 25% of the audience: the guard alone withholds them
+        source.users[i]["segment_ids"] = [OTHER]
+    p = profile(delete_on_leave=True)
+    plan = compute_plan(engine(p, source, ledger, None))
+    assert plan.deletions == 10 and "Confirming this plan approves exactly these deletions" in plan.guard_note
+    outcome = run_planned(engine(p, source, ledger, track), plan)
+    assert not isinstance(outcome, PlanChanged) and outcome.status is RunStatus.COMPLETED
+    assert sorted(_cid(op) for op in track.ops if op["action"] == "delete") == sorted(f"ext-{i}" for i in range(10))
+
+
+class CountingSource(FakeSource):
+    def count_users(self, segment_ids: Sequence[str] | None) -> int | None:
+        wanted = set(segment_ids or ())
+        return sum(1 for u in self.users if wanted.intersection(u["segment_ids"]))
+
+
+def test_a_plan_whose_source_changed_sends_nothing_and_says_why(ledger: Ledger) -> None:
+    source, track = CountingSource([make_user(i) for i in range(20)]), FakeTrack()
+    p = profile(delete_on_leave=True)
+    plan = compute_plan(engine(p, source, ledger, None))
+    source.users.append(make_user(500))  # the segments grew since the plan
+    outcome = run_planned(engine(p, source, ledger, track), plan)
+    assert isinstance(outcome, PlanChanged) and track.batches == []
+    assert outcome.message == (
+        "Nothing was sent: the chosen segments now hold 21 people, not 20 since the plan was made. Planning again."
+    )
+
+
+def test_stamp_changes_name_what_moved(ledger: Ledger) -> None:
+    source, _track = _synced(ledger)
+    e = engine(profile(), source, ledger, None)
+    before = source_stamp(e)
+    assert stamp_change(before, source_stamp(e)) == ""
+    assert stamp_change(before, source_stamp(engine(profile(rate_limit=10.0), source, ledger, None))) == (
+        "the profile's settings changed"
+    )
+    assert engine(profile(), source, ledger, FakeTrack()).run(RunMode.FULL).status is RunStatus.COMPLETED
+    assert stamp_change(before, source_stamp(e)) == "another sync ran since"
+
+
+def test_a_plan_of_sync_changes_reads_only_the_changed_people(ledger: Ledger) -> None:
+    source, _track = _synced(ledger)
+    source.users[4]["traits_plan"] = "pro"
+    source.users[4]["updated_at"] = 4_000_000_000.0
+    plan = compute_plan(engine(profile(), source, ledger, None), RunMode.INCREMENTAL)
+    assert plan.mode is RunMode.INCREMENTAL
+    assert plan.count(Category.UPDATE) == 1 and plan.count(Category.UNCHANGED) == 0
+    record = ledger.run(plan.run_id)
+    assert record is not None and record.mode == "dry_run", "a plan is recorded as the dry run it is"
+
+
+def test_every_person_a_run_decided_about_is_listed_with_whether_it_went_out(ledger: Ledger) -> None:
+    source, track = FakeSource([make_user(i) for i in range(5)]), FakeTrack()
+    source.users[2]["email"] = None
+    summary = engine(profile(customer_id_attribute="email"), source, ledger, track).run(RunMode.FULL)
+    assert summary.run_id is not None
+    people = {p.hull_id: p for p in ledger.iter_run_people(summary.run_id)}
+    assert len(people) == 5
+    assert people[hid(0)].category is Category.CREATE and people[hid(0)].sent
+    assert people[hid(0)].outcome(dry=False) == "created"
+    assert people[hid(2)].category is Category.SKIP and not people[hid(2)].sent
+    record = ledger.run(summary.run_id)
+    assert record is not None and record.people_sent == summary.people_sent == 4
+
+
+def test_a_person_already_in_the_workspace_is_compared_attribute_by_attribute() -> None:
+    from cio_desktop.sync.plan_sample import compare
+
+    held = {"id": "c1", "email": "a@x.io", "plan": "free", "mrr": "10", "vip": "true", "legacy": "x"}
+    sent = {"email": "a@x.io", "plan": "pro", "mrr": 10, "vip": True, "title": "CTO", "tags": ["a", "b"]}
+    person = compare("c1", held, sent)
+    assert [c.describe() for c in person.changes] == [
+        "plan 'free' \u2192 'pro'",
+        'tags added (\'["a","b"]\')',
+        "title added ('CTO')",
+    ]
+    assert person.same == 2 and person.untouched == 1, "mrr and vip are the same as text; legacy is kept"
+    assert person.describe().endswith("(2 the same, 1 not mapped and kept)")
