@@ -37,7 +37,9 @@ def test_full_sync_shows_the_plan_first_and_refusing_it_sends_nothing(qtbot, mak
     assert created > 0 and dialog.count_buttons[Category.CREATE].text() == f"{created:,}"
     assert sb.cio_people() == {} and sb.cio_request_count().get("batch", 0) == 0
     assert window.ctx.profile is not None and window.ctx.profile.cio_site_id in dialog.findChild(QLabel).text()
-    assert dialog.send_button.text() == f"Sync: send {created:,} people"
+    # Created and updated people are sent (Hull's connector synced part of the demo organization before).
+    sent = created + plan.count(Category.UPDATE)
+    assert dialog.send_button.text() == f"Sync: send {sent:,} people"
 
     # Each number opens the people behind it.
     qtbot.mouseClick(dialog.count_buttons[Category.SKIP], Qt.MouseButton.LeftButton)
@@ -66,7 +68,9 @@ def test_a_confirmed_plan_is_sent_and_history_lists_every_person_with_the_same_n
     with qtbot.waitSignal(sync.run_finished, timeout=60000) as finished:
         sync.plan_dialog.confirm()
     summary = finished.args[1]
-    assert finished.args[0] == "completed" and summary.people_sent == plan.count(Category.CREATE)
+    assert finished.args[0] == "completed" and summary.people_sent == plan.count(Category.CREATE) + plan.count(
+        Category.UPDATE
+    )
 
     history = window.history_page
     window.show_page("History")
