@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cio_desktop.config.profile import ObjectSettings
-from cio_desktop.gui import backend
+from cio_desktop.gui import backend, preview_rows
 from cio_desktop.sync.ledger import Ledger, ledger_path
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
@@ -52,14 +52,14 @@ def test_preview_shows_the_account_object_and_relationship_of_a_person(qtbot, ma
     page = window.preview_page
     window.show_page("Preview")
     qtbot.waitUntil(lambda: page.model.total_rows() > 0, timeout=20000)
-    row = next(r for r in page.model.all_rows() if backend.row_label(r) == "identify (new)")
+    row = next(r for r in page.model.all_rows() if preview_rows.row_label(r) == "identify (new)")
     ops = json.loads(row.objects)
-    user = sb.user(backend.row_hull_id(row))
+    user = sb.user(preview_rows.row_hull_id(row))
     assert ops[0]["type"] == "object" and ops[0]["identifiers"]["object_id"] == user["account"]["domain"]
     assert ops[0]["attributes"]["name"] == user["account"]["name"]
     assert ops[1]["action"] == "add_relationships" and ops[1]["identifiers"] == {"id": row.decision.customer_id}
-    assert f"Their account: object {user['account']['domain']} of type 1" in backend.row_changes(row)
-    assert json.loads(backend.row_json(row)) == json.loads(row.payload), "the JSON stays what the person gets"
+    assert f"Their account: object {user['account']['domain']} of type 1" in preview_rows.row_changes(row)
+    assert json.loads(preview_rows.row_json(row)) == json.loads(row.payload), "the JSON stays what the person gets"
 
 
 def test_the_sync_sentence_counts_objects_and_relationships(qtbot, make_sandbox, make_window) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from cio_desktop.gui import backend
+from cio_desktop.gui import preview_rows
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
 
@@ -23,7 +23,7 @@ def _expected(user: dict) -> str:
 
 
 def _rows(page) -> dict[str, object]:
-    return {backend.row_hull_id(r): r for r in page.model.all_rows()}
+    return {preview_rows.row_hull_id(r): r for r in page.model.all_rows()}
 
 
 def test_preview_shows_each_seeded_kind_with_its_decision_json_and_changes(qtbot, make_sandbox, make_window) -> None:
@@ -39,23 +39,25 @@ def test_preview_shows_each_seeded_kind_with_its_decision_json_and_changes(qtbot
     kinds: dict[str, int] = {}
     for hull_id, row in rows.items():
         expected = _expected(sb.user(hull_id))
-        assert backend.row_label(row) == expected, hull_id
+        assert preview_rows.row_label(row) == expected, hull_id
         kinds[expected] = kinds.get(expected, 0) + 1
     assert set(kinds) == {"skip: no customerId", "skip: no email", "identify (new)", "identify (changed)"}
 
     # Filtering by decision keeps only those rows.
     page.decision_filter.setCurrentText("skip: no email")
     assert page.model.total_rows() == kinds["skip: no email"]
-    assert all(backend.row_label(page.model.row(i)) == "skip: no email" for i in range(page.model.rowCount()))
+    assert all(preview_rows.row_label(page.model.row(i)) == "skip: no email" for i in range(page.model.rowCount()))
     page.decision_filter.setCurrentIndex(0)
 
     # Selecting a person shows the exact operation Customer.io receives.
-    new_row = next(i for i in range(page.model.rowCount()) if backend.row_label(page.model.row(i)) == "identify (new)")
+    new_row = next(
+        i for i in range(page.model.rowCount()) if preview_rows.row_label(page.model.row(i)) == "identify (new)"
+    )
     page.table.selectRow(new_row)
     row = page.model.row(new_row)
     ops = json.loads(page.json_view.toPlainText())
     assert ops == json.loads(row.payload)
-    assert ops[0]["identifiers"] == {"id": backend.row_customer_id(row)}
+    assert ops[0]["identifiers"] == {"id": preview_rows.row_customer_id(row)}
     assert "Never sent before" in page.changes_view.toPlainText()
 
     # "Send this person now" sends exactly that person.
@@ -63,7 +65,7 @@ def test_preview_shows_each_seeded_kind_with_its_decision_json_and_changes(qtbot
     with qtbot.waitSignal(page.sent, timeout=20000) as sent:
         qtbot.mouseClick(page.send_button, Qt.MouseButton.LeftButton)
     assert sent.args[0] is True, sent.args[1]
-    assert backend.row_customer_id(row) in sb.cio_people()
+    assert preview_rows.row_customer_id(row) in sb.cio_people()
 
 
 def test_after_a_sync_the_preview_says_unchanged_and_names_what_changed(qtbot, make_sandbox, make_window) -> None:
@@ -73,15 +75,15 @@ def test_after_a_sync_the_preview_says_unchanged_and_names_what_changed(qtbot, m
     with qtbot.waitSignal(sync.run_finished, timeout=60000):
         sync.start("full")
     page = window.preview_page
-    sent_id = next(h for h, r in _rows_after(qtbot, window).items() if backend.row_label(r) == "skip: unchanged")
+    sent_id = next(h for h, r in _rows_after(qtbot, window).items() if preview_rows.row_label(r) == "skip: unchanged")
     sb.update_user(sent_id, {"traits_plan": "enterprise-plus"})
     with qtbot.waitSignal(page.rows_shown, timeout=20000):
         page.load()
     row = _rows(page)[sent_id]
-    assert backend.row_label(row) == "identify (changed)"
-    assert "plan" in backend.row_changes(row)
+    assert preview_rows.row_label(row) == "identify (changed)"
+    assert "plan" in preview_rows.row_changes(row)
     others = [r for h, r in _rows(page).items() if h != sent_id and _expected(sb.user(h)).startswith("identify")]
-    assert others and all(backend.row_label(r) == "skip: unchanged" for r in others)
+    assert others and all(preview_rows.row_label(r) == "skip: unchanged" for r in others)
 
 
 def _rows_after(qtbot, window) -> dict[str, object]:

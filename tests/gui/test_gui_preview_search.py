@@ -8,7 +8,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from cio_desktop.gui import backend
+from cio_desktop.gui import preview_rows
 from cio_desktop.gui.pages.preview import ALL, MAX_COLUMN_WIDTH, SELECT_HINT
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
@@ -23,7 +23,7 @@ def _members(window, sb) -> list[dict]:
 
 
 def _shown_ids(page) -> list[str]:
-    return [backend.row_hull_id(page.model.row(i)) for i in range(page.model.total_rows())]
+    return [preview_rows.row_hull_id(page.model.row(i)) for i in range(page.model.total_rows())]
 
 
 def _load(qtbot, window, limit: int = 1000):
@@ -36,7 +36,7 @@ def _load(qtbot, window, limit: int = 1000):
 
 
 def _select(page, label: str) -> object:
-    pos = next(i for i in range(page.model.rowCount()) if backend.row_label(page.model.row(i)) == label)
+    pos = next(i for i in range(page.model.rowCount()) if preview_rows.row_label(page.model.row(i)) == label)
     page.table.setCurrentIndex(page.model.index(pos, 0))
     return page.model.row(pos)
 
@@ -82,7 +82,7 @@ def test_the_detail_pane_clears_when_the_selected_person_is_filtered_out(qtbot, 
     window = make_window(sb)
     page = _load(qtbot, window)
     row = _select(page, "skip: no email")
-    assert backend.row_hull_id(row) in page.detail_title.text()
+    assert preview_rows.row_hull_id(row) in page.detail_title.text()
 
     page.decision_filter.setCurrentText("identify (new)")
     assert page.detail_title.text() == SELECT_HINT
@@ -93,8 +93,8 @@ def test_the_detail_pane_clears_when_the_selected_person_is_filtered_out(qtbot, 
     kept = _select(page, "identify (new)")
     page.decision_filter.setCurrentText(ALL)
     current = page.model.row(page.table.currentIndex().row())
-    assert backend.row_hull_id(current) == backend.row_hull_id(kept)
-    assert backend.row_hull_id(kept) in page.detail_title.text()
+    assert preview_rows.row_hull_id(current) == preview_rows.row_hull_id(kept)
+    assert preview_rows.row_hull_id(kept) in page.detail_title.text()
 
 
 def test_send_now_is_disabled_for_skipped_people_with_the_reason_in_its_tooltip(
@@ -121,7 +121,7 @@ def test_an_unchanged_person_shows_the_full_payload_customerio_already_has(qtbot
     row = _select(page, "skip: unchanged")
     assert page.json_title.text().startswith("Unchanged: this is what Customer.io already has")
     ops = json.loads(page.json_view.toPlainText())
-    cid = backend.row_customer_id(row)
+    cid = preview_rows.row_customer_id(row)
     assert ops[0]["action"] == "identify" and ops[0]["identifiers"] == {"id": cid}
     has = sb.cio_people()[cid]
     shown = {k: v for k, v in ops[0]["attributes"].items() if v is not None}
@@ -139,7 +139,7 @@ def test_the_person_column_shows_name_and_email_whole_with_the_hull_id_in_its_to
     cell = page.model.index(pos, 2)
     text = cell.data()
     assert "Hull id" not in text and "<" in text  # name <email>
-    assert backend.row_hull_id(row) in cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert preview_rows.row_hull_id(row) in cell.data(Qt.ItemDataRole.ToolTipRole)
     widest = max(page.table.fontMetrics().horizontalAdvance(page.model.index(i, 2).data()) for i in range(50))
     assert page.table.columnWidth(2) >= min(widest, MAX_COLUMN_WIDTH)
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cio_desktop.config.profile import Profile
-from cio_desktop.gui import backend, backend_audience
+from cio_desktop.gui import backend, backend_audience, preview_rows
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import RELOAD_KEY
 from cio_desktop.gui.models import Column, LazyTableModel
@@ -107,14 +107,14 @@ class PreviewPage(Page):
 
         self.model: LazyTableModel[PreviewRow] = LazyTableModel(
             [
-                Column("customerId", backend.row_customer_id),
-                Column("Decision", backend.row_label),
-                Column("Person", backend.row_person, tooltip=backend.row_user),
-                Column("Segments", backend.row_segments),
+                Column("customerId", preview_rows.row_customer_id),
+                Column("Decision", preview_rows.row_label),
+                Column("Person", preview_rows.row_person, tooltip=preview_rows.row_user),
+                Column("Segments", preview_rows.row_segments),
             ],
             self,
         )
-        self.model.tooltip = backend.row_message
+        self.model.tooltip = preview_rows.row_message
         self.table = QTableView()
         self.table.setAccessibleName("Preview rows")
         self.table.setModel(self.model)
@@ -268,14 +268,14 @@ class PreviewPage(Page):
         self._fit_columns()
         counts: dict[str, int] = {}
         for r in rows:
-            key = backend.row_action(r)
+            key = preview_rows.row_action(r)
             counts[key] = counts.get(key, 0) + 1
         parts = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
         self.status.show_status(ErrorKind.OK, f"{len(rows):,} users previewed: {parts}." if rows else "No users found.")
         self.table.viewport().update()
 
     def _update_labels(self, rows: list[PreviewRow]) -> None:
-        labels = sorted({backend.row_label(r) for r in rows})
+        labels = sorted({preview_rows.row_label(r) for r in rows})
         current = self.decision_filter.currentText()
         self.decision_filter.blockSignals(True)
         self.decision_filter.clear()
@@ -300,7 +300,7 @@ class PreviewPage(Page):
         if label in ("", ALL):
             self.model.set_filter(None)
         else:
-            self.model.set_filter(lambda row: backend.row_label(row) == label)
+            self.model.set_filter(lambda row: preview_rows.row_label(row) == label)
 
     # ------------------------------------------------------------------ search the whole audience
     def _search_changed(self, text: str) -> None:
@@ -368,7 +368,7 @@ class PreviewPage(Page):
     def _reselect(self) -> None:
         """After the rows changed, keep the same person selected if still shown, else clear the pane."""
         wanted = self._selected_id
-        pos = -1 if wanted is None else self.model.find(lambda r: backend.row_hull_id(r) == wanted)
+        pos = -1 if wanted is None else self.model.find(lambda r: preview_rows.row_hull_id(r) == wanted)
         if pos >= 0:
             self.table.setCurrentIndex(self.model.index(pos, 0))
         else:
@@ -389,26 +389,26 @@ class PreviewPage(Page):
             self.send_button.setEnabled(False)
             self.send_button.setToolTip(SELECT_HINT)
             return
-        self._selected_id = backend.row_hull_id(row)
-        who = backend.row_customer_id(row) or "(no customerId)"
+        self._selected_id = preview_rows.row_hull_id(row)
+        who = preview_rows.row_customer_id(row) or "(no customerId)"
         # Names and messages are the source's data: escaped, so "<b>" in a name is shown, not obeyed.
         self.detail_title.setText(
-            f"<b>{escape(who)}</b> — {escape(backend.row_user(row))}<br>{escape(backend.row_message(row))}"
+            f"<b>{escape(who)}</b> — {escape(preview_rows.row_user(row))}<br>{escape(preview_rows.row_message(row))}"
         )
-        self.json_title.setText(backend.row_json_title(row))
-        json_text = backend.row_json(row)
+        self.json_title.setText(preview_rows.row_json_title(row))
+        json_text = preview_rows.row_json(row)
         # JSON keeps its lines; the sentence said when nothing is sent wraps to the pane.
         wrap = (
             QPlainTextEdit.LineWrapMode.NoWrap if json_text.startswith("[") else QPlainTextEdit.LineWrapMode.WidgetWidth
         )
         self.json_view.setLineWrapMode(wrap)
         self.json_view.setPlainText(json_text)
-        self.changes_view.setPlainText(backend.row_changes(row))
+        self.changes_view.setPlainText(preview_rows.row_changes(row))
         self.person_activity.show_row(self.ctx.profile, row)
         self._update_send_button(row)
 
     def _update_send_button(self, row: PreviewRow) -> None:
-        blocked = backend.row_send_blocked(row)
+        blocked = preview_rows.row_send_blocked(row)
         if not blocked and self.ctx.sync_running:
             blocked = "A sync is running: send this person when it ends."
         self.send_button.setEnabled(not blocked)
@@ -423,7 +423,7 @@ class PreviewPage(Page):
             self.send_status.show_status(ErrorKind.WARNING, "A sync is running: send this person when it ends.")
             return
         row = self.model.row(index.row())
-        hull_id = backend.row_hull_id(row)
+        hull_id = preview_rows.row_hull_id(row)
         secrets, secret_name = self.ctx.secrets, self.ctx.secret_name
         self.send_button.setEnabled(False)
         self.send_status.show_status(ErrorKind.BUSY, "Sending…")
