@@ -137,7 +137,9 @@ class ObjectsStep:
     def _relationships(self) -> None:
         s = self.s
         packer: BatchPacker[_Tag] = BatchPacker(max_ops=s.e.batch_max_ops)
-        s.progress.advance(s.ledger.relationships_unchanged(), label=RELATIONSHIP_UNCHANGED)
+        unchanged = s.ledger.relationships_unchanged()
+        if unchanged:
+            s.progress.advance(unchanged, label=RELATIONSHIP_UNCHANGED)
         for cid, old_type, old_oid, new_oid in s.ledger.relationship_changes(self.type_id, include_unknown=s.dry):
             if s.stopped():
                 return

@@ -29,6 +29,17 @@ _EXACT: Mapping[str, str] = {
     "event skip: already sent": "event not sent: already sent before",
     "event skip: before checkpoint": "event not sent: older than the last sync's events",
     "event skip: invalid": "event not sent: Customer.io would refuse it",
+    # Accounts as Customer.io objects (sync/objects_step.py)
+    "object identify (new)": "account objects created in Customer.io",
+    "object identify (changed)": "account objects updated in Customer.io",
+    "object unchanged": "account objects unchanged: nothing to send",
+    "object skip: invalid": "account objects not sent: Customer.io would refuse the data (see the reason)",
+    "object delete (no member left)": "account objects deleted: none of their people is sent any more",
+    "relationship (added)": "people related to their account",
+    "relationship (moved to another account)": "people moved to their new account",
+    "relationship (removed: no account)": "people no longer related to an account (they have none now)",
+    "relationship unchanged": "relationships unchanged: nothing to send",
+    "relationship waiting: account not in Customer.io": "relationships waiting: their account is not in Customer.io",
 }
 _PLANNED: Mapping[str, str] = {
     "event (sent)": "events will be sent",
