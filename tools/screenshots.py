@@ -263,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     history = window.history_page
     history.refresh()
     wait_until(app, lambda: history.runs_model.total_rows() > 1, 60, "the run history")
+    # The selected run's people and errors load on workers: shoot once they are the newest run's.
+    wait_until(app, lambda: f"Run #{history.selected_run_id()}:" in history.status.text(), 60, "the run's details")
+    time.sleep(0.3)
+    app.processEvents()  # type: ignore[attr-defined]
     shoot("History")
 
     # The deletion guard: the marketer turns deletion on and unticks segments, so many people would
