@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cio_desktop import jsonfast
 from cio_desktop.config import paths
 from cio_desktop.config.lock import RUN_LOCK_FILENAME, RunLock
 from cio_desktop.config.private import StorageError, open_private_sqlite
@@ -145,13 +146,15 @@ def _in_query(prefix: str, n: int) -> str:
     return f"{prefix} IN ({','.join('?' * n)})"
 
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-
-
 def _pack(attributes: Mapping[str, Any] | None) -> str | None:
     # Plain compact JSON: compressing saves ~30% of the bytes but costs twice the encoding time, on
-    # the hot path of every person sent.
-    return None if attributes is None else _encode(attributes)
+    # the hot path of every person sent. Stored as text, as older versions did.
+    if attributes is None:
+        return None
+    try:
+        return jsonfast.dumps(attributes).decode("utf-8")
+    except jsonfast.EncodeError:  # integers over 64 bits: the standard library takes them
+        return json.dumps(attributes, separators=(",", ":"))
 
 
 def _unpack(stored: str | bytes | None) -> dict[str, Any] | None:
@@ -289,12 +292,16 @@ class Ledger(DeletionScratchMixin, RunsMixin):
                         out[hid] = (known_person(cid, hid, phash, created, deleted), fp)
         return out
 
-    def set_fingerprints(self, pairs: Sequence[tuple[str, str | None]]) -> None:
-        """Store (customer id, source fingerprint) for people found unchanged the slow way."""
-        if not pairs:
+    def set_fingerprints(self, rows: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """Store (customer id, source fingerprint, payload hash) for people found unchanged the slow
+        way; a None hash keeps the stored one."""
+        if not rows:
             return
         with self._tx():
-            self._conn.executemany("UPDATE people SET source_fp=? WHERE customer_id=?", [(fp, c) for c, fp in pairs])
+            self._conn.executemany(
+                "UPDATE people SET source_fp=?, payload_hash=coalesce(?, payload_hash) WHERE customer_id=?",
+                [(fp, h, c) for c, fp, h in rows],
+            )
 
     def known_by_customer_id(self, customer_ids: Iterable[str]) -> dict[str, KnownPerson]:
         ids = list(dict.fromkeys(i for i in customer_ids if i))

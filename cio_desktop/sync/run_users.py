@@ -125,7 +125,7 @@ class UsersPass:
         now = s.e.clock()
         labels: dict[str, int] = {}
         unchanged = 0
-        refresh: list[tuple[str, str | None]] = []
+        refresh: list[tuple[str, str | None, str | None]] = []
         deferred: list[tuple[str, str, str, bool]] = []
         planned: list[str] = []  # customer ids of members (never counted as gone, see mark_seen_customers)
         anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
@@ -153,9 +153,12 @@ class UsersPass:
                 decision.reason is Reason.UNCHANGED
                 and kp is not None
                 and decision.customer_id == kp.customer_id
-                and fp != stored_fp
+                and decision.person is not None
+                and (fp != stored_fp or decision.person.payload_hash != kp.payload_hash)
             ):
-                refresh.append((kp.customer_id, fp))
+                # Found unchanged the slow way: store the fingerprint (and the hash in this version's
+                # kind, when the ledger held an older one) so the next run knows it cheaply.
+                refresh.append((kp.customer_id, fp, decision.person.payload_hash))
         if refresh and not s.dry:
             ledger.set_fingerprints(refresh)
         ledger.defer_deletions(deferred)

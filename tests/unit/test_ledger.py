@@ -331,7 +331,7 @@ def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_people(tmp_path: Pa
         assert (person.customer_id, person.payload_hash, fp) == ("c1", "aa", None)
         led.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="bb", source_fp="f1")])
         assert led.known_with_fingerprints(["h1"])["h1"][1] == "f1"
-        led.set_fingerprints([("c1", "f2")])
+        led.set_fingerprints([("c1", "f2", None)])
         assert led.known_with_fingerprints(["h1"])["h1"][1] == "f2"
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
