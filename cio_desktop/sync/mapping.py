@@ -184,7 +184,12 @@ def _identifiers(
 
 def _first_anonymous_id(user: dict[str, Any]) -> str | None:
     anon = user.get("anonymous_ids")
-    return next((a for a in anon if isinstance(a, str) and a), None) if isinstance(anon, list) else None
+    if not isinstance(anon, list) or not anon:
+        return None
+    first = anon[0]
+    if type(first) is str and first:  # nearly always: no need to look further
+        return first
+    return next((a for a in anon if isinstance(a, str) and a), None)
 
 
 def _json_value(name: str, value: Any) -> tuple[Any, Violation | None]:

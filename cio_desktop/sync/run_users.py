@@ -17,6 +17,7 @@ from cio_desktop import __version__
 from cio_desktop.hull.source import HullUser, SourceError, Stream
 from cio_desktop.sync.batching import BatchPacker
 from cio_desktop.sync.deletions import DeletionStep, defer_row
+from cio_desktop.sync.gc_tuning import fewer_collections
 from cio_desktop.sync.mapping import identify_operation, parse_date
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
 from cio_desktop.sync.planner import plan_user
@@ -102,12 +103,13 @@ class UsersPass:
         members = 0
         feed = Prefetch(lambda: s.e.source.iter_users(segment_ids, updated_since=updated_since), PAGE_SIZE, s.stop)
         try:
-            for chunk in feed:
-                if s.stopped():
-                    return None
-                members += len(chunk)
-                self._plan_page(chunk, packer, full=full)
-                s.save_counts()
+            with fewer_collections():
+                for chunk in feed:
+                    if s.stopped():
+                        return None
+                    members += len(chunk)
+                    self._plan_page(chunk, packer, full=full)
+                    s.save_counts()
         finally:
             feed.join()
         if s.stopped():

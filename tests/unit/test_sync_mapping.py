@@ -442,3 +442,16 @@ def test_the_hash_does_not_depend_on_attribute_order() -> None:
     a = map_user(user(traits_a=1, traits_b=2), make_ctx(("traits_a", "a"), ("traits_b", "b")))
     b = map_user(user(traits_a=1, traits_b=2), make_ctx(("traits_b", "b"), ("traits_a", "a")))
     assert a.payload_hash == b.payload_hash and a.wire == b.wire
+
+
+def test_fewer_collections_raises_the_threshold_inside_and_restores_it_after() -> None:
+    import gc
+
+    from cio_desktop.sync.gc_tuning import PASS_THRESHOLD, fewer_collections
+
+    before = gc.get_threshold()
+    with fewer_collections():
+        with fewer_collections():  # nested (or a second run at the same time)
+            assert gc.get_threshold()[0] == PASS_THRESHOLD
+        assert gc.get_threshold()[0] == PASS_THRESHOLD
+    assert gc.get_threshold() == before
