@@ -29,6 +29,8 @@ from cio_desktop.sync.summary import Problem, RunMode
 
 # A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
 FINGERPRINT_SETTLE_S = 300.0
+# Seen members are written to the ledger once this many are waiting (and at the end of the read).
+SEEN_FLUSH = 10 * PAGE_SIZE
 UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
 
 # Profile settings that do not change what a person's payload is.
@@ -56,6 +58,10 @@ class UsersPass:
         self.ctx = ctx
         # Fingerprints would not save a single send anything: it always maps and sends its person.
         self.ctx_fp = context_fingerprint(ctx) if state.mode is not RunMode.SINGLE else None
+        # Members seen (Hull ids, customer ids), written to the ledger a few pages at a time: each
+        # write waits for the ledger, which sender threads hold while they record a request.
+        self._seen: list[str] = []
+        self._seen_customers: list[str] = []
 
     def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
         s = self.s
@@ -114,8 +120,16 @@ class UsersPass:
             feed.join()
         if s.stopped():
             return None
+        self._flush_seen()
         s.users_read = s.e.source.read_report(Stream.USERS)
         return members
+
+    def _flush_seen(self) -> None:
+        if self._seen:
+            self.s.ledger.mark_seen(self._seen)
+        if self._seen_customers:
+            self.s.ledger.mark_seen_customers(self._seen_customers)
+        self._seen, self._seen_customers = [], []
 
     def _plan_page(self, chunk: list[HullUser], packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s
@@ -123,7 +137,7 @@ class UsersPass:
         ids = [u["id"] if isinstance(u.get("id"), str) else str(u.get("id", "")) for u in chunk]
         known = ledger.known_with_fingerprints(ids)
         if full:
-            ledger.mark_seen(ids)
+            self._seen.extend(ids)
         now = s.e.clock()
         labels: dict[str, int] = {}
         unchanged = 0
@@ -165,7 +179,9 @@ class UsersPass:
             ledger.set_fingerprints(refresh)
         ledger.defer_deletions(deferred)
         if full:
-            ledger.mark_seen_customers(planned)
+            self._seen_customers.extend(planned)
+            if len(self._seen) >= SEEN_FLUSH:
+                self._flush_seen()
         if unchanged:
             labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
         for label, n in labels.items():
