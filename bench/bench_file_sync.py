@@ -13,6 +13,12 @@ start-up included; cio-desktop starts with an empty home each round: no ledger, 
 
 Rounds alternate peer / cio-desktop so machine noise hits both alike; the ratio of each round is
 peer seconds / cio-desktop seconds (> 1: cio-desktop is faster). Target: ratio >= 1.5.
+
+``--baseline DIR`` adds a third contestant to every round: cio-desktop from another source tree
+(``PYTHONPATH=DIR``), e.g. the code before a change, so before and after are measured in one run:
+
+    git archive <commit> cio_desktop | tar -x -C /tmp/before
+    .venv/bin/python bench/bench_file_sync.py --baseline /tmp/before
 """
 
 from __future__ import annotations
@@ -200,6 +206,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", help="another cio_desktop source tree, run as a third contestant")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -219,6 +226,7 @@ def main() -> int:
         raw = json.dumps(info)
         peer_s: list[float] = []
         cio_s: list[float] = []
+        base_s: list[float] = []
         try:
             for i in range(args.rounds):
                 env = {**os.environ, "CIO_DESKTOP_HOME": str(Path(tmp) / f"home-{i}")}
@@ -230,6 +238,15 @@ def main() -> int:
                 cio_people = _people_in_sandbox(info)
                 peer_s.append(ps)
                 cio_s.append(cs)
+                if args.baseline:
+                    _reset(info)
+                    base_env = {**env, "CIO_DESKTOP_HOME": str(Path(tmp) / f"base-{i}"), "PYTHONPATH": args.baseline}
+                    bs, base = _timed_child(base_env, "cio", str(path), raw, everyone)
+                    base_s.append(bs)
+                    print(
+                        f"round {i + 1} baseline: {bs:.2f} s ({base['people_sent']:,} people, status {base['status']},"
+                        f" sandbox holds {_people_in_sandbox(info):,}) | ratio plain script / baseline {ps / bs:.2f}"
+                    )
                 print(
                     f"round {i + 1}: plain script {ps:.2f} s ({peer['people_sent']:,} people, {peer['requests']}"
                     f" requests, sandbox holds {peer_people:,}) | cio-desktop {cs:.2f} s ({cio['people_sent']:,}"
@@ -249,6 +266,13 @@ def main() -> int:
         f"ratio (plain script time / cio-desktop time; target >= 1.5): min {min(ratios):.2f},"
         f" median {statistics.median(ratios):.2f}, max {max(ratios):.2f}"
     )
+    if base_s:
+        before = [p / b for p, b in zip(peer_s, base_s, strict=True)]
+        print(
+            f"baseline: min {min(base_s):.2f} s, median {statistics.median(base_s):.2f} s; ratio plain script /"
+            f" baseline: min {min(before):.2f}, median {statistics.median(before):.2f}, max {max(before):.2f};"
+            f" speed-up baseline / cio-desktop: median {statistics.median(base_s) / statistics.median(cio_s):.2f}"
+        )
     return 0
 
 

@@ -14,6 +14,9 @@ Each step runs in a fresh subprocess, so ``ru_maxrss`` is that step's own peak:
 5. ``--million`` users: full sync peak RSS (target < 300 MB).
 With ``--rounds N``, N-1 more pairs of (full sync from an empty home, SDK batch split under 500 KB)
 follow step 4; the ratio SDK seconds / cio-desktop seconds of each pair is reported (target >= 1.5).
+``--baseline DIR`` adds, to every round, a full sync by cio-desktop from another source tree
+(``PYTHONPATH=DIR``, e.g. ``git archive <commit> cio_desktop | tar -x -C /tmp/before``): before and
+after a change in one run.
 Write-back to Hull is off: this measures Hull -> Customer.io. Targets: >= 10,000 users/s (1),
 >= 25,000 users/s and 0 requests (2), < 2 s (3), < 300 MB (5).
 """
@@ -251,6 +254,7 @@ def main() -> int:
     parser.add_argument("--sdk-sample", type=int, default=5_000, help="users sent one identify at a time")
     parser.add_argument("--skip-sdk", action="store_true")
     parser.add_argument("--rounds", type=int, default=1, help="full sync / SDK split pairs for the ratio")
+    parser.add_argument("--baseline", help="another cio_desktop source tree, timed in every round as well")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -327,21 +331,39 @@ def main() -> int:
                     f" x{split['seconds'] / full['seconds']:.2f}"
                 )
                 ratios = [split["seconds"] / full["seconds"]]
-                for i in range(2, args.rounds + 1):
+                base_ratios: list[float] = []
+                current = full  # this round's cio-desktop full sync
+                for i in range(1, args.rounds + 1):
+                    if args.baseline:
+                        _reset(info)
+                        base_home = os.path.join(home, f"baseline-{i}")
+                        base = _child({**env, "CIO_DESKTOP_HOME": base_home, "PYTHONPATH": args.baseline}, "full", raw)
+                        base_ratios.append(base["seconds"] / current["seconds"])
+                        print(
+                            f"round {i} baseline: full sync {base['seconds']:.2f} s ({base['people_sent']:,} people),"
+                            f" baseline / cio-desktop {base_ratios[-1]:.2f}"
+                        )
+                    if i == args.rounds:
+                        break
                     # Another pair, cio-desktop from an empty home again: a first full sync each time.
                     _reset(info)
-                    again = _child({**env, "CIO_DESKTOP_HOME": os.path.join(home, f"round-{i}")}, "full", raw)
+                    current = _child({**env, "CIO_DESKTOP_HOME": os.path.join(home, f"round-{i + 1}")}, "full", raw)
                     _reset(info)
                     peer = _child(env, "sdk_batch", raw, "1000", "split")
-                    ratios.append(peer["seconds"] / again["seconds"])
+                    ratios.append(peer["seconds"] / current["seconds"])
                     print(
-                        f"round {i}: cio-desktop full sync {again['seconds']:.2f} s, SDK batch split under 500 KB"
+                        f"round {i + 1}: cio-desktop full sync {current['seconds']:.2f} s, SDK batch split under 500 KB"
                         f" {peer['seconds']:.2f} s, ratio {ratios[-1]:.2f}"
                     )
                 print(
                     f"ratio SDK split / cio-desktop over {len(ratios)} round(s) (target >= 1.5):"
                     f" min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f}"
                 )
+                if base_ratios:
+                    print(
+                        f"speed-up (baseline seconds / cio-desktop seconds, same round): min {min(base_ratios):.2f},"
+                        f" median {statistics.median(base_ratios):.2f}, max {max(base_ratios):.2f}"
+                    )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
