@@ -238,6 +238,12 @@ def main() -> int:
                 cio_people = _people_in_sandbox(info)
                 peer_s.append(ps)
                 cio_s.append(cs)
+                print(
+                    f"round {i + 1}: plain script {ps:.2f} s ({peer['people_sent']:,} people, {peer['requests']}"
+                    f" requests, sandbox holds {peer_people:,}) | cio-desktop {cs:.2f} s ({cio['people_sent']:,}"
+                    f" people, {cio['requests']} requests, status {cio['status']}, sandbox holds {cio_people:,})"
+                    f" | ratio {ps / cs:.2f}"
+                )
                 if args.baseline:
                     _reset(info)
                     base_env = {**env, "CIO_DESKTOP_HOME": str(Path(tmp) / f"base-{i}"), "PYTHONPATH": args.baseline}
@@ -247,12 +253,6 @@ def main() -> int:
                         f"round {i + 1} baseline: {bs:.2f} s ({base['people_sent']:,} people, status {base['status']},"
                         f" sandbox holds {_people_in_sandbox(info):,}) | ratio plain script / baseline {ps / bs:.2f}"
                     )
-                print(
-                    f"round {i + 1}: plain script {ps:.2f} s ({peer['people_sent']:,} people, {peer['requests']}"
-                    f" requests, sandbox holds {peer_people:,}) | cio-desktop {cs:.2f} s ({cio['people_sent']:,}"
-                    f" people, {cio['requests']} requests, status {cio['status']}, sandbox holds {cio_people:,})"
-                    f" | ratio {ps / cs:.2f}"
-                )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
