@@ -181,6 +181,10 @@ class Ledger(DeletionScratchMixin, RunsMixin):
         # The profile's run lock sits beside its ledger (see cio_desktop.sync.runs).
         self._run_lock = RunLock(self.path.parent / RUN_LOCK_FILENAME)
         self._active_runs: set[int] = set()
+        # A second connection, opened on first use, for the run's per-page lookups: in WAL mode it reads
+        # while a sender thread's transaction holds the main one, instead of waiting for it.
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         try:
             self._conn, version = open_private_sqlite(
                 self.path,
@@ -231,6 +235,10 @@ class Ledger(DeletionScratchMixin, RunsMixin):
         with self._lock:
             self._run_lock.release()
             self._active_runs.clear()
+            with self._reader_lock:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
             self._conn.close()
 
     def __enter__(self) -> Ledger:
@@ -275,9 +283,10 @@ class Ledger(DeletionScratchMixin, RunsMixin):
         ids = list(dict.fromkeys(i for i in hull_ids if i))
         out: dict[str, tuple[KnownPerson, str | None]] = {}
         best: dict[str, tuple[bool, float]] = {}
-        with self._lock:
+        with self._reader_lock:
+            reader = self._read_connection()
             for chunk in _chunks(ids):
-                rows = self._conn.execute(
+                rows = reader.execute(
                     _in_query(
                         "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at, synced_at, source_fp"
                         " FROM people WHERE hull_id",
@@ -291,6 +300,17 @@ class Ledger(DeletionScratchMixin, RunsMixin):
                         best[hid] = rank
                         out[hid] = (known_person(cid, hid, phash, created, deleted), fp)
         return out
+
+    def _read_connection(self) -> sqlite3.Connection:
+        """The lookup connection (call with ``_reader_lock`` held); it only reads."""
+        if self._reader is None:
+            try:
+                reader = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                reader.execute("PRAGMA query_only=ON")
+            except sqlite3.Error as exc:
+                raise LedgerError(f"The sync ledger {self.path} cannot be read ({exc}).") from exc
+            self._reader = reader
+        return self._reader
 
     def set_fingerprints(self, rows: Sequence[tuple[str, str | None, str | None]]) -> None:
         """Store (customer id, source fingerprint, payload hash) for people found unchanged the slow

@@ -28,6 +28,7 @@ from cio_desktop.sync.ledger import (
     RunStatus,
     ledger_path,
 )
+from cio_desktop.sync.model import KnownPerson
 
 
 class Clock:
@@ -357,3 +358,19 @@ def test_a_version_3_ledger_gains_the_run_outcome_columns_and_keeps_its_history(
         done = led.finish_run(rid, RunStatus.DELETIONS_WITHHELD, counts={}, failed=0, withheld=1, audience=10)
         assert done.withheld == 1 and [w.customer_id for w in led.withheld_deletions(rid)] == ["c1"]
         assert led.last_clean_audience() is None, "a run that withheld deletions is no baseline"
+
+
+def test_lookups_do_not_wait_for_a_sender_transaction_in_progress(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite3") as led:
+        led.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="x")])
+        found: dict[str, tuple[KnownPerson, str | None]] = {}
+        done = threading.Event()
+
+        def look() -> None:
+            found.update(led.known_with_fingerprints(["h1"]))
+            done.set()
+
+        with led._tx():  # a sender thread recording a request holds the ledger meanwhile
+            threading.Thread(target=look).start()
+            assert done.wait(5), "the lookup waited for the transaction"
+        assert found["h1"][0].customer_id == "c1"
