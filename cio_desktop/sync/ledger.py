@@ -358,10 +358,11 @@ class Ledger(DeletionScratchMixin, RunsMixin):
         recorded as members of the synced segments without a customerId."""
         ids = list(dict.fromkeys(i for i in hull_ids if i))
         out: dict[str, str | None] = {}
-        with self._lock:
+        with self._reader_lock:
+            reader = self._read_connection()
             for chunk in _chunks(ids):
                 out.update(
-                    self._conn.execute(
+                    reader.execute(
                         _in_query("SELECT hull_id, anonymous_id FROM anonymous_users WHERE hull_id", len(chunk)),
                         tuple(chunk),
                     ).fetchall()

@@ -17,9 +17,9 @@ from cio_desktop import __version__
 from cio_desktop.hull.source import HullUser, SourceError, Stream
 from cio_desktop.sync.batching import BatchPacker
 from cio_desktop.sync.deletions import DeletionStep, defer_row
-from cio_desktop.sync.gc_tuning import fewer_collections
 from cio_desktop.sync.mapping import identify_operation, parse_date
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
+from cio_desktop.sync.pass_tuning import tuned_for_pass
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
@@ -109,7 +109,7 @@ class UsersPass:
         members = 0
         feed = Prefetch(lambda: s.e.source.iter_users(segment_ids, updated_since=updated_since), PAGE_SIZE, s.stop)
         try:
-            with fewer_collections():
+            with tuned_for_pass():
                 for chunk in feed:
                     if s.stopped():
                         return None

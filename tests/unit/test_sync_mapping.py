@@ -444,14 +444,16 @@ def test_the_hash_does_not_depend_on_attribute_order() -> None:
     assert a.payload_hash == b.payload_hash and a.wire == b.wire
 
 
-def test_fewer_collections_raises_the_threshold_inside_and_restores_it_after() -> None:
+def test_a_pass_raises_the_collector_threshold_and_shortens_the_switch_interval_then_restores_both() -> None:
     import gc
+    import sys
 
-    from cio_desktop.sync.gc_tuning import PASS_THRESHOLD, fewer_collections
+    from cio_desktop.sync.pass_tuning import PASS_SWITCH_INTERVAL, PASS_THRESHOLD, tuned_for_pass
 
-    before = gc.get_threshold()
-    with fewer_collections():
-        with fewer_collections():  # nested (or a second run at the same time)
+    before = gc.get_threshold(), sys.getswitchinterval()
+    with tuned_for_pass():
+        with tuned_for_pass():  # nested (or a second run at the same time)
             assert gc.get_threshold()[0] == PASS_THRESHOLD
         assert gc.get_threshold()[0] == PASS_THRESHOLD
-    assert gc.get_threshold() == before
+        assert sys.getswitchinterval() == PASS_SWITCH_INTERVAL
+    assert (gc.get_threshold(), sys.getswitchinterval()) == before
