@@ -29,8 +29,8 @@ from cio_desktop.sync.summary import Problem, RunMode
 
 # A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
 FINGERPRINT_SETTLE_S = 300.0
-# Seen members are written to the ledger once this many are waiting (and at the end of the read).
-SEEN_FLUSH = 10 * PAGE_SIZE
+# Page writes (seen members, anonymous users) go to the ledger once this many wait, and after the read.
+PAGE_WRITES_FLUSH = 10 * PAGE_SIZE
 UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
 
 # Profile settings that do not change what a person's payload is.
@@ -58,10 +58,13 @@ class UsersPass:
         self.ctx = ctx
         # Fingerprints would not save a single send anything: it always maps and sends its person.
         self.ctx_fp = context_fingerprint(ctx) if state.mode is not RunMode.SINGLE else None
-        # Members seen (Hull ids, customer ids), written to the ledger a few pages at a time: each
-        # write waits for the ledger, which sender threads hold while they record a request.
+        # Members seen (Hull ids, customer ids) and changes to the anonymous users, written to the
+        # ledger a few pages at a time: each write waits for the ledger, which sender threads hold
+        # while they record a request.
         self._seen: list[str] = []
         self._seen_customers: list[str] = []
+        self._anon_record: dict[str, str | None] = {}
+        self._anon_forget: set[str] = set()
 
     def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
         s = self.s
@@ -112,24 +115,29 @@ class UsersPass:
             with tuned_for_pass():
                 for chunk in feed:
                     if s.stopped():
-                        return None
+                        break
                     members += len(chunk)
                     self._plan_page(chunk, packer, full=full)
                     s.save_counts()
         finally:
             feed.join()
+        self._flush_page_writes()  # also when stopped: what was read stays recorded
         if s.stopped():
             return None
-        self._flush_seen()
         s.users_read = s.e.source.read_report(Stream.USERS)
         return members
 
-    def _flush_seen(self) -> None:
+    def _flush_page_writes(self) -> None:
+        """Write the members seen and the anonymous users' changes waiting since the last flush."""
+        ledger = self.s.ledger
         if self._seen:
-            self.s.ledger.mark_seen(self._seen)
+            ledger.mark_seen(self._seen)
         if self._seen_customers:
-            self.s.ledger.mark_seen_customers(self._seen_customers)
+            ledger.mark_seen_customers(self._seen_customers)
+        if self._anon_record or self._anon_forget:
+            ledger.update_anonymous_users(list(self._anon_record.items()), list(self._anon_forget))
         self._seen, self._seen_customers = [], []
+        self._anon_record, self._anon_forget = {}, set()
 
     def _plan_page(self, chunk: list[HullUser], packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s
@@ -180,23 +188,37 @@ class UsersPass:
         ledger.defer_deletions(deferred)
         if full:
             self._seen_customers.extend(planned)
-            if len(self._seen) >= SEEN_FLUSH:
-                self._flush_seen()
         if unchanged:
             labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
         for label, n in labels.items():
             s.progress.advance(n, label=label)
         if not s.dry:
             self._update_anonymous(ids, anonymous)
+        if len(self._seen) + len(self._anon_record) + len(self._anon_forget) >= PAGE_WRITES_FLUSH:
+            self._flush_page_writes()
 
     def _update_anonymous(self, ids: list[str], anonymous: dict[str, str | None]) -> None:
         """Keep the ledger's anonymous users in step with this page: members of the synced segments
         without a customerId are recorded (their events may go out anonymously), everyone else on the
         page is forgotten (they got a customerId or left the segments). Writes only what changed."""
         stored = self.s.ledger.anonymous_users(ids)
-        record = [(h, a) for h, a in anonymous.items() if h not in stored or stored[h] != a]
-        forget = [h for h in stored if h not in anonymous]
-        self.s.ledger.update_anonymous_users(record, forget)
+        record, forget = self._anon_record, self._anon_forget
+        for h in ids:
+            # (recorded, anonymous id): what the ledger holds once the waiting writes are made, and
+            # what it should hold.
+            if h in record:
+                now: tuple[bool, str | None] = (True, record[h])
+            else:
+                now = (h in stored and h not in forget, stored.get(h) if h not in forget else None)
+            want = (True, anonymous[h]) if h in anonymous else (False, None)
+            if now == want:
+                continue
+            if want[0]:
+                forget.discard(h)
+                record[h] = want[1]
+            else:
+                record.pop(h, None)
+                forget.add(h)
 
     def fingerprint(self, user: HullUser, now: float) -> str | None:
         """What the person's payload is made of, cheaply: the sync settings (``self.ctx_fp``), Hull's
