@@ -111,6 +111,8 @@ class PersonWrite:
     created_at: float | None = None
     merged_from: str | None = None
     source_fp: str | None = None
+    # ``attributes`` already encoded as JSON (the sync has them from the operation it sent).
+    attributes_json: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -443,7 +445,7 @@ class Ledger(DeletionScratchMixin, RunsMixin):
                         p.customer_id,
                         p.hull_id,
                         p.payload_hash,
-                        _pack(p.attributes),
+                        p.attributes_json.decode("utf-8") if p.attributes_json is not None else _pack(p.attributes),
                         p.created_at or now,
                         now,
                         p.source_fp,

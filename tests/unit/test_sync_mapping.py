@@ -457,3 +457,15 @@ def test_a_pass_raises_the_collector_threshold_and_shortens_the_switch_interval_
         assert gc.get_threshold()[0] == PASS_THRESHOLD
         assert sys.getswitchinterval() == PASS_SWITCH_INTERVAL
     assert (gc.get_threshold(), sys.getswitchinterval()) == before
+
+
+def test_the_ledger_keeps_the_attributes_cut_from_the_sent_operation() -> None:
+    import json
+
+    from cio_desktop.sync.sender import _attributes_json
+
+    tricky = 'a","action":"identify","attributes":{"x'  # the key's own text inside the customerId
+    person = map_user(user(external_id=tricky, traits_city='Zürich "old town"'), make_ctx(("traits_city", "city")))
+    assert person.valid and person.customer_id == tricky
+    cut = _attributes_json(person.wire)
+    assert cut is not None and json.loads(cut) == person.attributes
