@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_sync.py                      # 100,000 users, then 1,000,000 for RSS
     .venv/bin/python bench/bench_sync.py --users 20000 --million 0 --sdk-sample 1000   # quick
+    .venv/bin/python bench/bench_sync.py --million 0 --sdk-sample 500 --rounds 3       # the ratio, 3 rounds
 
 Each step runs in a fresh subprocess, so ``ru_maxrss`` is that step's own peak:
 1. full sync of ``--users`` users (segment "All Users", 20 mapped attributes, 100 requests/s);
@@ -11,6 +12,11 @@ Each step runs in a fresh subprocess, so ``ru_maxrss`` is that step's own peak:
    measured on ``--sdk-sample`` users and extrapolated; (b) ``batch()`` with 1,000 operations per call
    (and, since 1,000 operations of this size exceed the 500 KB request limit, (b') split under it);
 5. ``--million`` users: full sync peak RSS (target < 300 MB).
+With ``--rounds N``, N-1 more pairs of (full sync from an empty home, SDK batch split under 500 KB)
+follow step 4; the ratio SDK seconds / cio-desktop seconds of each pair is reported (target >= 1.5).
+``--baseline DIR`` adds, to every round, a full sync by cio-desktop from another source tree
+(``PYTHONPATH=DIR``, e.g. ``git archive <commit> cio_desktop | tar -x -C /tmp/before``): before and
+after a change in one run.
 Write-back to Hull is off: this measures Hull -> Customer.io. Targets: >= 10,000 users/s (1),
 >= 25,000 users/s and 0 requests (2), < 2 s (3), < 300 MB (5).
 """
@@ -21,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,12 +185,13 @@ def child_sdk_batch(info: dict[str, Any], per_call: int, split: bool) -> dict[st
         chunk = ops[i : i + per_call]
         parts = [chunk]
         if split:
-            parts, current, size = [], [], 12
+            # Measured as the SDK sends it (requests' json=: default separators, ASCII escapes).
+            parts, current, size = [], [], len(json.dumps({"batch": []}))
             for op in chunk:
-                n = len(json.dumps(op, separators=(",", ":"))) + 1
+                n = len(json.dumps(op)) + 2
                 if current and size + n > MAX_REQUEST_BYTES:
                     parts.append(current)
-                    current, size = [], 12
+                    current, size = [], len(json.dumps({"batch": []}))
                 current.append(op)
                 size += n
             parts.append(current)
@@ -245,6 +253,8 @@ def main() -> int:
     parser.add_argument("--million", type=int, default=1_000_000, help="users for the RSS run (0 = skip)")
     parser.add_argument("--sdk-sample", type=int, default=5_000, help="users sent one identify at a time")
     parser.add_argument("--skip-sdk", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="full sync / SDK split pairs for the ratio")
+    parser.add_argument("--baseline", help="another cio_desktop source tree, timed in every round as well")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -320,6 +330,40 @@ def main() -> int:
                     f" {batch['rejected_calls']} refused calls), vs batch split under 500 KB"
                     f" x{split['seconds'] / full['seconds']:.2f}"
                 )
+                ratios = [split["seconds"] / full["seconds"]]
+                base_ratios: list[float] = []
+                current = full  # this round's cio-desktop full sync
+                for i in range(1, args.rounds + 1):
+                    if args.baseline:
+                        _reset(info)
+                        base_home = os.path.join(home, f"baseline-{i}")
+                        base = _child({**env, "CIO_DESKTOP_HOME": base_home, "PYTHONPATH": args.baseline}, "full", raw)
+                        base_ratios.append(base["seconds"] / current["seconds"])
+                        print(
+                            f"round {i} baseline: full sync {base['seconds']:.2f} s ({base['people_sent']:,} people),"
+                            f" baseline / cio-desktop {base_ratios[-1]:.2f}"
+                        )
+                    if i == args.rounds:
+                        break
+                    # Another pair, cio-desktop from an empty home again: a first full sync each time.
+                    _reset(info)
+                    current = _child({**env, "CIO_DESKTOP_HOME": os.path.join(home, f"round-{i + 1}")}, "full", raw)
+                    _reset(info)
+                    peer = _child(env, "sdk_batch", raw, "1000", "split")
+                    ratios.append(peer["seconds"] / current["seconds"])
+                    print(
+                        f"round {i + 1}: cio-desktop full sync {current['seconds']:.2f} s, SDK batch split under 500 KB"
+                        f" {peer['seconds']:.2f} s, ratio {ratios[-1]:.2f}"
+                    )
+                print(
+                    f"ratio SDK split / cio-desktop over {len(ratios)} round(s) (target >= 1.5):"
+                    f" min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f}"
+                )
+                if base_ratios:
+                    print(
+                        f"speed-up (baseline seconds / cio-desktop seconds, same round): min {min(base_ratios):.2f},"
+                        f" median {statistics.median(base_ratios):.2f}, max {max(base_ratios):.2f}"
+                    )
         finally:
             proc.terminate()
             proc.wait(timeout=30)

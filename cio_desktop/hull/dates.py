@@ -71,7 +71,8 @@ def _from_text(value: str) -> float | None:
     text = value.strip()
     if not text:
         return None
-    if _NUMERIC.fullmatch(text):
+    # "2024-01-31...": the usual form skips the number check (a number never has "-" after 4 digits).
+    if not (text[4:5] == "-" and text[:4].isdigit()) and _NUMERIC.fullmatch(text):
         return _from_epoch(float(text))
     iso = text
     last = text[-1]

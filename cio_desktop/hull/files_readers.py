@@ -18,12 +18,12 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from typing import IO
 
+from cio_desktop import jsonfast
 from cio_desktop.hull.files_csv import MAX_CSV_COLUMNS, CsvColumn, CsvType, implies_date, read_csv
 from cio_desktop.hull.files_io import (
     CHUNK_CHARS,
     CORRUPT_ERRORS,
     MAX_RECORD_BYTES,
-    SKIP_CHUNK,
     UNDECODABLE,
     FileFormat,
     FileShape,
@@ -35,6 +35,7 @@ from cio_desktop.hull.files_io import (
     too_long,
 )
 from cio_desktop.hull.source import SourceProblem
+from cio_desktop.jsonfast import long_digit_run
 
 __all__ = [
     "MAX_CSV_COLUMNS",
@@ -55,6 +56,8 @@ __all__ = [
     "read_json_lines",
 ]
 
+# JSON lines are read in blocks this large (and split into lines in C).
+READ_BLOCK = 1 << 20
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 _COMPACT_BOUNDARY = re.compile(r"\}\s*,\s*(\{)")
 
@@ -72,43 +75,77 @@ def _unreadable_value(exc: ValueError | RecursionError) -> str:
 
 def read_json_lines(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> Generator[Item, None, None]:
     """One JSON value per line; blank lines are ignored. A line of more than ``max_record`` bytes
-    (its line break not counted) is read past in bounded chunks and reported."""
+    (its line break not counted) is read past in bounded blocks and reported."""
     name = str(opened.path)
     stream: IO[bytes] = opened.stream
     line = 0
+    pending = b""  # the start of a line whose end is not read yet
+    skipping = False  # inside a line already over the limit: dropped up to its end
+    # Large blocks split in C: a readline() call per line costs more than the split. read1 returns
+    # what one read gave, so a truncated gzip file loses only the data after the last good piece.
+    read = getattr(stream, "read1", stream.read)
     while True:
         try:
-            raw = stream.readline(max_record + 1)
-            over = len(raw) > max_record and not raw.endswith(b"\n")
-            while over and raw and not raw.endswith(b"\n"):
-                raw = stream.readline(SKIP_CHUNK)
+            block = read(READ_BLOCK)
         except CORRUPT_ERRORS:
             yield corrupt(opened.path, line + 1)
             return
-        if not raw and not over:
+        # orjson reads integers past 64 bits as floats: lines with long digit runs go the slow way
+        # (checked once per block, then per line only in a block that has one).
+        clean = not long_digit_run(block)
+        if block:
+            parts = block.split(b"\n")
+            tail = parts.pop()  # the line the block ends in (complete only at the end of the file)
+        elif pending or skipping:
+            parts, tail = [b""], b""  # the last line has no line break
+        else:
             return
-        line += 1
-        if over:
-            yield SourceProblem(name, line, too_long("record", max_record))
-            continue
+        for i, raw in enumerate(parts):
+            line += 1
+            if i == 0:
+                if skipping:
+                    skipping = False
+                    yield SourceProblem(name, line, too_long("record", max_record))
+                    continue
+                raw = pending + raw
+            if len(raw) > max_record:
+                yield SourceProblem(name, line, too_long("record", max_record))
+                continue
+            item = _json_line(raw, line, name, fast=(clean and i > 0) or not long_digit_run(raw))
+            if item is not None:
+                yield item
+        if not block:
+            return
+        if parts or not skipping:
+            pending = (pending + tail) if not parts else tail
+            if len(pending) > max_record:
+                pending, skipping = b"", True
+
+
+def _json_line(raw: bytes, line: int, name: str, *, fast: bool = True) -> Item | None:
+    """One line as a row, the problem with it, or None for a blank line."""
+    if fast:
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield SourceProblem(name, line, f"undecodable bytes (not UTF-8) at column {exc.start + 1}")
-            continue
-        if line == 1:
-            text = text.lstrip("\ufeff")
-        if not text.strip():
-            continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield SourceProblem(name, line, f"broken JSON: {exc.msg} at column {exc.colno}")
-            continue
-        except (ValueError, RecursionError) as exc:
-            yield SourceProblem(name, line, _unreadable_value(exc))
-            continue
-        yield Row(line, value)
+            # The common case at orjson's speed; anything it refuses (a BOM, a blank line, bytes that
+            # are not UTF-8, what the standard library reads but orjson does not) takes the path
+            # below, which decides and words the problem exactly as before.
+            return Row(line, jsonfast.fast_loads(raw))
+        except jsonfast.DecodeError:
+            pass
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return SourceProblem(name, line, f"undecodable bytes (not UTF-8) at column {exc.start + 1}")
+    if line == 1:
+        text = text.lstrip("\ufeff")
+    if not text.strip():
+        return None
+    try:
+        return Row(line, json.loads(text))
+    except json.JSONDecodeError as exc:
+        return SourceProblem(name, line, f"broken JSON: {exc.msg} at column {exc.colno}")
+    except (ValueError, RecursionError) as exc:
+        return SourceProblem(name, line, _unreadable_value(exc))
 
 
 # --------------------------------------------------------------------------- JSON arrays

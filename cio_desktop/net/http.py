@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from cio_desktop import __version__
+from cio_desktop import __version__, jsonfast
 from cio_desktop.net.errors import (
     AuthenticationError,
     NetworkError,
@@ -265,6 +265,12 @@ def _reason(exc: requests.RequestException) -> str:
 
 def parse_json(response: requests.Response, service: str) -> Any:
     """The JSON body of a successful response, or a ServerError if it is not JSON."""
+    try:
+        # Pages of users are the API source's hot path: orjson first, requests' own decoding
+        # (charset guessing, a byte order mark) for anything that is not plain UTF-8 JSON.
+        return jsonfast.loads(response.content)
+    except ValueError:
+        pass
     try:
         return response.json()
     except ValueError:

@@ -31,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cio_desktop import jsonfast
 from cio_desktop.config import paths
 from cio_desktop.config.lock import RUN_LOCK_FILENAME, RunLock
 from cio_desktop.config.private import StorageError, open_private_sqlite
@@ -114,6 +115,8 @@ class PersonWrite:
     created_at: float | None = None
     merged_from: str | None = None
     source_fp: str | None = None
+    # ``attributes`` already encoded as JSON (the sync has them from the operation it sent).
+    attributes_json: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -149,13 +152,15 @@ def _in_query(prefix: str, n: int) -> str:
     return f"{prefix} IN ({','.join('?' * n)})"
 
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-
-
 def _pack(attributes: Mapping[str, Any] | None) -> str | None:
     # Plain compact JSON: compressing saves ~30% of the bytes but costs twice the encoding time, on
-    # the hot path of every person sent.
-    return None if attributes is None else _encode(attributes)
+    # the hot path of every person sent. Stored as text, as older versions did.
+    if attributes is None:
+        return None
+    try:
+        return jsonfast.dumps(attributes).decode("utf-8")
+    except jsonfast.EncodeError:  # integers over 64 bits: the standard library takes them
+        return json.dumps(attributes, separators=(",", ":"))
 
 
 def _unpack(stored: str | bytes | None) -> dict[str, Any] | None:
@@ -182,6 +187,10 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
         # The profile's run lock sits beside its ledger (see cio_desktop.sync.runs).
         self._run_lock = RunLock(self.path.parent / RUN_LOCK_FILENAME)
         self._active_runs: set[int] = set()
+        # A second connection, opened on first use, for the run's per-page lookups: in WAL mode it reads
+        # while a sender thread's transaction holds the main one, instead of waiting for it.
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         try:
             self._conn, version = open_private_sqlite(
                 self.path,
@@ -239,6 +248,10 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
         with self._lock:
             self._run_lock.release()
             self._active_runs.clear()
+            with self._reader_lock:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
             self._conn.close()
 
     def __enter__(self) -> Ledger:
@@ -283,9 +296,10 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
         ids = list(dict.fromkeys(i for i in hull_ids if i))
         out: dict[str, tuple[KnownPerson, str | None]] = {}
         best: dict[str, tuple[bool, float]] = {}
-        with self._lock:
+        with self._reader_lock:
+            reader = self._read_connection()
             for chunk in _chunks(ids):
-                rows = self._conn.execute(
+                rows = reader.execute(
                     _in_query(
                         "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at, synced_at, source_fp"
                         " FROM people WHERE hull_id",
@@ -300,12 +314,27 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
                         out[hid] = (known_person(cid, hid, phash, created, deleted), fp)
         return out
 
-    def set_fingerprints(self, pairs: Sequence[tuple[str, str | None]]) -> None:
-        """Store (customer id, source fingerprint) for people found unchanged the slow way."""
-        if not pairs:
+    def _read_connection(self) -> sqlite3.Connection:
+        """The lookup connection (call with ``_reader_lock`` held); it only reads."""
+        if self._reader is None:
+            try:
+                reader = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                reader.execute("PRAGMA query_only=ON")
+            except sqlite3.Error as exc:
+                raise LedgerError(f"The sync ledger {self.path} cannot be read ({exc}).") from exc
+            self._reader = reader
+        return self._reader
+
+    def set_fingerprints(self, rows: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """Store (customer id, source fingerprint, payload hash) for people found unchanged the slow
+        way; a None hash keeps the stored one."""
+        if not rows:
             return
         with self._tx():
-            self._conn.executemany("UPDATE people SET source_fp=? WHERE customer_id=?", [(fp, c) for c, fp in pairs])
+            self._conn.executemany(
+                "UPDATE people SET source_fp=?, payload_hash=coalesce(?, payload_hash) WHERE customer_id=?",
+                [(fp, h, c) for c, fp, h in rows],
+            )
 
     def known_by_customer_id(self, customer_ids: Iterable[str]) -> dict[str, KnownPerson]:
         ids = list(dict.fromkeys(i for i in customer_ids if i))
@@ -342,10 +371,11 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
         recorded as members of the synced segments without a customerId."""
         ids = list(dict.fromkeys(i for i in hull_ids if i))
         out: dict[str, str | None] = {}
-        with self._lock:
+        with self._reader_lock:
+            reader = self._read_connection()
             for chunk in _chunks(ids):
                 out.update(
-                    self._conn.execute(
+                    reader.execute(
                         _in_query("SELECT hull_id, anonymous_id FROM anonymous_users WHERE hull_id", len(chunk)),
                         tuple(chunk),
                     ).fetchall()
@@ -426,7 +456,7 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
                         p.customer_id,
                         p.hull_id,
                         p.payload_hash,
-                        _pack(p.attributes),
+                        p.attributes_json.decode("utf-8") if p.attributes_json is not None else _pack(p.attributes),
                         p.created_at or now,
                         now,
                         p.source_fp,

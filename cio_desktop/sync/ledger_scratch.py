@@ -54,22 +54,19 @@ class DeletionScratchMixin:
         self._conn.execute("COMMIT")
 
     def mark_seen(self, hull_ids: Iterable[str]) -> None:
-        with self._lock:
-            if not self._seen_ready:
-                raise RuntimeError("begin_seen() first")
-            with self._scratch_tx():
-                self._conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", ((h,) for h in hull_ids if h))
+        self._insert_seen("INSERT OR IGNORE INTO temp.seen VALUES (?)", hull_ids)
 
     def mark_seen_customers(self, customer_ids: Iterable[str]) -> None:
         """Customer ids that members of this run map to: never counted as gone, even while the ledger
         still files them under another Hull id (Hull merged two users) or Customer.io refused the update."""
+        self._insert_seen("INSERT OR IGNORE INTO temp.seen_customers VALUES (?)", customer_ids)
+
+    def _insert_seen(self, sql: str, ids: Iterable[str]) -> None:
         with self._lock:
             if not self._seen_ready:
                 raise RuntimeError("begin_seen() first")
             with self._scratch_tx():
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO temp.seen_customers VALUES (?)", ((c,) for c in customer_ids if c)
-                )
+                self._conn.executemany(sql, ((i,) for i in ids if i))
 
     def known_not_seen(self, page_size: int = 1000) -> Iterator[KnownPerson]:
         """People this tool created and has not deleted whose Hull id was not seen since begin_seen().

@@ -23,6 +23,7 @@ import math
 import time
 from typing import Any
 
+from cio_desktop import jsonfast
 from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.sync.model import MappedPerson, MappingContext, Violation
 from cio_desktop.sync.validation import (
@@ -34,9 +35,10 @@ from cio_desktop.sync.validation import (
     wire_size,
 )
 
+# The standard library's canonical JSON: what orjson refuses, and the hash of older ledgers.
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
-# Length of '{"type":"person","identifiers":I,"action":"identify","attributes":A}' minus len(I) + len(A),
-# versus the hash material '[I,A]' minus the same: lets the hash double as the exact operation size.
+# Marks payload hashes of the exact operation bytes (see _encode); older hashes have no prefix.
+HASH_PREFIX = "v2:"
 
 
 def parse_date(value: Any) -> int | None:
@@ -149,18 +151,18 @@ def map_user(user: dict[str, Any], ctx: MappingContext) -> MappedPerson:
         # Customer.io attaches earlier anonymous events to a person whose anonymous_id attribute matches.
         attributes["anonymous_id"] = anonymous_id
 
-    material, wire = _encode(identifiers, attributes, violations)
+    payload_hash, wire = _encode(identifiers, attributes, violations)
     raw_id = user.get("id")
     return MappedPerson(
         hull_id=raw_id if isinstance(raw_id, str) else ("" if raw_id is None else str(raw_id)),
         customer_id=customer_id,
         identifiers=identifiers,
         attributes=attributes,
-        payload_hash=hashlib.blake2b(material.encode("ascii"), digest_size=8).hexdigest(),
+        payload_hash=payload_hash,
         violations=tuple(violations),
         email=email,
         anonymous_id=anonymous_id,
-        wire=wire.encode("ascii") if not violations else b"",
+        wire=wire if not violations else b"",
     )
 
 
@@ -182,7 +184,12 @@ def _identifiers(
 
 def _first_anonymous_id(user: dict[str, Any]) -> str | None:
     anon = user.get("anonymous_ids")
-    return next((a for a in anon if isinstance(a, str) and a), None) if isinstance(anon, list) else None
+    if not isinstance(anon, list) or not anon:
+        return None
+    first = anon[0]
+    if type(first) is str and first:  # nearly always: no need to look further
+        return first
+    return next((a for a in anon if isinstance(a, str) and a), None)
 
 
 def _json_value(name: str, value: Any) -> tuple[Any, Violation | None]:
@@ -194,6 +201,8 @@ def _json_value(name: str, value: Any) -> tuple[Any, Violation | None]:
             return value, None
         return None, Violation(name, f"value for attribute '{name}' is {value} (NaN or infinity)")
     if kind is list or kind is dict or kind is tuple:
+        if kind is list and all(type(item) is str for item in value):  # tags and the like: surely JSON
+            return value, None
         if kind is tuple:
             value = list(value)
         try:
@@ -208,24 +217,36 @@ def _json_value(name: str, value: Any) -> tuple[Any, Violation | None]:
     return None, Violation(name, f"value for attribute '{name}' is a {kind.__name__}, which is not a JSON value")
 
 
-def _encode(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> tuple[str, str]:
-    """The text hashed into ``payload_hash`` and the identify operation as sent, after the last checks
-    (Customer.io's limits, text it cannot take, the operation's size) added their ``violations``."""
+def _encode(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> tuple[str, bytes]:
+    """The payload hash and the identify operation as sent (compact UTF-8 JSON, attributes in key
+    order), after the last checks (Customer.io's limits, text it cannot take, the operation's size)
+    added their ``violations``. The hash is of those exact bytes."""
     violations.extend(check_attributes(attributes))
-    ids_json, attrs_json = _material(identifiers, attributes, violations)
-    material = f"[{ids_json},{attrs_json}]"  # the hashed text (unchanged since the first ledgers)
-    if "\\ud" in material:  # escaped surrogates: emoji, or lone surrogates that cannot be sent
-        violations.extend(_invalid_unicode(identifiers, attributes, {v.attribute for v in violations}))
-    # The operation as sent: ASCII JSON, so its length is its size in bytes, exactly.
-    wire = f'{{"type":"person","identifiers":{ids_json},"action":"identify","attributes":{attrs_json}}}'
+    try:
+        ids_json = jsonfast.dumps(identifiers)
+        attrs_json = jsonfast.dumps(attributes, sort_keys=True)
+    except jsonfast.EncodeError:
+        # Lone surrogates, integers over 64 bits, keys that are not text: the standard library decides.
+        ids_json, attrs_json = _encode_slow(identifiers, attributes, violations)
+    wire = b'{"type":"person","identifiers":' + ids_json + b',"action":"identify","attributes":' + attrs_json + b"}"
     size_problem = check_operation_size(len(wire), "identify operation")
     if size_problem is not None:
         violations.append(size_problem)
-    return material, wire
+    return HASH_PREFIX + hashlib.blake2b(wire, digest_size=8).hexdigest(), wire
+
+
+def _encode_slow(
+    identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]
+) -> tuple[bytes, bytes]:
+    """What orjson refused, encoded by the standard library (ASCII, so sizes stay exact bytes)."""
+    ids_json, attrs_json = _material(identifiers, attributes, violations)
+    if "\\ud" in attrs_json or "\\ud" in ids_json:  # escaped surrogates: emoji, or lone ones that cannot be sent
+        violations.extend(_invalid_unicode(identifiers, attributes, {v.attribute for v in violations}))
+    return ids_json.encode("ascii"), attrs_json.encode("ascii")
 
 
 def _material(identifiers: dict[str, str], attributes: dict[str, Any], violations: list[Violation]) -> tuple[str, str]:
-    """Canonical JSON (sorted keys, ASCII) of identifiers and of attributes: hashed, sized and sent."""
+    """Canonical JSON (sorted keys, ASCII) of identifiers and of attributes, the standard library's way."""
     try:
         return _canonical(identifiers), _canonical(attributes)
     except (TypeError, ValueError):
@@ -237,6 +258,17 @@ def _material(identifiers: dict[str, str], attributes: dict[str, Any], violation
                 del attributes[name]
                 violations.append(Violation(name, f"value for attribute '{name}' has keys that are not all text"))
         return _canonical(identifiers), _canonical(attributes)
+
+
+def legacy_payload_hash(person: MappedPerson) -> str | None:
+    """The payload hash as ledgers (and Hull's ``customerio/hash`` traits) written before ``v2:`` hold it:
+    standard-library JSON (sorted, ASCII) of ``[identifiers, attributes]``. Only compared when a stored
+    hash is of that kind, so people unchanged since such a sync stay unchanged (see planner)."""
+    try:
+        material = f"[{_canonical(person.identifiers)},{_canonical(person.attributes)}]"
+    except (TypeError, ValueError):
+        return None
+    return hashlib.blake2b(material.encode("ascii"), digest_size=8).hexdigest()
 
 
 def _invalid_unicode(identifiers: dict[str, str], attributes: dict[str, Any], reported: set[str]) -> list[Violation]:
@@ -273,9 +305,11 @@ def _show(value: Any) -> str:
 
 
 __all__ = [
+    "HASH_PREFIX",
     "customer_id_of",
     "format_time",
     "identify_operation",
+    "legacy_payload_hash",
     "map_user",
     "parse_date",
     "read_attribute",

@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from cio_desktop.sync.legacy_hash import matches_connector_hash
-from cio_desktop.sync.mapping import customer_id_of, format_time, identify_operation, map_user, parse_date
+from cio_desktop.sync.mapping import (
+    HASH_PREFIX,
+    customer_id_of,
+    format_time,
+    identify_operation,
+    legacy_payload_hash,
+    map_user,
+    parse_date,
+)
 from cio_desktop.sync.model import (
     TRAIT_CREATED_AT,
     TRAIT_DELETED_AT,
@@ -61,6 +69,23 @@ def _history(user: dict[str, Any], known: KnownPerson | None, write_back: bool) 
     # Deleted, unless they were created again after the deletion (the trait is cleared then, but be safe).
     deleted = deleted_at is not None and (created_at is None or deleted_at >= created_at)
     return _History(trait_id, created, deleted, (trait_hash,) if trait_hash else ())
+
+
+def _member(ctx: MappingContext, segment_ids: list[Any]) -> bool:
+    """Any of ``segment_ids`` is a synced segment (ids that are not text never are)."""
+    try:
+        return not ctx.synced_segments.isdisjoint(segment_ids)
+    except TypeError:  # an unhashable id (a list, an object) in odd input: look at the text ones only
+        return any(s in ctx.synced_segments for s in segment_ids if isinstance(s, str))
+
+
+def _already_sent(person: MappedPerson, hashes: tuple[str, ...]) -> bool:
+    """The payload is one of ``hashes``: of this version's kind, or of the kind older ledgers and
+    write-back traits hold (computed only then, so an upgrade resends nobody)."""
+    if person.payload_hash in hashes:
+        return True
+    legacy = [h for h in hashes if not h.startswith(HASH_PREFIX)]
+    return bool(legacy) and legacy_payload_hash(person) in legacy
 
 
 def _identifier(ctx: MappingContext, customer_id: str) -> dict[str, str]:
@@ -140,9 +165,7 @@ def plan_user(user: dict[str, Any], ctx: MappingContext, known: KnownPerson | No
     hull_id = raw_id if isinstance(raw_id, str) else ("" if raw_id is None else str(raw_id))
 
     segment_ids = user.get("segment_ids")
-    in_segments = bool(ctx.synced_segments) and (
-        isinstance(segment_ids, list) and any(s in ctx.synced_segments for s in segment_ids if isinstance(s, str))
-    )
+    in_segments = bool(ctx.synced_segments) and isinstance(segment_ids, list) and _member(ctx, segment_ids)
     if not in_segments:
         current_id, _ = customer_id_of(user, ctx)
         return _leave(ctx, hull_id, history, current_id, now, why="not in the synchronized segments")
@@ -188,7 +211,7 @@ def plan_user(user: dict[str, Any], ctx: MappingContext, known: KnownPerson | No
         not history.deleted
         and previous in (cid, None)
         and (
-            person.payload_hash in history.hashes
+            _already_sent(person, history.hashes)
             or (known is None and alive and matches_connector_hash(user, ctx, user.get(TRAIT_HASH)))
         )
     ):

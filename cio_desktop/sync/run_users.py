@@ -21,6 +21,7 @@ from cio_desktop.sync.mapping import identify_operation, parse_date
 from cio_desktop.sync.migration import connector_deletions_step
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
 from cio_desktop.sync.objects_step import ObjectsStep
+from cio_desktop.sync.pass_tuning import tuned_for_pass
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
@@ -31,6 +32,8 @@ from cio_desktop.sync.summary import Problem, RunMode
 
 # A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
 FINGERPRINT_SETTLE_S = 300.0
+# Page writes (seen members, anonymous users) go to the ledger once this many wait, and after the read.
+PAGE_WRITES_FLUSH = 10 * PAGE_SIZE
 UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
 UNCHANGED_WHY = "same data as the last sync"
 
@@ -62,6 +65,13 @@ class UsersPass:
         self.ctx_fp = context_fingerprint(ctx) if state.mode is not RunMode.SINGLE else None
         # Set by the run when accounts go out as objects: sees each page's people in Customer.io.
         self.objects: ObjectsStep | None = None
+        # Members seen (Hull ids, customer ids) and changes to the anonymous users, written to the
+        # ledger a few pages at a time: each write waits for the ledger, which sender threads hold
+        # while they record a request.
+        self._seen: list[str] = []
+        self._seen_customers: list[str] = []
+        self._anon_record: dict[str, str | None] = {}
+        self._anon_forget: set[str] = set()
 
     def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
         s = self.s
@@ -111,18 +121,32 @@ class UsersPass:
         members = 0
         feed = Prefetch(lambda: s.e.source.iter_users(segment_ids, updated_since=updated_since), PAGE_SIZE, s.stop)
         try:
-            for chunk in feed:
-                if s.stopped():
-                    return None
-                members += len(chunk)
-                self._plan_page(chunk, packer, full=full)
-                s.save_counts()
+            with tuned_for_pass():
+                for chunk in feed:
+                    if s.stopped():
+                        break
+                    members += len(chunk)
+                    self._plan_page(chunk, packer, full=full)
+                    s.save_counts()
         finally:
             feed.join()
+        self._flush_page_writes()  # also when stopped: what was read stays recorded
         if s.stopped():
             return None
         s.users_read = s.e.source.read_report(Stream.USERS)
         return members
+
+    def _flush_page_writes(self) -> None:
+        """Write the members seen and the anonymous users' changes waiting since the last flush."""
+        ledger = self.s.ledger
+        if self._seen:
+            ledger.mark_seen(self._seen)
+        if self._seen_customers:
+            ledger.mark_seen_customers(self._seen_customers)
+        if self._anon_record or self._anon_forget:
+            ledger.update_anonymous_users(list(self._anon_record.items()), list(self._anon_forget))
+        self._seen, self._seen_customers = [], []
+        self._anon_record, self._anon_forget = {}, set()
 
     def _plan_page(self, chunk: list[HullUser], packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s
@@ -130,11 +154,11 @@ class UsersPass:
         ids = [u["id"] if isinstance(u.get("id"), str) else str(u.get("id", "")) for u in chunk]
         known = ledger.known_with_fingerprints(ids)
         if full:
-            ledger.mark_seen(ids)
+            self._seen.extend(ids)
         now = s.e.clock()
         labels: dict[str, int] = {}
         unchanged = 0
-        refresh: list[tuple[str, str | None]] = []
+        refresh: list[tuple[str, str | None, str | None]] = []
         deferred: list[tuple[str, str, str, bool]] = []
         planned: list[str] = []  # customer ids of members (never counted as gone, see mark_seen_customers)
         anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
@@ -169,14 +193,17 @@ class UsersPass:
                 decision.reason is Reason.UNCHANGED
                 and kp is not None
                 and decision.customer_id == kp.customer_id
-                and fp != stored_fp
+                and decision.person is not None
+                and (fp != stored_fp or decision.person.payload_hash != kp.payload_hash)
             ):
-                refresh.append((kp.customer_id, fp))
+                # Found unchanged the slow way: store the fingerprint (and the hash in this version's
+                # kind, when the ledger held an older one) so the next run knows it cheaply.
+                refresh.append((kp.customer_id, fp, decision.person.payload_hash))
         if refresh and not s.dry:
             ledger.set_fingerprints(refresh)
         ledger.defer_deletions(deferred)
         if full:
-            ledger.mark_seen_customers(planned)
+            self._seen_customers.extend(planned)
         if unchanged:
             labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
         for label, n in labels.items():
@@ -185,15 +212,31 @@ class UsersPass:
             self._update_anonymous(ids, anonymous)
         if self.objects is not None:
             self.objects.observe(in_cio)
+        if len(self._seen) + len(self._anon_record) + len(self._anon_forget) >= PAGE_WRITES_FLUSH:
+            self._flush_page_writes()
 
     def _update_anonymous(self, ids: list[str], anonymous: dict[str, str | None]) -> None:
         """Keep the ledger's anonymous users in step with this page: members of the synced segments
         without a customerId are recorded (their events may go out anonymously), everyone else on the
         page is forgotten (they got a customerId or left the segments). Writes only what changed."""
         stored = self.s.ledger.anonymous_users(ids)
-        record = [(h, a) for h, a in anonymous.items() if h not in stored or stored[h] != a]
-        forget = [h for h in stored if h not in anonymous]
-        self.s.ledger.update_anonymous_users(record, forget)
+        record, forget = self._anon_record, self._anon_forget
+        for h in ids:
+            # (recorded, anonymous id): what the ledger holds once the waiting writes are made, and
+            # what it should hold.
+            if h in record:
+                now: tuple[bool, str | None] = (True, record[h])
+            else:
+                now = (h in stored and h not in forget, stored.get(h) if h not in forget else None)
+            want = (True, anonymous[h]) if h in anonymous else (False, None)
+            if now == want:
+                continue
+            if want[0]:
+                forget.discard(h)
+                record[h] = want[1]
+            else:
+                record.pop(h, None)
+                forget.add(h)
 
     def fingerprint(self, user: HullUser, now: float) -> str | None:
         """What the person's payload is made of, cheaply: the sync settings (``self.ctx_fp``), Hull's

@@ -373,7 +373,18 @@ def _person_write(d: Decision, fp: str | None = None) -> PersonWrite:
         attributes=person.attributes if person else None,
         merged_from=d.previous_customer_id if d.action is Action.MERGE else None,
         source_fp=fp,
+        attributes_json=_attributes_json(person.wire) if person else None,
     )
+
+
+_ATTRIBUTES_KEY = b',"action":"identify","attributes":'
+
+
+def _attributes_json(wire: bytes) -> bytes | None:
+    """The attributes part of an encoded identify operation (no need to encode them again). The key
+    cannot occur earlier: a quote inside the identifiers' text is escaped."""
+    at = wire.find(_ATTRIBUTES_KEY)
+    return wire[at + len(_ATTRIBUTES_KEY) : -1] if at >= 0 and wire.endswith(b"}") else None
 
 
 def _error_write(f: Failure) -> ErrorWrite:

@@ -511,3 +511,33 @@ def test_no_events_file_means_no_events(tmp_path: Path) -> None:
     source = FileSource(users)
     assert source.event_names() == []
     assert list(source.iter_events(["A"])) == []
+
+
+def test_json_lines_read_exactly_what_the_standard_library_reads(tmp_path: Path) -> None:
+    """The fast decoder gives way wherever it would differ: integers past 64 bits, NaN, a BOM, CRLF."""
+    path = _write_lines(
+        tmp_path / "users.jsonl",
+        [
+            b'\xef\xbb\xbf{"id": "a1", "traits_big": 123456789012345678901234567890}',
+            '{"id": "a2", "traits_low": -9999999999999999999, "traits_score": NaN}\r',
+            '{"id": "a3", "traits_ok": 18446744073709551615, "traits_f": 0.1}',
+        ],
+    )
+    users = list(FileSource(path).iter_users(None))
+    assert [u["id"] for u in users] == ["a1", "a2", "a3"]
+    assert users[0]["traits_big"] == 123456789012345678901234567890
+    assert users[1]["traits_low"] == -9999999999999999999 and users[1]["traits_score"] != users[1]["traits_score"]
+    assert users[2]["traits_ok"] == 18446744073709551615 and users[2]["traits_f"] == 0.1
+
+
+def test_a_long_line_across_read_blocks_is_skipped_and_the_lines_around_it_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cio_desktop.hull import files_readers
+
+    monkeypatch.setattr(files_readers, "READ_BLOCK", 7)  # every line spans several blocks
+    long_line = json.dumps({**_user(2), "traits_note": "x" * 500})
+    path = _write_lines(tmp_path / "users.jsonl", [json.dumps(_user(1)), long_line, json.dumps(_user(3))])
+    source = FileSource(path, max_record_bytes=400)
+    assert [u["external_id"] for u in source.iter_users(None)] == ["e1", "e3"]
+    assert [(p.line, "longer than" in p.reason) for p in source.problems()] == [(2, True)]

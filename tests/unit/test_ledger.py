@@ -28,6 +28,7 @@ from cio_desktop.sync.ledger import (
     RunStatus,
     ledger_path,
 )
+from cio_desktop.sync.model import KnownPerson
 
 
 class Clock:
@@ -331,7 +332,7 @@ def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_people(tmp_path: Pa
         assert (person.customer_id, person.payload_hash, fp) == ("c1", "aa", None)
         led.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="bb", source_fp="f1")])
         assert led.known_with_fingerprints(["h1"])["h1"][1] == "f1"
-        led.set_fingerprints([("c1", "f2")])
+        led.set_fingerprints([("c1", "f2", None)])
         assert led.known_with_fingerprints(["h1"])["h1"][1] == "f2"
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -396,3 +397,19 @@ def test_only_the_last_runs_keep_their_people_lists(ledger: Ledger) -> None:
         ids.append(rid)
     kept = [rid for rid in ids if ledger.run_people_counts(rid)]
     assert kept == ids[-KEEP_RUN_PEOPLE_FOR_RUNS:]
+
+
+def test_lookups_do_not_wait_for_a_sender_transaction_in_progress(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite3") as led:
+        led.record_sent(None, people=[PersonWrite("c1", "h1", payload_hash="x")])
+        found: dict[str, tuple[KnownPerson, str | None]] = {}
+        done = threading.Event()
+
+        def look() -> None:
+            found.update(led.known_with_fingerprints(["h1"]))
+            done.set()
+
+        with led._tx():  # a sender thread recording a request holds the ledger meanwhile
+            threading.Thread(target=look).start()
+            assert done.wait(5), "the lookup waited for the transaction"
+        assert found["h1"][0].customer_id == "c1"

@@ -411,15 +411,36 @@ def test_anonymous_id_attribute_is_sent_only_with_anonymous_events_on() -> None:
 # ------------------------------------------------------------------ the encoded operation
 
 
-def test_the_encoded_identify_operation_is_exactly_the_operation_in_ascii_json() -> None:
+def test_the_encoded_identify_operation_is_exactly_the_operation_in_compact_utf8_json() -> None:
+    import json
+
+    from cio_desktop.customerio.sizes import dumps
+
     person = map_user(
         user(traits_city="Zürich 🏔", traits_tags=["a", "b"]), make_ctx(("traits_city", "city"), ("traits_tags", "tags"))
     )
     assert person.valid
-    assert person.wire.isascii()
+    assert json.loads(person.wire) == identify_operation(person)
+    # As many bytes as the Track client's own encoding: the packer's size checks hold for what is sent.
+    assert len(person.wire) == len(dumps(identify_operation(person)))
+    assert "Zürich 🏔".encode() in person.wire
+
+
+def test_the_payload_hash_is_of_the_operation_bytes_and_says_its_kind() -> None:
+    import hashlib
+
+    person = map_user(user(traits_city="Zürich"), make_ctx(("traits_city", "city")))
+    assert person.payload_hash == "v2:" + hashlib.blake2b(person.wire, digest_size=8).hexdigest()
+
+
+def test_values_orjson_refuses_are_encoded_by_the_standard_library() -> None:
     import json
 
-    assert json.loads(person.wire) == identify_operation(person)
+    huge = 2**70  # valid JSON, over orjson's 64 bits
+    person = map_user(user(traits_big=huge), make_ctx(("traits_big", "big")))
+    assert person.valid and json.loads(person.wire)["attributes"]["big"] == huge
+    lone = map_user(user(traits_city="bad \udc80"), make_ctx(("traits_city", "city")))
+    assert not lone.valid and "not valid Unicode" in lone.violations[0].message
 
 
 def test_an_invalid_person_has_no_encoded_operation() -> None:
@@ -431,3 +452,30 @@ def test_the_hash_does_not_depend_on_attribute_order() -> None:
     a = map_user(user(traits_a=1, traits_b=2), make_ctx(("traits_a", "a"), ("traits_b", "b")))
     b = map_user(user(traits_a=1, traits_b=2), make_ctx(("traits_b", "b"), ("traits_a", "a")))
     assert a.payload_hash == b.payload_hash and a.wire == b.wire
+
+
+def test_a_pass_raises_the_collector_threshold_and_shortens_the_switch_interval_then_restores_both() -> None:
+    import gc
+    import sys
+
+    from cio_desktop.sync.pass_tuning import PASS_SWITCH_INTERVAL, PASS_THRESHOLD, tuned_for_pass
+
+    before = gc.get_threshold(), sys.getswitchinterval()
+    with tuned_for_pass():
+        with tuned_for_pass():  # nested (or a second run at the same time)
+            assert gc.get_threshold()[0] == PASS_THRESHOLD
+        assert gc.get_threshold()[0] == PASS_THRESHOLD
+        assert sys.getswitchinterval() == PASS_SWITCH_INTERVAL
+    assert (gc.get_threshold(), sys.getswitchinterval()) == before
+
+
+def test_the_ledger_keeps_the_attributes_cut_from_the_sent_operation() -> None:
+    import json
+
+    from cio_desktop.sync.sender import _attributes_json
+
+    tricky = 'a","action":"identify","attributes":{"x'  # the key's own text inside the customerId
+    person = map_user(user(external_id=tricky, traits_city='Zürich "old town"'), make_ctx(("traits_city", "city")))
+    assert person.valid and person.customer_id == tricky
+    cut = _attributes_json(person.wire)
+    assert cut is not None and json.loads(cut) == person.attributes
