@@ -35,6 +35,7 @@ from cio_desktop.config.profile_sections import (
     _expect,
     _mappings,
     _schedule,
+    check_mappings,
     endpoint_problem,
 )
 
@@ -203,19 +204,7 @@ class Profile:
                 raise ProfileError(f"events[{i}]", "event names must be 1-100 bytes")
         if not self.customer_id_attribute:
             raise ProfileError("customer_id_attribute", "is empty; choose e.g. 'external_id' or 'id'")
-        names: set[str] = set()
-        for i, m in enumerate(self.mappings):
-            if not m.hull:
-                raise ProfileError(f"mappings[{i}].hull", "is empty")
-            if not m.cio:
-                raise ProfileError(f"mappings[{i}].cio", "is empty")
-            if len(m.cio.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
-                raise ProfileError(
-                    f"mappings[{i}].cio", f"{m.cio[:40]!r}... is longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes"
-                )
-            if m.cio in names:
-                raise ProfileError(f"mappings[{i}].cio", f"Customer.io attribute {m.cio!r} is mapped twice")
-            names.add(m.cio)
+        check_mappings("mappings", self.mappings, "Customer.io attribute")
 
     def _check_urls(self) -> None:
         if self.webhook_public_url:

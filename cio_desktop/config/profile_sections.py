@@ -147,19 +147,10 @@ class ObjectSettings:
             raise ProfileError("objects.type_id", "must be the numeric id of the object type, e.g. 1")
         if self.identifier not in OBJECT_IDENTIFIERS:
             raise ProfileError("objects.identifier", f"must be one of {', '.join(OBJECT_IDENTIFIERS)}")
-        names: set[str] = set()
         for i, m in enumerate(self.mappings):
             if not m.hull.startswith("account.") or len(m.hull) == len("account."):
                 raise ProfileError(f"objects.mappings[{i}].hull", "must be an account attribute like account.name")
-            if not m.cio:
-                raise ProfileError(f"objects.mappings[{i}].cio", "is empty")
-            if len(m.cio.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
-                raise ProfileError(
-                    f"objects.mappings[{i}].cio", f"{m.cio[:40]!r}... is longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes"
-                )
-            if m.cio in names:
-                raise ProfileError(f"objects.mappings[{i}].cio", f"object attribute {m.cio!r} is mapped twice")
-            names.add(m.cio)
+        check_mappings("objects.mappings", self.mappings, "object attribute")
 
     @classmethod
     def from_dict(cls, value: Any) -> ObjectSettings:
@@ -245,6 +236,22 @@ def _schedule(d: dict[str, Any]) -> ScheduleSettings:
     if "full" in d:
         kw["full"] = _expect("schedule.full", d["full"], bool, "true or false")
     return ScheduleSettings(**kw)
+
+
+def check_mappings(name: str, mappings: tuple[AttributeMapping, ...], what: str) -> None:
+    """Each mapping names a Hull attribute and a Customer.io name within its limit, no name twice.
+    ``name`` is the setting (``mappings``, ``objects.mappings``), ``what`` the kind of attribute."""
+    names: set[str] = set()
+    for i, m in enumerate(mappings):
+        if not m.hull:
+            raise ProfileError(f"{name}[{i}].hull", "is empty")
+        if not m.cio:
+            raise ProfileError(f"{name}[{i}].cio", "is empty")
+        if len(m.cio.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+            raise ProfileError(f"{name}[{i}].cio", f"{m.cio[:40]!r}... is longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes")
+        if m.cio in names:
+            raise ProfileError(f"{name}[{i}].cio", f"{what} {m.cio!r} is mapped twice")
+        names.add(m.cio)
 
 
 def _mappings(name: str, v: Any) -> tuple[AttributeMapping, ...]:
