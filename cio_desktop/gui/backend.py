@@ -312,7 +312,7 @@ def run_totals(run: RunRecord) -> dict[str, int]:
 def totals(counts: Mapping[str, int], failed: int, people_sent: int | None, withheld: int) -> dict[str, int]:
     """What the Sync page and History both show of a run (one function, the run record's numbers):
     sent is what Customer.io accepted (runs older than that record: what was planned, less failures)."""
-    planned = unchanged = skipped = objects = relationships = 0
+    planned = unchanged = skipped = objects = relationships = objects_withheld = 0
     for label, n in counts.items():
         if is_unchanged(label):
             unchanged += n
@@ -324,6 +324,8 @@ def totals(counts: Mapping[str, int], failed: int, people_sent: int | None, with
             objects += n
         elif label.startswith("relationship ("):
             relationships += n
+        elif label.startswith("withheld: object"):
+            objects_withheld += n
     sent = people_sent if people_sent is not None else max(0, planned - failed)
     return {
         "sent": sent,
@@ -334,6 +336,7 @@ def totals(counts: Mapping[str, int], failed: int, people_sent: int | None, with
         # Accounts as objects: object operations and relationship changes of the run.
         "objects": objects,
         "relationships": relationships,
+        "objects_withheld": objects_withheld,
     }
 
 
@@ -515,3 +518,12 @@ def summary_text(summary: RunSummary) -> tuple[ErrorKind, str]:
         return ErrorKind.WARNING, f"{message} {head}" if message else head
     sent_any = summary.people_sent or summary.events_sent
     return ErrorKind.ERROR, (message or "The sync failed.") + (f" {head}" if sent_any else "")
+
+
+def withheld_text(run: RunRecord) -> str:
+    """History's Withheld cell: people, and account objects when the run held any back."""
+    objects = totals(run.counts, run.failed, run.people_sent, run.withheld)["objects_withheld"]
+    parts = [f"{run.withheld:,}"] if run.withheld else []
+    if objects:
+        parts.append(f"{objects:,} object{'' if objects == 1 else 's'}")
+    return " + ".join(parts)

@@ -248,8 +248,7 @@ class Scheduling(QObject):
                 name,
                 run_id,
                 "Deletions await your approval",
-                f"{summary.withheld:,} deletions await your approval (profile {name})."
-                " Click to review them in History.",
+                _withheld_text(summary, name),
             )
         elif summary is None or summary.status is not RunStatus.COMPLETED or summary.failed:
             reason = backend.summary_text(summary)[1] if summary is not None else backend.error_text(exc or Exception())
@@ -401,3 +400,18 @@ def _load(store: ProfileStore, sched: system.SystemScheduler) -> Loaded:
 
 
 __all__ = ["Scheduling", "last_run_text", "when_text"]
+
+
+def _withheld_text(summary: RunSummary, name: str) -> str:
+    """The notification of a scheduled run whose deletions wait: people are reviewed in History, account
+    objects are approved with the command the run's message names."""
+    parts = []
+    if summary.withheld:
+        parts.append(
+            f"{summary.withheld:,} deletions await your approval (profile {name}). Click to review them in History."
+        )
+    if summary.objects_withheld:
+        parts.append(
+            f"{summary.objects_withheld:,} account object deletions were held back (profile {name}); History says why."
+        )
+    return " ".join(parts) or f"Deletions were held back (profile {name}). Click to see why in History."

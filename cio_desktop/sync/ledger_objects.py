@@ -6,7 +6,8 @@
 - ``cio_relationships``: each person's relationship to their account's object, as Customer.io
   accepted it (one per person: a Hull user belongs to one account).
 - Per run, temp tables (forgotten by a crash, like the deletion scratch): ``objects_seen`` (each
-  account met in the users pass, its id and the account as JSON, the last one seen wins) and
+  account met in the users pass, its id, the account as JSON, the last one seen wins, and whether
+  anyone in Customer.io belongs to it: an account of skipped members only is kept, not sent) and
   ``relationships_seen`` (each synced person's customer id and their account's object id, or NULL
   when they have none).
 
@@ -60,8 +61,8 @@ class ObjectsLedgerMixin:
     def begin_objects(self) -> None:
         with self._lock:
             self._conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS objects_seen (object_id TEXT PRIMARY KEY, account TEXT NOT NULL)"
-                " WITHOUT ROWID"
+                "CREATE TEMP TABLE IF NOT EXISTS objects_seen"
+                " (object_id TEXT PRIMARY KEY, account TEXT NOT NULL, related INTEGER NOT NULL) WITHOUT ROWID"
             )
             self._conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS relationships_seen (customer_id TEXT PRIMARY KEY, object_id TEXT)"
@@ -70,8 +71,12 @@ class ObjectsLedgerMixin:
             self._conn.execute("DELETE FROM temp.objects_seen")
             self._conn.execute("DELETE FROM temp.relationships_seen")
 
-    def observe_objects(self, accounts: Sequence[tuple[str, str]], people: Sequence[tuple[str, str | None]]) -> None:
-        """``accounts``: (object id, account JSON); ``people``: (customer id, object id or None)."""
+    def observe_objects(
+        self, accounts: Sequence[tuple[str, str, int]], people: Sequence[tuple[str, str | None]]
+    ) -> None:
+        """``accounts``: (object id, account JSON, 1 when someone in Customer.io belongs to it, else 0: a
+        member read but not sent, which keeps the object from deletion only); ``people``: (customer id,
+        object id or None)."""
         with self._lock:
             # One transaction per page (the connection autocommits: a commit per row costs ~10x the
             # inserts); only temp tables are written, so the ledger itself is not locked.
@@ -80,7 +85,13 @@ class ObjectsLedgerMixin:
                 self._conn.execute("BEGIN")
             try:
                 if accounts:
-                    self._conn.executemany("INSERT OR REPLACE INTO temp.objects_seen VALUES (?, ?)", accounts)
+                    # A related sighting wins over an unrelated one, whichever page came first.
+                    self._conn.executemany(
+                        "INSERT INTO temp.objects_seen VALUES (?, ?, ?) ON CONFLICT (object_id) DO UPDATE SET"
+                        " account = CASE WHEN excluded.related >= related THEN excluded.account ELSE account END,"
+                        " related = MAX(related, excluded.related)",
+                        accounts,
+                    )
                 if people:
                     self._conn.executemany("INSERT OR REPLACE INTO temp.relationships_seen VALUES (?, ?)", people)
             except BaseException:
@@ -98,7 +109,7 @@ class ObjectsLedgerMixin:
                 rows = self._conn.execute(
                     "SELECT s.object_id, s.account, o.payload_hash, o.deleted_at FROM temp.objects_seen s"
                     " LEFT JOIN cio_objects o ON o.object_type_id = ? AND o.object_id = s.object_id"
-                    " WHERE s.object_id > ? ORDER BY s.object_id LIMIT ?",
+                    " WHERE s.object_id > ? AND s.related = 1 ORDER BY s.object_id LIMIT ?",
                     (type_id, last, _PAGE),
                 ).fetchall()
             if not rows:

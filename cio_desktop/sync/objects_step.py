@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 OBJECT_UNCHANGED = "object unchanged"
 RELATIONSHIP_UNCHANGED = "relationship unchanged"
 RELATIONSHIP_WAITING = "relationship waiting: account not in Customer.io"
+# The run's sentence about object deletions the guard held back (the plan tells it from the people's).
+OBJECTS_WITHHELD_PREFIX = "Object deletions withheld: "
 
 
 @dataclass(slots=True)
@@ -74,20 +76,26 @@ class ObjectsStep:
         state.ledger.begin_objects()
 
     # ------------------------------------------------------------------ during the users pass
-    def observe(self, people: Sequence[tuple[HullUser, str]]) -> None:
-        """(user, customer id) of people who are or stay in Customer.io, from one page."""
-        accounts: dict[str, str] = {}
+    def observe(self, people: Sequence[tuple[HullUser, str]], members: Sequence[HullUser] = ()) -> None:
+        """From one page: (user, customer id) of people who are or stay in Customer.io (their account is
+        identified and they are related to it), and other members read (skipped: their account is only
+        kept from deletion)."""
+        accounts: dict[str, tuple[str, bool]] = {}
         rows: list[tuple[str, str | None]] = []
         keys = {m.hull[len("account.") :] for m in self.settings.mappings}
         keys.add(self.settings.identifier[len("account.") :])
-        for user, cid in people:
+        for user, related in [*((u, True) for u, _ in people), *((u, False) for u in members)]:
             account = account_of(user)
             oid = object_id_of(account, self.settings)
-            rows.append((cid, oid))
-            if oid is not None and account is not None:
+            if oid is not None and account is not None and (related or oid not in accounts):
                 kept = {k: account[k] for k in keys if k in account}
-                accounts[oid] = json.dumps(kept, sort_keys=True, default=str)
-        self.s.ledger.observe_objects(list(accounts.items()), rows)
+                accounts[oid] = (
+                    json.dumps(kept, sort_keys=True, default=str),
+                    related or accounts.get(oid, ("", False))[1],
+                )
+        for user, cid in people:
+            rows.append((cid, object_id_of(account_of(user), self.settings)))
+        self.s.ledger.observe_objects([(oid, text, int(rel)) for oid, (text, rel) in accounts.items()], rows)
 
     # ------------------------------------------------------------------ after the users pass
     def run(self) -> None:
@@ -181,16 +189,25 @@ class ObjectsStep:
                 full=True,
             )
         )
-        if not verdict.allowed:
+        if s.withheld:
+            # People's deletions were held back: those people are still in Customer.io, and the accounts
+            # seen this run do not include theirs, so any of these objects may still have members.
+            why = (
+                f"{count:,} account objects would be deleted, but this run held back people's deletions and"
+                " those people may still belong to them; they go with the first run whose deletions go through"
+            )
+        elif verdict.allowed:
+            why = ""
+        elif verdict.reason is WithheldReason.INCOMPLETE_READ:
+            why = f"{s.users_read.describe_loss()}; fix the file or run again"
+        else:
+            why = (
+                f"the deletion guard holds back deleting {count:,} of the {created:,} account objects this tool"
+                f" created; run `cio-desktop sync --full --allow-deletions {count}` to approve"
+            )
+        if why:
             s.objects_withheld = count
-            if verdict.reason is WithheldReason.INCOMPLETE_READ:
-                why = f"{s.users_read.describe_loss()}; fix the file or run again"
-            else:
-                why = (
-                    f"the deletion guard holds back deleting {count:,} of the {created:,} account objects this tool"
-                    f" created; run `cio-desktop sync --full --allow-deletions {count}` to approve"
-                )
-            s.objects_withheld_message = f"Object deletions withheld: {why}."
+            s.objects_withheld_message = f"{OBJECTS_WITHHELD_PREFIX}{why}."
             s.progress.advance(count, label="withheld: object delete (no member left)")
             s.say(s.objects_withheld_message)
             return
@@ -291,4 +308,10 @@ class ObjectsStep:
             s.sample_errors(e.message for e in errors)
 
 
-__all__ = ["OBJECT_UNCHANGED", "RELATIONSHIP_UNCHANGED", "RELATIONSHIP_WAITING", "ObjectsStep"]
+__all__ = [
+    "OBJECTS_WITHHELD_PREFIX",
+    "OBJECT_UNCHANGED",
+    "RELATIONSHIP_UNCHANGED",
+    "RELATIONSHIP_WAITING",
+    "ObjectsStep",
+]

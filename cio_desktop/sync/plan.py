@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 from cio_desktop.config.profile import Region
 from cio_desktop.sync.engine import SyncEngine
 from cio_desktop.sync.guard import DeletionApproval, WithheldReason
+from cio_desktop.sync.objects_step import OBJECTS_WITHHELD_PREFIX
 from cio_desktop.sync.plan_sample import SAMPLE_SIZE, SHOWN_PEOPLE, Customers, ExistingPerson, sample_existing
 from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import CATEGORY_TEXT, Category
@@ -37,6 +38,9 @@ from cio_desktop.sync.summary import Problem, RunMode, RunSummary
 from cio_desktop.sync.words import label_text
 
 log = logging.getLogger(__name__)
+
+# Counts of the objects step (accounts as Customer.io objects), shown beside the people.
+_OBJECT_LABELS = ("object ", "relationship ", "withheld: object")
 
 
 FIRST_SYNC_NOTE = (
@@ -133,6 +137,8 @@ class Plan:
     # First sync, App API key set: how many to-be-created people were looked up, and those already there.
     sampled: int = 0
     existing: tuple[ExistingPerson, ...] = ()
+    # Accounts as objects: object and relationship operations per decision label (empty when off).
+    objects: Mapping[str, int] = field(default_factory=dict)
 
     def count(self, category: Category) -> int:
         return int(self.people.get(category, 0))
@@ -167,6 +173,7 @@ class Plan:
             "people": {c.value: self.count(c) for c in Category},
             "skipped_by_reason": {label_text(k): v for k, v in sorted(self.skipped.items())},
             "events": {label_text(k): v for k, v in sorted(self.events.items())},
+            "objects": {label_text(k): v for k, v in sorted(self.objects.items())},
             "deletion_guard": self.guard_note,
             "warnings": list(self.warnings),
             "unreadable_records": self.unreadable,
@@ -211,6 +218,8 @@ class Plan:
                     out.append(f"  {'':>10}   {n:,} {label_text(label)}")
         for label, n in sorted(self.events.items(), key=lambda kv: -kv[1]):
             out.append(f"  {n:>10,} {label_text(label, planned=True)}")
+        for label, n in sorted(self.objects.items(), key=lambda kv: -kv[1]):
+            out.append(f"  {n:>10,} {label_text(label)}")
         if self.guard_note:
             out.append(self.guard_note)
         if self.first_sync:
@@ -291,16 +300,18 @@ def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: So
     record = ledger.run(summary.run_id)
     guard_note = ""
     approves = False
+    # The people's sentence only: object deletions have their own lines, and confirming does not approve them.
+    people_message = summary.message.split(OBJECTS_WITHHELD_PREFIX, 1)[0].strip()
     if people.get(Category.WITHHELD) and record is not None:
         if record.withheld_reason == WithheldReason.INCOMPLETE_READ.value:
-            guard_note = summary.message
+            guard_note = people_message
         else:
             # Confirming this plan approves them: they count as deletions, with the guard's word.
             people[Category.DELETE] = people.get(Category.DELETE, 0) + people.pop(Category.WITHHELD)
             approves = True
             guard_note = (
                 "The deletion guard would hold these deletions back on its own ("
-                + summary.message.removeprefix("Deletions withheld: ").rstrip(".")
+                + people_message.removeprefix("Deletions withheld: ").rstrip(".")
                 + "). Confirming this plan approves exactly these deletions."
             )
     warnings = []
@@ -310,6 +321,14 @@ def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: So
             " will be skipped (see the plan's errors in History)."
         )
     events = {k: v for k, v in summary.counts.items() if k.startswith("event")}
+    objects = {k: v for k, v in summary.counts.items() if k.startswith(_OBJECT_LABELS) and v}
+    if summary.objects_withheld:
+        warnings.append(
+            summary.message[summary.message.index(OBJECTS_WITHHELD_PREFIX) :]
+            + " Confirming this plan does not approve them."
+            if OBJECTS_WITHHELD_PREFIX in summary.message
+            else f"{summary.objects_withheld:,} account object deletions would be withheld."
+        )
     first_sync = ledger.people_count(active_only=False) == 0 and bool(people.get(Category.CREATE))
     return Plan(
         mode=mode,
@@ -320,6 +339,7 @@ def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: So
         people=MappingProxyType(people),
         skipped=MappingProxyType(ledger.run_people_reasons(summary.run_id, Category.SKIP)),
         events=MappingProxyType(events),
+        objects=MappingProxyType(objects),
         stamp=stamp,
         seconds=seconds,
         guard_note=guard_note,

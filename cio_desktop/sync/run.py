@@ -245,6 +245,7 @@ class Run:
             bad_rows=bad_rows,
             duplicate_rows=duplicate_rows,
             withheld=s.withheld,
+            objects_withheld=s.objects_withheld,
         )
 
 

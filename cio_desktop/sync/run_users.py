@@ -30,6 +30,8 @@ from cio_desktop.sync.sender import Entry, Sender
 from cio_desktop.sync.state import RunState
 from cio_desktop.sync.summary import Problem, RunMode
 
+# Skips of users who are not members of the chosen segments (their account has no member in them).
+_NOT_MEMBERS = frozenset({Reason.NOT_IN_SEGMENTS, Reason.LEFT_SEGMENTS})
 # A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
 FINGERPRINT_SETTLE_S = 300.0
 # Page writes (seen members, anonymous users) go to the ledger once this many wait, and after the read.
@@ -163,6 +165,9 @@ class UsersPass:
         planned: list[str] = []  # customer ids of members (never counted as gone, see mark_seen_customers)
         anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
         in_cio: list[tuple[HullUser, str]] = []  # people who are (or stay) in Customer.io, for the objects step
+        # Other members (skipped: no email, invalid...): their account still has a member, so the objects
+        # step never deletes it, though it relates nobody to it.
+        members_only: list[HullUser] = []
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
             fp = self.fingerprint(user, now)
@@ -180,10 +185,13 @@ class UsersPass:
                 deferred.append(defer_row(decision, known=kp is not None))
                 continue
             labels[decision.label] = labels.get(decision.label, 0) + 1
+            sent_or_kept = decision.action is not Action.SKIP or decision.reason is Reason.UNCHANGED
             if decision.customer_id:
                 planned.append(decision.customer_id)
-                if decision.action is not Action.SKIP or decision.reason is Reason.UNCHANGED:
+                if sent_or_kept:
                     in_cio.append((user, decision.customer_id))
+            if not (decision.customer_id and sent_or_kept) and decision.reason not in _NOT_MEMBERS:
+                members_only.append(user)
             if decision.reason is Reason.NO_CUSTOMER_ID and hid:
                 anonymous[hid] = decision.person.anonymous_id if decision.person else None
             if decision.operations:
@@ -211,7 +219,7 @@ class UsersPass:
         if not s.dry:
             self._update_anonymous(ids, anonymous)
         if self.objects is not None:
-            self.objects.observe(in_cio)
+            self.objects.observe(in_cio, members_only)
         if len(self._seen) + len(self._anon_record) + len(self._anon_forget) >= PAGE_WRITES_FLUSH:
             self._flush_page_writes()
 

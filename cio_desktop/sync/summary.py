@@ -64,6 +64,9 @@ class RunSummary:
     duplicate_rows: int = 0
     # Deletions the deletion guard held back (status DELETIONS_WITHHELD; listed with the run).
     withheld: int = 0
+    # Account objects whose deletion was held back (also status DELETIONS_WITHHELD; not listed: the
+    # run's message says how to approve them).
+    objects_withheld: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +87,7 @@ class RunSummary:
             "bad_rows": self.bad_rows,
             "duplicate_rows": self.duplicate_rows,
             "deletions_withheld": self.withheld,
+            "object_deletions_withheld": self.objects_withheld,
             "problem": self.problem.value if self.problem else None,
             "message": self.message,
             "errors_sample": list(self.errors_sample),

@@ -165,6 +165,7 @@ def test_object_deletions_past_the_guard_are_withheld_until_approved(world: Worl
     assert "Object deletions withheld" in withheld.message and "--allow-deletions 10" in withheld.message
     assert len(world.objects()) == 20 and world.sb.cio.object_deletions() == []
     assert withheld.counts["withheld: object delete (no member left)"] == 10
+    assert withheld.objects_withheld == 10 and withheld.withheld == 0
     approved = world.sync(approval=DeletionApproval(10))
     assert approved.status is RunStatus.COMPLETED, approved.message
     assert len(world.objects()) == 10
@@ -213,3 +214,27 @@ def test_records_lost_to_a_kill_are_sent_again_without_duplicates(world: World) 
     assert all(len(rels) == 1 for rels in people.values()), "one relationship per person, never two"
     world.sync()
     assert world.requests == 0
+
+
+def test_an_account_whose_only_members_are_skipped_is_kept(world: World) -> None:
+    world.write([user(0, account(0)), user(1, account(1))])
+    world.sync()
+    # c1 is still in the segments but now skipped (no email): co1.com still has a member.
+    world.write([user(0, account(0)), {**user(1, account(1)), "email": None, "updated_at": "2021-01-01T00:00:00Z"}])
+    summary = world.sync()
+    assert summary.counts["skip: no email"] == 1
+    assert set(world.objects()) == {"co0.com", "co1.com"} and world.sb.cio.object_deletions() == []
+
+
+def test_object_deletions_wait_while_the_peoples_deletions_are_withheld(world: World) -> None:
+    # Twelve of twenty people leave: the guard withholds them. Their two accounts would be emptied,
+    # two deletions the object guard alone would allow, but those people are still in Customer.io.
+    world.write([user(n, account(0) if n < 8 else account(1 + n % 2)) for n in range(20)])
+    world.sync()
+    world.write([user(n, account(0)) for n in range(8)])
+    summary = world.sync()
+    assert summary.status is RunStatus.DELETIONS_WITHHELD
+    assert summary.withheld == 12 and summary.objects_withheld == 2
+    assert summary.to_dict()["object_deletions_withheld"] == 2
+    assert "Object deletions withheld: 2 account objects would be deleted" in summary.message
+    assert set(world.objects()) == {"co0.com", "co1.com", "co2.com"} and world.sb.cio.object_deletions() == []

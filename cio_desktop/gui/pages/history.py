@@ -148,7 +148,7 @@ class HistoryPage(Page):
                 Column("Unchanged", lambda r: f"{backend.run_totals(r)['unchanged']:,}", align_right=True),
                 Column("Skipped", lambda r: f"{backend.run_totals(r)['skipped']:,}", align_right=True),
                 Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
-                Column("Withheld", lambda r: f"{r.withheld:,}" if r.withheld else "", align_right=True),
+                Column("Withheld", backend.withheld_text, align_right=True),
                 Column("Objects", lambda r: _nonzero(backend.run_totals(r)["objects"]), align_right=True),
                 Column("Relationships", lambda r: _nonzero(backend.run_totals(r)["relationships"]), align_right=True),
                 Column("Duration", lambda r: backend.duration_text(r.duration_s)),
