@@ -127,10 +127,12 @@ class WebhookService:
         receiver.start()
         self.receiver = receiver
         self._want_receiver = True
-        self.inbox.prune_older_than(time.time() - self.profile.activity_retention_days * DAY)
         self._start_hull()
         self._start_http()
         self.inbox.set_destinations(hull=self.forwarder is not None, http=self.http_forwarder is not None)
+        # After the destinations: events kept while Hull was not connected are pending again now that it
+        # is, and retention never prunes what still waits for a destination.
+        self.inbox.prune_older_than(time.time() - self.profile.activity_retention_days * DAY)
         for forwarder in (self.forwarder, self.http_forwarder):
             if forwarder is not None:
                 forwarder.start()

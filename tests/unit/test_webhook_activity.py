@@ -197,3 +197,32 @@ def test_retry_failed_with_a_fixed_mapping_makes_the_person_searchable_and_queue
     assert moved == 1 and row is not None
     assert (row.status, row.http_status, row.person_id) == (EventStatus.KEPT, EventStatus.PENDING, "u7")
     assert ids(search(inbox, ActivityFilter(person="u7"))) == {"e1"}
+
+
+def test_starting_with_hull_connected_forwards_old_kept_events_instead_of_pruning_them(tmp_path: Path) -> None:
+    import time
+
+    from cio_desktop.config.profile import Profile
+    from cio_desktop.config.secrets import SecretStore
+    from cio_desktop.webhooks.service import WebhookService
+
+    class Hull:
+        def __init__(self) -> None:
+            self.items: list[object] = []
+
+        def send_firehose(self, items: list[object]) -> None:
+            self.items.extend(items)
+
+    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    inbox.set_destinations(hull=False, http=False)
+    inbox.accept(ev("kept-long-ago"), b"{}", received_at=1000.0)  # far past the 90-day retention
+    row = inbox.get("kept-long-ago")
+    assert row is not None and row.status is EventStatus.KEPT
+    hull = Hull()
+    profile = Profile(name="Acme", webhook_listen="127.0.0.1:0")
+    with WebhookService(profile, SecretStore.in_memory(), inbox=inbox, sender=hull) as service:
+        service.start()  # Hull is connected now: the kept event waits for it, so retention spares it
+        deadline = time.monotonic() + 10
+        while not hull.items and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert len(hull.items) == 1, "the old kept event reached Hull instead of being pruned"
