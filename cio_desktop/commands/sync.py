@@ -72,6 +72,14 @@ def add_parser(subparsers: Subparsers) -> None:
             " never past a source that could not be read completely)"
         ),
     )
+    p.add_argument(
+        "--scheduled",
+        action="store_true",
+        help=(
+            "started by the operating system's scheduler (schedule install adds it): runs only while the"
+            " profile's schedule is on, so a job left behind never syncs a profile nobody scheduled"
+        ),
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome, nothing else")
 
 
@@ -228,6 +236,12 @@ def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     try:
         with open_for_args(args, need_track=mode is not RunMode.DRY_RUN) as opened:
+            schedule = opened.services.profile.schedule
+            if args.scheduled and not schedule.enabled:
+                raise ConfigurationError(
+                    f"the profile {opened.label} has no schedule any more, so this scheduled sync does not run;"
+                    f" remove the operating system's job: cio-desktop schedule remove --profile {opened.label}"
+                )
             printer = ProgressPrinter(err, tty=err.isatty())
             cancel = threading.Event()
             with _sigint_sets(cancel):

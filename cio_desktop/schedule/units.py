@@ -48,7 +48,9 @@ def executable_command() -> list[str]:
 
 
 def sync_arguments(profile: str, settings: ScheduleSettings) -> list[str]:
-    return ["sync", "--profile", profile, *(["--full"] if settings.full else [])]
+    # --scheduled: the job syncs only while the profile still has a schedule (a profile deleted and made
+    # again under the same name, or whose schedule was turned off, is left alone).
+    return ["sync", "--profile", profile, *(["--full"] if settings.full else []), "--scheduled"]
 
 
 def passed_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:

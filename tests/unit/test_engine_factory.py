@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from cio_desktop.cli import EXIT_CONFIG, main
-from cio_desktop.config.profile import Endpoints, FileSourceSettings, Profile, SourceKind
+from cio_desktop.config.profile import (
+    Endpoints,
+    FileSourceSettings,
+    Profile,
+    ScheduleKind,
+    ScheduleSettings,
+    SourceKind,
+)
 from cio_desktop.config.secrets import SecretKey, SecretStore
 from cio_desktop.config.store import ProfileStore
 from cio_desktop.sync.factory import ConfigurationError, open_services
@@ -90,3 +98,20 @@ def test_sync_of_an_unknown_profile_exits_2_with_json_when_asked(capsys: pytest.
 def test_preview_refuses_a_limit_below_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["preview", "--limit", "0"]) == EXIT_CONFIG
     assert "--limit" in capsys.readouterr().err
+
+
+def test_a_scheduled_sync_of_a_profile_without_a_schedule_does_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An OS job left behind (the profile deleted and made again, or its schedule turned off) syncs nothing.
+    users = tmp_path / "users.jsonl"
+    users.write_text('{"id": "h1", "external_id": "c1", "email": "a@example.com", "segment_ids": ["s1"]}\n')
+    files = FileSourceSettings(str(users))
+    ProfileStore().save(Profile(name="Acme", source=SourceKind.FILES, files=files))
+    assert main(["sync", "--profile", "Acme", "--dry-run", "--scheduled", "--json"]) == EXIT_CONFIG
+    out = json.loads(capsys.readouterr().out)
+    assert "has no schedule any more" in out["message"] and "schedule remove --profile Acme" in out["message"]
+    scheduled = ScheduleSettings(kind=ScheduleKind.EVERY, every_hours=1)
+    ProfileStore().save(Profile(name="Acme", source=SourceKind.FILES, files=files, schedule=scheduled))
+    assert main(["sync", "--profile", "Acme", "--dry-run", "--scheduled", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "completed"

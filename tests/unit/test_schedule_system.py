@@ -48,7 +48,7 @@ def test_systemd_service_runs_the_same_executable_headless_with_quoted_arguments
     text = units.systemd_service(job())
     exec_line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
     assert exec_line == (
-        'ExecStart="/opt/my apps/venv/bin/python" "-m" "cio_desktop" "sync" "--profile" "Acme EU" "--full"'
+        'ExecStart="/opt/my apps/venv/bin/python" "-m" "cio_desktop" "sync" "--profile" "Acme EU" "--full" "--scheduled"'
     )
     assert 'Environment="CIO_DESKTOP_HOME=/srv/cio 100%%"' in text  # % is a specifier in units: doubled
     assert "HOME=/x" not in text  # only the app's own settings are passed on
@@ -77,7 +77,7 @@ def test_systemd_timer_fires_at_the_schedules_slots_and_catches_up_once(
 def test_launchd_plist_lists_every_slot_and_the_command_as_separate_arguments() -> None:
     document = plistlib.loads(units.launchd_plist(job()))
     assert document["Label"] == "io.github.cio-desktop.sync.acme_20eu"
-    assert document["ProgramArguments"] == [*EXE, "sync", "--profile", "Acme EU", "--full"]
+    assert document["ProgramArguments"] == [*EXE, "sync", "--profile", "Acme EU", "--full", "--scheduled"]
     assert document["StartCalendarInterval"] == [{"Hour": h, "Minute": 0} for h in (0, 6, 12, 18)]
     assert document["EnvironmentVariables"] == {"CIO_DESKTOP_HOME": "/srv/cio 100%"}
     assert plistlib.loads(units.launchd_plist(job(DAILY)))["StartCalendarInterval"] == [{"Hour": 7, "Minute": 30}]
@@ -92,7 +92,7 @@ def test_windows_task_repeats_from_midnight_and_starts_a_missed_run_when_availab
     assert "<StartWhenAvailable>true</StartWhenAvailable>" in xml
     assert "<MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>" in xml
     assert "<Command>/opt/my apps/venv/bin/python</Command>" in xml
-    assert '<Arguments>-m cio_desktop sync --profile "Acme EU" --full</Arguments>' in xml
+    assert '<Arguments>-m cio_desktop sync --profile "Acme EU" --full --scheduled</Arguments>' in xml
     assert units.profile_from_marker(xml) == "Acme EU"
     daily = units.windows_task_xml(job(DAILY))
     assert "<StartBoundary>2024-01-01T07:30:00</StartBoundary>" in daily and "<Repetition>" not in daily
@@ -296,7 +296,7 @@ def test_macos_and_windows_check_the_keyring_in_this_session(tmp_path: Path) -> 
 def test_the_generated_command_line_round_trips_through_a_shell_parser() -> None:
     # What systemd runs is what we meant: its quoting matches POSIX shell words for these characters.
     exec_line = units.systemd_service(job()).split("ExecStart=", 1)[1].splitlines()[0]
-    assert shlex.split(exec_line) == [*EXE, "sync", "--profile", "Acme EU", "--full"]
+    assert shlex.split(exec_line) == [*EXE, "sync", "--profile", "Acme EU", "--full", "--scheduled"]
 
 
 def test_the_frozen_app_schedules_its_console_twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
