@@ -48,7 +48,8 @@ def test_systemd_service_runs_the_same_executable_headless_with_quoted_arguments
     text = units.systemd_service(job())
     exec_line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
     assert exec_line == (
-        'ExecStart="/opt/my apps/venv/bin/python" "-m" "cio_desktop" "sync" "--profile" "Acme EU" "--full" "--scheduled"'
+        'ExecStart="/opt/my apps/venv/bin/python" "-m" "cio_desktop" "sync" "--profile" "Acme EU" "--full"'
+        ' "--scheduled"'
     )
     assert 'Environment="CIO_DESKTOP_HOME=/srv/cio 100%%"' in text  # % is a specifier in units: doubled
     assert "HOME=/x" not in text  # only the app's own settings are passed on
