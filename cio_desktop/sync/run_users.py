@@ -165,7 +165,8 @@ class UsersPass:
         in_cio: list[tuple[HullUser, str]] = []  # people who are (or stay) in Customer.io, for the objects step
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
-            fp = self.fingerprint(user, now)
+            # A plan stores nothing: the fingerprint of someone the ledger does not know would go unused.
+            fp = self.fingerprint(user, now) if kp is not None or not s.dry else None
             if fp is not None and fp == stored_fp and kp is not None and kp.deleted_at is None:
                 # Same Hull data and settings as when Customer.io accepted them: no need to map again.
                 unchanged += 1
