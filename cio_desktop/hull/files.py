@@ -244,6 +244,16 @@ class FileSource:
                     continue
             yield user
 
+    def iter_connector_created(self, segment_ids: Sequence[str]) -> Iterator[HullUser]:
+        """Every user, for the full run's look outside ``segment_ids`` for the people Hull's hosted
+        connector created (the caller keeps those outside and marked); nothing at all when the
+        metadata shows that no user outside them carries the mark, so that look costs no second read."""
+        marked = self._users_meta().connector_marked
+        wanted = set(segment_ids)
+        if marked is not None and not any(wanted.isdisjoint(ids) for ids, _count in marked):
+            return iter(())
+        return self.iter_users(None)
+
     def get_user(self, hull_id: str) -> HullUser | None:
         """The user with this Hull id: reads the users file until the row that counts for it (a
         user listed twice is the later row, as in :meth:`iter_users`), then stops."""
@@ -440,6 +450,7 @@ class FileSource:
             duplicates=duplicates,
             duplicate_rows=duplicate_rows,
             combinations=tally.segment_combinations(),
+            connector_marked=tally.connector_marked(),
         )
 
     def _events_meta(

@@ -1,11 +1,12 @@
 """What one streaming pass over an export file learns, and its cache.
 
 Users: segments with sizes, attributes with inferred Hull types, duplicate user ids (the last row of
-an id wins, as exports append newer rows), and the segment combinations that make
-``count_users()`` of several segments exact. Events: names with counts, and whether the file is
-already in time order. Each is cached as JSON in ``data_dir()/file-cache/`` keyed by the file's path,
-size, modification time and the record size limit (which decides which rows are readable), so
-picking the same file again costs nothing.
+an id wins, as exports append newer rows), the segment combinations that make ``count_users()`` of
+several segments exact, and those of the users Hull's hosted connector marked as created in
+Customer.io (a full run's look for them outside the segments reads nothing when there are none).
+Events: names with counts, and whether the file is already in time order. Each is cached as JSON in
+``data_dir()/file-cache/`` keyed by the file's path, size, modification time and the record size
+limit (which decides which rows are readable), so picking the same file again costs nothing.
 
 Also here: :class:`ProblemLog`, the bounded record of a pass's bad rows.
 """
@@ -27,12 +28,14 @@ from cio_desktop.config.private import write_atomic
 from cio_desktop.hull.files_readers import implies_date
 from cio_desktop.hull.source import HullUser, ProblemKind, ReadReport, SourceError, SourceProblem
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: connector_marked
 # Problems kept per iteration and kind for the run report; the total is always counted (read_report).
 MAX_PROBLEMS_KEPT = 1000
 SUMMARY_PROBLEMS = 20
 # Distinct segment combinations remembered for exact count_users() of several segments.
 MAX_SEGMENT_COMBINATIONS = 10_000
+# The hosted connector's mark on the people it created in Customer.io (see sync/migration.py).
+CONNECTOR_CREATED_TRAIT = "traits_customerio/created_at"
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
 # Bits of the kinds of value seen for one attribute, for type inference.
@@ -111,6 +114,8 @@ class UsersMeta:
     duplicates: dict[str, int]  # duplicate_key(id) -> ordinal of the row to keep
     duplicate_rows: int
     combinations: list[tuple[list[str], int]] | None
+    # The segment combinations of the users carrying CONNECTOR_CREATED_TRAIT (None: too many).
+    connector_marked: list[tuple[list[str], int]] | None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -120,6 +125,7 @@ class UsersMeta:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UsersMeta:
         combos = data["combinations"]
+        marked = data["connector_marked"]
         return cls(
             format=str(data["format"]),
             gzip=bool(data["gzip"]),
@@ -131,6 +137,7 @@ class UsersMeta:
             duplicates={str(k): int(v) for k, v in data["duplicates"].items()},
             duplicate_rows=int(data["duplicate_rows"]),
             combinations=None if combos is None else [([str(s) for s in ids], int(n)) for ids, n in combos],
+            connector_marked=None if marked is None else [([str(s) for s in ids], int(n)) for ids, n in marked],
         )
 
 
@@ -218,6 +225,7 @@ class UserTally:
     segment_names: dict[str, str] = field(default_factory=dict)
     segment_sizes: Counter[str] = field(default_factory=Counter)
     combinations: Counter[str] | None = field(default_factory=Counter)
+    marked: Counter[str] | None = field(default_factory=Counter)
     kinds: dict[str, int] = field(default_factory=dict)
     settled: set[str] = field(default_factory=set)
 
@@ -230,10 +238,15 @@ class UserTally:
                 self.segment_names.setdefault(sid, sid)
         ids: list[str] = user["segment_ids"]
         self.segment_sizes.update(ids)
+        combination = "\x1f".join(sorted(ids))
         if self.combinations is not None:
-            self.combinations["\x1f".join(sorted(ids))] += 1
+            self.combinations[combination] += 1
             if len(self.combinations) > MAX_SEGMENT_COMBINATIONS:
                 self.combinations = None
+        if self.marked is not None and user.get(CONNECTOR_CREATED_TRAIT) not in (None, ""):
+            self.marked[combination] += 1
+            if len(self.marked) > MAX_SEGMENT_COMBINATIONS:
+                self.marked = None
         if with_types:
             self._add_kinds(user)
 
@@ -250,9 +263,11 @@ class UserTally:
 
     def segment_combinations(self) -> list[tuple[list[str], int]] | None:
         """Each distinct set of segments with its number of users; None when there were too many."""
-        if self.combinations is None:
-            return None
-        return [(key.split("\x1f") if key else [], count) for key, count in self.combinations.items()]
+        return _combinations(self.combinations)
+
+    def connector_marked(self) -> list[tuple[list[str], int]] | None:
+        """Like :meth:`segment_combinations`, of the users carrying the hosted connector's mark."""
+        return _combinations(self.marked)
 
     def _add_kinds(self, user: HullUser) -> None:
         kinds, settled = self.kinds, self.settled
@@ -278,6 +293,12 @@ class UserTally:
         bits = known | _value_kind(value, known)
         if bits != known:
             self.kinds[key] = bits
+
+
+def _combinations(counts: Counter[str] | None) -> list[tuple[list[str], int]] | None:
+    if counts is None:
+        return None
+    return [(key.split("\x1f") if key else [], count) for key, count in counts.items()]
 
 
 # --------------------------------------------------------------------------- the cache
@@ -348,6 +369,7 @@ def _save_cache(path: Path, kind: str, key: dict[str, Any], meta: dict[str, Any]
 
 
 __all__ = [
+    "CONNECTOR_CREATED_TRAIT",
     "MAX_PROBLEMS_KEPT",
     "SUMMARY_PROBLEMS",
     "EventsMeta",

@@ -150,10 +150,4 @@ class DeletionScratchMixin:
 def known_person(
     cid: str, hid: str | None, phash: str | None, created: float | None, deleted: float | None
 ) -> KnownPerson:
-    return KnownPerson(
-        customer_id=cid,
-        hull_id=hid or "",
-        payload_hash=phash,
-        created_at=created,
-        deleted_at=deleted,
-    )
+    return KnownPerson(cid, hid or "", phash, created, deleted)  # positional: built for every person looked up

@@ -29,6 +29,8 @@ from cio_desktop.sync.mapping import parse_date, read_attribute
 from cio_desktop.sync.model import MappingContext
 
 _SHA1_HEX = re.compile(r"[0-9a-f]{40}")
+# Integers JavaScript holds exactly: written as Python writes them.
+_SAFE_INT = 2**53
 
 
 def is_connector_hash(value: Any) -> bool:
@@ -57,6 +59,32 @@ def _utf16_len(text: str) -> int:
 
 
 def _write(value: Any, out: list[str]) -> None:
+    # The exact JSON types first (what decoded JSON holds), by identity: a person's customer is
+    # hashed up to twice per plan, so this runs for every value of every person the connector sent.
+    kind = type(value)
+    if kind is str:
+        out.append(f"string:{len(value) if value.isascii() else _utf16_len(value)}:")
+        out.append(value)
+    elif kind is int and -_SAFE_INT < value < _SAFE_INT:
+        out.append(f"number:{value}")
+    elif kind is dict and all(type(k) is str and k.isascii() for k in value):
+        # ASCII keys sort the same by code point as by UTF-16 code unit.
+        out.append(f"object:{len(value)}:")
+        for key in sorted(value):
+            out.append(f"string:{len(key)}:")
+            out.append(key)
+            out.append(":")
+            _write(value[key], out)
+            out.append(",")
+    elif kind is list:
+        out.append(f"array:{len(value)}:")
+        for item in value:
+            _write(item, out)
+    else:
+        _write_other(value, out)
+
+
+def _write_other(value: Any, out: list[str]) -> None:
     if value is None:
         out.append("Null")
     elif value is True or value is False:

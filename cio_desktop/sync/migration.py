@@ -7,7 +7,9 @@ or since, would never be deleted. With deletion on, a full run therefore also re
 outside the segments who carry ``customerio/created_at`` and no ``customerio/deleted_at``:
 
 - Hull API: one search on the trait (:meth:`HullApiSource.iter_connector_created`);
-- export files (any source without that search): every row, keeping those outside the segments.
+- export files: every row, keeping those outside the segments; no row at all when the file's
+  metadata shows nobody outside them carries the mark (:meth:`FileSource.iter_connector_created`);
+- any other source without that search: every row.
 
 Each is planned like any user (:func:`~cio_desktop.sync.planner.plan_user`: deleted as
 ``customerio/id``; without a usable one nobody is deleted, the id is never guessed) and held with the

@@ -64,6 +64,14 @@ REASON_TEXT: Mapping[Reason, str] = {
 }
 
 
+# Decision.label of every (action, reason): asked for each person a run decides about.
+_LABELS: Mapping[tuple[Action, Reason], str] = {
+    (action, reason): f"skip: {text}" if action is Action.SKIP else f"{action.value} ({text})"
+    for action in Action
+    for reason, text in REASON_TEXT.items()
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     """One Customer.io limit a person or event breaks. ``attribute`` is the Customer.io attribute name
@@ -138,10 +146,7 @@ class Decision:
     @property
     def label(self) -> str:
         """Short text for tables and logs: ``identify (new)``, ``skip: no email``, ``delete (left the segments)``."""
-        text = REASON_TEXT[self.reason]
-        if self.action is Action.SKIP:
-            return f"skip: {text}"
-        return f"{self.action.value} ({text})"
+        return _LABELS[self.action, self.reason]
 
 
 class EventReason(StrEnum):

@@ -227,6 +227,13 @@ class PeopleLog:
             if len(self._rows) >= _FLUSH_EVERY:
                 self._flush_locked()
 
+    def add_rows(self, rows: Sequence[tuple[str, str, str, str, str, str]]) -> None:
+        """Add (hull id, customer id, category value, decision, reason, who) rows at once."""
+        with self._lock:
+            self._rows.extend(rows)
+            if len(self._rows) >= _FLUSH_EVERY:
+                self._flush_locked()
+
     def decided(self, decision: Decision, who: str, category: Category | None = None) -> None:
         cat = category or category_of(decision)
         sample = self.sample

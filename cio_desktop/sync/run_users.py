@@ -38,6 +38,7 @@ FINGERPRINT_SETTLE_S = 300.0
 PAGE_WRITES_FLUSH = 10 * PAGE_SIZE
 UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
 UNCHANGED_WHY = "same data as the last sync"
+_UNCHANGED = Category.UNCHANGED.value
 
 # Profile settings that do not change what a person's payload is.
 _NOT_IN_PAYLOAD = frozenset(
@@ -159,7 +160,6 @@ class UsersPass:
             self._seen.extend(ids)
         now = s.e.clock()
         labels: dict[str, int] = {}
-        unchanged = 0
         refresh: list[tuple[str, str | None, str | None]] = []
         deferred: list[tuple[str, str, str, bool]] = []
         planned: list[str] = []  # customer ids of members (never counted as gone, see mark_seen_customers)
@@ -168,14 +168,15 @@ class UsersPass:
         # Other members (skipped: no email, invalid...): their account still has a member, so the objects
         # step never deletes it, though it relates nobody to it.
         members_only: list[HullUser] = []
+        same: list[tuple[str, str, str, str, str, str]] = []  # the unchanged people's rows of the run's list
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
-            fp = self.fingerprint(user, now)
+            # A plan stores nothing: the fingerprint of someone the ledger does not know would go unused.
+            fp = self.fingerprint(user, now) if kp is not None or not s.dry else None
             if fp is not None and fp == stored_fp and kp is not None and kp.deleted_at is None:
                 # Same Hull data and settings as when Customer.io accepted them: no need to map again.
-                unchanged += 1
                 in_cio.append((user, kp.customer_id))
-                s.people.add(hid, kp.customer_id, Category.UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, user_line(user))
+                same.append((hid, kp.customer_id, _UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, user_line(user)))
                 continue
             decision = plan_user(user, self.ctx, kp, now=now)
             if decision.action is not Action.DELETE:  # deletions are listed by the deletion step
@@ -212,8 +213,9 @@ class UsersPass:
         ledger.defer_deletions(deferred)
         if full:
             self._seen_customers.extend(planned)
-        if unchanged:
-            labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + unchanged
+        if same:
+            s.people.add_rows(same)
+            labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + len(same)
         for label, n in labels.items():
             s.progress.advance(n, label=label)
         if not s.dry:
@@ -259,7 +261,13 @@ class UsersPass:
         if ts is None or ts > now - FINGERPRINT_SETTLE_S:
             return None
         segments = user.get("segment_ids")
-        seg_text = ",".join(s for s in segments if isinstance(s, str)) if isinstance(segments, list) else ""
+        if not isinstance(segments, list):
+            seg_text = ""
+        else:
+            try:
+                seg_text = ",".join(segments)
+            except TypeError:  # odd input: the ids that are text
+                seg_text = ",".join(s for s in segments if isinstance(s, str))
         material = f"{self.ctx_fp}|{updated}|{seg_text}".encode("utf-8", "surrogatepass")
         return hashlib.blake2b(material, digest_size=8).hexdigest()
 

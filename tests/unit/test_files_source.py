@@ -424,6 +424,23 @@ def test_metadata_is_cached_and_rescanned_when_the_file_changes(
     assert scans == [1]
 
 
+def test_the_look_outside_the_segments_for_the_connectors_people_reads_nothing_when_none_are_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marked = {"traits_customerio/created_at": "2018-03-13T15:21:17Z"}
+    rows = [_user(1, segment_ids=["a"], **marked), _user(2, segment_ids=["b"])]
+    rows.append(_user(3, segment_ids=["a", "b"], **marked))
+    path = _write_lines(tmp_path / "users.jsonl", [json.dumps(r) for r in rows])
+    source = FileSource(path)
+    source.count_users(None)  # the metadata scan, done when the file was picked
+    reads: list[int] = []
+    original = FileSource._read_users
+    monkeypatch.setattr(FileSource, "_read_users", lambda self, *a: (reads.append(1), original(self, *a))[1])
+    assert list(source.iter_connector_created(["a"])) == [] and reads == []  # every marked user is in "a"
+    # Someone marked is outside "b": every row is read (the caller keeps the marked ones outside).
+    assert [u["id"] for u in source.iter_connector_created(["b"])] == [r["id"] for r in rows] and reads == [1]
+
+
 def test_scan_reports_progress_and_can_be_cancelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(files_module, "PROGRESS_EVERY", 10)
     path = _write_lines(tmp_path / "users.jsonl", [json.dumps(_user(n)) for n in range(100)])
