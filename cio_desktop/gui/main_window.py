@@ -253,6 +253,28 @@ class MainWindow(ProfileActionsMixin, QMainWindow):
                 page.show_settings_error(error)
 
         page.settings_edited.connect(settings_edited)
+
+        def restore_url(name: str, url: str) -> None:
+            store = self.store
+
+            def work(_job: JobContext) -> Profile:
+                restored = store.load(name).replace(webhook_public_url=url)
+                store.save(restored)
+                return restored
+
+            def saved(restored: Profile) -> None:
+                if name in self._profiles:  # opening it again must not bring the dead address back
+                    self._profiles[name] = restored
+
+            self.runner.submit(
+                "webhook-restore-url",
+                work,
+                serial=True,
+                on_result=saved,
+                on_error=lambda e: log.warning("could not put back the public URL of %s: %s", name, e),
+            )
+
+        page.public_url_restore.connect(restore_url)
         return page
 
     def show_page(self, index_or_name: int | str) -> None:

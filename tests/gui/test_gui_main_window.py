@@ -198,3 +198,14 @@ def test_renaming_the_open_profile_closes_its_webhook_inbox_first_then_reopens_i
         lambda: page.service is not None and page.service is not old and page.profile.name == "Renamed",
         timeout=10000,
     )
+
+
+def test_a_profile_left_while_its_tunnel_ran_is_saved_with_its_earlier_public_url(
+    qtbot, make_sandbox, make_window
+) -> None:
+    sb = make_sandbox(users=20)
+    window = make_window(sb, webhook_public_url="https://tunnel-gone.trycloudflare.com")
+    name = window.ctx.profile.name
+    window.webhook_page.public_url_restore.emit(name, "https://proxy.example.com")
+    qtbot.waitUntil(lambda: ProfileStore().load(name).webhook_public_url == "https://proxy.example.com", timeout=5000)
+    qtbot.waitUntil(lambda: window._profiles[name].webhook_public_url == "https://proxy.example.com", timeout=5000)

@@ -286,3 +286,20 @@ def test_a_tunnel_that_cannot_start_right_after_waking_is_tried_again_until_it_d
     standins.mode("ok", words="after-the-night")  # the Wi-Fi is back
     qtbot.waitUntil(lambda: "new address, https://after-the-night" in page.tunnel_status.text(), timeout=15000)
     assert page.tunnel_button.text() == "Stop public URL"
+
+
+@pytest.mark.posix_only
+def test_leaving_a_profile_while_its_tunnel_runs_gives_it_back_its_earlier_public_url(
+    qtbot, page: WebhookPage, standins: StandIns
+) -> None:
+    standins.install("cloudflared")
+    secrets = SecretStore.in_memory()
+    acme = Profile(name="Acme", webhook_listen="127.0.0.1:0", webhook_public_url="https://proxy.example.com")
+    open_profile(qtbot, page, acme, secrets)
+    qtbot.mouseClick(page.tunnel_button, CLICK)
+    qtbot.waitUntil(lambda: page.tunnel_status.status == "ok", timeout=15000)
+    assert page.profile is not None and page.profile.webhook_public_url.endswith(".trycloudflare.com")
+    with qtbot.waitSignal(page.public_url_restore, timeout=5000) as restored:
+        page.set_context(Profile(name="Other", webhook_listen="127.0.0.1:0"), secrets)
+    # The tunnel's address dies with it: Acme is saved with the URL it had before, not a dead one.
+    assert restored.args == ["Acme", "https://proxy.example.com"]

@@ -8,6 +8,7 @@ when the computer slept (:class:`WakeDetector`) and brings the receiver and its 
 Signals:
     receiver_state_changed(bool): the receiver started (True) or stopped (False).
     settings_edited(dict): the user changed the public URL or listen address (profile fields to update).
+    public_url_restore(str, str): a profile left while its tunnel ran gets back its earlier public URL.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class WebhookPage(ReceiverActions, Page):
 
     receiver_state_changed = Signal(bool)
     settings_edited = Signal(dict)
+    public_url_restore = Signal(str, str)  # (profile name, URL): another profile's pre-tunnel URL to save
 
     def __init__(self, parent: QWidget | None = None, runner: JobRunner | None = None) -> None:
         super().__init__(
@@ -196,6 +198,10 @@ class WebhookPage(ReceiverActions, Page):
         if self._shut_down:
             return  # quitting: the edit that puts the public URL back must not open the inbox again
         same = self.profile is not None and self.profile.name == profile.name and self.secrets is secrets
+        if not same and self.profile is not None and self._url_before_tunnel is not None:
+            # The old profile's tunnel stops with its service: its address dies, so that profile gets the
+            # public URL it had before the tunnel back (the main window saves it, on a worker).
+            self.public_url_restore.emit(self.profile.name, self._url_before_tunnel)
         if not self.public_url_edit.hasFocus():
             self.public_url_edit.setText(profile.webhook_public_url)
         if not self.listen_edit.hasFocus():
