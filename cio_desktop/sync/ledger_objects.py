@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 
 OBJECTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS cio_objects (
@@ -49,6 +50,9 @@ class ObjectsLedgerMixin:
     _conn: sqlite3.Connection
     _lock: threading.RLock
     _clock: Callable[[], float]
+    # The Ledger's transactions: BEGIN IMMEDIATE for the tables, deferred for per-run temp tables.
+    _tx: Callable[[], AbstractContextManager[None]]
+    _scratch_tx: Callable[[], AbstractContextManager[None]]
 
     def _init_object_tables(self) -> None:
         with self._lock:
@@ -78,12 +82,7 @@ class ObjectsLedgerMixin:
         member read but not sent, which keeps the object from deletion only); ``people``: (customer id,
         object id or None)."""
         with self._lock:
-            # One transaction per page (the connection autocommits: a commit per row costs ~10x the
-            # inserts); only temp tables are written, so the ledger itself is not locked.
-            own = not self._conn.in_transaction
-            if own:
-                self._conn.execute("BEGIN")
-            try:
+            with self._scratch_tx():  # one transaction per page; only temp tables: the ledger is not locked
                 if accounts:
                     # A related sighting wins over an unrelated one, whichever page came first.
                     self._conn.executemany(
@@ -94,12 +93,6 @@ class ObjectsLedgerMixin:
                     )
                 if people:
                     self._conn.executemany("INSERT OR REPLACE INTO temp.relationships_seen VALUES (?, ?)", people)
-            except BaseException:
-                if own:
-                    self._conn.execute("ROLLBACK")
-                raise
-            if own:
-                self._conn.execute("COMMIT")
 
     def seen_objects(self, type_id: str) -> Iterator[tuple[str, str, str | None, float | None]]:
         """(object id, account JSON, stored hash, deleted_at) of every account seen this run, by id."""
@@ -187,49 +180,36 @@ class ObjectsLedgerMixin:
         """Objects Customer.io accepted: (object id, hash) identified, object ids deleted (their
         relationships go with them, as in Customer.io)."""
         now = self._clock()
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    "INSERT INTO cio_objects (object_type_id, object_id, payload_hash, created_at, synced_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (object_type_id, object_id) DO UPDATE SET"
-                    " payload_hash = excluded.payload_hash, synced_at = excluded.synced_at,"
-                    " created_at = CASE WHEN cio_objects.deleted_at IS NULL THEN cio_objects.created_at"
-                    " ELSE excluded.created_at END, deleted_at = NULL",
-                    ((type_id, oid, h, now, now) for oid, h in identified),
-                )
-                gone = list(deleted)
-                self._conn.executemany(
-                    "UPDATE cio_objects SET deleted_at = ?, payload_hash = NULL"
-                    " WHERE object_type_id = ? AND object_id = ?",
-                    ((now, type_id, oid) for oid in gone),
-                )
-                self._conn.executemany(
-                    "DELETE FROM cio_relationships WHERE object_type_id = ? AND object_id = ?",
-                    ((type_id, oid) for oid in gone),
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._tx():  # BEGIN IMMEDIATE, as the people's writes
+            self._conn.executemany(
+                "INSERT INTO cio_objects (object_type_id, object_id, payload_hash, created_at, synced_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (object_type_id, object_id) DO UPDATE SET"
+                " payload_hash = excluded.payload_hash, synced_at = excluded.synced_at,"
+                " created_at = CASE WHEN cio_objects.deleted_at IS NULL THEN cio_objects.created_at"
+                " ELSE excluded.created_at END, deleted_at = NULL",
+                ((type_id, oid, h, now, now) for oid, h in identified),
+            )
+            gone = list(deleted)
+            self._conn.executemany(
+                "UPDATE cio_objects SET deleted_at = ?, payload_hash = NULL WHERE object_type_id = ? AND object_id = ?",
+                ((now, type_id, oid) for oid in gone),
+            )
+            self._conn.executemany(
+                "DELETE FROM cio_relationships WHERE object_type_id = ? AND object_id = ?",
+                ((type_id, oid) for oid in gone),
+            )
 
     def record_relationships(self, type_id: str, changes: Iterable[tuple[str, str | None]]) -> None:
         """Relationships Customer.io accepted: (customer id, object id now, or None for none)."""
         now = self._clock()
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for cid, oid in changes:
-                    if oid is None:
-                        self._conn.execute("DELETE FROM cio_relationships WHERE customer_id = ?", (cid,))
-                    else:
-                        self._conn.execute(
-                            "INSERT OR REPLACE INTO cio_relationships VALUES (?, ?, ?, ?)", (cid, type_id, oid, now)
-                        )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._tx():  # BEGIN IMMEDIATE, as the people's writes
+            for cid, oid in changes:
+                if oid is None:
+                    self._conn.execute("DELETE FROM cio_relationships WHERE customer_id = ?", (cid,))
+                else:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO cio_relationships VALUES (?, ?, ?, ?)", (cid, type_id, oid, now)
+                    )
 
     def forget_relationships_of_deleted(self) -> int:
         """Deleting a person in Customer.io removes their relationships: drop them here too."""

@@ -73,6 +73,9 @@ class ObjectsStep:
         self.full = full
         self.type_id = self.settings.type_id
         self._planned: set[str] = set()  # dry runs: objects this run would identify
+        # The account keys an object is made of: the mapped attributes and the identifier.
+        self._keys = {m.hull[len("account.") :] for m in self.settings.mappings}
+        self._keys.add(self.settings.identifier[len("account.") :])
         state.ledger.begin_objects()
 
     # ------------------------------------------------------------------ during the users pass
@@ -80,22 +83,20 @@ class ObjectsStep:
         """From one page: (user, customer id) of people who are or stay in Customer.io (their account is
         identified and they are related to it), and other members read (skipped: their account is only
         kept from deletion)."""
-        accounts: dict[str, tuple[str, bool]] = {}
-        rows: list[tuple[str, str | None]] = []
-        keys = {m.hull[len("account.") :] for m in self.settings.mappings}
-        keys.add(self.settings.identifier[len("account.") :])
-        for user, related in [*((u, True) for u, _ in people), *((u, False) for u in members)]:
-            account = account_of(user)
-            oid = object_id_of(account, self.settings)
-            if oid is not None and account is not None and (related or oid not in accounts):
-                kept = {k: account[k] for k in keys if k in account}
-                accounts[oid] = (
-                    json.dumps(kept, sort_keys=True, default=str),
-                    related or accounts.get(oid, ("", False))[1],
-                )
-        for user, cid in people:
-            rows.append((cid, object_id_of(account_of(user), self.settings)))
-        self.s.ledger.observe_objects([(oid, text, int(rel)) for oid, (text, rel) in accounts.items()], rows)
+        accounts: dict[str, tuple[str, int]] = {}  # object id -> (account JSON, 1 when related)
+        rows = [(cid, self._note(accounts, user, related=1)) for user, cid in people]
+        for user in members:
+            self._note(accounts, user, related=0)
+        self.s.ledger.observe_objects([(oid, text, rel) for oid, (text, rel) in accounts.items()], rows)
+
+    def _note(self, accounts: dict[str, tuple[str, int]], user: HullUser, *, related: int) -> str | None:
+        """Note the user's account (a related sighting wins over a members-only one); its object id."""
+        account = account_of(user)
+        oid = object_id_of(account, self.settings)
+        if oid is not None and account is not None and (related or oid not in accounts):
+            kept = {k: account[k] for k in self._keys if k in account}
+            accounts[oid] = (json.dumps(kept, sort_keys=True, default=str), related)
+        return oid
 
     # ------------------------------------------------------------------ after the users pass
     def run(self) -> None:
