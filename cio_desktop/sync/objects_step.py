@@ -238,15 +238,11 @@ class ObjectsStep:
             return
         try:
             result = track.batch(batch.operations, cancel=s.cancel, body=batch.body)
-            results = result.results
-            answers = [
-                (
-                    tag,
-                    results[i].ok if i < len(results) else True,
-                    results[i].message or results[i].reason if i < len(results) else "",
-                )
-                for i, (tag, _op) in enumerate(batch.items)
-            ]
+            answers = []
+            for i, (tag, _op) in enumerate(batch.items):
+                # A 200 answers nothing per operation: every one was accepted.
+                r = result.results[i] if i < len(result.results) else None
+                answers.append((tag, r is None or r.ok, "" if r is None else r.message or r.reason))
         except RejectedError as exc:
             if len(batch) > 1:
                 # Customer.io refused the whole request: find the operation it refuses, one by one.
