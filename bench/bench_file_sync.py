@@ -39,29 +39,8 @@ from typing import Any
 
 import requests
 
-# The same 20 attributes as bench_sync.py.
-MAPPED = (
-    "name",
-    "first_name",
-    "last_name",
-    "traits_clearbit/given_name",
-    "traits_clearbit/family_name",
-    "traits_clearbit/company",
-    "traits_clearbit/title",
-    "traits_clearbit/seniority",
-    "traits_intercom/session_count",
-    "traits_intercom/last_request_at",
-    "traits_intercom/unsubscribed_from_emails",
-    "traits_intercom/tags",
-    "traits_plan",
-    "traits_mrr",
-    "traits_score",
-    "traits_newsletter",
-    "traits_signup_source",
-    "traits_trial_ends_at",
-    "account.name",
-    "account.domain",
-)
+# The same 20 attributes as bench_sync.py (this folder is on sys.path when a bench script runs).
+from bench_sync import MAPPED
 
 
 # ---------------------------------------------------------------------------------------------- the peer
