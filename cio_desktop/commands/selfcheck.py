@@ -1,7 +1,8 @@
 """``cio-desktop selfcheck``: prove an installed or frozen app is complete before a user needs it.
 
 Checks that every module imports (PyInstaller misses modules imported by name), that a keyring
-backend answers, that the sandbox serves, and that the main window opens and closes offscreen.
+backend answers, that the sandbox serves, that a worker process starts and answers (a frozen build
+starts them through ``freeze_support``), and that the main window opens and closes offscreen.
 Prints one line per check; exits 0 when all pass, 1 otherwise.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Callable
 
 from cio_desktop.commands.common import EXIT_OK, EXIT_PARTIAL, Subparsers
 
-CHECKS_HELP = "check imports, keyring backend, sandbox and the main window (offscreen)"
+CHECKS_HELP = "check imports, keyring backend, sandbox, a worker process and the main window (offscreen)"
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -70,6 +71,12 @@ def _sandbox() -> str:
     return "answers on loopback"
 
 
+def _worker() -> str:
+    from cio_desktop.parallel import check_worker
+
+    return check_worker()
+
+
 def _window() -> str:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cio_desktop.gui.selfcheck import open_and_close_main_window
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         ("imports", _imports),
         ("keyring", _keyring),
         ("sandbox", _sandbox),
+        ("worker process", _worker),
     ]
     if not args.no_window:
         checks.append(("main window", _window))

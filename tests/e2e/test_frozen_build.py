@@ -67,7 +67,14 @@ def test_frozen_cli_reports_its_version_and_passes_selfcheck(dist: Path, tmp_pat
     assert version.returncode == 0 and version.stdout.strip() == f"cio-desktop {__version__}"
     check = subprocess.run([str(cli), "selfcheck"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert check.returncode == 0, check.stdout + check.stderr
-    for line in ("ok    imports", "ok    keyring", "ok    sandbox", "ok    main window", "selfcheck passed"):
+    for line in (
+        "ok    imports",
+        "ok    keyring",
+        "ok    sandbox",
+        "ok    worker process",
+        "ok    main window",
+        "selfcheck passed",
+    ):
         assert line in check.stdout
 
 

@@ -1,0 +1,97 @@
+"""Worker processes for per-user work: how many, and how they start on every platform.
+
+Per-user work in pure Python (reading and scanning export files, mapping people) holds the GIL, so
+threads do not spread it over cores; processes do. Every pool here uses the **spawn** start method on
+every platform: it is the only one macOS and Windows offer safely (fork is unsafe once Qt or the
+keyring started threads), and using it on Linux too keeps the tested path the shipped one. A frozen
+build starts its workers through ``multiprocessing.freeze_support()`` (``cio_desktop/__main__.py``).
+
+How many workers (:func:`worker_count`): ``CIO_DESKTOP_WORKERS`` when set (0 = in the run's own
+process), else :func:`default_workers` of the machine. Each worker costs a Python start-up (about
+0.2 s and 30 MB) and every user sent to it is pickled twice, so workers only pay where cores are
+free: on a 2-core laptop one core reads and sends while the other serves the sandbox or the network
+stack, and workers would only compete with them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+WORKERS_ENV = "CIO_DESKTOP_WORKERS"
+MAX_WORKERS = 16
+# Beyond this many workers the run's own thread (reading, the ledger, sending) is the bottleneck.
+MAX_DEFAULT = 4
+
+
+class WorkersSettingError(ValueError):
+    """``CIO_DESKTOP_WORKERS`` is not a whole number from 0 to MAX_WORKERS."""
+
+
+def default_workers(cpus: int | None) -> int:
+    """Workers for a machine with ``cpus`` cores: none up to 2 cores (the run's thread and the network
+    need them), then one per core beyond 2, at most :data:`MAX_DEFAULT`."""
+    if not cpus or cpus <= 2:
+        return 0
+    return min(MAX_DEFAULT, cpus - 2)
+
+
+def worker_count(environ: dict[str, str] | None = None, cpus: int | None = None) -> int:
+    """Workers to use: the ``CIO_DESKTOP_WORKERS`` setting, else the machine's default."""
+    env = os.environ if environ is None else environ
+    raw = env.get(WORKERS_ENV, "").strip()
+    if not raw:
+        return default_workers(os.cpu_count() if cpus is None else cpus)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_WORKERS:
+        raise WorkersSettingError(
+            f"{WORKERS_ENV}={raw!r} is not a number of worker processes from 0 to {MAX_WORKERS}"
+            " (0 does the work in the run's own process)"
+        )
+    return value
+
+
+def process_pool(
+    workers: int, initializer: Callable[..., object] | None = None, initargs: tuple[Any, ...] = ()
+) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes (``initializer(*initargs)`` runs once in each)."""
+    if workers < 1:
+        raise ValueError("a process pool needs at least one worker")
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
+    )
+
+
+def _worker_answer(number: int) -> tuple[int, int]:
+    return os.getpid(), number * number
+
+
+def check_worker() -> str:
+    """Start one worker process and have it compute something: the frozen build's selfcheck, where a
+    missing ``freeze_support`` would start the app again instead of a worker."""
+    with process_pool(1) as pool:
+        pid, square = pool.submit(_worker_answer, 12).result(timeout=60)
+    if square != 144 or pid == os.getpid():
+        raise RuntimeError("the worker process did not answer as expected")
+    return f"a worker process (pid {pid}) answered"
+
+
+__all__ = [
+    "MAX_DEFAULT",
+    "MAX_WORKERS",
+    "WORKERS_ENV",
+    "WorkersSettingError",
+    "check_worker",
+    "default_workers",
+    "process_pool",
+    "worker_count",
+]
