@@ -71,11 +71,19 @@ def _write(value: Any, out: list[str]) -> None:
         # ASCII keys sort the same by code point as by UTF-16 code unit.
         out.append(f"object:{len(value)}:")
         for key in sorted(value):
-            out.append(f"string:{len(key)}:")
-            out.append(key)
-            out.append(":")
-            _write(value[key], out)
-            out.append(",")
+            item = value[key]
+            # The usual values (ASCII text, safe integers, null) inline: a customer is ~25 of them.
+            kind = type(item)
+            if kind is str and item.isascii():
+                out.append(f"string:{len(key)}:{key}:string:{len(item)}:{item},")
+            elif kind is int and -_SAFE_INT < item < _SAFE_INT:
+                out.append(f"string:{len(key)}:{key}:number:{item},")
+            elif item is None:
+                out.append(f"string:{len(key)}:{key}:Null,")
+            else:
+                out.append(f"string:{len(key)}:{key}:")
+                _write(item, out)
+                out.append(",")
     elif kind is list:
         out.append(f"array:{len(value)}:")
         for item in value:
