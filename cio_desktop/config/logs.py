@@ -237,6 +237,12 @@ def setup_logging(level: str | int = "INFO", *, console: bool = False, kind: Log
     return log_file
 
 
+def file_logging_level() -> int | None:
+    """The root level when :func:`setup_logging` installed its handlers in this process, else None
+    (demo mode and tests log to no file): a child process the app starts logs likewise."""
+    return logging.getLogger().level if _handlers else None
+
+
 def shutdown_logging() -> None:
     """Remove and close the handlers :func:`setup_logging` installed."""
     root = logging.getLogger()
@@ -251,6 +257,7 @@ __all__ = [
     "LogKind",
     "RedactingFilter",
     "SharedRotatingFileHandler",
+    "file_logging_level",
     "install_redaction",
     "log_kind_for",
     "redact",

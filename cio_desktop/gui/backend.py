@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import sys
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cio_desktop.config.private import StorageError
 from cio_desktop.config.profile import Profile, ProfileError, Region, SourceKind
@@ -32,6 +32,7 @@ from cio_desktop.sync.words import is_unchanged, label_text
 
 if TYPE_CHECKING:
     # Only for annotations: the engine module loads the HTTP clients, which start-up does not need.
+    from cio_desktop.sync.child_run import Task
     from cio_desktop.sync.engine import PreviewRow, SyncEngine
     from cio_desktop.sync.plan import Plan, PlanChanged
 
@@ -461,12 +462,40 @@ def run_sync(
     """Run a sync; progress and log lines go through the job's throttled forwarding. ``approval``
     is the user's consent to deletions the guard withheld (approved in History); ``plan`` a plan the
     user confirmed: the run is bounded by it, or refused (PlanChanged) when the source moved since."""
-    with open_engine(profile, secrets, secret_name, send=mode is not RunMode.DRY_RUN) as engine:
-        if plan is not None:
-            from cio_desktop.sync.plan import run_planned
+    from cio_desktop.sync.child_run import Task
 
-            return run_planned(engine, plan, on_progress=job.progress, on_log=job.log, cancel=job.cancel)
-        return engine.run(mode, on_progress=job.progress, on_log=job.log, cancel=job.cancel, allow_deletions=approval)
+    result: RunSummary | PlanChanged = in_child(
+        Task.RUN, profile, secrets, secret_name, mode, job, approval=approval, plan=plan
+    )
+    return result
+
+
+def in_child(
+    task: Task,
+    profile: Profile,
+    secrets: SecretStore,
+    secret_name: str,
+    mode: RunMode,
+    job: JobContext,
+    *,
+    approval: DeletionApproval | None = None,
+    plan: Plan | None = None,
+) -> Any:
+    """A run or a plan in a child process (:mod:`cio_desktop.sync.child_run`): the window's own
+    process only relays its progress and log lines, so the window never stalls behind it."""
+    from cio_desktop.config.logs import file_logging_level
+    from cio_desktop.sync.child_run import ChildRequest, run_in_child
+
+    request = ChildRequest(
+        task=task,
+        profile=profile,
+        secrets=read_secrets(secrets, secret_name),
+        mode=mode,
+        approval=approval,
+        plan=plan,
+        log_level=file_logging_level(),
+    )
+    return run_in_child(request, on_progress=job.progress, on_log=job.log, cancel=job.cancel)
 
 
 def send_one(profile: Profile, secrets: SecretStore, secret_name: str, hull_id: str, job: JobContext) -> str:

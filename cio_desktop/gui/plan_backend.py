@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretStore
-from cio_desktop.gui.backend import _secrets_for
+from cio_desktop.gui.backend import in_child
 from cio_desktop.gui.workers import JobCancelled, JobContext
 from cio_desktop.sync.plan import Plan
 from cio_desktop.sync.run_people import Category, RunPerson
@@ -19,14 +19,13 @@ PEOPLE_SHOWN = 10_000
 def plan_sync(profile: Profile, secrets: SecretStore, secret_name: str, mode: RunMode, job: JobContext) -> Plan:
     """The plan of a run of ``mode`` (nothing is sent). Opened as for sending, so a missing Track key
     is said before the user is asked anything."""
-    from cio_desktop.sync.factory import open_services
-    from cio_desktop.sync.plan import compute_plan
+    from cio_desktop.sync.child_run import Task
 
-    with open_services(profile, _secrets_for(profile, secrets, secret_name), need_track=True) as services:
-        try:
-            return compute_plan(services.engine(), mode, on_progress=job.progress, cancel=job.cancel, app=services.app)
-        except InterruptedError:
-            raise JobCancelled() from None
+    try:
+        plan: Plan = in_child(Task.PLAN, profile, secrets, secret_name, mode, job)
+    except InterruptedError:
+        raise JobCancelled() from None
+    return plan
 
 
 def list_run_people(
