@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication
 from cio_desktop import APP_TITLE
 from cio_desktop.config.profile import Profile, ScheduleSettings
 from cio_desktop.config.store import ProfileNotFoundError, ProfileStore
-from cio_desktop.gui import backend, responsive
+from cio_desktop.gui import backend
 from cio_desktop.gui.settings import gui_settings
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.tray import Tray
@@ -218,11 +218,7 @@ class Scheduling(QObject):
                 return None
             if not profile.schedule.enabled:
                 return None
-            responsive.hold()  # keep the OS from napping the app while the run lasts
-            try:
-                result = backend.run_sync(profile, secrets, profile.name, mode, job)
-            finally:
-                responsive.release()
+            result = backend.run_sync(profile, secrets, profile.name, mode, job)
             # A scheduled run is never given a plan, so it is never refused as stale (PlanChanged).
             return result if isinstance(result, RunSummary) else None
 

@@ -95,23 +95,6 @@ def test_cancel_reaches_the_job_and_reports_cancelled(qtbot) -> None:
     assert isinstance(errors[0], JobCancelled)
 
 
-def test_sync_time_settings_nest_and_are_restored() -> None:
-    import gc
-    import sys
-
-    from cio_desktop.gui import responsive
-
-    before = (gc.get_threshold(), sys.getswitchinterval())
-    responsive.hold()
-    responsive.hold()
-    assert gc.get_threshold()[2] > 10**6 and sys.getswitchinterval() == responsive.SWITCH_INTERVAL_S
-    responsive.release()
-    assert responsive.held()
-    responsive.release()
-    assert not responsive.held()
-    assert (gc.get_threshold(), sys.getswitchinterval()) == before
-
-
 def test_after_shutdown_no_new_job_runs(qtbot) -> None:
     runner = JobRunner()
     ran: list[int] = []

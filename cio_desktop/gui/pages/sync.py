@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cio_desktop.gui import backend, plan_backend, platform, responsive
+from cio_desktop.gui import backend, plan_backend, platform
 from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.keys import CANCEL_KEY, SYNC_KEY
 from cio_desktop.gui.plan_dialog import PlanDialog
@@ -374,12 +374,7 @@ class SyncPage(Page):
             self.append_log([f"{time.strftime('%H:%M:%S')} {approved}"])
 
         def work(job: JobContext) -> RunSummary | PlanChanged:
-            # Held for exactly the run's lifetime, on the worker: released even if the window is gone.
-            responsive.hold()
-            try:
-                return backend.run_sync(profile, secrets, secret_name, run_mode, job, approval, plan)
-            finally:
-                responsive.release()
+            return backend.run_sync(profile, secrets, secret_name, run_mode, job, approval, plan)
 
         self.ctx.runner.submit(
             self.ctx.key("sync"),
