@@ -104,9 +104,14 @@ class DeletionStep:
                 yield plan_missing(person, self.ctx, now=self.now), True
 
     def _covered(self, decision: Decision) -> bool:
-        """Whether the decision's person is on the withheld list the user approved."""
-        run = self.approval.from_run if self.approval is not None else None
-        return run is not None and self.ledger.is_withheld(run, decision.customer_id or "")
+        """Whether the decision's person is on the list the user approved: a run's withheld list, or
+        the deletions a confirmed plan listed (the same person: Hull id and customer id)."""
+        approval = self.approval
+        if approval is None or approval.from_run is None:
+            return False
+        if approval.planned:
+            return self.ledger.is_planned_deletion(approval.from_run, decision.hull_id, decision.customer_id or "")
+        return self.ledger.is_withheld(approval.from_run, decision.customer_id or "")
 
     def run(self) -> DeletionOutcome | None:
         """Count, decide, then send or withhold. None when the run stopped meanwhile."""
@@ -127,7 +132,7 @@ class DeletionStep:
         created = self.ledger.created_people_count() + unknown
         previous = self.ledger.last_clean_audience() if self.full else None
 
-        def verdict(deletions: int, approval: DeletionApproval | None) -> GuardVerdict:
+        def verdict(deletions: int, approval: DeletionApproval | None, *, outside_plan: bool = False) -> GuardVerdict:
             return check_deletions(
                 GuardInput(
                     deletions=deletions,
@@ -139,10 +144,15 @@ class DeletionStep:
                     previous_audience=previous,
                     approval=approval,
                     full=self.full,
+                    outside_plan=outside_plan,
                 )
             )
 
-        if self.approval is not None and self.approval.from_run is not None:
+        if self.approval is not None and self.approval.planned and self.approval.from_run is not None:
+            # A confirmed plan: its people go (at most as many as it showed); nobody else is approved.
+            listed = verdict(covered, self.approval)
+            others = verdict(uncovered, self.approval, outside_plan=True)
+        elif self.approval is not None and self.approval.from_run is not None:
             # People approved by name go (on a clean read); anyone else leaving meets the guard alone.
             listed = verdict(covered, DeletionApproval(covered))
             others = verdict(uncovered, None)

@@ -6,7 +6,8 @@ It is recorded as a dry run, and its people are listed in the ledger (:mod:`~cio
 so every number of the plan opens the list behind it without holding the audience in memory.
 
 Confirming a plan is also the deletion guard's approval (:attr:`DeletionApproval.planned`): the run
-deletes at most the people the plan showed. A plan is made from a state of the source, the profile
+deletes only people the plan listed, at most as many as it showed; anyone else it would now delete is
+withheld for review ("not in the plan you confirmed"). A plan is made from a state of the source, the profile
 and the ledger (:class:`SourceStamp`); :func:`run_planned` refuses to run a plan whose state changed
 since (an export file rewritten, the segments' size moved, the settings edited, another run) and
 says why, so the caller plans again.
@@ -161,8 +162,9 @@ class Plan:
         return (category,)
 
     def approval(self) -> DeletionApproval:
-        """The deletion guard's approval this plan carries once confirmed: at most its deletions."""
-        return DeletionApproval(self.deletions, planned=True)
+        """The deletion guard's approval this plan carries once confirmed: only the people its dry
+        run listed as deletions, at most as many as it showed."""
+        return DeletionApproval(self.deletions, from_run=self.run_id, planned=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {

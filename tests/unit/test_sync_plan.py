@@ -70,12 +70,35 @@ def test_a_confirmed_plan_deletes_at_most_the_people_it_showed(ledger: Ledger) -
     plan = compute_plan(engine(p, source, ledger, None))
     assert plan.deletions == 1
     source.users[1]["segment_ids"] = [OTHER]  # one more left after the plan, yet the stamp still matches
-    source.users[0]["segment_ids"] = [OTHER]
     outcome = run_planned(engine(p, source, ledger, track), plan)
     assert not isinstance(outcome, PlanChanged)
     assert outcome.status is RunStatus.DELETIONS_WITHHELD
-    assert [op for op in track.ops if op["action"] == "delete"] == []
-    assert "more than the 1 in the plan you confirmed" in outcome.message
+    assert [_cid(op) for op in track.ops if op["action"] == "delete"] == ["ext-0"], "the planned one only"
+    assert outcome.withheld == 1
+    assert "1 person who is not in the plan you confirmed" in outcome.message
+
+
+def test_a_confirmed_plan_deletes_only_the_people_it_listed_not_others_of_the_same_number(ledger: Ledger) -> None:
+    source, track = _synced(ledger)
+    for i in (0, 1):
+        source.users[i]["segment_ids"] = [OTHER]
+    p = profile(delete_on_leave=True)
+    plan = compute_plan(engine(p, source, ledger, None))
+    assert plan.deletions == 2
+    # After the plan, 1 is back and 2 left: still two deletions, but not the two the user saw.
+    source.users[1]["segment_ids"] = source.users[5]["segment_ids"]
+    source.users[2]["segment_ids"] = [OTHER]
+    outcome = run_planned(engine(p, source, ledger, track), plan)
+    assert not isinstance(outcome, PlanChanged) and outcome.run_id is not None
+    assert [_cid(op) for op in track.ops if op["action"] == "delete"] == ["ext-0"]
+    assert outcome.status is RunStatus.DELETIONS_WITHHELD and outcome.withheld == 1
+    assert outcome.message.startswith(
+        "Deletions withheld: this run would delete 1 person who is not in the plan you confirmed;"
+    )
+    record = ledger.run(outcome.run_id)
+    assert record is not None and record.withheld_reason == "not_in_plan" and record.reviewable
+    assert [w.customer_id for w in ledger.withheld_deletions(outcome.run_id)] == ["ext-2"]
+    assert [p.customer_id for p in ledger.iter_run_people(outcome.run_id, category=Category.WITHHELD)] == ["ext-2"]
 
 
 def test_a_confirmed_plan_approves_the_deletions_the_guard_would_withhold(ledger: Ledger) -> None:
