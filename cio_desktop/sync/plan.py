@@ -36,7 +36,7 @@ from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import CATEGORY_TEXT, Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import Problem, RunMode, RunSummary
-from cio_desktop.sync.words import label_text
+from cio_desktop.sync.words import label_text, plan_text
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode.value,
+            "label": plan_text(self.mode.value),
             "plan_run_id": self.run_id,
             "workspace": {"site_id": self.site_id, "region": self.region},
             "source": self.source,
@@ -279,6 +280,8 @@ def compute_plan(
     lookup = first and app is not None and engine.profile.customer_id_attribute != "email"
     sample: list[tuple[str, dict[str, Any]]] | None = [] if lookup else None
     summary = engine.run(mode, on_progress=on_progress, cancel=cancel, dry=True, sample=sample, sample_size=SAMPLE_SIZE)
+    if summary.run_id is not None:
+        engine.ledger.mark_plan(summary.run_id, mode.value)  # History names it "Plan (...)", not "Dry run"
     if summary.status is RunStatus.CANCELLED:
         raise InterruptedError("planning was cancelled")
     if summary.status is RunStatus.FAILED or summary.run_id is None:

@@ -47,6 +47,15 @@ _PLANNED: Mapping[str, str] = {
 }
 
 
+# A plan is stored as a dry run; History, the CLI and --json name it by the mode it planned.
+_PLAN_OF: Mapping[str, str] = {"full": "Plan (full sync)", "incremental": "Plan (sync changes)"}
+
+
+def plan_text(mode: str) -> str:
+    """What a plan of ``mode`` ("full", "incremental") is called: "Plan (full sync)"."""
+    return _PLAN_OF.get(mode, "Plan")
+
+
 def label_text(label: str, *, planned: bool = False) -> str:
     """``label`` as a sentence ("event not sent: this person is not synced"); unknown labels as they are.
     ``planned`` words sends in the future tense (a plan)."""
@@ -63,4 +72,4 @@ def is_unchanged(label: str) -> bool:
     return label == "skip: unchanged"
 
 
-__all__ = ["is_unchanged", "label_text"]
+__all__ = ["is_unchanged", "label_text", "plan_text"]

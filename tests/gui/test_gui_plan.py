@@ -76,7 +76,13 @@ def test_a_confirmed_plan_is_sent_and_history_lists_every_person_with_the_same_n
     window.show_page("History")
     qtbot.waitUntil(lambda: history.runs_model.total_rows() == 2, timeout=10000)  # the plan, then the run
     run = history.runs_model.row(0)
-    assert history.runs_model.row(1).mode == "dry_run", "the plan is in History as the dry run it was"
+    planned = history.runs_model.row(1)
+    assert planned.mode == "dry_run" and planned.plan_of == "full", "the plan is stored as the dry run it was"
+    model = history.runs_model
+    mode_column = next(
+        i for i in range(model.columnCount()) if model.headerData(i, Qt.Orientation.Horizontal) == "Mode"
+    )
+    assert model.index(1, mode_column).data() == "Plan (full sync)", "and named as a plan"
     assert f"Sent {backend.run_totals(run)['sent']:,} people" in sync.summary.text()
     qtbot.waitUntil(lambda: history.people.model.total_rows() == 200 - _not_members(sb, window), timeout=10000)
     skipped = [p for p in history.people.model.all_rows() if p.category is Category.SKIP]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -181,3 +183,30 @@ def test_a_person_already_in_the_workspace_is_compared_attribute_by_attribute() 
     ]
     assert person.same == 2 and person.untouched == 1, "mrr and vip are the same as text; legacy is kept"
     assert person.describe().endswith("(2 the same, 1 not mapped and kept)")
+
+
+def test_a_plan_is_named_by_the_mode_it_planned_and_a_plain_dry_run_stays_a_dry_run(ledger: Ledger) -> None:
+    source, _track = _synced(ledger)
+    full = compute_plan(engine(profile(), source, ledger, None))
+    changes = compute_plan(engine(profile(), source, ledger, None), RunMode.INCREMENTAL)
+    dry = engine(profile(), source, ledger, None).run(RunMode.DRY_RUN)
+    stored = {r.id: r for r in ledger.runs()}
+    assert (stored[full.run_id].mode, stored[full.run_id].plan_of) == ("dry_run", "full")
+    assert (stored[changes.run_id].mode, stored[changes.run_id].plan_of) == ("dry_run", "incremental")
+    assert dry.run_id is not None and stored[dry.run_id].plan_of is None
+    assert full.to_dict()["label"] == "Plan (full sync)" and full.to_dict()["mode"] == "full"
+    assert changes.to_dict()["label"] == "Plan (sync changes)"
+
+
+def test_a_ledger_from_before_plans_were_named_gains_the_column_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with Ledger(path) as led:
+        source, _track = _synced(led)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN plan_of")
+        conn.commit()
+    with Ledger(path) as led:
+        assert [(r.mode, r.plan_of) for r in led.runs()] == [("full", None)]
+        plan = compute_plan(engine(profile(), source, led, None))
+        record = led.run(plan.run_id)
+        assert record is not None and record.plan_of == "full"
