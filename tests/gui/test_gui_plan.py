@@ -4,7 +4,6 @@ every person a run decided about, agrees with the Sync page and says why a run f
 from __future__ import annotations
 
 import csv
-from types import MappingProxyType
 
 import pytest
 from PySide6.QtCore import Qt
@@ -13,8 +12,6 @@ from PySide6.QtWidgets import QLabel
 
 from cio_desktop.gui import backend
 from cio_desktop.gui.pages.history import SERIES, RunChart
-from cio_desktop.gui.pages.sync import eta_text
-from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import Category
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
@@ -192,16 +189,6 @@ def test_every_label_of_the_sync_page_is_explained(qtbot, make_sandbox, make_win
     page = window.sync_page
     labels = [w for w in page.body.findChildren(QLabel) if w.isVisibleTo(page) and w.text()]
     assert labels and [w.text() for w in labels if not w.toolTip()] == []
-
-
-def test_the_time_left_says_estimating_until_it_means_something() -> None:
-    def p(done: int, total: int | None, eta: float | None, phase: str = "users") -> Progress:
-        return Progress(phase, done, total, 100.0, eta, MappingProxyType({}))
-
-    assert eta_text(p(10, 31000, 8.0), in_phase_s=3.0) == "estimating…"
-    assert eta_text(p(100, 31000, 300.0), in_phase_s=20.0) == "estimating…", "under 2% done"
-    assert eta_text(p(5000, 31000, 26.0), in_phase_s=10.0) == "about 26 s for people, then events"
-    assert eta_text(p(50, None, None, "events"), in_phase_s=10.0) == "— (size unknown)"
 
 
 def test_a_one_person_run_is_visible_beside_big_ones(qtbot) -> None:
