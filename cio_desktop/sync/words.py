@@ -56,6 +56,20 @@ def plan_text(mode: str) -> str:
     return _PLAN_OF.get(mode, "Plan")
 
 
+# A run's kind as the CLI and --json name it (a plan by the mode it planned, see plan_text).
+_RUN_KIND: Mapping[str, str] = {
+    "full": "Full sync",
+    "incremental": "Sync changes",
+    "dry_run": "Dry run",
+    "single": "One person",
+}
+
+
+def run_kind_text(mode: str, plan_of: str | None = None) -> str:
+    """What a stored run was: "Full sync", "Dry run", "Plan (sync changes)"; unknown modes as stored."""
+    return plan_text(plan_of) if plan_of else _RUN_KIND.get(mode, mode)
+
+
 def label_text(label: str, *, planned: bool = False) -> str:
     """``label`` as a sentence ("event not sent: this person is not synced"); unknown labels as they are.
     ``planned`` words sends in the future tense (a plan)."""
@@ -72,4 +86,4 @@ def is_unchanged(label: str) -> bool:
     return label == "skip: unchanged"
 
 
-__all__ = ["is_unchanged", "label_text", "plan_text"]
+__all__ = ["is_unchanged", "label_text", "plan_text", "run_kind_text"]

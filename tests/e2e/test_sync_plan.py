@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +66,31 @@ def test_sync_plan_prints_the_plan_and_sends_nothing(sandbox: Sandbox, tmp_path:
     # The CLI itself stays non-interactive: a plain sync still waits for --allow-deletions.
     code, result, _ = cli.sync("--json")
     assert code == 3 and result["deletions_withheld"] == 40
+
+    # History, in the CLI too, names the plans as plans (their stored mode stays "dry_run").
+    runs = json.loads(_history(cli, "--json"))
+    assert [(r["kind"], r["mode"], r["plan_of"]) for r in runs] == [
+        ("Full sync", "full", None),
+        ("Plan (full sync)", "dry_run", "full"),
+        ("Plan (full sync)", "dry_run", "full"),
+        ("Full sync", "full", None),
+    ]
+    assert runs[0]["status"] == "deletions_withheld" and runs[0]["deletions_withheld"] == 40
+    text = _history(cli, "--limit", "2")
+    assert "Plan (full sync)" in text and "Deletions withheld" in text and "Dry run" not in text
+    assert plan["label"] == "Plan (full sync)"
+
+
+def _history(cli: Cli, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cio_desktop", "history", "--profile", cli.profile.name, *args],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def test_a_confirmed_plan_is_what_the_run_does_and_a_changed_file_is_planned_again(
