@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cio_desktop.hull.source import ReadReport
@@ -23,6 +23,7 @@ from cio_desktop.sync.planner import plan_missing
 from cio_desktop.sync.run_people import Category
 
 WITHHELD_PREFIX = "withheld: "
+NOT_IN_PLAN = "not in the plan you confirmed"
 _RECORD_EVERY = 1000
 
 
@@ -175,7 +176,8 @@ class DeletionStep:
                 self.count(decision.label)
                 self._note(decision, None)
                 continue
-            if (listed if self._covered(decision) else others).allowed:
+            verdict = listed if self._covered(decision) else others
+            if verdict.allowed:
                 allowed += 1
                 self.count(decision.label)
                 self._note(decision, None)
@@ -183,6 +185,10 @@ class DeletionStep:
                 continue
             withheld += 1
             self.count(withheld_label(decision))
+            if verdict.reason is WithheldReason.NOT_IN_PLAN:
+                # The run's list says why this one waits, not only why they would be deleted.
+                why = f"not in the plan you confirmed ({decision.message})" if decision.message else NOT_IN_PLAN
+                decision = replace(decision, message=why)
             self._note(decision, Category.WITHHELD)
             if keep_list:
                 pending.append((decision.customer_id or "", decision.hull_id))

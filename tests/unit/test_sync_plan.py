@@ -100,7 +100,9 @@ def test_a_confirmed_plan_deletes_only_the_people_it_listed_not_others_of_the_sa
     record = ledger.run(outcome.run_id)
     assert record is not None and record.withheld_reason == "not_in_plan" and record.reviewable
     assert [w.customer_id for w in ledger.withheld_deletions(outcome.run_id)] == ["ext-2"]
-    assert [p.customer_id for p in ledger.iter_run_people(outcome.run_id, category=Category.WITHHELD)] == ["ext-2"]
+    [waiting] = ledger.iter_run_people(outcome.run_id, category=Category.WITHHELD)
+    assert waiting.customer_id == "ext-2"
+    assert waiting.outcome(dry=False).startswith("not deleted: not in the plan you confirmed (")
 
 
 def test_a_confirmed_plan_approves_the_deletions_the_guard_would_withhold(ledger: Ledger) -> None:
