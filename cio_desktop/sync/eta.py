@@ -110,18 +110,18 @@ def format_seconds(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def eta_text(eta: Eta, phase: str, *, events_follow: bool = False) -> str:
+def eta_text(eta: Eta, phase: str, *, then: str = "") -> str:
     """The estimate in words for the Sync page: "about 26 s for people, then events", "estimating…".
-    ``events_follow``: the run reads events after people (not included in the estimate)."""
+    ``then``: what the run does after people ("accounts and events"), not included in the estimate."""
     if eta.state is EtaState.NONE:
         return "—"
     if eta.state is EtaState.UNKNOWN_SIZE:
         return "— (size unknown)"
     if eta.state is EtaState.ESTIMATING or eta.seconds is None:
         return "estimating…"
-    then = " for people, then events" if phase == "users" and events_follow else ""
+    after = f" for people, then {then}" if phase == "users" and then else ""
     limit = " (Customer.io's rate limit)" if eta.rate_limited else ""
-    return f"about {format_seconds(eta.seconds)}{then}{limit}"
+    return f"about {format_seconds(eta.seconds)}{after}{limit}"
 
 
 __all__ = [

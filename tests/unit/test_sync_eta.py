@@ -32,7 +32,7 @@ def test_reading_ahead_of_sending_is_not_mistaken_for_progress() -> None:
     # 12,000 read in 10 s (reading alone: 19 s more) but only 4,000 went out: sending sets the time.
     e = eta(done=12_000, read_rate=1200.0, to_send=12_000, sent=4000, requests=4, rate_limit=100.0)
     assert e.state is EtaState.KNOWN and e.seconds == (19_000 + 8000) / 400.0 and not e.rate_limited
-    assert eta_text(e, "users", events_follow=True) == "about 1 min 08 s for people, then events"
+    assert eta_text(e, "users", then="accounts and events") == "about 1 min 08 s for people, then accounts and events"
     assert eta_text(e, "users") == "about 1 min 08 s"
 
 

@@ -403,10 +403,19 @@ class SyncPage(Page):
             what = f"{phase}: {p.done:,}" + (f" of {p.total:,}" if p.total else "") + "…"
             self.summary.show_status(ErrorKind.BUSY, what)
         self.rate_label.setText(f"{p.rate:,.0f} / s")
-        events = self.ctx.profile is not None and bool(self.ctx.profile.events)
-        self.eta_label.setText(eta_text(p.eta, p.phase, events_follow=events))
+        self.eta_label.setText(eta_text(p.eta, p.phase, then=self._after_people()))
         self.failed_label.setText(f"{p.failed:,}")
         self._show_counts(p.counts)
+
+    def _after_people(self) -> str:
+        """What a run of this profile does after people, which the time left does not include."""
+        profile = self.ctx.profile
+        steps = (
+            []
+            if profile is None
+            else [name for name, on in (("accounts", profile.objects.enabled), ("events", bool(profile.events))) if on]
+        )
+        return " and ".join(steps)
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
         self.counts_label.setText(
