@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # Subcommand modules under cio_desktop.commands, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("profiles", "sync", "schedule", "preview", "webhook", "sandbox", "selfcheck")
+COMMANDS: tuple[str, ...] = ("profiles", "sync", "history", "schedule", "preview", "webhook", "sandbox", "selfcheck")
 
 
 def _command_modules() -> list[ModuleType]:

@@ -28,7 +28,7 @@ from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.runs import LedgerError, RunError, RunRecord, RunStatus, WithheldDeletion
 from cio_desktop.sync.summary import RunMode, RunSummary
-from cio_desktop.sync.words import is_unchanged, label_text
+from cio_desktop.sync.words import is_unchanged, label_text, plan_text
 
 if TYPE_CHECKING:
     # Only for annotations: the engine module loads the HTTP clients, which start-up does not need.
@@ -394,6 +394,11 @@ MODE_TEXT: Mapping[str, str] = {
 
 def mode_text(mode: str) -> str:
     return MODE_TEXT.get(mode, mode)
+
+
+def run_mode_text(run: RunRecord) -> str:
+    """A run's kind as History shows it: a plan by the mode it planned, not as "Dry run"."""
+    return plan_text(run.plan_of) if run.plan_of else mode_text(run.mode)
 
 
 def duration_text(seconds: float | None) -> str:

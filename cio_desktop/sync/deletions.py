@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cio_desktop.hull.source import ReadReport
@@ -23,6 +23,7 @@ from cio_desktop.sync.planner import plan_missing
 from cio_desktop.sync.run_people import Category
 
 WITHHELD_PREFIX = "withheld: "
+NOT_IN_PLAN = "not in the plan you confirmed"
 _RECORD_EVERY = 1000
 
 
@@ -104,9 +105,14 @@ class DeletionStep:
                 yield plan_missing(person, self.ctx, now=self.now), True
 
     def _covered(self, decision: Decision) -> bool:
-        """Whether the decision's person is on the withheld list the user approved."""
-        run = self.approval.from_run if self.approval is not None else None
-        return run is not None and self.ledger.is_withheld(run, decision.customer_id or "")
+        """Whether the decision's person is on the list the user approved: a run's withheld list, or
+        the deletions a confirmed plan listed (the same person: Hull id and customer id)."""
+        approval = self.approval
+        if approval is None or approval.from_run is None:
+            return False
+        if approval.planned:
+            return self.ledger.is_planned_deletion(approval.from_run, decision.hull_id, decision.customer_id or "")
+        return self.ledger.is_withheld(approval.from_run, decision.customer_id or "")
 
     def run(self) -> DeletionOutcome | None:
         """Count, decide, then send or withhold. None when the run stopped meanwhile."""
@@ -127,7 +133,7 @@ class DeletionStep:
         created = self.ledger.created_people_count() + unknown
         previous = self.ledger.last_clean_audience() if self.full else None
 
-        def verdict(deletions: int, approval: DeletionApproval | None) -> GuardVerdict:
+        def verdict(deletions: int, approval: DeletionApproval | None, *, outside_plan: bool = False) -> GuardVerdict:
             return check_deletions(
                 GuardInput(
                     deletions=deletions,
@@ -139,10 +145,15 @@ class DeletionStep:
                     previous_audience=previous,
                     approval=approval,
                     full=self.full,
+                    outside_plan=outside_plan,
                 )
             )
 
-        if self.approval is not None and self.approval.from_run is not None:
+        if self.approval is not None and self.approval.planned and self.approval.from_run is not None:
+            # A confirmed plan: its people go (at most as many as it showed); nobody else is approved.
+            listed = verdict(covered, self.approval)
+            others = verdict(uncovered, self.approval, outside_plan=True)
+        elif self.approval is not None and self.approval.from_run is not None:
             # People approved by name go (on a clean read); anyone else leaving meets the guard alone.
             listed = verdict(covered, DeletionApproval(covered))
             others = verdict(uncovered, None)
@@ -165,7 +176,8 @@ class DeletionStep:
                 self.count(decision.label)
                 self._note(decision, None)
                 continue
-            if (listed if self._covered(decision) else others).allowed:
+            verdict = listed if self._covered(decision) else others
+            if verdict.allowed:
                 allowed += 1
                 self.count(decision.label)
                 self._note(decision, None)
@@ -173,6 +185,10 @@ class DeletionStep:
                 continue
             withheld += 1
             self.count(withheld_label(decision))
+            if verdict.reason is WithheldReason.NOT_IN_PLAN:
+                # The run's list says why this one waits, not only why they would be deleted.
+                why = f"not in the plan you confirmed ({decision.message})" if decision.message else NOT_IN_PLAN
+                decision = replace(decision, message=why)
             self._note(decision, Category.WITHHELD)
             if keep_list:
                 pending.append((decision.customer_id or "", decision.hull_id))

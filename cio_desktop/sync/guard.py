@@ -15,8 +15,9 @@ run deletes only on complete, clean input and within limits a marketer set:
 5. An approval (``--allow-deletions N``, or the app's review) only loosens the guard: what rules 3
    and 4 allow goes out anyway; what they withhold goes out when it is at most N deletions. A run
    that would delete more than N is withheld whole (it never picks which N).
-6. A confirmed plan (the app's Full sync confirmation) is an approval that also bounds: a run that
-   finds more deletions than the plan showed deletes nobody, even below the floor.
+6. A confirmed plan (the app's Full sync confirmation) is an approval that also bounds, by name and
+   by number: the run deletes only people the plan listed, at most as many as it showed; anyone else
+   it would now delete is withheld ("not in the plan you confirmed"), even below the floor.
 
 Withheld deletions are recorded with the run; everything else in the run still goes out.
 """
@@ -41,17 +42,19 @@ class WithheldReason(StrEnum):
     TOO_LARGE_SHARE = "too_large_share"
     AUDIENCE_SHRANK = "audience_shrank"
     OVER_APPROVAL = "over_approval"
+    NOT_IN_PLAN = "not_in_plan"
 
 
 @dataclass(frozen=True)
 class DeletionApproval:
     """A user's consent to delete past the guard: at most ``max_count`` people and, when
-    ``from_run`` is given (a run's withheld list approved in History), only people on that list."""
+    ``from_run`` is given, only people on that run's list: its withheld list (approved in History),
+    or, when ``planned``, the deletions its plan listed."""
 
     max_count: int
     from_run: int | None = None
-    # From a plan the user confirmed: never more than ``max_count`` deletions, even where the
-    # guard's thresholds alone would let more go (the plan showed exactly how many).
+    # From a plan the user confirmed (``from_run`` is the plan's dry run): never more than
+    # ``max_count`` deletions, even where the guard's thresholds alone would let more go.
     planned: bool = False
 
 
@@ -70,6 +73,8 @@ class GuardInput:
     previous_audience: int | None = None
     approval: DeletionApproval | None = None
     full: bool = True  # the run reads every member (the override command repeats the run's mode)
+    # These deletions are of people the confirmed plan (``approval.planned``) did not list.
+    outside_plan: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,14 @@ def check_deletions(g: GuardInput) -> GuardVerdict:
             WithheldReason.INCOMPLETE_READ,
             f"Deletions withheld: {g.read.describe_loss()}; fix the file or run again"
             f" ({ALLOW_FLAG} cannot override an incomplete read).",
+        )
+    if g.outside_plan:
+        who = "person who is" if g.deletions == 1 else "people who are"
+        return GuardVerdict(
+            False,
+            WithheldReason.NOT_IN_PLAN,
+            f"Deletions withheld: this run would delete {g.deletions:,} {who} not in the plan you confirmed;"
+            f" {_override(g)}.",
         )
     if g.approval is not None and g.approval.planned and g.deletions > g.approval.max_count:
         shown = g.approval.max_count

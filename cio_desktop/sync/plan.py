@@ -6,7 +6,8 @@ It is recorded as a dry run, and its people are listed in the ledger (:mod:`~cio
 so every number of the plan opens the list behind it without holding the audience in memory.
 
 Confirming a plan is also the deletion guard's approval (:attr:`DeletionApproval.planned`): the run
-deletes at most the people the plan showed. A plan is made from a state of the source, the profile
+deletes only people the plan listed, at most as many as it showed; anyone else it would now delete is
+withheld for review ("not in the plan you confirmed"). A plan is made from a state of the source, the profile
 and the ledger (:class:`SourceStamp`); :func:`run_planned` refuses to run a plan whose state changed
 since (an export file rewritten, the segments' size moved, the settings edited, another run) and
 says why, so the caller plans again.
@@ -35,7 +36,7 @@ from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import CATEGORY_TEXT, Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import Problem, RunMode, RunSummary
-from cio_desktop.sync.words import label_text
+from cio_desktop.sync.words import label_text, plan_text
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,14 @@ class Plan:
         return (category,)
 
     def approval(self) -> DeletionApproval:
-        """The deletion guard's approval this plan carries once confirmed: at most its deletions."""
-        return DeletionApproval(self.deletions, planned=True)
+        """The deletion guard's approval this plan carries once confirmed: only the people its dry
+        run listed as deletions, at most as many as it showed."""
+        return DeletionApproval(self.deletions, from_run=self.run_id, planned=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode.value,
+            "label": plan_text(self.mode.value),
             "plan_run_id": self.run_id,
             "workspace": {"site_id": self.site_id, "region": self.region},
             "source": self.source,
@@ -277,6 +280,8 @@ def compute_plan(
     lookup = first and app is not None and engine.profile.customer_id_attribute != "email"
     sample: list[tuple[str, dict[str, Any]]] | None = [] if lookup else None
     summary = engine.run(mode, on_progress=on_progress, cancel=cancel, dry=True, sample=sample, sample_size=SAMPLE_SIZE)
+    if summary.run_id is not None:
+        engine.ledger.mark_plan(summary.run_id, mode.value)  # History names it "Plan (...)", not "Dry run"
     if summary.status is RunStatus.CANCELLED:
         raise InterruptedError("planning was cancelled")
     if summary.status is RunStatus.FAILED or summary.run_id is None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from cio_desktop.sync.eta import ESTIMATING, Eta, EtaInput, estimate_eta, sends
+
 log = logging.getLogger(__name__)
 
 # At most this many progress reports per second (phase changes excepted).
@@ -41,8 +43,9 @@ class Progress:
     """A snapshot of a run.
 
     ``done``/``total`` count users (or events in the events phase); ``total`` is None when the
-    source cannot say. ``rate`` is items per second over the last few seconds, ``eta_s`` the
-    seconds left at that rate (None when unknown). ``counts`` maps a decision label
+    source cannot say. ``rate`` is items per second over the last few seconds; ``eta`` the time
+    left of the phase (:mod:`~cio_desktop.sync.eta`: from the phase and Customer.io's rate limit),
+    ``eta_s`` its seconds (None until known). ``counts`` maps a decision label
     ("identify (new)", "skip (unchanged)", ...) to how many got it so far; ``failed`` counts people
     and events Customer.io refused or that could not be sent.
     """
@@ -55,6 +58,9 @@ class Progress:
     counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     failed: int = 0
     message: str = ""
+    eta: Eta = ESTIMATING
+    # Requests that went out in this phase (what the estimate's sending rate is measured on).
+    requests: int = 0
 
     @property
     def fraction(self) -> float | None:
@@ -73,7 +79,11 @@ class ProgressTracker:
         *,
         clock: Callable[[], float] = time.monotonic,
         max_per_second: float = MAX_REPORTS_PER_SECOND,
+        rate_limit: float | None = None,
+        max_per_request: int = 1000,
     ) -> None:
+        """``rate_limit``: Customer.io requests per second the run may send (None: it sends nothing,
+        a dry run); ``max_per_request``: the most operations a request carries."""
         self._callback = callback
         self._clock = clock
         self._min_interval = 1.0 / max_per_second
@@ -86,6 +96,13 @@ class ProgressTracker:
         self._message = ""
         self._last_emit = float("-inf")
         self._samples: deque[tuple[float, int]] = deque()
+        self._rate_limit = rate_limit
+        self._max_per_request = max_per_request
+        # Of the current phase: when it started, operations decided that go out, and what went out.
+        self._phase_started = self._clock()
+        self._to_send = 0
+        self._sent = 0
+        self._requests = 0
 
     # ------------------------------------------------------------------ updates
     def phase(self, phase: Phase | str, *, total: int | None = None, message: str = "") -> None:
@@ -96,7 +113,9 @@ class ProgressTracker:
             self._total = total
             self._message = message
             self._samples.clear()
-            self._samples.append((self._clock(), 0))
+            self._phase_started = self._clock()
+            self._samples.append((self._phase_started, 0))
+            self._to_send = self._sent = self._requests = 0
         self._emit(force=True)
 
     def advance(self, n: int = 1, *, label: str | None = None) -> None:
@@ -105,7 +124,15 @@ class ProgressTracker:
             self._done += n
             if label is not None:
                 self._counts[label] = self._counts.get(label, 0) + n
+                if sends(label):
+                    self._to_send += n
         self._emit(force=False)
+
+    def sent(self, operations: int) -> None:
+        """A request carrying ``operations`` went out to Customer.io (sender threads)."""
+        with self._lock:
+            self._requests += 1
+            self._sent += operations
 
     def fail(self, n: int = 1) -> None:
         with self._lock:
@@ -131,18 +158,31 @@ class ProgressTracker:
         t0, d0 = self._samples[0]
         elapsed = now - t0
         rate = (self._done - d0) / elapsed if elapsed > 0 else 0.0
-        eta: float | None = None
-        if self._total is not None and rate > 0:
-            eta = max(0.0, (self._total - self._done) / rate)
+        eta = estimate_eta(
+            EtaInput(
+                phase=self._phase,
+                done=self._done,
+                total=self._total,
+                in_phase_s=now - self._phase_started,
+                read_rate=rate,
+                to_send=self._to_send,
+                sent=self._sent,
+                requests=self._requests,
+                rate_limit=self._rate_limit,
+                max_per_request=self._max_per_request,
+            )
+        )
         return Progress(
             phase=self._phase,
             done=self._done,
             total=self._total,
             rate=rate,
-            eta_s=eta,
+            eta_s=eta.seconds,
             counts=MappingProxyType(dict(self._counts)),
             failed=self._failed,
             message=self._message,
+            eta=eta,
+            requests=self._requests,
         )
 
     def _emit(self, *, force: bool) -> None:

@@ -151,6 +151,16 @@ class RunPeopleMixin:
             ).fetchall()
         return {str(d): int(n) for d, n in rows}
 
+    def is_planned_deletion(self, run_id: int, hull_id: str, customer_id: str) -> bool:
+        """Whether the run (a plan) listed this person (Hull id and customer id) as one it would
+        delete, the deletion guard agreeing or not."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM run_people WHERE run_id=? AND hull_id=? AND customer_id=? AND category IN (?, ?)",
+                (run_id, hull_id, customer_id, Category.DELETE.value, Category.WITHHELD.value),
+            ).fetchone()
+        return row is not None
+
     def run_people_decisions(self, run_id: int, hull_ids: Sequence[str]) -> dict[str, tuple[Category, str]]:
         """Hull id -> (category, customer id) of those of ``hull_ids`` the run decided about."""
         ids = list(dict.fromkeys(h for h in hull_ids if h))

@@ -96,9 +96,13 @@ RUNS_MIGRATION_5 = (
     ("problem", "ALTER TABLE runs ADD COLUMN problem TEXT"),
 )
 
+# A plan is stored as a dry run (its stored mode stays "dry_run"); ``plan_of`` says which mode it
+# planned. Added on open when missing, like the object tables: no schema version needed.
+RUNS_PLAN_COLUMN = ("plan_of", "ALTER TABLE runs ADD COLUMN plan_of TEXT")
+
 _SELECT_RUNS = (
     "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld,"
-    " withheld_reason, people_sent, events_sent, problem FROM runs"
+    " withheld_reason, people_sent, events_sent, problem, plan_of FROM runs"
 )
 
 
@@ -152,6 +156,8 @@ class RunRecord:
     events_sent: int | None = None
     # Why a failed run stopped (a :class:`~cio_desktop.sync.summary.Problem` value), None otherwise.
     problem: str | None = None
+    # A plan (the dry run behind a sync's confirmation): the mode it planned ("full", "incremental").
+    plan_of: str | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -218,6 +224,18 @@ class RunsMixin:
 
     def _tx(self) -> AbstractContextManager[None]:  # provided by Ledger
         raise NotImplementedError
+
+    def _add_plan_column(self) -> None:
+        """Add ``runs.plan_of`` to a ledger made before plans were named (idempotent)."""
+        column, stmt = RUNS_PLAN_COLUMN
+        with self._tx():
+            if column not in {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}:
+                self._conn.execute(stmt)
+
+    def mark_plan(self, run_id: int, mode: str) -> None:
+        """Name the (finished) dry run ``run_id`` as the plan of a ``mode`` run."""
+        with self._tx():
+            self._conn.execute("UPDATE runs SET plan_of=? WHERE id=?", (mode, run_id))
 
     def _mark_interrupted_runs(self) -> None:
         """Mark interrupted the runs left "running" by a process that died: nobody holds the run lock."""
@@ -485,6 +503,7 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         ps,
         es,
         problem,
+        plan_of,
     ) = row
     try:
         parsed = json.loads(counts or "{}")
@@ -506,4 +525,5 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         people_sent=None if ps is None else int(ps),
         events_sent=None if es is None else int(es),
         problem=None if problem is None else str(problem),
+        plan_of=None if plan_of is None else str(plan_of),
     )

@@ -223,6 +223,7 @@ class Sender:
         try:
             with self.lock:
                 self.requests += 1
+            self.s.progress.sent(len(ops))  # the time left is measured on what went out
             # The packer already encoded the request: sending its bytes saves encoding every op again.
             result = track.batch(ops, cancel=self.s.cancel, body=body)
         except RejectedError as exc:
@@ -248,6 +249,7 @@ class Sender:
         try:
             with self.lock:
                 self.requests += 1
+            self.s.progress.sent(1)
             track.track_anonymous(
                 str(body.get("anonymous_id") or ""),
                 str(body.get("name")),

@@ -78,7 +78,10 @@ class RunState:
         self.dry = dry or mode is RunMode.DRY_RUN
         self.cancel = cancel
         self.on_log = on_log
-        self.progress = ProgressTracker(on_progress)
+        # The time left is bounded by the rate limit the Track client respects (a dry run sends nothing).
+        self.progress = ProgressTracker(
+            on_progress, rate_limit=None if self.dry else self.profile.rate_limit, max_per_request=engine.batch_max_ops
+        )
         self.stop = threading.Event()  # cancel or a fatal problem: no new work
         self.lock = threading.Lock()
         self.run_id: int | None = None

@@ -47,6 +47,29 @@ _PLANNED: Mapping[str, str] = {
 }
 
 
+# A plan is stored as a dry run; History, the CLI and --json name it by the mode it planned.
+_PLAN_OF: Mapping[str, str] = {"full": "Plan (full sync)", "incremental": "Plan (sync changes)"}
+
+
+def plan_text(mode: str) -> str:
+    """What a plan of ``mode`` ("full", "incremental") is called: "Plan (full sync)"."""
+    return _PLAN_OF.get(mode, "Plan")
+
+
+# A run's kind as the CLI and --json name it (a plan by the mode it planned, see plan_text).
+_RUN_KIND: Mapping[str, str] = {
+    "full": "Full sync",
+    "incremental": "Sync changes",
+    "dry_run": "Dry run",
+    "single": "One person",
+}
+
+
+def run_kind_text(mode: str, plan_of: str | None = None) -> str:
+    """What a stored run was: "Full sync", "Dry run", "Plan (sync changes)"; unknown modes as stored."""
+    return plan_text(plan_of) if plan_of else _RUN_KIND.get(mode, mode)
+
+
 def label_text(label: str, *, planned: bool = False) -> str:
     """``label`` as a sentence ("event not sent: this person is not synced"); unknown labels as they are.
     ``planned`` words sends in the future tense (a plan)."""
@@ -63,4 +86,4 @@ def is_unchanged(label: str) -> bool:
     return label == "skip: unchanged"
 
 
-__all__ = ["is_unchanged", "label_text"]
+__all__ = ["is_unchanged", "label_text", "plan_text", "run_kind_text"]

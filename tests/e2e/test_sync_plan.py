@@ -4,6 +4,9 @@ sends nothing; a confirmed plan is what the run then does, and a source changed 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +67,31 @@ def test_sync_plan_prints_the_plan_and_sends_nothing(sandbox: Sandbox, tmp_path:
     code, result, _ = cli.sync("--json")
     assert code == 3 and result["deletions_withheld"] == 40
 
+    # History, in the CLI too, names the plans as plans (their stored mode stays "dry_run").
+    runs = json.loads(_history(cli, "--json"))
+    assert [(r["kind"], r["mode"], r["plan_of"]) for r in runs] == [
+        ("Full sync", "full", None),
+        ("Plan (full sync)", "dry_run", "full"),
+        ("Plan (full sync)", "dry_run", "full"),
+        ("Full sync", "full", None),
+    ]
+    assert runs[0]["status"] == "deletions_withheld" and runs[0]["deletions_withheld"] == 40
+    text = _history(cli, "--limit", "2")
+    assert "Plan (full sync)" in text and "Deletions withheld" in text and "Dry run" not in text
+    assert plan["label"] == "Plan (full sync)"
+
+
+def _history(cli: Cli, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cio_desktop", "history", "--profile", cli.profile.name, *args],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
 
 def test_a_confirmed_plan_is_what_the_run_does_and_a_changed_file_is_planned_again(
     sandbox: Sandbox, tmp_path: Path
@@ -97,6 +125,44 @@ def test_a_confirmed_plan_is_what_the_run_does_and_a_changed_file_is_planned_aga
         assert not isinstance(outcome, PlanChanged)
         assert outcome.status is RunStatus.COMPLETED, outcome.message
     assert people_in_cio(sandbox) == before - more
+
+
+def test_a_confirmed_plan_deletes_only_its_people_when_the_file_changed_unseen(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    exported = export_organization(sandbox, tmp_path / "export", formats=("jsonl",))
+    users = tmp_path / "users.jsonl"
+    lines = exported["jsonl"].read_bytes().splitlines(keepends=True)
+    by_id = {json.loads(line)["id"]: line for line in lines}
+    users.write_bytes(b"".join(lines))
+    cli = Cli(sandbox, users, tmp_path)
+    assert cli.sync("--json")[0] == 0
+    before = people_in_cio(sandbox)
+    ordered = sorted(before)
+    planned = set(ordered[:3])
+    users.write_bytes(b"".join(line for line in lines if json.loads(line)["id"] not in planned))
+    with open_services(cli.profile, _secrets(sandbox, cli.profile.name)) as services:
+        plan = compute_plan(services.engine(), RunMode.FULL)
+        assert plan.deletions == 3
+
+        # After the plan the file is rewritten to the same size and modification time (a copy that
+        # keeps timestamps): one planned person is back, another left. Still 3 deletions, not the 3 shown.
+        back = ordered[0]
+        gone = next(h for h in ordered[3:] if len(by_id[h]) >= len(by_id[back]))
+        stat = users.stat()
+        now_gone = (planned - {back}) | {gone}
+        body = b"".join(line for line in lines if json.loads(line)["id"] not in now_gone)
+        users.write_bytes(body + b" " * (stat.st_size - len(body) - 1) + b"\n")
+        os.utime(users, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+        outcome = run_planned(services.engine(), plan)
+        assert not isinstance(outcome, PlanChanged), "the stamp cannot tell: the plan's list must"
+        assert outcome.status is RunStatus.DELETIONS_WITHHELD and outcome.withheld == 1
+        assert "1 person who is not in the plan you confirmed" in outcome.message
+        assert outcome.run_id is not None
+        assert [w.hull_id for w in services.ledger.withheld_deletions(outcome.run_id)] == [gone]
+    assert people_in_cio(sandbox) == before - (planned - {back}), "only people the plan listed were deleted"
+    assert gone in people_in_cio(sandbox)
 
 
 def test_the_plans_events_are_the_events_the_run_sends(sandbox: Sandbox) -> None:

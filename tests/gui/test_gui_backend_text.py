@@ -91,4 +91,14 @@ def test_a_stored_run_gets_a_tick_only_when_it_completed_without_failures(
 def test_history_names_a_stored_mode_and_keeps_an_unknown_one_as_written() -> None:
     assert backend.mode_text(RunMode.DRY_RUN.value) == "Dry run"
     assert backend.mode_text("someday") == "someday"
+
+
+def test_history_names_a_plan_by_the_mode_it_planned_and_a_plain_dry_run_as_a_dry_run() -> None:
+    def dry(plan_of: str | None) -> RunRecord:
+        return RunRecord(1, RunMode.DRY_RUN.value, RunStatus.COMPLETED, 0.0, 1.0, plan_of=plan_of)
+
+    assert backend.run_mode_text(dry("full")) == "Plan (full sync)"
+    assert backend.run_mode_text(dry("incremental")) == "Plan (sync changes)"
+    assert backend.run_mode_text(dry(None)) == "Dry run"
+    assert backend.run_mode_text(_run(RunStatus.COMPLETED)) == "Full"
     assert backend.phase_text("users") == "Sending people"

@@ -4,7 +4,6 @@ every person a run decided about, agrees with the Sync page and says why a run f
 from __future__ import annotations
 
 import csv
-from types import MappingProxyType
 
 import pytest
 from PySide6.QtCore import Qt
@@ -13,8 +12,6 @@ from PySide6.QtWidgets import QLabel
 
 from cio_desktop.gui import backend
 from cio_desktop.gui.pages.history import SERIES, RunChart
-from cio_desktop.gui.pages.sync import eta_text
-from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import Category
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
@@ -76,7 +73,13 @@ def test_a_confirmed_plan_is_sent_and_history_lists_every_person_with_the_same_n
     window.show_page("History")
     qtbot.waitUntil(lambda: history.runs_model.total_rows() == 2, timeout=10000)  # the plan, then the run
     run = history.runs_model.row(0)
-    assert history.runs_model.row(1).mode == "dry_run", "the plan is in History as the dry run it was"
+    planned = history.runs_model.row(1)
+    assert planned.mode == "dry_run" and planned.plan_of == "full", "the plan is stored as the dry run it was"
+    model = history.runs_model
+    mode_column = next(
+        i for i in range(model.columnCount()) if model.headerData(i, Qt.Orientation.Horizontal) == "Mode"
+    )
+    assert model.index(1, mode_column).data() == "Plan (full sync)", "and named as a plan"
     assert f"Sent {backend.run_totals(run)['sent']:,} people" in sync.summary.text()
     qtbot.waitUntil(lambda: history.people.model.total_rows() == 200 - _not_members(sb, window), timeout=10000)
     skipped = [p for p in history.people.model.all_rows() if p.category is Category.SKIP]
@@ -186,16 +189,6 @@ def test_every_label_of_the_sync_page_is_explained(qtbot, make_sandbox, make_win
     page = window.sync_page
     labels = [w for w in page.body.findChildren(QLabel) if w.isVisibleTo(page) and w.text()]
     assert labels and [w.text() for w in labels if not w.toolTip()] == []
-
-
-def test_the_time_left_says_estimating_until_it_means_something() -> None:
-    def p(done: int, total: int | None, eta: float | None, phase: str = "users") -> Progress:
-        return Progress(phase, done, total, 100.0, eta, MappingProxyType({}))
-
-    assert eta_text(p(10, 31000, 8.0), in_phase_s=3.0) == "estimating…"
-    assert eta_text(p(100, 31000, 300.0), in_phase_s=20.0) == "estimating…", "under 2% done"
-    assert eta_text(p(5000, 31000, 26.0), in_phase_s=10.0) == "about 26 s for people, then events"
-    assert eta_text(p(50, None, None, "events"), in_phase_s=10.0) == "— (size unknown)"
 
 
 def test_a_one_person_run_is_visible_beside_big_ones(qtbot) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+from types import MappingProxyType
 
 import pytest
 from PySide6.QtCore import Qt
 
 from cio_desktop.gui import backend
 from cio_desktop.sandbox.cio_checks import Problem, Reason, Rejected
+from cio_desktop.sync.eta import Eta, EtaState
+from cio_desktop.sync.progress import Progress
 
 pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]
 
@@ -162,3 +165,20 @@ def test_withheld_deletions_are_explained_reviewed_and_approved_from_history(qtb
     assert approved.args[0] == "completed", approved.args[1].message
     assert window.current_page_name() == "Sync"
     assert len(sb.cio_people()) == before - withheld
+
+
+def test_the_time_left_is_the_cores_estimate_with_what_follows_people(qtbot, make_sandbox, make_window) -> None:
+    window = make_window(make_sandbox(users=50), events=("Signed Up",))
+    sync = window.sync_page
+    profile = window.ctx.profile
+    then = " and ".join(n for n, on in (("accounts", profile.objects.enabled), ("events", True)) if on)
+
+    def show(eta: Eta, phase: str = "users", total: int | None = 31_000) -> str:
+        sync.show_progress(Progress(phase, 5000, total, 1200.0, eta.seconds, MappingProxyType({}), eta=eta))
+        return sync.eta_label.text()
+
+    assert show(Eta(EtaState.ESTIMATING)) == "estimating…"
+    assert show(Eta(EtaState.KNOWN, 68.0)) == f"about 1 min 08 s for people, then {then}"
+    assert show(Eta(EtaState.KNOWN, 20.0, rate_limited=True), "events") == "about 20 s (Customer.io's rate limit)"
+    assert show(Eta(EtaState.UNKNOWN_SIZE), "events", None) == "— (size unknown)"
+    assert "rate limit" in sync.eta_label.toolTip()

@@ -96,3 +96,25 @@ def test_a_confirmed_plan_bounds_deletions_even_under_the_floor() -> None:
 def test_a_confirmed_plan_never_overrides_an_incomplete_read() -> None:
     v = guard(deletions=1, read=ReadReport("users.jsonl", unreadable=1), approval=DeletionApproval(5, planned=True))
     assert not v.allowed and v.reason is WithheldReason.INCOMPLETE_READ
+
+
+def test_deletions_of_people_the_confirmed_plan_did_not_list_are_withheld_even_under_the_floor() -> None:
+    plan = DeletionApproval(3, from_run=7, planned=True)
+    v = guard(deletions=1, approval=plan, outside_plan=True)
+    assert not v.allowed and v.reason is WithheldReason.NOT_IN_PLAN
+    assert v.message == (
+        "Deletions withheld: this run would delete 1 person who is not in the plan you confirmed;"
+        " review them in History or run `cio-desktop sync --full --allow-deletions 1`."
+    )
+    assert "2 people who are not in the plan" in guard(deletions=2, approval=plan, outside_plan=True).message
+    assert guard(deletions=0, approval=plan, outside_plan=True).allowed, "nobody outside the plan: nothing withheld"
+
+
+def test_an_incomplete_read_is_named_before_people_outside_the_plan() -> None:
+    v = guard(
+        deletions=1,
+        read=ReadReport("users.jsonl", unreadable=1),
+        approval=DeletionApproval(3, from_run=7, planned=True),
+        outside_plan=True,
+    )
+    assert v.reason is WithheldReason.INCOMPLETE_READ

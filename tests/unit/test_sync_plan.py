@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -70,12 +72,37 @@ def test_a_confirmed_plan_deletes_at_most_the_people_it_showed(ledger: Ledger) -
     plan = compute_plan(engine(p, source, ledger, None))
     assert plan.deletions == 1
     source.users[1]["segment_ids"] = [OTHER]  # one more left after the plan, yet the stamp still matches
-    source.users[0]["segment_ids"] = [OTHER]
     outcome = run_planned(engine(p, source, ledger, track), plan)
     assert not isinstance(outcome, PlanChanged)
     assert outcome.status is RunStatus.DELETIONS_WITHHELD
-    assert [op for op in track.ops if op["action"] == "delete"] == []
-    assert "more than the 1 in the plan you confirmed" in outcome.message
+    assert [_cid(op) for op in track.ops if op["action"] == "delete"] == ["ext-0"], "the planned one only"
+    assert outcome.withheld == 1
+    assert "1 person who is not in the plan you confirmed" in outcome.message
+
+
+def test_a_confirmed_plan_deletes_only_the_people_it_listed_not_others_of_the_same_number(ledger: Ledger) -> None:
+    source, track = _synced(ledger)
+    for i in (0, 1):
+        source.users[i]["segment_ids"] = [OTHER]
+    p = profile(delete_on_leave=True)
+    plan = compute_plan(engine(p, source, ledger, None))
+    assert plan.deletions == 2
+    # After the plan, 1 is back and 2 left: still two deletions, but not the two the user saw.
+    source.users[1]["segment_ids"] = source.users[5]["segment_ids"]
+    source.users[2]["segment_ids"] = [OTHER]
+    outcome = run_planned(engine(p, source, ledger, track), plan)
+    assert not isinstance(outcome, PlanChanged) and outcome.run_id is not None
+    assert [_cid(op) for op in track.ops if op["action"] == "delete"] == ["ext-0"]
+    assert outcome.status is RunStatus.DELETIONS_WITHHELD and outcome.withheld == 1
+    assert outcome.message.startswith(
+        "Deletions withheld: this run would delete 1 person who is not in the plan you confirmed;"
+    )
+    record = ledger.run(outcome.run_id)
+    assert record is not None and record.withheld_reason == "not_in_plan" and record.reviewable
+    assert [w.customer_id for w in ledger.withheld_deletions(outcome.run_id)] == ["ext-2"]
+    [waiting] = ledger.iter_run_people(outcome.run_id, category=Category.WITHHELD)
+    assert waiting.customer_id == "ext-2"
+    assert waiting.outcome(dry=False).startswith("not deleted: not in the plan you confirmed (")
 
 
 def test_a_confirmed_plan_approves_the_deletions_the_guard_would_withhold(ledger: Ledger) -> None:
@@ -158,3 +185,30 @@ def test_a_person_already_in_the_workspace_is_compared_attribute_by_attribute() 
     ]
     assert person.same == 2 and person.untouched == 1, "mrr and vip are the same as text; legacy is kept"
     assert person.describe().endswith("(2 the same, 1 not mapped and kept)")
+
+
+def test_a_plan_is_named_by_the_mode_it_planned_and_a_plain_dry_run_stays_a_dry_run(ledger: Ledger) -> None:
+    source, _track = _synced(ledger)
+    full = compute_plan(engine(profile(), source, ledger, None))
+    changes = compute_plan(engine(profile(), source, ledger, None), RunMode.INCREMENTAL)
+    dry = engine(profile(), source, ledger, None).run(RunMode.DRY_RUN)
+    stored = {r.id: r for r in ledger.runs()}
+    assert (stored[full.run_id].mode, stored[full.run_id].plan_of) == ("dry_run", "full")
+    assert (stored[changes.run_id].mode, stored[changes.run_id].plan_of) == ("dry_run", "incremental")
+    assert dry.run_id is not None and stored[dry.run_id].plan_of is None
+    assert full.to_dict()["label"] == "Plan (full sync)" and full.to_dict()["mode"] == "full"
+    assert changes.to_dict()["label"] == "Plan (sync changes)"
+
+
+def test_a_ledger_from_before_plans_were_named_gains_the_column_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with Ledger(path) as led:
+        source, _track = _synced(led)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN plan_of")
+        conn.commit()
+    with Ledger(path) as led:
+        assert [(r.mode, r.plan_of) for r in led.runs()] == [("full", None)]
+        plan = compute_plan(engine(profile(), source, led, None))
+        record = led.run(plan.run_id)
+        assert record is not None and record.plan_of == "full"

@@ -142,7 +142,7 @@ class HistoryPage(Page):
             [
                 Column("Run", lambda r: str(r.id), align_right=True),
                 Column("Started", lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at))),
-                Column("Mode", lambda r: backend.mode_text(r.mode)),
+                Column("Mode", backend.run_mode_text),
                 Column("Status", lambda r: r.status_text),
                 Column("Sent", lambda r: f"{backend.run_totals(r)['sent']:,}", align_right=True),
                 Column("Unchanged", lambda r: f"{backend.run_totals(r)['unchanged']:,}", align_right=True),

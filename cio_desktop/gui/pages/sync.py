@@ -30,6 +30,7 @@ from cio_desktop.gui.resources import app_icon
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, StatusLine, hint
 from cio_desktop.gui.workers import JobCancelled, JobContext
+from cio_desktop.sync.eta import eta_text
 from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.plan import Plan, PlanChanged
 from cio_desktop.sync.progress import Progress
@@ -79,9 +80,6 @@ def shortcut_text(mode: RunMode) -> str:
     return text
 
 
-# Before this long in a phase, or this share of it, a rate says nothing yet about the time left.
-ETA_AFTER_S = 5.0
-ETA_AFTER_FRACTION = 0.02
 PLAN_PHASE_TEXT = {
     "starting": "starting",
     "users": "reading people",
@@ -90,32 +88,6 @@ PLAN_PHASE_TEXT = {
     "finishing": "finishing",
     "done": "done",
 }
-
-
-def eta_text(p: Progress, in_phase_s: float) -> str:
-    """The time left of the current phase, once it means something: "estimating…" for the first
-    seconds and percent of a phase (the first pages read faster than Customer.io's rate limit lets
-    them go out), "—" where the phase has no known size. Later phases (events) are not included,
-    and the text says so."""
-    if p.phase in ("done", "finishing"):
-        return "—"
-    if p.total is None:
-        return "— (size unknown)" if p.phase in ("users", "events") else "estimating…"
-    if in_phase_s < ETA_AFTER_S or (p.fraction or 0.0) < ETA_AFTER_FRACTION or p.eta_s is None:
-        return "estimating…"
-    then = " for people, then events" if p.phase == "users" else ""
-    return f"about {format_eta(p.eta_s)}{then}"
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class SyncPage(Page):
@@ -143,7 +115,6 @@ class SyncPage(Page):
         self._stage = ""  # "planning" or "running"
         self._awaiting = False  # a plan waits for the user's confirmation (nothing runs meanwhile)
         self._cancelling = False
-        self._phase_started = 0.0
 
         modes = QHBoxLayout()
         self.mode_buttons: dict[RunMode, QPushButton] = {}
@@ -205,8 +176,9 @@ class SyncPage(Page):
         self.failed_label.setAccessibleName("Failed")
         tips = (
             "People (or events) handled per second, over the last few seconds",
-            "Time left in the current step at the current rate; \u201cestimating\u2026\u201d for its first"
-            " seconds, while the rate does not mean much yet (sending waits for Customer.io's rate limit)",
+            "Time left in the current step: the longest of reading what is left, sending it at the speed"
+            " requests went out so far, and sending it within Customer.io's rate limit (the profile's requests"
+            " per second). \u201cestimating\u2026\u201d until a few seconds and a few batches went out.",
             "People and events Customer.io did not accept in this run (listed in History; sent again next run)",
         )
         for col, (title, value, tip) in enumerate(
@@ -411,9 +383,6 @@ class SyncPage(Page):
         self.cancel_button.setEnabled(on)
 
     def show_progress(self, p: Progress) -> None:
-        now = time.monotonic()
-        if self.last_progress is None or self.last_progress.phase != p.phase:
-            self._phase_started = now
         self.last_progress = p
         fraction = p.fraction
         if fraction is not None:
@@ -429,9 +398,19 @@ class SyncPage(Page):
             what = f"{phase}: {p.done:,}" + (f" of {p.total:,}" if p.total else "") + "…"
             self.summary.show_status(ErrorKind.BUSY, what)
         self.rate_label.setText(f"{p.rate:,.0f} / s")
-        self.eta_label.setText(eta_text(p, now - self._phase_started))
+        self.eta_label.setText(eta_text(p.eta, p.phase, then=self._after_people()))
         self.failed_label.setText(f"{p.failed:,}")
         self._show_counts(p.counts)
+
+    def _after_people(self) -> str:
+        """What a run of this profile does after people, which the time left does not include."""
+        profile = self.ctx.profile
+        steps = (
+            []
+            if profile is None
+            else [name for name, on in (("accounts", profile.objects.enabled), ("events", bool(profile.events))) if on]
+        )
+        return " and ".join(steps)
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
         self.counts_label.setText(
