@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import requests
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -179,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(app, lambda: ctx.profile is not None, 60, "the demo profile")
     wait_until(app, lambda: ctx.catalog is not None, 60, "segments and attributes")
     app.processEvents()
+    # The demo organization serves from its own process; the same seed makes the same people here.
+    from cio_desktop.gui.app import DEMO_SEED, DEMO_USERS
+    from cio_desktop.sandbox.data import FakeOrg
+
+    demo_org = FakeOrg(DEMO_USERS, DEMO_SEED)
+    session = window.demo_session
+    assert session is not None and session.sandbox is not None and session.sandbox.info is not None
+    base_url = session.sandbox.info.base_url
 
     def shoot(name: str) -> None:
         app.processEvents()
@@ -205,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     preview.table.selectRow(0)
     shoot("Preview")
     # The search reads the whole audience: someone far past the rows loaded.
-    far = [u for seg in ctx.profile.segment_ids for u in window.demo_session.sandbox.users_in_segment(seg)][-1]
+    far = [u for seg in ctx.profile.segment_ids for u in demo_org.iter_segment(seg)][-1]
     searched: list[int] = []
     preview.search_finished.connect(searched.append)
     preview.search.setText(str(far.get("name") or far["id"]))
@@ -252,10 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     panel.kind.setCurrentIndex(panel.kind.findData("off"))
 
     # A second, incremental run after some people changed in Hull, so History shows more than one bar.
-    sandbox = window.demo_session.sandbox
-    members = [u["id"] for seg in ctx.profile.segment_ids[:1] for u in sandbox.users_in_segment(seg)]
+    members = [u["id"] for seg in ctx.profile.segment_ids[:1] for u in demo_org.iter_segment(seg)]
     for hull_id in members[:60]:
-        sandbox.update_user(hull_id, {"traits_plan": "enterprise"})
+        # The demo organization runs in its own process: changed through its control API.
+        requests.post(f"{base_url}/_sandbox/users/{hull_id}", json={"traits_plan": "enterprise"}, timeout=10)
     sync.start("incremental")
     wait_until(app, lambda: not sync.running, 300, "the incremental sync")
 

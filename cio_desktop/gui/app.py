@@ -27,7 +27,7 @@ from cio_desktop.webhooks.demo_event import demo_signing_key
 
 if TYPE_CHECKING:
     from cio_desktop.gui.main_window import MainWindow
-    from cio_desktop.sandbox import Sandbox
+    from cio_desktop.sandbox.child import SandboxProcess
 
 DEMO_USERS = 2000
 DEMO_SEED = 7
@@ -138,25 +138,26 @@ class DemoSession(QObject):
         self.secrets = secrets
         self.home = home
         self.users = users
-        self.sandbox: Sandbox | None = None
+        self.sandbox: SandboxProcess | None = None
 
     def start(self) -> None:
         store, secrets, users = self.store, self.secrets, self.users
 
-        def work(_job: JobContext) -> tuple[Sandbox, Profile]:
-            from cio_desktop.sandbox import Sandbox
+        def work(_job: JobContext) -> tuple[SandboxProcess, Profile]:
+            from cio_desktop.sandbox.child import SandboxProcess
 
-            sandbox = Sandbox(users=users, seed=DEMO_SEED)
-            sandbox.start()
+            # In a child process: serving a sync's requests must not compete with the window for the GIL.
+            sandbox = SandboxProcess(users=users, seed=DEMO_SEED)
+            info = sandbox.start()
             try:
                 # The demo's "Customer.io" is on this machine: the receiver's own address is the public
                 # URL, on a port that is free now, so the webhook page works end to end (Send test event).
                 port = _free_loopback_port()
-                profile = sandbox.demo_profile().replace(
+                profile = info.profile.replace(
                     webhook_listen=f"127.0.0.1:{port}", webhook_public_url=f"http://127.0.0.1:{port}"
                 )
                 store.save(profile)
-                for key, value in sandbox.credentials.secrets().items():
+                for key, value in info.secrets.items():
                     secrets.set(profile.name, SecretKey(key), value)
                 # Signed like Customer.io's, so the demo's "Send test event" shows signatures being checked.
                 secrets.set(profile.name, SecretKey.WEBHOOK_SIGNING_KEY, demo_signing_key())
@@ -165,7 +166,7 @@ class DemoSession(QObject):
                 raise
             return sandbox, profile
 
-        def started(result: tuple[Sandbox, Profile]) -> None:
+        def started(result: tuple[SandboxProcess, Profile]) -> None:
             self.sandbox, profile = result
             self.ready.emit(profile)
 
