@@ -19,6 +19,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any
 
 WORKERS_ENV = "CIO_DESKTOP_WORKERS"
@@ -71,15 +72,33 @@ def process_pool(
     )
 
 
-def _worker_answer(number: int) -> tuple[int, int]:
-    return os.getpid(), number * number
+def _worker_answer(conn: Connection, number: int) -> None:
+    conn.send((os.getpid(), number * number))
+    conn.close()
 
 
-def check_worker() -> str:
+def check_worker(timeout: float = 60.0) -> str:
     """Start one worker process and have it compute something: the frozen build's selfcheck, where a
-    missing ``freeze_support`` would start the app again instead of a worker."""
-    with process_pool(1) as pool:
-        pid, square = pool.submit(_worker_answer, 12).result(timeout=60)
+    missing ``freeze_support`` would start the app again instead of a worker. Fails (never hangs)
+    when no answer comes within ``timeout``."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_worker_answer, args=(send, 12), name="cio-desktop selfcheck worker")
+    worker.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):
+            raise RuntimeError(f"a worker process did not answer within {timeout:.0f} s")
+        try:
+            pid, square = receive.recv()
+        except EOFError:
+            raise RuntimeError("a worker process stopped before it answered") from None
+    finally:
+        receive.close()
+        worker.join(5)
+        if worker.is_alive():
+            worker.terminate()
+            worker.join(5)
     if square != 144 or pid == os.getpid():
         raise RuntimeError("the worker process did not answer as expected")
     return f"a worker process (pid {pid}) answered"

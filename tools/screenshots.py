@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     members = [u["id"] for seg in ctx.profile.segment_ids[:1] for u in demo_org.iter_segment(seg)]
     for hull_id in members[:60]:
         # The demo organization runs in its own process: changed through its control API.
-        requests.post(f"{base_url}/_sandbox/users/{hull_id}", json={"traits_plan": "enterprise"}, timeout=10)
+        answer = requests.post(f"{base_url}/_sandbox/users/{hull_id}", json={"traits_plan": "enterprise"}, timeout=10)
+        answer.raise_for_status()
     sync.start("incremental")
     wait_until(app, lambda: not sync.running, 300, "the incremental sync")
 

@@ -243,6 +243,11 @@ def file_logging_level() -> int | None:
     return logging.getLogger().level if _handlers else None
 
 
+def logging_to_console() -> bool:
+    """Whether :func:`setup_logging` also logs to stderr in this process (``--verbose``)."""
+    return any(type(h) is logging.StreamHandler for h in _handlers)
+
+
 def shutdown_logging() -> None:
     """Remove and close the handlers :func:`setup_logging` installed."""
     root = logging.getLogger()
@@ -260,6 +265,7 @@ __all__ = [
     "file_logging_level",
     "install_redaction",
     "log_kind_for",
+    "logging_to_console",
     "redact",
     "redact_record",
     "register_secret",

@@ -488,7 +488,7 @@ def in_child(
 ) -> Any:
     """A run or a plan in a child process (:mod:`cio_desktop.sync.child_run`): the window's own
     process only relays its progress and log lines, so the window never stalls behind it."""
-    from cio_desktop.config.logs import file_logging_level
+    from cio_desktop.config.logs import file_logging_level, logging_to_console
     from cio_desktop.sync.child_run import ChildRequest, run_in_child
 
     request = ChildRequest(
@@ -499,6 +499,7 @@ def in_child(
         approval=approval,
         plan=plan,
         log_level=file_logging_level(),
+        log_console=logging_to_console(),
     )
     return run_in_child(request, on_progress=job.progress, on_log=job.log, cancel=job.cancel)
 

@@ -11,6 +11,7 @@ exits or is killed, so no orphan keeps serving.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -80,6 +81,8 @@ def serve(conn: Connection, users: int, seed: int) -> None:
     """The child: start the sandbox, answer with its info, serve until the pipe ends."""
     from cio_desktop.sandbox import Sandbox
 
+    # Ctrl-C in the terminal the app was started from reaches this process too: the window decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         sandbox = Sandbox(users=users, seed=seed).start()
     except Exception as exc:

@@ -12,9 +12,15 @@ own core: the window only relays progress and log lines.
   processes.
 - Progress (newest value, at most every :data:`PROGRESS_EVERY_S`) and log lines (in batches) come
   back over another pipe; the result, or the exception the run raised, comes last.
-- Cancel sets an event the child watches: the run stops as a cancelled run does in-process, records
-  what it did and answers. If the child dies instead (killed, out of memory), the parent says so with
-  its exit code; the ledger keeps what was recorded, as after any killed sync.
+- Cancel is a message on a second pipe the child watches (not a ``multiprocessing.Event``: setting
+  one waits for every waiter to wake, forever when a waiter died): the run stops as a cancelled run
+  does in-process, records what it did and answers; after :data:`CANCEL_GRACE_S` without an answer
+  it is stopped. If the child dies instead (killed, out of memory), the parent says so with its exit
+  code; the ledger keeps what was recorded, as after any killed sync.
+- The child cancels its own run when the window's process is gone (killed, crashed) or cannot be
+  written to, and ignores Ctrl-C from the terminal (the window asks first, then cancels).
+- Exceptions keep their type across the pipe, also those whose ``__init__`` pickle cannot call again
+  (rebuilt from class, args and attributes); only what cannot be rebuilt arrives as its words.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ import copyreg
 import logging
 import multiprocessing
 import pickle
+import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing.connection import Connection
 from types import MappingProxyType
@@ -44,6 +51,9 @@ PROGRESS_EVERY_S = 0.05
 POLL_S = 0.05
 # After the result came, how long the child may take to exit before it is stopped.
 EXIT_WAIT_S = 10.0
+# After cancel, how long the run may take to stop between batches and answer before it is stopped
+# (a killed run loses nothing: the next one carries on from the ledger).
+CANCEL_GRACE_S = 60.0
 
 
 def read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
@@ -66,15 +76,17 @@ class Task(Enum):
 @dataclass(frozen=True)
 class ChildRequest:
     """What the child does. ``plan`` (a confirmed Plan) bounds a RUN; ``log_level`` None keeps the
-    child's log out of files (demo mode writes none), else the child logs to the app's own log."""
+    child's log out of files (demo mode writes none), else the child logs to the app's own log (and
+    to its console too with ``log_console``)."""
 
     task: Task
     profile: Profile
-    secrets: dict[SecretKey, str]
+    secrets: dict[SecretKey, str] = field(repr=False)
     mode: RunMode
     approval: DeletionApproval | None = None
     plan: Any = None
     log_level: int | None = None
+    log_console: bool = False
 
 
 class ChildRunError(RuntimeError):
@@ -83,6 +95,28 @@ class ChildRunError(RuntimeError):
 
 class ChildFailure(RuntimeError):
     """An exception of the child's that cannot cross the pipe as itself: its type and message."""
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """An exception whose class cannot be rebuilt by pickle (an ``__init__`` that takes other
+    arguments than its ``args``): its class, args and attributes, rebuilt without calling ``__init__``."""
+
+    cls: type[BaseException]
+    args: tuple[Any, ...]
+    state: dict[str, Any]
+    words: str
+
+    def rebuild(self) -> BaseException:
+        try:
+            exc = self.cls.__new__(self.cls)
+            exc.args = self.args
+            exc.__dict__.update(self.state)
+            if str(exc) == self.words:
+                return exc
+        except Exception:
+            log.debug("could not rebuild %s", self.cls, exc_info=True)
+        return ChildFailure(self.words)
 
 
 def run_in_child(
@@ -95,31 +129,75 @@ def run_in_child(
     """Do ``request`` in a spawned child process and return what it returned (or raise what it raised)."""
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    stop = ctx.Event()
-    child = ctx.Process(target=child_main, args=(send, request, stop), name="cio-desktop sync", daemon=True)
-    child.start()
-    send.close()  # the child holds the only writing end: its exit ends the pipe
+    control_in, control_out = ctx.Pipe(duplex=False)
+    stop = Stop(control_out)
+    # Not a daemon: the run may start worker processes of its own (cio_desktop.parallel). It ends by
+    # itself when this process is gone (child_main watches it), and is stopped below otherwise.
+    child = ctx.Process(target=child_main, args=(send, request, control_in), name="cio-desktop sync", daemon=False)
     try:
-        return _relay(receive, child, stop, on_progress, on_log, cancel)
+        child.start()
+    except BaseException:
+        for end in (receive, send, control_in, control_out):
+            end.close()
+        raise
+    send.close()  # the child holds the only writing end: its exit ends the pipe
+    control_in.close()
+    answered = False
+    try:
+        result = _relay(receive, child, stop, on_progress, on_log, cancel)
+        answered = True
+        return result
     finally:
+        if not answered:
+            stop.set()  # whatever went wrong here, the run is cancelled, not cut short
         receive.close()
-        child.join(EXIT_WAIT_S)
+        child.join(EXIT_WAIT_S if answered else CANCEL_GRACE_S)
         if child.is_alive():
             child.terminate()
             child.join(EXIT_WAIT_S)
+        control_out.close()
+
+
+class Stop:
+    """The parent's end of the cancel pipe: ``set()`` asks the child to cancel its run (once)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._set = False
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        try:
+            self.conn.send("stop")
+        except OSError:  # the child is gone already
+            pass
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 def _relay(
     receive: Connection,
     child: Any,
-    stop: Any,
+    stop: Stop,
     on_progress: Callable[[Any], None] | None,
     on_log: Callable[[str], None] | None,
     cancel: threading.Event | None,
 ) -> Any:
+    cancelled_at: float | None = None
     while True:
         if cancel is not None and cancel.is_set() and not stop.is_set():
             stop.set()
+        if stop.is_set() and cancelled_at is None:
+            cancelled_at = time.monotonic()
+        if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE_S:
+            child.terminate()
+            raise ChildRunError(
+                f"the sync did not stop within {CANCEL_GRACE_S:.0f} s of the cancel, so it was stopped; what"
+                " it recorded before is kept, and the next run carries on from there"
+            )
         try:
             if not receive.poll(POLL_S):
                 if not child.is_alive() and not receive.poll(0):
@@ -140,7 +218,10 @@ def _relay(
         elif kind == "done":
             return value
         elif kind == "error":
-            raise value
+            error = value.rebuild() if isinstance(value, _Raised) else value
+            if not isinstance(error, Exception):  # e.g. SystemExit: never raised into the window as such
+                error = ChildFailure(f"{type(error).__name__}: {error}")
+            raise error
     child.join(EXIT_WAIT_S)
     raise ChildRunError(
         f"the sync process stopped before it answered (exit code {child.exitcode}); what it recorded before"
@@ -150,10 +231,12 @@ def _relay(
 
 # ---------------------------------------------------------------------------------------------- the child
 class _Outbox:
-    """The child's side of the pipe: progress at most every PROGRESS_EVERY_S, log lines in batches."""
+    """The child's side of the pipe: progress at most every PROGRESS_EVERY_S, log lines in batches.
+    A send that fails (the window's process is gone) cancels the run."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cancel: threading.Event) -> None:
         self.conn = conn
+        self.cancel = cancel
         self.lock = threading.Lock()
         self.last = 0.0
         self.pending: Any = None
@@ -172,52 +255,78 @@ class _Outbox:
             if time.monotonic() - self.last >= PROGRESS_EVERY_S:
                 self._flush_locked()
 
-    def flush(self) -> None:
-        with self.lock:
-            self._flush_locked()
+    def _send(self, message: tuple[str, Any]) -> None:
+        try:
+            self.conn.send(message)
+        except OSError:  # the window's process is gone: nobody to report to, stop the run
+            self.cancel.set()
 
     def _flush_locked(self) -> None:
         self.last = time.monotonic()
         if self.lines:
             lines, self.lines = self.lines, []
-            self.conn.send(("log", lines))
+            self._send(("log", lines))
         if self.has_pending:
             value, self.pending, self.has_pending = self.pending, None, False
-            self.conn.send(("progress", value))
+            self._send(("progress", value))
 
     def answer(self, kind: str, value: Any) -> None:
         with self.lock:
             self._flush_locked()
-            self.conn.send((kind, value))
+            self._send((kind, value))
 
 
-def _portable(exc: BaseException) -> BaseException:
-    """``exc`` itself when it survives pickling (the window tells errors apart by type), else its words."""
+def _portable(exc: BaseException) -> BaseException | _Raised:
+    """``exc`` itself when it survives pickling (the window tells errors apart by type), else its
+    class and state to rebuild it from, else its words."""
+    words = str(exc)
     try:
         # Our own bytes, made a line above: nothing untrusted is unpickled.
         copy = pickle.loads(pickle.dumps(exc))  # noqa: S301
     except Exception:
         copy = None
-    if isinstance(copy, BaseException) and str(copy) == str(exc):
+    if isinstance(copy, BaseException) and type(copy) is type(exc) and str(copy) == words:
         return exc
-    return ChildFailure(f"{type(exc).__name__}: {exc}")
-
-
-def child_main(conn: Connection, request: ChildRequest, stop: Any) -> None:
-    """The child process: do the request, answer, exit."""
-    cancel = threading.Event()
-
-    def watch() -> None:
-        stop.wait()
-        cancel.set()
-
-    threading.Thread(target=watch, name="cancel-watch", daemon=True).start()
-    outbox = _Outbox(conn)
+    raised = _Raised(type(exc), tuple(exc.args), dict(getattr(exc, "__dict__", {})), words)
     try:
-        if request.log_level is not None:
-            from cio_desktop.config.logs import LogKind, setup_logging
+        again = pickle.loads(pickle.dumps(raised))  # noqa: S301
+        if isinstance(again, _Raised) and type(again.rebuild()) is type(exc):
+            return raised
+    except Exception:
+        log.debug("%s cannot cross the pipe", type(exc).__name__, exc_info=True)
+    return ChildFailure(f"{type(exc).__name__}: {words}")
 
-            setup_logging(request.log_level, kind=LogKind.GUI)
+
+def _watch(control: Connection, cancel: threading.Event) -> None:
+    """Cancel the run when the window asks (a message, or the end of the cancel pipe) or when the
+    window's process is gone."""
+    parent = multiprocessing.parent_process()
+    try:
+        while not control.poll(POLL_S * 4):
+            if parent is not None and not parent.is_alive():
+                log.warning("the app's window is gone: cancelling the sync it started")
+                break
+    except (EOFError, OSError):
+        pass
+    cancel.set()
+
+
+def child_main(conn: Connection, request: ChildRequest, control: Connection) -> None:
+    """The child process: do the request, answer, exit."""
+    # Ctrl-C in the terminal the app was started from reaches this process too: the window decides
+    # (it asks, then cancels through ``control``).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cancel = threading.Event()
+    threading.Thread(target=_watch, args=(control, cancel), name="cancel-watch", daemon=True).start()
+    outbox = _Outbox(conn, cancel)
+    if request.log_level is not None:
+        from cio_desktop.config.logs import LogKind, setup_logging
+
+        try:
+            setup_logging(request.log_level, console=request.log_console, kind=LogKind.GUI)
+        except OSError as exc:  # a full or read-only disk must not stop the sync (as in the CLI)
+            outbox.log(f"Logging to a file is off for this run: {exc}")
+    try:
         outbox.answer("done", _do(request, outbox, cancel))
     except BaseException as exc:
         log.debug("the sync process ends with an error", exc_info=True)

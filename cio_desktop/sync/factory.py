@@ -28,11 +28,11 @@ if TYPE_CHECKING:
 
 _SECRET_WHERE = {
     SecretKey.HULL_SECRET: (
-        "the Hull connector secret",
+        "Hull connector secret",
         "Hull > your connector > Settings (paste it on the Connect page of cio-desktop)",
     ),
     SecretKey.CIO_API_KEY: (
-        "the Customer.io Track API key",
+        "Customer.io Track API key",
         "Customer.io > Settings > Workspace Settings > API and webhook credentials (paste it on the Connect page)",
     ),
 }

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,18 +24,23 @@ from cio_desktop.sync.child_run import (
     ChildFailure,
     ChildRequest,
     ChildRunError,
+    Stop,
     Task,
     _portable,
+    _Raised,
     _relay,
     run_in_child,
 )
+from cio_desktop.sync.ledger import Ledger
 from cio_desktop.sync.plan import Plan
 from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import RunMode, RunSummary
+from tests.tunnel_standins import pid_alive
 
 pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -104,22 +114,42 @@ class _NeedsKeywords(Exception):
         super().__init__(f"cannot go on: {why}")
 
 
-def test_an_exception_that_cannot_cross_the_pipe_keeps_its_words() -> None:
-    portable = _portable(_NeedsKeywords(why="the disk is full"))
-    assert isinstance(portable, ChildFailure)
-    assert str(portable) == "_NeedsKeywords: cannot go on: the disk is full"
+class _Unbuildable(Exception):
+    def __init__(self, *, why: str) -> None:
+        super().__init__(why)
+        self.handle = threading.Lock()  # state pickle cannot carry
+
+    def __str__(self) -> str:
+        return f"cannot go on: {self.args[0]}"
+
+
+def _across_the_pipe(exc: BaseException) -> BaseException:
+    sent = pickle.loads(pickle.dumps(_portable(exc)))
+    return sent.rebuild() if isinstance(sent, _Raised) else sent
+
+
+def test_an_exception_pickle_cannot_rebuild_keeps_its_type_and_words() -> None:
+    back = _across_the_pipe(_NeedsKeywords(why="the disk is full"))
+    assert type(back) is _NeedsKeywords and str(back) == "cannot go on: the disk is full"
     plain = ValueError("bad")
     assert _portable(plain) is plain
+
+
+def test_an_exception_that_cannot_cross_the_pipe_keeps_its_words() -> None:
+    back = _across_the_pipe(_Unbuildable(why="the disk is full"))
+    assert isinstance(back, ChildFailure)
+    assert str(back) == "_Unbuildable: cannot go on: the disk is full"
 
 
 def test_a_child_that_dies_without_answering_is_reported_with_its_exit_code() -> None:
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
+    _, control = ctx.Pipe(duplex=False)
     child = ctx.Process(target=os._exit, args=(3,))
     child.start()
     send.close()
     with pytest.raises(ChildRunError, match=r"stopped before it answered \(exit code 3\)"):
-        _relay(receive, child, ctx.Event(), None, None, None)
+        _relay(receive, child, Stop(control), None, None, None)
 
 
 def test_the_secrets_handed_to_the_child_never_reach_a_file(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -131,3 +161,66 @@ def test_the_secrets_handed_to_the_child_never_reach_a_file(sandbox: Sandbox, tm
         if path.is_file():
             data = path.read_bytes()
             assert not any(s in data for s in secrets), f"a secret is in {path}"
+
+
+def _runs(profile: str = "Child") -> list[tuple[str, str]]:
+    """(mode, status) of every run of ``profile``, from its ledger."""
+    with Ledger.for_profile(profile) as ledger:
+        return [(r.mode, r.status.value) for r in reversed(ledger.runs())]
+
+
+def test_a_failure_on_the_windows_side_cancels_the_run_instead_of_killing_it(sandbox: Sandbox) -> None:
+    sandbox.set_faults("cio_track", latency_ms=200)
+
+    def broken(_progress: Progress) -> None:
+        raise RuntimeError("the page that showed the progress is gone")
+
+    with pytest.raises(RuntimeError, match="the page that showed the progress is gone"):
+        run_in_child(_request(sandbox, Task.RUN), on_progress=broken)
+    assert _runs() == [("full", "cancelled")]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to a process are a POSIX test")
+def test_ctrl_c_in_the_terminal_does_not_reach_the_run(sandbox: Sandbox) -> None:
+    sandbox.set_faults("cio_track", latency_ms=100)
+    sent: list[int] = []
+
+    def interrupt_once(_progress: Progress) -> None:
+        for child in multiprocessing.active_children():
+            if child.name == "cio-desktop sync" and not sent:
+                os.kill(child.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the whole group
+                sent.append(child.pid)
+
+    summary = run_in_child(_request(sandbox, Task.RUN), on_progress=interrupt_once)
+    assert sent and isinstance(summary, RunSummary) and summary.status is RunStatus.COMPLETED
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL of the window's process is a POSIX test")
+def test_a_killed_window_cancels_the_sync_it_started(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.set_faults("cio_track", latency_ms=300)  # still sending when the window dies
+    request = _request(sandbox, Task.RUN)
+    handoff = tmp_path / "request.pickle"
+    handoff.write_bytes(pickle.dumps(request))
+    code = (
+        "import multiprocessing, pickle, sys\n"
+        "from cio_desktop.sync.child_run import run_in_child\n"
+        "if __name__ == '__main__':\n"
+        "    request = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "    def first(_p, seen=[]):\n"
+        "        if not seen:\n"
+        "            seen.append(1)\n"
+        "            print([c.pid for c in multiprocessing.active_children()][0], flush=True)\n"
+        "    run_in_child(request, on_progress=first)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen([sys.executable, "-c", code, str(handoff)], stdout=subprocess.PIPE, text=True, env=env) as w:
+        assert w.stdout is not None
+        child_pid = int(w.stdout.readline())
+        handoff.unlink()  # the test's own copy of the secrets: gone before anything else happens
+        os.kill(w.pid, signal.SIGKILL)
+        w.wait(10)
+    deadline = time.monotonic() + 30
+    while pid_alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(child_pid), "the sync outlived the window that started it"
+    assert _runs() == [("full", "cancelled")]
