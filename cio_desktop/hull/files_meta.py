@@ -195,6 +195,17 @@ def find_duplicates(hashes: array[int]) -> tuple[dict[str, int], int]:
     return {f"{h:016x}": ordinal for h, ordinal in last.items()}, superseded
 
 
+def superseded_rows(hashes: array[int], duplicates: dict[str, int]) -> array[int]:
+    """The ordinals, ascending, of the rows a later row of the same id supersedes (8 bytes each)."""
+    last = {int(key, 16): ordinal for key, ordinal in duplicates.items()}
+    rows: array[int] = array("Q")
+    for ordinal, h in enumerate(hashes):
+        kept = last.get(h)
+        if kept is not None and kept != ordinal:
+            rows.append(ordinal)
+    return rows
+
+
 # --------------------------------------------------------------------------- attribute types
 
 
@@ -273,6 +284,25 @@ class UserTally:
         if with_types:
             self._add_kinds(user)
 
+    def merge(self, later: UserTally) -> None:
+        """Fold in the tally of the rows that follow this one's in the file (a parallel scan's next
+        range): the result is what one tally of all those rows in order would be, with the same
+        attribute types (a key's bits may hold more kinds, only where its type is "string" anyway)."""
+        self.users += later.users
+        names = self.segment_names
+        for sid, name in later.segment_names.items():
+            current = names.get(sid)
+            if current is None or (current == sid and name != sid):
+                names[sid] = name
+        self.segment_sizes.update(later.segment_sizes)
+        self.combinations = _merged_counts(self.combinations, later.combinations)
+        self.marked = _merged_counts(self.marked, later.marked)
+        kinds = self.kinds
+        for key, bits in later.kinds.items():
+            kinds[key] = kinds.get(key, 0) | bits
+        self.settled |= later.settled
+        self.settled_account |= later.settled_account
+
     def segments(self) -> list[tuple[str, str, int]]:
         """(id, name, size) by name."""
         return sorted(
@@ -329,6 +359,15 @@ class UserTally:
                 kinds[key] = bits
                 if attribute_type(key, bits) == "string":
                     settled.add(akey)
+
+
+def _merged_counts(counts: Counter[str] | None, later: Counter[str] | None) -> Counter[str] | None:
+    """Combination counts of two consecutive tallies, in first-seen order; None when too many."""
+    if counts is None or later is None:
+        return None
+    for key, count in later.items():
+        counts[key] += count
+    return None if len(counts) > MAX_SEGMENT_COMBINATIONS else counts
 
 
 def _combinations(counts: Counter[str] | None) -> list[tuple[list[str], int]] | None:
@@ -418,4 +457,5 @@ __all__ = [
     "duplicate_key",
     "find_duplicates",
     "id_hash",
+    "superseded_rows",
 ]

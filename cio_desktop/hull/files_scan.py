@@ -1,0 +1,357 @@
+"""The metadata pass over a users file (:class:`~cio_desktop.hull.files_meta.UsersMeta`), in the
+calling thread or, for an uncompressed JSON-lines file, in worker processes.
+
+Serial (:func:`scan_users_serial`): every usable row is tallied (:class:`UserTally`) and its id hashed;
+when an id repeats, a second pass tallies only the rows that count (the last of each id), so sizes and
+counts describe the users actually synced.
+
+Parallel (:func:`scan_users_parallel`): a JSON-lines file splits safely at line breaks, so it is cut
+into byte ranges that start at line starts (:func:`split_ranges`), several per worker so progress
+and cancel are fine-grained. A worker (:func:`scan_range`) reads its range with the same reader,
+normalisation and problem detection as the serial pass and returns its partial tally, the id hashes
+of its usable rows in order (an ``array('Q')``, never user dicts), its first problems with line
+numbers counted from the range's start, its line count and its usable-row count. The parent merges
+the ranges in file order, offsetting line numbers and row ordinals by the ranges before, into the
+metadata the serial pass gives. A gzip file cannot be split without reading it all, a JSON array or a
+CSV file (quoted line breaks) not at line breaks, so those keep the serial pass.
+
+Worker functions are top-level and import no Qt: spawned workers import this module by name.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, TypeVar, cast
+
+from cio_desktop.hull.files_meta import (
+    SUMMARY_PROBLEMS,
+    ProblemLog,
+    UsersMeta,
+    UserTally,
+    find_duplicates,
+    id_hash,
+    superseded_rows,
+)
+from cio_desktop.hull.files_normalize import SegmentPairs, normalize_user
+from cio_desktop.hull.files_readers import FileFormat, FileShape, OpenedFile, Row, read_json_lines
+from cio_desktop.hull.source import HullUser, SourceError, SourceProblem
+from cio_desktop.parallel import process_pool
+
+# Below this size a worker's start (about 0.2 s of Python start-up) costs more than it saves.
+PARALLEL_MIN_BYTES = 32 << 20
+# Bytes per range: a range is the unit of progress and of cancel (about 0.1 s of one worker's time).
+RANGE_BYTES = 8 << 20
+# How often the parent looks at the cancel event while no range completes.
+POLL_SECONDS = 0.1
+_FIND_CHUNK = 1 << 16
+
+# (ordinal, line, user, segment pairs) of each usable row, problems to ``report``, progress to
+# ``progress(position, records)``: FileSource._read_users.
+ReadUsers = Callable[
+    [Callable[[SourceProblem], None], Callable[[int, int], None] | None],
+    Iterator[tuple[int, int, HullUser, SegmentPairs]],
+]
+Progress = Callable[[int, int], None]
+T = TypeVar("T")
+
+
+def can_split(shape: FileShape) -> bool:
+    """Whether a file of this shape can be scanned in ranges (uncompressed JSON lines only)."""
+    return shape.format is FileFormat.JSON_LINES and not shape.gzip
+
+
+def _users_meta(
+    shape: FileShape,
+    tally: UserTally,
+    bad_rows: int,
+    problems: list[SourceProblem],
+    duplicates: dict[str, int],
+    duplicate_rows: int,
+) -> UsersMeta:
+    return UsersMeta(
+        format=shape.format.value,
+        gzip=shape.gzip,
+        users=tally.users,
+        segments=tally.segments(),
+        attributes=tally.attributes(),
+        bad_rows=bad_rows,
+        problems=problems,
+        duplicates=duplicates,
+        duplicate_rows=duplicate_rows,
+        combinations=tally.segment_combinations(),
+        connector_marked=tally.connector_marked(),
+    )
+
+
+def _kept(
+    users: Iterator[tuple[int, int, HullUser, SegmentPairs]], skip: array[int]
+) -> Iterator[tuple[HullUser, SegmentPairs]]:
+    """The rows whose ordinal is not in ``skip`` (ascending)."""
+    position = 0
+    for ordinal, _line, user, pairs in users:
+        if position < len(skip) and skip[position] == ordinal:
+            position += 1
+            continue
+        yield user, pairs
+
+
+# --------------------------------------------------------------------------- serial
+
+
+def scan_users_serial(shape: FileShape, read_users: ReadUsers, progress: Progress | None) -> UsersMeta:
+    """The metadata pass in the calling thread (``progress`` may raise to cancel it)."""
+    log = ProblemLog(SUMMARY_PROBLEMS)
+    tally = UserTally()
+    hashes: array[int] = array("Q")
+    for _, _, user, pairs in read_users(log.add, progress):
+        tally.add(user, pairs, with_types=True)
+        hashes.append(id_hash(user["id"]))
+    duplicates, duplicate_rows = find_duplicates(hashes)
+    if duplicates:
+        skip = superseded_rows(hashes, duplicates)
+        del hashes
+        # Second pass so sizes and counts describe the users actually synced (last row wins).
+        tally = UserTally(kinds=tally.kinds)
+        for user, pairs in _kept(read_users(lambda _p: None, None), skip):
+            tally.add(user, pairs, with_types=False)
+    return _users_meta(shape, tally, log.count, log.items, duplicates, duplicate_rows)
+
+
+# --------------------------------------------------------------------------- ranges
+
+
+class _RangeStream:
+    """``size`` bytes of a file from where it is positioned, counting the line breaks read."""
+
+    def __init__(self, raw: io.BufferedReader, size: int) -> None:
+        self.raw = raw
+        self.left = size
+        self.line_breaks = 0
+
+    def read1(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.raw.read1(self.left if size < 0 else min(size, self.left))
+        self.left -= len(data)
+        self.line_breaks += data.count(b"\n")
+        return data
+
+    read = read1
+
+    def close(self) -> None:
+        pass  # the file is closed by _RangeFile
+
+
+class _RangeFile(OpenedFile):
+    """The bytes ``start`` to ``end`` of an uncompressed file, opened for a reader."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:  # no super(): nothing to detect
+        self.path = path
+        try:
+            raw = path.open("rb")
+        except OSError as exc:
+            raise SourceError(f"The users file {path} cannot be read: {exc.strerror or exc}.") from None
+        raw.seek(start)
+        self.gzip = False
+        self.raw = raw
+        self.range = _RangeStream(raw, end - start)
+        self.stream = cast(IO[bytes], self.range)
+
+    def __enter__(self) -> _RangeFile:
+        return self
+
+
+def _line_start(file: IO[bytes], position: int, size: int) -> int:
+    """The first line start at or after ``position`` (``size`` when none), read in bounded chunks."""
+    if position <= 0:
+        return 0
+    file.seek(position - 1)
+    offset = position - 1
+    while True:
+        chunk = file.read(_FIND_CHUNK)
+        if not chunk:
+            return size
+        found = chunk.find(b"\n")
+        if found >= 0:
+            return offset + found + 1
+        offset += len(chunk)
+
+
+def split_ranges(path: Path, size: int, count: int) -> list[tuple[int, int]]:
+    """At most ``count`` non-empty byte ranges covering ``size`` bytes of ``path``, each starting at a
+    line start: about equal, except where a line is longer than a range (it stays whole)."""
+    bounds = [0]
+    with path.open("rb") as file:
+        for part in range(1, count):
+            start = _line_start(file, max(size * part // count, bounds[-1]), size)
+            if bounds[-1] < start < size:
+                bounds.append(start)
+    bounds.append(size)
+    return [(start, end) for start, end in itertools.pairwise(bounds) if end > start]
+
+
+@dataclass
+class RangeScan:
+    """What a worker learnt from one range: line numbers are counted from the range's first line."""
+
+    tally: UserTally
+    hashes: array[int]  # id hashes of the usable rows, in order
+    problems: list[SourceProblem]  # the first SUMMARY_PROBLEMS lost records
+    bad_rows: int
+    lines: int  # line breaks in the range: the next range's first line is this many further on
+    records: int  # rows read (usable or not), for progress
+
+
+def scan_range(path: str, start: int, end: int, max_record: int) -> RangeScan:
+    """Worker: the first pass over the bytes ``start`` to ``end`` of a JSON-lines users file, read as
+    FileSource._read_users reads the whole file."""
+    log = ProblemLog(SUMMARY_PROBLEMS)
+    tally = UserTally()
+    hashes: array[int] = array("Q")
+    records = 0
+    with _RangeFile(Path(path), start, end) as opened:
+        for item in read_json_lines(opened, max_record, at_file_start=start == 0):
+            if not isinstance(item, Row):
+                log.add(item)
+                continue
+            records += 1
+            result = normalize_user(item.value)
+            if isinstance(result, str):
+                log.add(SourceProblem(path, item.line, result))
+                continue
+            user, pairs = result
+            tally.add(user, pairs, with_types=True)
+            hashes.append(id_hash(user["id"]))
+        lines = opened.range.line_breaks  # the reader reads its stream to the end
+    return RangeScan(tally, hashes, log.items, log.count, lines, records)
+
+
+def tally_range(path: str, start: int, end: int, max_record: int, skip: array[int]) -> UserTally:
+    """Worker: the second pass over a range, of its usable rows but those whose ordinal within the
+    range is in ``skip`` (superseded by a later row of the same id)."""
+    tally = UserTally()
+    for user, pairs in _kept(_range_rows(path, start, end, max_record), skip):
+        tally.add(user, pairs, with_types=False)
+    return tally
+
+
+def _range_rows(path: str, start: int, end: int, max_record: int) -> Iterator[tuple[int, int, HullUser, SegmentPairs]]:
+    """(ordinal, line, user, pairs) of the usable rows of a range, problems ignored."""
+    with _RangeFile(Path(path), start, end) as opened:
+        ordinal = 0
+        for item in read_json_lines(opened, max_record, at_file_start=start == 0):
+            if isinstance(item, Row):
+                result = normalize_user(item.value)
+                if not isinstance(result, str):
+                    yield ordinal, item.line, result[0], result[1]
+                    ordinal += 1
+
+
+# --------------------------------------------------------------------------- parallel
+
+
+def _in_order(futures: list[Future[T]], sizes: list[int], tick: Callable[[int], None]) -> Iterator[T]:
+    """Each future's result in list order, as soon as it and those before it are done. ``tick(bytes
+    of the done ones)`` runs as each completes and every POLL_SECONDS meanwhile (it may raise)."""
+    following = 0
+    while following < len(futures):
+        while following < len(futures) and futures[following].done():
+            yield futures[following].result()
+            following += 1
+        tick(sum(size for future, size in zip(futures, sizes, strict=True) if future.done()))
+        if following < len(futures):
+            wait(futures[following:], timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+
+
+def scan_users_parallel(
+    path: Path,
+    shape: FileShape,
+    max_record: int,
+    workers: int,
+    progress: Progress | None,
+    *,
+    range_bytes: int = RANGE_BYTES,
+) -> UsersMeta:
+    """The metadata pass of an uncompressed JSON-lines file by ``workers`` processes: the same
+    :class:`UsersMeta` as :func:`scan_users_serial`. ``progress(bytes, records)`` runs in the calling
+    thread as ranges complete and every POLL_SECONDS; when it raises (cancel), the ranges not started
+    are dropped, those running finish (each is small), and the exception propagates."""
+    size = path.stat().st_size
+    ranges = split_ranges(path, size, max(workers, math.ceil(size / range_bytes)))
+    name = str(path)
+    sizes = [end - start for start, end in ranges]
+    pool = process_pool(max(1, min(workers, len(ranges))))
+    try:
+        tally = UserTally()
+        hashes: array[int] = array("Q")
+        problems: list[SourceProblem] = []
+        bad_rows = lines = 0
+        ticker = _Ticker(progress)
+        ordinals: list[int] = []  # the ordinal of each range's first usable row
+        futures = [pool.submit(scan_range, name, start, end, max_record) for start, end in ranges]
+        for part in _in_order(futures, sizes, ticker):
+            ordinals.append(len(hashes))
+            tally.merge(part.tally)
+            hashes.extend(part.hashes)
+            room = SUMMARY_PROBLEMS - len(problems)
+            problems.extend(replace(p, line=p.line + lines) for p in part.problems[:room])
+            bad_rows += part.bad_rows
+            ticker.records += part.records
+            lines += part.lines
+        duplicates, duplicate_rows = find_duplicates(hashes)
+        if duplicates:
+            skip = superseded_rows(hashes, duplicates)
+            bounds = [*ordinals, len(hashes)]
+            del hashes
+            kept = UserTally(kinds=tally.kinds)
+            futures2 = [
+                pool.submit(tally_range, name, start, end, max_record, _local(skip, first, bounds[i + 1]))
+                for i, ((start, end), first) in enumerate(zip(ranges, ordinals, strict=True))
+            ]
+            for part_tally in _in_order(futures2, sizes, ticker.done):
+                kept.merge(part_tally)
+            tally = kept
+    except BrokenProcessPool:
+        raise SourceError(
+            f"A worker process stopped while reading {path}. Read it in the app's own process "
+            "by setting CIO_DESKTOP_WORKERS=0."
+        ) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return _users_meta(shape, tally, bad_rows, problems, duplicates, duplicate_rows)
+
+
+class _Ticker:
+    """Progress of the parallel scan: bytes of the ranges done, rows of those merged."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.records = 0
+        self.position = 0
+
+    def __call__(self, position: int) -> None:
+        self.position = position
+        if self.progress is not None:
+            self.progress(position, self.records)
+
+    def done(self, _position: int) -> None:
+        """During the second pass: the first pass's end again (the serial scan reports nothing then),
+        so cancel is still looked at."""
+        if self.progress is not None:
+            self.progress(self.position, self.records)
+
+
+def _local(skip: array[int], first: int, end: int) -> array[int]:
+    """The ordinals of ``skip`` from ``first`` to before ``end``, counted from ``first``."""
+    low = bisect_left(skip, first)
+    high = bisect_left(skip, end, low)
+    return array("Q", (ordinal - first for ordinal in skip[low:high]))
