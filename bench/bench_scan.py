@@ -2,18 +2,19 @@
 
     .venv/bin/python bench/bench_scan.py                           # 60,000 and 100,000 users, 5 rounds
     .venv/bin/python bench/bench_scan.py --users 60000 --rounds 3
-    # also an older cio_desktop tree as a peer, e.g. the commit before the scan work:
+    # also an older cio_desktop tree as a peer, e.g. the commit before the scan work (serial, or @N workers):
     mkdir -p /tmp/before && git archive 84c4cb3 cio_desktop | tar -x -C /tmp/before
     .venv/bin/python bench/bench_scan.py --peer before=/tmp/before
 
 The sandbox's seeded organization is written as JSON lines (uncompressed: the format the parallel
 scan splits). Every round runs each setting once, in turn, as a fresh process with an empty home (so
 no cached metadata): ``FileSource(path).scan()`` with ``CIO_DESKTOP_WORKERS`` = 0 (serial), 1, 2, 4.
-A peer tree runs the same child with ``PYTHONPATH`` at it. Reported per setting: wall seconds of the
-scan (worker start-up included) and CPU seconds of the scanning process plus its workers, min and
-median over the rounds, and the median of the per-round ratios of the serial wall time to this
-setting's (same round, so the machine's load at that moment is shared). The file is in the page cache
-after it is written: the figures are of parsing and tallying, not of the disk.
+A peer tree runs the same child with ``PYTHONPATH`` at it (``label=DIR@2``: with 2 workers).
+Reported per setting: wall seconds of the scan (worker start-up included) and CPU seconds of the
+scanning process plus its workers, min and median over the rounds, and the median of the per-round
+ratios of the serial wall time to this setting's (same round, so the machine's load at that moment is
+shared). The file is in the page cache after it is written: the figures are of parsing and
+tallying, not of the disk. With workers, the scanning process scans ranges too (from the file's end).
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, nargs="+", default=[60_000, 100_000])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--peer", action="append", default=[], help="label=DIR: another cio_desktop tree, serial")
+    parser.add_argument(
+        "--peer", action="append", default=[], help="label=DIR[@WORKERS]: another cio_desktop tree (serial unless @)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -94,7 +97,8 @@ def main() -> int:
     settings: list[tuple[str, int, str]] = [(f"workers={w}" if w else "serial", w, here) for w in WORKER_SETTINGS]
     for peer in args.peer:
         label, _, tree = peer.partition("=")
-        settings.append((f"{label} (serial)", 0, tree))
+        tree, _, workers = tree.partition("@")
+        settings.append((f"{label} ({f'workers={workers}' if workers else 'serial'})", int(workers or 0), tree))
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         for users in args.users:

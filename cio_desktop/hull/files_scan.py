@@ -12,8 +12,10 @@ normalisation and problem detection as the serial pass and returns its partial t
 of its usable rows in order (an ``array('Q')``, never user dicts), its first problems with line
 numbers counted from the range's start, its line count and its usable-row count. The parent merges
 the ranges in file order, offsetting line numbers and row ordinals by the ranges before, into the
-metadata the serial pass gives. A gzip file cannot be split without reading it all, a JSON array or a
-CSV file (quoted line breaks) not at line breaks, so those keep the serial pass.
+metadata the serial pass gives. Workers take ranges from the front, a few at a time; the calling
+thread scans ranges from the back meanwhile (the same function), so its core is not idle and the
+workers' start-up (about 0.2 s each) is not waited for. A gzip file cannot be split without reading
+it all, a JSON array or a CSV file (quoted line breaks) not at line breaks: those keep the serial pass.
 
 Worker functions are top-level and import no Qt: spawned workers import this module by name.
 """
@@ -25,6 +27,7 @@ import itertools
 import math
 from array import array
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -259,17 +262,47 @@ def _range_rows(path: str, start: int, end: int, max_record: int) -> Iterator[tu
 # --------------------------------------------------------------------------- parallel
 
 
-def _in_order(futures: list[Future[T]], sizes: list[int], tick: Callable[[int], None]) -> Iterator[T]:
-    """Each future's result in list order, as soon as it and those before it are done. ``tick(bytes
-    of the done ones)`` runs as each completes and every POLL_SECONDS meanwhile (it may raise)."""
+def _in_order(
+    count: int,
+    sizes: list[int],
+    submit: Callable[[int], Future[T]],
+    run_here: Callable[[int], T],
+    ahead: int,
+    tick: Callable[[int], None],
+) -> Iterator[T]:
+    """The results of calls 0 to ``count - 1`` in order, each as soon as it and those before it are
+    done. Workers get calls from the front, ``ahead`` unfinished at most (``submit(i)``); meanwhile the
+    calling thread runs calls from the back itself (``run_here(i)``), so its core works too and the
+    workers' start-up is not waited for. ``tick(bytes of the calls done)`` runs between calls and every
+    POLL_SECONDS (it may raise to stop: calls not submitted are then never run)."""
+    queued = deque(range(count))
+    sent: dict[int, Future[T]] = {}
+    here: dict[int, T] = {}
+    done_bytes = 0
     following = 0
-    while following < len(futures):
-        while following < len(futures) and futures[following].done():
-            yield futures[following].result()
+    while following < count:
+        while queued and sum(not future.done() for future in sent.values()) < ahead:
+            index = queued.popleft()
+            sent[index] = submit(index)
+        if following in here:
+            yield here.pop(following)
             following += 1
-        tick(sum(size for future, size in zip(futures, sizes, strict=True) if future.done()))
-        if following < len(futures):
-            wait(futures[following:], timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            continue
+        future = sent.get(following)
+        if future is not None and future.done():
+            del sent[following]
+            done_bytes += sizes[following]
+            yield future.result()
+            following += 1
+            continue
+        tick(done_bytes)
+        if queued:
+            index = queued.pop()
+            here[index] = run_here(index)
+            done_bytes += sizes[index]
+        else:
+            wait(list(sent.values()), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+    tick(done_bytes)
 
 
 def scan_users_parallel(
@@ -289,7 +322,9 @@ def scan_users_parallel(
     ranges = split_ranges(path, size, max(workers, math.ceil(size / range_bytes)))
     name = str(path)
     sizes = [end - start for start, end in ranges]
-    pool = process_pool(max(1, min(workers, len(ranges))))
+    workers = max(1, min(workers, len(ranges)))
+    ahead = 2 * workers  # one range running and one waiting per worker
+    pool = process_pool(workers)
     try:
         tally = UserTally()
         hashes: array[int] = array("Q")
@@ -297,8 +332,15 @@ def scan_users_parallel(
         bad_rows = lines = 0
         ticker = _Ticker(progress)
         ordinals: list[int] = []  # the ordinal of each range's first usable row
-        futures = [pool.submit(scan_range, name, start, end, max_record) for start, end in ranges]
-        for part in _in_order(futures, sizes, ticker):
+        scans = [(name, start, end, max_record) for start, end in ranges]
+        for part in _in_order(
+            len(ranges),
+            sizes,
+            lambda i: pool.submit(scan_range, *scans[i]),
+            lambda i: scan_range(*scans[i]),
+            ahead,
+            ticker,
+        ):
             ordinals.append(len(hashes))
             tally.merge(part.tally)
             hashes.extend(part.hashes)
@@ -313,11 +355,14 @@ def scan_users_parallel(
             bounds = [*ordinals, len(hashes)]
             del hashes
             kept = UserTally(kinds=tally.kinds)
-            futures2 = [
-                pool.submit(tally_range, name, start, end, max_record, _local(skip, first, bounds[i + 1]))
+            calls = [
+                (name, start, end, max_record, _local(skip, first, bounds[i + 1]))
                 for i, ((start, end), first) in enumerate(zip(ranges, ordinals, strict=True))
             ]
-            for part_tally in _in_order(futures2, sizes, ticker.done):
+            for part_tally in _in_order(
+                len(calls), sizes, lambda i: pool.submit(tally_range, *calls[i]), lambda i: tally_range(*calls[i]),
+                ahead, ticker.done,
+            ):  # fmt: skip
                 kept.merge(part_tally)
             tally = kept
     except BrokenProcessPool:
