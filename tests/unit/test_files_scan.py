@@ -252,6 +252,7 @@ def test_cancel_stops_a_parallel_scan_promptly_and_leaves_no_worker_behind(
         FileSource(path, workers=2).scan(on_progress=on_progress, cancel=cancel)
     assert time.monotonic() - started < 10
     assert seen[-1].bytes_read < seen[-1].bytes_total  # stopped before the end
+    assert len(seen) < 300  # about one per range at most: the parent waits for its workers, never spins
     assert multiprocessing.active_children() == []
 
 
@@ -263,3 +264,13 @@ def test_a_bad_worker_setting_is_a_clear_error_naming_the_setting(
     monkeypatch.setenv(WORKERS_ENV, "many")
     with pytest.raises(SourceError, match=rf"{WORKERS_ENV}='many' is not a number of worker processes"):
         FileSource(path).scan()
+
+
+@pytest.mark.parametrize(
+    ("cpus", "setting", "workers"),
+    [(1, "", 0), (2, "", 1), (3, "", 1), (4, "", 2), (16, "", 4), (2, "0", 0), (16, " 3 ", 3)],
+)
+def test_the_scan_takes_one_worker_on_two_cores_else_the_run_default_and_the_setting_wins(
+    cpus: int, setting: str, workers: int
+) -> None:
+    assert files_scan.scan_workers({WORKERS_ENV: setting}, cpus=cpus) == workers
