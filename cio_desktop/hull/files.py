@@ -62,7 +62,7 @@ from cio_desktop.hull.files_readers import (
     Row,
     detect_format,
 )
-from cio_desktop.hull.files_scan import can_split, scan_users_parallel, scan_users_serial, scan_workers
+from cio_desktop.hull.files_scan import can_split, scan_users_parallel, scan_users_serial
 from cio_desktop.hull.source import (
     Attribute,
     EventName,
@@ -75,7 +75,7 @@ from cio_desktop.hull.source import (
     SourceProblem,
     Stream,
 )
-from cio_desktop.parallel import WorkersSettingError
+from cio_desktop.parallel import WorkersSettingError, worker_count
 
 PROGRESS_EVERY = 5000
 _FORMAT_LABELS = {FileFormat.JSON_LINES: "JSON lines", FileFormat.JSON_ARRAY: "JSON array", FileFormat.CSV: "CSV"}
@@ -147,7 +147,7 @@ class FileSource:
         workers: int | None = None,
     ) -> None:
         """``workers``: processes for the metadata scan of a large uncompressed JSON-lines users file
-        (0: none); None takes :func:`cio_desktop.hull.files_scan.scan_workers`."""
+        (0: none); None takes :func:`cio_desktop.parallel.worker_count`."""
         if max_record_bytes < 1:
             raise ValueError(f"max_record_bytes must be at least 1, not {max_record_bytes}")
         if not str(users_path).strip():
@@ -437,7 +437,7 @@ class FileSource:
         if self.workers is not None:
             return self.workers
         try:
-            return scan_workers()
+            return worker_count()
         except WorkersSettingError as exc:
             raise SourceError(f"{exc}. Fix that setting to read {self.users_path.name}.") from None
 

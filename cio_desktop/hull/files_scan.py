@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import itertools
 import math
-import os
 from array import array
 from bisect import bisect_left
 from collections import deque
@@ -48,7 +47,7 @@ from cio_desktop.hull.files_meta import (
 from cio_desktop.hull.files_normalize import SegmentPairs, normalize_user
 from cio_desktop.hull.files_readers import FileFormat, FileShape, OpenedFile, Row, read_json_lines
 from cio_desktop.hull.source import HullUser, SourceError, SourceProblem
-from cio_desktop.parallel import WORKERS_ENV, default_workers, process_pool, worker_count
+from cio_desktop.parallel import process_pool
 
 # Below this size a worker's start (about 0.2 s of Python start-up) costs more than it saves.
 PARALLEL_MIN_BYTES = 32 << 20
@@ -66,18 +65,6 @@ ReadUsers = Callable[
 ]
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
-
-
-def scan_workers(environ: dict[str, str] | None = None, cpus: int | None = None) -> int:
-    """Workers for a parallel scan: the ``CIO_DESKTOP_WORKERS`` setting, else the machine's default
-    for a run, but at least one on 2 cores. The scan runs alone (nothing is sent meanwhile) and the
-    calling thread scans too, so one worker uses the second core: bench/bench_scan.py measured a 60,000-
-    and a 100,000-user file 1.26-1.30x faster with it than serial on 2 shared cores, and 2 workers
-    there (three processes on two cores) no faster than serial."""
-    if (os.environ if environ is None else environ).get(WORKERS_ENV, "").strip():
-        return worker_count(environ)
-    cores = os.cpu_count() if cpus is None else cpus
-    return default_workers(cores) or (1 if cores and cores >= 2 else 0)
 
 
 def can_split(shape: FileShape) -> bool:

@@ -264,13 +264,3 @@ def test_a_bad_worker_setting_is_a_clear_error_naming_the_setting(
     monkeypatch.setenv(WORKERS_ENV, "many")
     with pytest.raises(SourceError, match=rf"{WORKERS_ENV}='many' is not a number of worker processes"):
         FileSource(path).scan()
-
-
-@pytest.mark.parametrize(
-    ("cpus", "setting", "workers"),
-    [(1, "", 0), (2, "", 1), (3, "", 1), (4, "", 2), (16, "", 4), (2, "0", 0), (16, " 3 ", 3)],
-)
-def test_the_scan_takes_one_worker_on_two_cores_else_the_run_default_and_the_setting_wins(
-    cpus: int, setting: str, workers: int
-) -> None:
-    assert files_scan.scan_workers({WORKERS_ENV: setting}, cpus=cpus) == workers
