@@ -210,8 +210,11 @@ def superseded_rows(hashes: array[int], duplicates: dict[str, int]) -> array[int
 
 
 def _is_date_text(value: str) -> bool:
-    # surrogatepass: the standard library's decoder can leave lone surrogates in a text.
-    shape = value.encode("utf-8", "surrogatepass").translate(_SHAPE_OF_BYTES)
+    try:
+        data = value.encode()
+    except UnicodeEncodeError:  # lone surrogates, as the standard library's decoder can leave
+        data = value.encode("utf-8", "surrogatepass")
+    shape = data.translate(_SHAPE_OF_BYTES)
     verdict = _DATE_SHAPES.get(shape)
     if verdict is None:
         verdict = _ISO_DATE.match(value) is not None
