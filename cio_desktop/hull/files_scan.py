@@ -53,6 +53,8 @@ from cio_desktop.parallel import process_pool
 PARALLEL_MIN_BYTES = 32 << 20
 # Bytes per range: a range is the unit of progress and of cancel (about 0.1 s of one worker's time).
 RANGE_BYTES = 8 << 20
+# A range's tally with more segment combinations than this is not kept for the second pass.
+KEEP_COMBINATIONS = 1000
 # How often the parent looks at the cancel event while no range completes.
 POLL_SECONDS = 0.1
 _FIND_CHUNK = 1 << 16
@@ -334,6 +336,7 @@ def scan_users_parallel(
         bad_rows = lines = 0
         ticker = _Ticker(progress)
         ordinals: list[int] = []  # the ordinal of each range's first usable row
+        reusable: list[UserTally | None] = []  # each range's tally, kept if small, for a second pass
         scans = [(name, start, end, max_record) for start, end in ranges]
         for part in _in_order(
             len(ranges),
@@ -344,6 +347,7 @@ def scan_users_parallel(
             ticker,
         ):
             ordinals.append(len(hashes))
+            reusable.append(part.tally if _small(part.tally) else None)
             tally.merge(part.tally)
             hashes.extend(part.hashes)
             room = SUMMARY_PROBLEMS - len(problems)
@@ -361,11 +365,18 @@ def scan_users_parallel(
                 (name, start, end, max_record, _local(skip, first, bounds[i + 1]))
                 for i, ((start, end), first) in enumerate(zip(ranges, ordinals, strict=True))
             ]
-            for part_tally in _in_order(
-                len(calls), sizes, lambda i: pool.submit(tally_range, *calls[i]), lambda i: tally_range(*calls[i]),
-                ahead, ticker.done,
-            ):  # fmt: skip
-                kept.merge(part_tally)
+            # A range none of whose rows is superseded keeps its first tally; only the others are read
+            # again (their kinds are in ``kept`` already: the second pass counts, it does not type).
+            again = [i for i, call in enumerate(calls) if len(call[4]) or reusable[i] is None]
+            tallies = _in_order(
+                len(again), [sizes[i] for i in again], lambda k: pool.submit(tally_range, *calls[again[k]]),
+                lambda k: tally_range(*calls[again[k]]), ahead, ticker.done,
+            )  # fmt: skip
+            for i, call in enumerate(calls):
+                reused = reusable[i]
+                kept.merge(next(tallies) if len(call[4]) or reused is None else reused)
+            for _ in tallies:
+                pass  # the last tick
             tally = kept
     except BrokenProcessPool:
         raise SourceError(
@@ -395,6 +406,12 @@ class _Ticker:
         so cancel is still looked at."""
         if self.progress is not None:
             self.progress(self.position, self.records)
+
+
+def _small(tally: UserTally) -> bool:
+    """Whether a range's tally is small enough to keep until the second pass (memory stays bounded
+    whatever the number of segment combinations)."""
+    return len(tally.combinations or ()) + len(tally.marked or ()) <= KEEP_COMBINATIONS
 
 
 def _local(skip: array[int], first: int, end: int) -> array[int]:
