@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_scan.py                           # 60,000 and 100,000 users, 5 rounds
     .venv/bin/python bench/bench_scan.py --users 60000 --rounds 3
+    .venv/bin/python bench/bench_scan.py --users 60000 --duplicates 5000   # a second pass (last row wins)
     # also an older cio_desktop tree as a peer, e.g. the commit before the scan work (serial, or @N workers):
     mkdir -p /tmp/before && git archive 84c4cb3 cio_desktop | tar -x -C /tmp/before
     .venv/bin/python bench/bench_scan.py --peer before=/tmp/before
@@ -85,6 +86,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[60_000, 100_000])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
+        "--duplicates", type=int, default=0, help="append the first N rows again (the later rows win: a second pass)"
+    )
+    parser.add_argument(
         "--peer", action="append", default=[], help="label=DIR[@WORKERS]: another cio_desktop tree (serial unless @)"
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -103,7 +107,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         for users in args.users:
             path = _generate(Path(tmp) / f"export-{users}", users)
-            print(f"\n{users:,} users, {path.stat().st_size / 1e6:.0f} MB JSON lines, {args.rounds} rounds")
+            if args.duplicates:
+                with path.open("rb") as source, path.open("ab") as out:
+                    out.writelines(line for _, line in zip(range(args.duplicates), source, strict=False))
+            again = f" (+{args.duplicates:,} rows again)" if args.duplicates else ""
+            print(f"\n{users:,} users{again}, {path.stat().st_size / 1e6:.0f} MB JSON lines, {args.rounds} rounds")
             results: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in settings}
             for round_no in range(args.rounds):
                 # Rotate the order so no setting always runs right after the same one.
