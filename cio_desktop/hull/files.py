@@ -62,7 +62,7 @@ from cio_desktop.hull.files_readers import (
     Row,
     detect_format,
 )
-from cio_desktop.hull.files_scan import can_split, scan_users_parallel, scan_users_serial
+from cio_desktop.hull.files_scan import can_split, scan_users_in_ranges, scan_users_serial
 from cio_desktop.hull.source import (
     Attribute,
     EventName,
@@ -427,10 +427,9 @@ class FileSource:
 
     def _scan_users(self, progress: Callable[[int, int], None] | None) -> UsersMeta:
         shape = detect_format(self.users_path, "users file")
-        if can_split(shape) and self.users_path.stat().st_size >= files_scan.PARALLEL_MIN_BYTES:
+        if can_split(shape) and self.users_path.stat().st_size >= files_scan.RANGES_MIN_BYTES:
             workers = self._worker_count()
-            if workers:
-                return scan_users_parallel(self.users_path, shape, self.max_record_bytes, workers, progress)
+            return scan_users_in_ranges(self.users_path, shape, self.max_record_bytes, workers, progress)
         return scan_users_serial(shape, self._read_users, progress)
 
     def _worker_count(self) -> int:

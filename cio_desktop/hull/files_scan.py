@@ -1,11 +1,11 @@
-"""The metadata pass over a users file (:class:`~cio_desktop.hull.files_meta.UsersMeta`), in the
-calling thread or, for an uncompressed JSON-lines file, in worker processes.
+"""The metadata pass over a users file (:class:`~cio_desktop.hull.files_meta.UsersMeta`): in one
+go, or for a large uncompressed JSON-lines file range by range, in worker processes where there are.
 
 Serial (:func:`scan_users_serial`): every usable row is tallied (:class:`UserTally`) and its id hashed;
 when an id repeats, a second pass tallies only the rows that count (the last of each id), so sizes and
 counts describe the users actually synced.
 
-Parallel (:func:`scan_users_parallel`): a JSON-lines file splits safely at line breaks, so it is cut
+In ranges (:func:`scan_users_in_ranges`): a JSON-lines file splits safely at line breaks, so it is cut
 into byte ranges that start at line starts (:func:`split_ranges`), several per worker so progress
 and cancel are fine-grained. A worker (:func:`scan_range`) reads its range with the same reader,
 normalisation and problem detection as the serial pass and returns its partial tally, the id hashes
@@ -14,8 +14,10 @@ numbers counted from the range's start, its line count and its usable-row count.
 the ranges in file order, offsetting line numbers and row ordinals by the ranges before, into the
 metadata the serial pass gives. Workers take ranges from the front, a few at a time; the calling
 thread scans ranges from the back meanwhile (the same function), so its core is not idle and the
-workers' start-up (about 0.2 s each) is not waited for. A gzip file cannot be split without reading
-it all, a JSON array or a CSV file (quoted line breaks) not at line breaks: those keep the serial pass.
+workers' start-up (about 0.2 s each) is not waited for. Without workers the calling thread scans
+the ranges in order. Either way, after duplicates only the ranges holding a superseded row are read
+again; the others keep their first tally. A gzip file cannot be split without reading it all, a
+JSON array or a CSV file (quoted line breaks) not at line breaks: those keep the serial pass.
 
 Worker functions are top-level and import no Qt: spawned workers import this module by name.
 """
@@ -49,8 +51,9 @@ from cio_desktop.hull.files_readers import FileFormat, FileShape, OpenedFile, Ro
 from cio_desktop.hull.source import HullUser, SourceError, SourceProblem
 from cio_desktop.parallel import process_pool
 
-# Below this size a worker's start (about 0.2 s of Python start-up) costs more than it saves.
-PARALLEL_MIN_BYTES = 32 << 20
+# Below this size the serial pass: a worker's start (about 0.2 s of Python start-up) costs more than
+# it saves, and a second pass (after duplicates) is short anyway.
+RANGES_MIN_BYTES = 32 << 20
 # Bytes per range: a range is the unit of progress and of cancel (about 0.1 s of one worker's time).
 RANGE_BYTES = 8 << 20
 # A range's tally with more segment combinations than this is not kept for the second pass.
@@ -299,7 +302,7 @@ def _in_order(
             following += 1
             continue
         if queued:
-            index = queued.pop()
+            index = queued.pop() if ahead else queued.popleft()  # no workers: in order, nothing held
             here[index] = run_here(index)
             done_bytes += sizes[index]
         else:
@@ -309,26 +312,32 @@ def _in_order(
     tick(done_bytes)
 
 
-def scan_users_parallel(
+def scan_users_in_ranges(
     path: Path,
     shape: FileShape,
     max_record: int,
     workers: int,
     progress: Progress | None,
     *,
-    range_bytes: int = RANGE_BYTES,
+    range_bytes: int | None = None,
 ) -> UsersMeta:
-    """The metadata pass of an uncompressed JSON-lines file by ``workers`` processes: the same
-    :class:`UsersMeta` as :func:`scan_users_serial`. ``progress(bytes, records)`` runs in the calling
-    thread as ranges complete and every POLL_SECONDS; when it raises (cancel), the ranges not started
-    are dropped, those running finish (each is small), and the exception propagates."""
+    """The metadata pass of an uncompressed JSON-lines file range by range, with ``workers`` processes
+    (0: all in the calling thread, in order): the same :class:`UsersMeta` as :func:`scan_users_serial`.
+    ``progress(bytes, records)`` runs in the calling thread as ranges complete and every POLL_SECONDS;
+    when it raises (cancel), the ranges not started are dropped, those running finish (each is
+    small), and the exception propagates."""
     size = path.stat().st_size
-    ranges = split_ranges(path, size, max(workers, math.ceil(size / range_bytes)))
+    ranges = split_ranges(path, size, max(workers, math.ceil(size / (range_bytes or RANGE_BYTES))))
     name = str(path)
     sizes = [end - start for start, end in ranges]
-    workers = max(1, min(workers, len(ranges)))
+    workers = min(workers, len(ranges))
     ahead = 2 * workers  # one range running and one waiting per worker
-    pool = process_pool(workers)
+    pool = process_pool(workers) if workers else None
+
+    def submit(function: Callable[..., T], *args: object) -> Future[T]:
+        assert pool is not None  # nothing is submitted when ahead is 0
+        return pool.submit(function, *args)
+
     try:
         tally = UserTally()
         hashes: array[int] = array("Q")
@@ -341,7 +350,7 @@ def scan_users_parallel(
         for part in _in_order(
             len(ranges),
             sizes,
-            lambda i: pool.submit(scan_range, *scans[i]),
+            lambda i: submit(scan_range, *scans[i]),
             lambda i: scan_range(*scans[i]),
             ahead,
             ticker,
@@ -369,7 +378,7 @@ def scan_users_parallel(
             # again (their kinds are in ``kept`` already: the second pass counts, it does not type).
             again = [i for i, call in enumerate(calls) if len(call[4]) or reusable[i] is None]
             tallies = _in_order(
-                len(again), [sizes[i] for i in again], lambda k: pool.submit(tally_range, *calls[again[k]]),
+                len(again), [sizes[i] for i in again], lambda k: submit(tally_range, *calls[again[k]]),
                 lambda k: tally_range(*calls[again[k]]), ahead, ticker.done,
             )  # fmt: skip
             for i, call in enumerate(calls):
@@ -384,7 +393,8 @@ def scan_users_parallel(
             "by setting CIO_DESKTOP_WORKERS=0."
         ) from None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return _users_meta(shape, tally, bad_rows, problems, duplicates, duplicate_rows)
 
 

@@ -20,7 +20,7 @@ from cio_desktop.hull.files import FileSource, ScanCancelled, ScanProgress
 from cio_desktop.hull.files_meta import UserTally
 from cio_desktop.hull.files_normalize import normalize_user
 from cio_desktop.hull.files_readers import detect_format
-from cio_desktop.hull.files_scan import scan_users_parallel, split_ranges
+from cio_desktop.hull.files_scan import scan_users_in_ranges, split_ranges
 from cio_desktop.hull.source import SourceError
 from cio_desktop.parallel import WORKERS_ENV
 
@@ -169,7 +169,7 @@ def _serial(path: Path) -> dict[str, Any]:
 
 def _parallel(path: Path, workers: int = 2, range_bytes: int = 4096) -> dict[str, Any]:
     shape = detect_format(path)
-    meta = scan_users_parallel(path, shape, MAX_RECORD, workers, None, range_bytes=range_bytes)
+    meta = scan_users_in_ranges(path, shape, MAX_RECORD, workers, None, range_bytes=range_bytes)
     return meta.to_json()
 
 
@@ -181,8 +181,8 @@ def test_the_parallel_scan_gives_exactly_the_serial_metadata_of_an_awkward_file(
     # The file has what the comparison needs: more bad rows than the summary keeps, duplicates, ...
     assert serial["bad_rows"] > files_meta.SUMMARY_PROBLEMS and serial["duplicate_rows"] > 0
     assert len({p["reason"] for p in serial["problems"]}) >= 4
-    for range_bytes in (997, 16_000, 1 << 30):
-        assert _parallel(path, range_bytes=range_bytes) == serial, range_bytes
+    for workers, range_bytes in ((2, 997), (2, 16_000), (2, 1 << 30), (0, 997)):
+        assert _parallel(path, workers, range_bytes) == serial, (workers, range_bytes)
 
 
 def test_a_file_smaller_than_the_number_of_workers_or_empty_scans_the_same(tmp_path: Path) -> None:
@@ -192,6 +192,7 @@ def test_a_file_smaller_than_the_number_of_workers_or_empty_scans_the_same(tmp_p
     empty.write_bytes(b"")
     assert _parallel(one, workers=4, range_bytes=1) == _serial(one)
     assert _parallel(empty, workers=4) == _serial(empty)
+    assert _parallel(empty, workers=0) == _serial(empty)
 
 
 def test_ranges_start_at_line_starts_cover_the_file_and_keep_a_long_line_whole(tmp_path: Path) -> None:
@@ -219,12 +220,12 @@ def test_file_source_scans_in_workers_when_the_setting_asks_and_the_result_is_th
 ) -> None:
     path = _big_file(tmp_path)
     serial = FileSource(path, workers=0).scan()
-    monkeypatch.setattr(files_scan, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(files_scan, "RANGES_MIN_BYTES", 0)
     monkeypatch.setattr(files_scan, "RANGE_BYTES", 64 << 10)
     monkeypatch.setenv(WORKERS_ENV, "2")
     workers: list[int] = []
-    real = files_module.scan_users_parallel
-    monkeypatch.setattr(files_module, "scan_users_parallel", lambda *a: workers.append(a[3]) or real(*a))
+    real = files_module.scan_users_in_ranges
+    monkeypatch.setattr(files_module, "scan_users_in_ranges", lambda *a: workers.append(a[3]) or real(*a))
     seen: list[ScanProgress] = []
     path.touch()  # a new modification time: the cache written above is not used
     assert FileSource(path).scan(on_progress=seen.append) == serial
@@ -233,11 +234,12 @@ def test_file_source_scans_in_workers_when_the_setting_asks_and_the_result_is_th
     assert seen[-1].records == 3000 and workers == [2]
 
 
-def test_cancel_stops_a_parallel_scan_promptly_and_leaves_no_worker_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("workers", [0, 2])
+def test_cancel_stops_a_scan_in_ranges_promptly_and_leaves_no_worker_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     path = _big_file(tmp_path, users=20_000)
-    monkeypatch.setattr(files_scan, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(files_scan, "RANGES_MIN_BYTES", 0)
     monkeypatch.setattr(files_scan, "RANGE_BYTES", 64 << 10)
     cancel = threading.Event()
     seen: list[ScanProgress] = []
@@ -249,7 +251,7 @@ def test_cancel_stops_a_parallel_scan_promptly_and_leaves_no_worker_behind(
 
     started = time.monotonic()
     with pytest.raises(ScanCancelled):
-        FileSource(path, workers=2).scan(on_progress=on_progress, cancel=cancel)
+        FileSource(path, workers=workers).scan(on_progress=on_progress, cancel=cancel)
     assert time.monotonic() - started < 10
     assert seen[-1].bytes_read < seen[-1].bytes_total  # stopped before the end
     assert len(seen) < 300  # about one per range at most: the parent waits for its workers, never spins
@@ -260,7 +262,7 @@ def test_a_bad_worker_setting_is_a_clear_error_naming_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _big_file(tmp_path, users=10)
-    monkeypatch.setattr(files_scan, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(files_scan, "RANGES_MIN_BYTES", 0)
     monkeypatch.setenv(WORKERS_ENV, "many")
     with pytest.raises(SourceError, match=rf"{WORKERS_ENV}='many' is not a number of worker processes"):
         FileSource(path).scan()
