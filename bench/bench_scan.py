@@ -1,19 +1,20 @@
-"""Benchmark: the cold metadata scan of a users export file, serial and in 1, 2 and 4 worker processes.
+"""Benchmark: the cold metadata scan of a users export file without workers and with 1, 2 and 4.
 
     .venv/bin/python bench/bench_scan.py                           # 60,000 and 100,000 users, 5 rounds
     .venv/bin/python bench/bench_scan.py --users 60000 --rounds 3
     .venv/bin/python bench/bench_scan.py --users 60000 --duplicates 5000   # a second pass (last row wins)
-    # also an older cio_desktop tree as a peer, e.g. the commit before the scan work (serial, or @N workers):
+    # also an older cio_desktop tree as a peer, e.g. the commit before the scan work (no workers, or @N):
     mkdir -p /tmp/before && git archive 84c4cb3 cio_desktop | tar -x -C /tmp/before
     .venv/bin/python bench/bench_scan.py --peer before=/tmp/before
 
 The sandbox's seeded organization is written as JSON lines (uncompressed: the format the parallel
 scan splits). Every round runs each setting once, in turn, as a fresh process with an empty home (so
-no cached metadata): ``FileSource(path).scan()`` with ``CIO_DESKTOP_WORKERS`` = 0 (serial), 1, 2, 4.
+no cached metadata): ``FileSource(path).scan()`` with ``CIO_DESKTOP_WORKERS`` = 0, 1, 2, 4 (0: the
+scanning process alone; the file is over 32 MB, so it is scanned range by range either way).
 A peer tree runs the same child with ``PYTHONPATH`` at it (``label=DIR@2``: with 2 workers).
 Reported per setting: wall seconds of the scan (worker start-up included) and CPU seconds of the
 scanning process plus its workers, min and median over the rounds, and the median of the per-round
-ratios of the serial wall time to this setting's (same round, so the machine's load at that moment is
+ratios of the workers=0 wall time to this setting's (same round, so the machine's load at that moment is
 shared). The file is in the page cache after it is written: the figures are of parsing and
 tallying, not of the disk. With workers, the scanning process scans ranges too (from the file's end).
 """
@@ -89,7 +90,10 @@ def main() -> int:
         "--duplicates", type=int, default=0, help="append the first N rows again (the later rows win: a second pass)"
     )
     parser.add_argument(
-        "--peer", action="append", default=[], help="label=DIR[@WORKERS]: another cio_desktop tree (serial unless @)"
+        "--peer",
+        action="append",
+        default=[],
+        help="label=DIR[@WORKERS]: another cio_desktop tree (no workers unless @)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -98,11 +102,11 @@ def main() -> int:
         return 0
 
     here = str(Path(__file__).resolve().parent.parent)
-    settings: list[tuple[str, int, str]] = [(f"workers={w}" if w else "serial", w, here) for w in WORKER_SETTINGS]
+    settings: list[tuple[str, int, str]] = [(f"workers={w}", w, here) for w in WORKER_SETTINGS]
     for peer in args.peer:
         label, _, tree = peer.partition("=")
         tree, _, workers = tree.partition("@")
-        settings.append((f"{label} ({f'workers={workers}' if workers else 'serial'})", int(workers or 0), tree))
+        settings.append((f"{label} (workers={workers or 0})", int(workers or 0), tree))
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         for users in args.users:
@@ -122,18 +126,18 @@ def main() -> int:
                     if result["users"] != users:
                         raise RuntimeError(f"{label} scanned {result['users']} users, not {users}")
                     results[label].append(result)
-            serial = [r["wall"] for r in results["serial"]]
+            alone = [r["wall"] for r in results["workers=0"]]
             print(f"{'setting':<22} {'wall min':>9} {'wall med':>9} {'cpu med':>8} {'ratio med':>10}  peak RSS")
             for label, _, _ in settings:
                 walls = [r["wall"] for r in results[label]]
                 cpus = [r["cpu"] for r in results[label]]
-                ratios = [s / w for s, w in zip(serial, walls, strict=True)]
+                ratios = [a / w for a, w in zip(alone, walls, strict=True)]
                 rss = max(r["peak_rss_mb"] for r in results[label])
                 print(
                     f"{label:<22} {min(walls):>8.2f}s {statistics.median(walls):>8.2f}s "
                     f"{statistics.median(cpus):>7.2f}s {statistics.median(ratios):>9.2f}x  {rss:.0f} MB"
                 )
-    print(f"\nload average {os.getloadavg()[0]:.2f} at the end (ratio: serial wall / this wall, same round)")
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end (ratio: workers=0 wall / this wall, same round)")
     return 0
 
 
