@@ -201,7 +201,9 @@ def split_ranges(path: Path, size: int, count: int) -> list[tuple[int, int]]:
     with path.open("rb") as file:
         for part in range(1, count):
             start = _line_start(file, max(size * part // count, bounds[-1]), size)
-            if bounds[-1] < start < size:
+            if start >= size:
+                break  # no line starts further on: the later parts would read to the end again
+            if start > bounds[-1]:
                 bounds.append(start)
     bounds.append(size)
     return [(start, end) for start, end in itertools.pairwise(bounds) if end > start]

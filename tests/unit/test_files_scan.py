@@ -208,6 +208,19 @@ def test_ranges_start_at_line_starts_cover_the_file_and_keep_a_long_line_whole(t
     assert len(ranges) <= 16
 
 
+def test_a_last_line_longer_than_the_ranges_is_looked_through_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "users.jsonl"
+    data = b"a\n" + b"x" * 200_000  # a last line without a line break, over most of the file
+    path.write_bytes(data)
+    looks: list[int] = []
+    real = files_scan._line_start
+    monkeypatch.setattr(files_scan, "_line_start", lambda *a: looks.append(1) or real(*a))
+    assert split_ranges(path, len(data), 500) == [(0, len(data))]
+    assert len(looks) == 1
+
+
 def _big_file(tmp_path: Path, users: int = 3000) -> Path:
     path = tmp_path / "users.jsonl"
     rows = (json.dumps(_user(n, segment_ids=["a", f"s{n % 3}"], note="y" * 300)) for n in range(users))
