@@ -14,7 +14,8 @@ Where each part lives:
 - one record -> a user or an event in Hull's API shape (segments, derived ids, event ids):
   :mod:`~cio_desktop.hull.files_normalize`;
 - the metadata pass (segments with sizes, attribute types, event names, duplicate users, whether
-  events are in time order) and its cache: :mod:`~cio_desktop.hull.files_meta`;
+  events are in time order) and its cache: :mod:`~cio_desktop.hull.files_meta`; the users file's
+  pass, in worker processes where the file can be split: :mod:`~cio_desktop.hull.files_scan`;
 - events oldest first when the file is not in time order: :mod:`~cio_desktop.hull.files_events`.
 
 This module ties them together. A user id that appears more than once is yielded once: the last row
@@ -27,13 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cio_desktop.hull import files_scan
 from cio_desktop.hull.dates import parse_hull_date
 from cio_desktop.hull.files_events import sorted_by_time
 from cio_desktop.hull.files_meta import (
@@ -41,12 +42,9 @@ from cio_desktop.hull.files_meta import (
     EventsMeta,
     ProblemLog,
     UsersMeta,
-    UserTally,
     cache_key,
     cached_meta,
     duplicate_key,
-    find_duplicates,
-    id_hash,
 )
 from cio_desktop.hull.files_normalize import (
     SegmentPairs,
@@ -64,6 +62,7 @@ from cio_desktop.hull.files_readers import (
     Row,
     detect_format,
 )
+from cio_desktop.hull.files_scan import can_split, scan_users_in_ranges, scan_users_serial
 from cio_desktop.hull.source import (
     Attribute,
     EventName,
@@ -76,6 +75,7 @@ from cio_desktop.hull.source import (
     SourceProblem,
     Stream,
 )
+from cio_desktop.parallel import WorkersSettingError, worker_count
 
 PROGRESS_EVERY = 5000
 _FORMAT_LABELS = {FileFormat.JSON_LINES: "JSON lines", FileFormat.JSON_ARRAY: "JSON array", FileFormat.CSV: "CSV"}
@@ -144,7 +144,10 @@ class FileSource:
         events_path: str | Path | None = None,
         *,
         max_record_bytes: int = MAX_RECORD_BYTES,
+        workers: int | None = None,
     ) -> None:
+        """``workers``: processes for the metadata scan of a large uncompressed JSON-lines users file
+        (0: none); None takes :func:`cio_desktop.parallel.worker_count`."""
         if max_record_bytes < 1:
             raise ValueError(f"max_record_bytes must be at least 1, not {max_record_bytes}")
         if not str(users_path).strip():
@@ -155,6 +158,7 @@ class FileSource:
         )
         # A longer line, array element or CSV row is a bad row, read past without being held.
         self.max_record_bytes = max_record_bytes
+        self.workers = workers
         self._users_meta_memo: tuple[dict[str, Any], UsersMeta] | None = None
         self._events_meta_memo: tuple[dict[str, Any], EventsMeta] | None = None
         self._user_problems = ProblemLog()
@@ -423,35 +427,18 @@ class FileSource:
 
     def _scan_users(self, progress: Callable[[int, int], None] | None) -> UsersMeta:
         shape = detect_format(self.users_path, "users file")
-        log = ProblemLog(SUMMARY_PROBLEMS)
-        tally = UserTally()
-        hashes: array[int] = array("Q")
-        for _, _, user, pairs in self._read_users(log.add, progress):
-            tally.add(user, pairs, with_types=True)
-            hashes.append(id_hash(user["id"]))
-        duplicates, duplicate_rows = find_duplicates(hashes)
-        del hashes
-        if duplicates:
-            # Second pass so sizes and counts describe the users actually synced (last row wins).
-            tally = UserTally(kinds=tally.kinds)
-            for ordinal, _, user, pairs in self._read_users(lambda _p: None):
-                key = duplicate_key(user["id"])
-                if key in duplicates and duplicates[key] != ordinal:
-                    continue
-                tally.add(user, pairs, with_types=False)
-        return UsersMeta(
-            format=shape.format.value,
-            gzip=shape.gzip,
-            users=tally.users,
-            segments=tally.segments(),
-            attributes=tally.attributes(),
-            bad_rows=log.count,
-            problems=log.items,
-            duplicates=duplicates,
-            duplicate_rows=duplicate_rows,
-            combinations=tally.segment_combinations(),
-            connector_marked=tally.connector_marked(),
-        )
+        if can_split(shape) and self.users_path.stat().st_size >= files_scan.RANGES_MIN_BYTES:
+            workers = self._worker_count()
+            return scan_users_in_ranges(self.users_path, shape, self.max_record_bytes, workers, progress)
+        return scan_users_serial(shape, self._read_users, progress)
+
+    def _worker_count(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        try:
+            return worker_count()
+        except WorkersSettingError as exc:
+            raise SourceError(f"{exc}. Fix that setting to read {self.users_path.name}.") from None
 
     def _events_meta(
         self, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None

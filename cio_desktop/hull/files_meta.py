@@ -41,6 +41,11 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s
 # Bits of the kinds of value seen for one attribute, for type inference.
 _BOOL, _NUM, _STR, _DATESTR, _JSON = 1, 2, 4, 8, 16
 _KIND_OF_TYPE: dict[type, int] = {bool: _BOOL, int: _NUM, float: _NUM, list: _STR, dict: _JSON}
+# Whether a text is a date depends only on its shape (every ASCII digit the same, all else kept): the
+# verdict per shape is remembered, so most date checks cost a C translate and a lookup, not a regex.
+_SHAPE_OF_BYTES = bytes(0x30 if 0x30 <= b <= 0x39 else b for b in range(256))
+_DATE_SHAPES: dict[bytes, bool] = {}
+MAX_DATE_SHAPES = 4096
 
 
 def id_hash(user_id: str) -> int:
@@ -190,14 +195,39 @@ def find_duplicates(hashes: array[int]) -> tuple[dict[str, int], int]:
     return {f"{h:016x}": ordinal for h, ordinal in last.items()}, superseded
 
 
+def superseded_rows(hashes: array[int], duplicates: dict[str, int]) -> array[int]:
+    """The ordinals, ascending, of the rows a later row of the same id supersedes (8 bytes each)."""
+    last = {int(key, 16): ordinal for key, ordinal in duplicates.items()}
+    rows: array[int] = array("Q")
+    for ordinal, h in enumerate(hashes):
+        kept = last.get(h)
+        if kept is not None and kept != ordinal:
+            rows.append(ordinal)
+    return rows
+
+
 # --------------------------------------------------------------------------- attribute types
+
+
+def _is_date_text(value: str) -> bool:
+    try:
+        data = value.encode()
+    except UnicodeEncodeError:  # lone surrogates, as the standard library's decoder can leave
+        data = value.encode("utf-8", "surrogatepass")
+    shape = data.translate(_SHAPE_OF_BYTES)
+    verdict = _DATE_SHAPES.get(shape)
+    if verdict is None:
+        verdict = _ISO_DATE.match(value) is not None
+        if len(_DATE_SHAPES) < MAX_DATE_SHAPES:
+            _DATE_SHAPES[shape] = verdict
+    return verdict
 
 
 def _value_kind(value: Any, known: int) -> int:
     if type(value) is str:
         if known & _STR:
             return _STR  # already a plain string attribute: skip the date check
-        return _DATESTR if _ISO_DATE.match(value) else _STR
+        return _DATESTR if _is_date_text(value) else _STR
     # Hull's schema types an array by its values: lists of tags are "string".
     return _KIND_OF_TYPE.get(type(value), _JSON)
 
@@ -227,17 +257,24 @@ class UserTally:
     combinations: Counter[str] | None = field(default_factory=Counter)
     marked: Counter[str] | None = field(default_factory=Counter)
     kinds: dict[str, int] = field(default_factory=dict)
-    settled: set[str] = field(default_factory=set)
+    # Keys whose type is final (and segment_ids, which is no attribute): not looked at again.
+    settled: set[str] = field(default_factory=lambda: {"segment_ids"})
+    settled_account: set[str] = field(default_factory=set)  # likewise, of the keys inside ``account``
 
     def add(self, user: HullUser, names: Iterable[tuple[str, str | None]], with_types: bool) -> None:
         self.users += 1
+        segment_names = self.segment_names
         for sid, name in names:
-            if name and self.segment_names.get(sid, sid) == sid:
-                self.segment_names[sid] = name
-            else:
-                self.segment_names.setdefault(sid, sid)
+            # The first name given wins; an id stands in for the name until one comes.
+            current = segment_names.get(sid)
+            if current is None:
+                segment_names[sid] = name or sid
+            elif name and current == sid:
+                segment_names[sid] = name
         ids: list[str] = user["segment_ids"]
-        self.segment_sizes.update(ids)
+        sizes = self.segment_sizes
+        for sid in ids:
+            sizes[sid] += 1  # cheaper than Counter.update for a handful of ids
         combination = "\x1f".join(sorted(ids))
         if self.combinations is not None:
             self.combinations[combination] += 1
@@ -249,6 +286,25 @@ class UserTally:
                 self.marked = None
         if with_types:
             self._add_kinds(user)
+
+    def merge(self, later: UserTally) -> None:
+        """Fold in the tally of the rows that follow this one's in the file (a parallel scan's next
+        range): the result is what one tally of all those rows in order would be, with the same
+        attribute types (a key's bits may hold more kinds, only where its type is "string" anyway)."""
+        self.users += later.users
+        names = self.segment_names
+        for sid, name in later.segment_names.items():
+            current = names.get(sid)
+            if current is None or (current == sid and name != sid):
+                names[sid] = name
+        self.segment_sizes.update(later.segment_sizes)
+        self.combinations = _merged_counts(self.combinations, later.combinations)
+        self.marked = _merged_counts(self.marked, later.marked)
+        kinds = self.kinds
+        for key, bits in later.kinds.items():
+            kinds[key] = kinds.get(key, 0) | bits
+        self.settled |= later.settled
+        self.settled_account |= later.settled_account
 
     def segments(self) -> list[tuple[str, str, int]]:
         """(id, name, size) by name."""
@@ -270,29 +326,51 @@ class UserTally:
         return _combinations(self.marked)
 
     def _add_kinds(self, user: HullUser) -> None:
+        # The scan's hot loop, hence _value_kind inlined.
         kinds, settled = self.kinds, self.settled
-        for key in user.keys() - settled:
-            value = user[key]
-            if value is None or key == "segment_ids":
+        for key, value in user.items():
+            if value is None or key in settled:
                 continue
-            if key == "account" and type(value) is dict:
-                for akey, avalue in value.items():
-                    if avalue is not None:
-                        self._add_kind(f"account.{akey}", avalue)
-                continue
+            value_type = type(value)
             known = kinds.get(key, 0)
-            bits = known | _value_kind(value, known)
+            if value_type is str:
+                if known & _STR:
+                    continue
+                kind = _DATESTR if _is_date_text(value) else _STR
+            elif value_type is dict and key == "account":
+                self._add_account_kinds(value)
+                continue
+            else:
+                # Hull's schema types an array by its values: lists of tags are "string".
+                kind = _KIND_OF_TYPE.get(value_type, _JSON)
+            bits = known | kind
             if bits != known:
                 kinds[key] = bits
                 # "string" is final: no further value can change it, so stop looking at this key.
                 if attribute_type(key, bits) == "string":
                     settled.add(key)
 
-    def _add_kind(self, key: str, value: Any) -> None:
-        known = self.kinds.get(key, 0)
-        bits = known | _value_kind(value, known)
-        if bits != known:
-            self.kinds[key] = bits
+    def _add_account_kinds(self, account: dict[str, Any]) -> None:
+        kinds, settled = self.kinds, self.settled_account
+        for akey, value in account.items():
+            if value is None or akey in settled:
+                continue
+            key = f"account.{akey}"
+            known = kinds.get(key, 0)
+            bits = known | _value_kind(value, known)
+            if bits != known:
+                kinds[key] = bits
+                if attribute_type(key, bits) == "string":
+                    settled.add(akey)
+
+
+def _merged_counts(counts: Counter[str] | None, later: Counter[str] | None) -> Counter[str] | None:
+    """Combination counts of two consecutive tallies, in first-seen order; None when too many."""
+    if counts is None or later is None:
+        return None
+    for key, count in later.items():
+        counts[key] += count
+    return None if len(counts) > MAX_SEGMENT_COMBINATIONS else counts
 
 
 def _combinations(counts: Counter[str] | None) -> list[tuple[list[str], int]] | None:
@@ -382,4 +460,5 @@ __all__ = [
     "duplicate_key",
     "find_duplicates",
     "id_hash",
+    "superseded_rows",
 ]

@@ -49,7 +49,7 @@ def normalize_user(value: Any) -> tuple[HullUser, SegmentPairs] | str:
     pairs = _segment_pairs(user)
     if isinstance(pairs, str):
         return pairs
-    user["segment_ids"] = list(dict.fromkeys(sid for sid, _ in pairs))
+    user["segment_ids"] = list(dict.fromkeys([sid for sid, _ in pairs]))
     problem = _ensure_id(user)
     return problem if problem is not None else (user, pairs)
 
@@ -62,7 +62,9 @@ def _segment_pairs(user: HullUser) -> SegmentPairs | str:
         if not isinstance(raw_ids, list):
             return "segment_ids must be a list of segment ids"
         for sid in raw_ids:
-            if isinstance(sid, str | int) and not isinstance(sid, bool) and str(sid):
+            if type(sid) is str and sid:  # the common case first: a scan normalizes every row
+                pairs.append((sid, None))
+            elif isinstance(sid, str | int) and not isinstance(sid, bool) and str(sid):
                 pairs.append((str(sid), None))
             else:
                 return f"segment_ids holds {sid!r}, which is not a segment id"
@@ -77,6 +79,9 @@ def _segment_pairs(user: HullUser) -> SegmentPairs | str:
         elif isinstance(seg, dict):
             name = seg.get("name")
             sid = seg.get("id")
+            if type(sid) is str and sid and type(name) is str:
+                pairs.append((sid, name or None))  # the common case: both given as text
+                continue
             if not sid and isinstance(name, str) and name:
                 sid = segment_id_for_name(name)
             if not sid:

@@ -73,9 +73,13 @@ def _unreadable_value(exc: ValueError | RecursionError) -> str:
 # --------------------------------------------------------------------------- JSON lines
 
 
-def read_json_lines(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> Generator[Item, None, None]:
+def read_json_lines(
+    opened: OpenedFile, max_record: int = MAX_RECORD_BYTES, *, at_file_start: bool = True
+) -> Generator[Item, None, None]:
     """One JSON value per line; blank lines are ignored. A line of more than ``max_record`` bytes
-    (its line break not counted) is read past in bounded blocks and reported."""
+    (its line break not counted) is read past in bounded blocks and reported. Lines are numbered from
+    1 where the stream starts; a byte order mark is ignored only on the file's first line, so a stream
+    that starts further into the file (a parallel scan's range) says ``at_file_start=False``."""
     name = str(opened.path)
     stream: IO[bytes] = opened.stream
     line = 0
@@ -111,7 +115,9 @@ def read_json_lines(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> G
             if len(raw) > max_record:
                 yield SourceProblem(name, line, too_long("record", max_record))
                 continue
-            item = _json_line(raw, line, name, fast=(clean and i > 0) or not long_digit_run(raw))
+            item = _json_line(
+                raw, line, name, fast=(clean and i > 0) or not long_digit_run(raw), bom=at_file_start and line == 1
+            )
             if item is not None:
                 yield item
         if not block:
@@ -122,8 +128,9 @@ def read_json_lines(opened: OpenedFile, max_record: int = MAX_RECORD_BYTES) -> G
                 pending, skipping = b"", True
 
 
-def _json_line(raw: bytes, line: int, name: str, *, fast: bool = True) -> Item | None:
-    """One line as a row, the problem with it, or None for a blank line."""
+def _json_line(raw: bytes, line: int, name: str, *, fast: bool = True, bom: bool = False) -> Item | None:
+    """One line as a row, the problem with it, or None for a blank line (``bom``: the file's first
+    line, where a byte order mark is ignored)."""
     if fast:
         try:
             # The common case at orjson's speed; anything it refuses (a BOM, a blank line, bytes that
@@ -136,7 +143,7 @@ def _json_line(raw: bytes, line: int, name: str, *, fast: bool = True) -> Item |
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return SourceProblem(name, line, f"undecodable bytes (not UTF-8) at column {exc.start + 1}")
-    if line == 1:
+    if bom:
         text = text.lstrip("\ufeff")
     if not text.strip():
         return None
