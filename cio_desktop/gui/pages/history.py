@@ -3,7 +3,6 @@ person it decided about (decision and reason, searchable, exportable) and its er
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
@@ -31,6 +30,7 @@ from cio_desktop.gui.run_people_view import RunPeopleView
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 from cio_desktop.gui.withheld import WithheldDialog
+from cio_desktop.sync import run_text
 from cio_desktop.sync.runs import RunError, RunRecord, RunStatus
 
 # Unchanged people are not drawn: a run that sent one person beside 100,000 unchanged would not show.
@@ -138,21 +138,9 @@ class HistoryPage(Page):
         self.ctx = ctx
         self.chart = RunChart()
 
+        # The same cells as `cio-desktop history --json` shows under "display" (sync/run_text.py).
         self.runs_model = LazyTableModel[RunRecord](
-            [
-                Column("Run", lambda r: str(r.id), align_right=True),
-                Column("Started", lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at))),
-                Column("Mode", backend.run_mode_text),
-                Column("Status", lambda r: r.status_text),
-                Column("Sent", lambda r: f"{backend.run_totals(r)['sent']:,}", align_right=True),
-                Column("Unchanged", lambda r: f"{backend.run_totals(r)['unchanged']:,}", align_right=True),
-                Column("Skipped", lambda r: f"{backend.run_totals(r)['skipped']:,}", align_right=True),
-                Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
-                Column("Withheld", backend.withheld_text, align_right=True),
-                Column("Objects", lambda r: _nonzero(backend.run_totals(r)["objects"]), align_right=True),
-                Column("Relationships", lambda r: _nonzero(backend.run_totals(r)["relationships"]), align_right=True),
-                Column("Duration", lambda r: backend.duration_text(r.duration_s)),
-            ],
+            [Column(title, text, align_right=right) for title, _key, text, right in run_text.COLUMNS],
             self,
         )
         self.runs_model.tooltip = backend.run_tooltip
@@ -383,8 +371,3 @@ class HistoryPage(Page):
             on_result=done,
             on_error=lambda e: self.status.show_status(ErrorKind.ERROR, backend.error_text(e)),
         )
-
-
-def _nonzero(n: int) -> str:
-    """A count for a column that is empty unless the run did any (accounts as objects)."""
-    return f"{n:,}" if n else ""

@@ -37,7 +37,7 @@ from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import RunMode, RunSummary
-from cio_desktop.sync.words import label_text
+from cio_desktop.sync.words import label_text, mode_text
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
 NOTIFY_AFTER_S = 20.0
@@ -46,16 +46,16 @@ LOG_MAX_LINES = 5000
 MODES = (
     (
         RunMode.INCREMENTAL,
-        "Sync changes",
+        mode_text(RunMode.INCREMENTAL),
         "People updated and events created since the last sync (asks first if anyone would be deleted).",
     ),
     (
         RunMode.FULL,
-        "Full sync",
+        mode_text(RunMode.FULL),
         "Every person of the chosen segments, and deletions of people who left them; shows the plan and"
         " sends once you confirm.",
     ),
-    (RunMode.DRY_RUN, "Dry run", "Plan everything, send nothing: see what a sync would do."),
+    (RunMode.DRY_RUN, mode_text(RunMode.DRY_RUN), "Plan everything, send nothing: see what a sync would do."),
 )
 MODE_NAMES = {mode: name for mode, name, _tip in MODES}
 # What the progress bar says once a run is over.
@@ -68,7 +68,8 @@ END_TEXT = {
     RunStatus.FAILED: "Failed",
 }
 # Keyboard: Alt+letter on this page; "Sync changes" also Ctrl+R and Cancel also Ctrl+. from any page (main window).
-BUTTON_TEXT = {RunMode.INCREMENTAL: "&Sync changes", RunMode.FULL: "&Full sync", RunMode.DRY_RUN: "&Dry run"}
+# The same words as History and the CLI (sync/words.py), each with its first letter as the Alt key.
+BUTTON_TEXT = {mode: f"&{name}" for mode, name in MODE_NAMES.items()}
 CANCEL_TEXT = "&Cancel"
 
 
