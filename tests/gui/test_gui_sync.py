@@ -180,5 +180,6 @@ def test_the_time_left_is_the_cores_estimate_with_what_follows_people(qtbot, mak
     assert show(Eta(EtaState.ESTIMATING)) == "estimating…"
     assert show(Eta(EtaState.KNOWN, 68.0)) == f"about 1 min 08 s for people, then {then}"
     assert show(Eta(EtaState.KNOWN, 20.0, rate_limited=True), "events") == "about 20 s (Customer.io's rate limit)"
-    assert show(Eta(EtaState.UNKNOWN_SIZE), "events", None) == "— (size unknown)"
+    assert show(Eta(EtaState.UNKNOWN_SIZE), "events", None) == "sending events… (how many is not known ahead)"
+    assert show(Eta(EtaState.KNOWN, 12.0, rough=True), "objects", None) == "roughly 12 s for accounts, then events"
     assert "rate limit" in sync.eta_label.toolTip()

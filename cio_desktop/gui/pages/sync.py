@@ -179,7 +179,9 @@ class SyncPage(Page):
             "People (or events) handled per second, over the last few seconds",
             "Time left in the current step: the longest of reading what is left, sending it at the speed"
             " requests went out so far, and sending it within Customer.io's rate limit (the profile's requests"
-            " per second). \u201cestimating\u2026\u201d until a few seconds and a few batches went out.",
+            " per second). \u201cestimating\u2026\u201d until a few seconds and a few batches went out;"
+            " \u201croughly\u201d when a step's size is itself estimated (accounts: from those noted while"
+            " reading people); for a step whose size cannot be known ahead (events, deletions), what it is doing.",
             "People and events Customer.io did not accept in this run (listed in History; sent again next run)",
         )
         for col, (title, value, tip) in enumerate(
@@ -399,19 +401,19 @@ class SyncPage(Page):
             what = f"{phase}: {p.done:,}" + (f" of {p.total:,}" if p.total else "") + "…"
             self.summary.show_status(ErrorKind.BUSY, what)
         self.rate_label.setText(f"{p.rate:,.0f} / s")
-        self.eta_label.setText(eta_text(p.eta, p.phase, then=self._after_people()))
+        self.eta_label.setText(eta_text(p.eta, p.phase, then=self._after(p.phase)))
         self.failed_label.setText(f"{p.failed:,}")
         self._show_counts(p.counts)
 
-    def _after_people(self) -> str:
-        """What a run of this profile does after people, which the time left does not include."""
+    def _after(self, phase: str) -> str:
+        """What a run of this profile does after ``phase`` (accounts, events): not in the time left."""
         profile = self.ctx.profile
-        steps = (
-            []
-            if profile is None
-            else [name for name, on in (("accounts", profile.objects.enabled), ("events", bool(profile.events))) if on]
-        )
-        return " and ".join(steps)
+        if profile is None:
+            return ""
+        steps = {"users": [("accounts", profile.objects.enabled), ("events", bool(profile.events))]}
+        steps["deletions"] = steps["users"]
+        steps["objects"] = [("events", bool(profile.events))]
+        return " and ".join(name for name, on in steps.get(phase, []) if on)
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
         self.counts_label.setText(
