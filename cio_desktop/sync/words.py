@@ -44,6 +44,12 @@ _EXACT: Mapping[str, str] = {
 _PLANNED: Mapping[str, str] = {
     "event (sent)": "events will be sent",
     "event (anonymous)": "events will be sent anonymously",
+    "object identify (new)": "account objects will be created in Customer.io",
+    "object identify (changed)": "account objects will be updated in Customer.io",
+    "object delete (no member left)": "account objects will be deleted: none of their people is sent any more",
+    "relationship (added)": "people will be related to their account",
+    "relationship (moved to another account)": "people will be moved to their new account",
+    "relationship (removed: no account)": "people will no longer be related to an account (they have none now)",
 }
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from cio_desktop.sync import run_text
+from cio_desktop.sync.plan import Plan, SourceStamp
 from cio_desktop.sync.runs import RunRecord, RunStatus
+from cio_desktop.sync.summary import RunMode
 from cio_desktop.sync.words import planned_count_text
 
 COUNTS = {
@@ -78,3 +80,26 @@ def test_a_label_without_its_own_sentence_still_reads_as_planned() -> None:
         "would hold back deleting 4 people (the deletion guard)"
     )
     assert planned_count_text("something new", 3) == "something new: 3 (planned)"
+
+
+def test_the_plan_printout_says_accounts_will_be_created_not_that_they_were() -> None:
+    plan = Plan(
+        RunMode.FULL,
+        3,
+        "site",
+        "us",
+        "users.jsonl",
+        {},
+        {},
+        {},
+        SourceStamp("users.jsonl", (), None, "", None),
+        0.1,
+        objects={"object identify (new)": 16, "relationship (added)": 54},
+    )
+    text = "\n".join(plan.lines())
+    assert "16 account objects will be created in Customer.io" in text
+    assert "54 people will be related to their account" in text
+    assert plan.to_dict()["objects"] == {
+        "account objects will be created in Customer.io": 16,
+        "people will be related to their account": 54,
+    }
