@@ -42,6 +42,13 @@ _EXACT: Mapping[str, str] = {
     "relationship waiting: account not in Customer.io": "relationships waiting: their account is not in Customer.io",
 }
 _PLANNED: Mapping[str, str] = {
+    "identify (new)": "will be created in Customer.io",
+    "identify (changed)": "will be updated in Customer.io",
+    "identify (customerId changed)": "will be updated under a new customerId",
+    "identify (unchanged)": "will be sent again on request (unchanged)",
+    "delete (no customerId)": "will be deleted from Customer.io: no customerId any more",
+    "merge (customerId changed)": "will be merged into the new customerId",
+    "delete (left the segments)": "will be deleted from Customer.io: left the chosen segments",
     "event (sent)": "events will be sent",
     "event (anonymous)": "events will be sent anonymously",
     "object identify (new)": "account objects will be created in Customer.io",

@@ -68,3 +68,27 @@ def test_the_sync_buttons_name_the_modes_as_history_and_the_cli_do(qtbot, make_s
     for mode in ("full", "incremental", "dry_run"):
         assert buttons[mode].text().replace("&", "") == mode_text(mode) == buttons[mode].accessibleName()
     assert [mode_text(m) for m in ("full", "incremental")] == ["Full sync", "Sync changes"]
+
+
+def test_a_dry_runs_counts_and_people_read_as_what_it_would_do_on_the_sync_page_and_in_history(
+    qtbot, make_sandbox, make_window
+) -> None:
+    window = make_window(make_sandbox(users=60, seed=5))
+    sync = window.sync_page
+    with qtbot.waitSignal(sync.run_finished, timeout=60000):
+        qtbot.mouseClick(sync.mode_buttons["dry_run"], Qt.MouseButton.LeftButton)
+    counts = sync.counts_label.text()
+    assert "would create" in counts and "created in Customer.io" not in counts
+
+    window.show_page("History")
+    people = window.history_page.people
+    qtbot.waitUntil(lambda: people.model.total_rows() > 0, timeout=10000)
+    created = next(p for p in people.model.all_rows() if p.decision == "identify (new)")
+    row = people.model.all_rows().index(created)
+    tooltip = people.model.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.splitlines()[:2] == ["would be created", "will be created in Customer.io"]
+
+    # A run that sends reads as what it did.
+    with qtbot.waitSignal(sync.run_finished, timeout=60000):
+        sync.start("incremental")
+    assert "created in Customer.io" in sync.counts_label.text() and "would" not in sync.counts_label.text()

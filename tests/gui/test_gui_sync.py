@@ -120,7 +120,8 @@ def test_a_dry_run_from_the_gui_plans_everything_and_sends_nothing(qtbot, make_s
     assert finished.args[0] == "completed"
     assert sb.cio_people() == {}
     assert "Dry run" in sync.summary.text() and "Nothing was sent" in sync.summary.text()
-    assert "created in Customer.io" in sync.counts_label.text()
+    assert "people in Customer.io" in sync.counts_label.text(), "what it would create, not that it did"
+    assert "created in Customer.io" not in sync.counts_label.text()
 
 
 def test_withheld_deletions_are_explained_reviewed_and_approved_from_history(qtbot, make_sandbox, make_window) -> None:

@@ -37,7 +37,7 @@ from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import RunMode, RunSummary
-from cio_desktop.sync.words import label_text, mode_text
+from cio_desktop.sync.words import label_text, mode_text, planned_count_text
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
 NOTIFY_AFTER_S = 20.0
@@ -116,6 +116,7 @@ class SyncPage(Page):
         self._stage = ""  # "planning" or "running"
         self._awaiting = False  # a plan waits for the user's confirmation (nothing runs meanwhile)
         self._cancelling = False
+        self._sends_nothing = False  # planning or a dry run
 
         modes = QHBoxLayout()
         self.mode_buttons: dict[RunMode, QPushButton] = {}
@@ -204,7 +205,8 @@ class SyncPage(Page):
         self.counts_label.setAccessibleName("Counts per decision")
         self.counts_label.setToolTip(
             "How many people and events got each decision so far: created, updated, unchanged (nothing to"
-            " send), not sent and why. History lists every person with the decision and its reason."
+            " send), not sent and why; while planning and in a dry run, what the run would do (nothing is"
+            " sent). History lists every person with the decision and its reason."
         )
         bl.addWidget(self.counts_label)
         self.body_layout.addWidget(box)
@@ -263,6 +265,7 @@ class SyncPage(Page):
 
     def _begin(self, mode: RunMode, what: str, *, keep_log: bool = False) -> None:
         self._stage = "planning" if what == "Planning" else "running"
+        self._sends_nothing = self._stage == "planning" or mode is RunMode.DRY_RUN
         self._cancelling = False
         self._started_at = time.monotonic()
         self.last_progress = None
@@ -416,9 +419,11 @@ class SyncPage(Page):
         return " and ".join(name for name, on in steps.get(phase, []) if on)
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
-        self.counts_label.setText(
-            "   ".join(f"{label_text(label)}: {n:,}" for label, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        )
+        ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+        if self._sends_nothing:  # a plan or a dry run: its counts are what it would do
+            self.counts_label.setText("   ".join(planned_count_text(label, n) for label, n in ordered))
+        else:
+            self.counts_label.setText("   ".join(f"{label_text(label)}: {n:,}" for label, n in ordered))
 
     def append_log(self, lines: list[str]) -> None:
         self.log_view.appendPlainText("\n".join(lines))
