@@ -7,8 +7,10 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 
 from cio_desktop.cli import main
+from cio_desktop.gui.pages.history import SERIES, RunChart
 from cio_desktop.sync import run_text
 from cio_desktop.sync.words import mode_text
 
@@ -92,3 +94,21 @@ def test_a_dry_runs_counts_and_people_read_as_what_it_would_do_on_the_sync_page_
     with qtbot.waitSignal(sync.run_finished, timeout=60000):
         sync.start("incremental")
     assert "created in Customer.io" in sync.counts_label.text() and "would" not in sync.counts_label.text()
+
+
+def test_the_chart_draws_a_plan_as_an_outline_of_what_it_would_send_not_as_a_bar(qtbot) -> None:
+    chart = RunChart()
+    qtbot.addWidget(chart)
+    chart.resize(600, 170)
+    chart.set_runs([("#1", {"sent": 100}), ("#2", {"sent": 100})], planned=["#1"])
+    image = chart.grab().toImage()
+    green = SERIES[0][1]
+    slot = (chart.width() - 50) / 2
+
+    def middle_column(i: int) -> list[QColor]:
+        x = int(40 + slot * i + slot / 2)
+        return [QColor(image.pixel(x, y)) for y in range(image.height())]
+
+    assert middle_column(1).count(green) > 50, "the run that sent is a filled bar"
+    assert 0 < middle_column(0).count(green) <= 2, "the plan is only its outline"
+    assert "plans or dry runs, which sent nothing" in chart.accessibleDescription()
