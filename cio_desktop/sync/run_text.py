@@ -178,7 +178,8 @@ def run_outcome_text(run: RunRecord) -> str:
     failed run says what the problem was; a plan says it sent nothing and what it would have done."""
     if run.status is RunStatus.FAILED and run.problem:
         why = PROBLEM_TEXT.get(run.problem, run.problem)
-        return f"Failed because {why}: {run.message}" if run.message else f"Failed because {why}."
+        text = f"Failed because {why}: {run.message}" if run.message else f"Failed because {why}."
+        return f"{text.rstrip('.')}. Nothing was sent." if is_planned(run) else text
     head = f"{run.status_text}."
     if run.message:
         head = run.message if run.message.startswith(run.status_text) else f"{run.status_text}: {run.message}"

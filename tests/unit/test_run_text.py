@@ -24,10 +24,12 @@ COUNTS = {
 }
 
 
-def _run(mode: str = "dry_run", plan_of: str | None = "full", **kw: object) -> RunRecord:
+def _run(
+    mode: str = "dry_run", plan_of: str | None = "full", status: RunStatus = RunStatus.COMPLETED, **kw: object
+) -> RunRecord:
     fields: dict[str, object] = {"counts": MappingProxyType(COUNTS), "people_sent": 0, "events_sent": 0}
     fields.update(kw)
-    return RunRecord(7, mode, RunStatus.COMPLETED, 0.0, 2.5, plan_of=plan_of, **fields)  # type: ignore[arg-type]
+    return RunRecord(7, mode, status, 0.0, 2.5, plan_of=plan_of, **fields)  # type: ignore[arg-type]
 
 
 def test_every_count_cell_of_a_plan_reads_as_planned() -> None:
@@ -69,6 +71,10 @@ def test_a_plans_details_say_nothing_was_sent_and_what_it_would_have_done() -> N
     assert text.startswith("Completed. Nothing was sent: would create 46 people in Customer.io; would update 27")
     assert run_text.run_outcome_text(_run(counts=MappingProxyType({}))) == "Completed. Nothing was sent."
     assert run_text.run_outcome_text(_run("full", None)) == "Completed."
+    failed = _run(status=RunStatus.FAILED, problem="source", message="The users file is gone.")
+    assert run_text.run_outcome_text(failed) == (
+        "Failed because reading Hull (or the export file) failed: The users file is gone. Nothing was sent."
+    )
 
 
 def test_a_label_without_its_own_sentence_still_reads_as_planned() -> None:
