@@ -279,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(0.3)
     app.processEvents()  # type: ignore[attr-defined]
     shoot("History")
+    # The plan behind the first Full sync: every number of its row and its details reads as planned.
+    plan_row = next(i for i, r in enumerate(history.runs_model.all_rows()) if r.plan_of)
+    history.runs.selectRow(plan_row)
+    wait_until(app, lambda: "Nothing was sent" in history.status.text(), 60, "the plan's details")
+    time.sleep(0.3)
+    app.processEvents()  # type: ignore[attr-defined]
+    shoot("History-plan")
 
     # The deletion guard: the marketer turns deletion on and unticks segments, so many people would
     # leave at once. The run withholds the deletions; History offers the review.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 from typing import Any
 
 from cio_desktop.commands.common import EXIT_CONFIG, EXIT_OK, Subparsers, err, load_profile
+from cio_desktop.sync import run_text
 from cio_desktop.sync.factory import ConfigurationError
 from cio_desktop.sync.runs import LedgerError, RunRecord
 from cio_desktop.sync.words import run_kind_text
@@ -36,7 +36,9 @@ def _positive(text: str) -> int:
 
 
 def run_dict(run: RunRecord) -> dict[str, Any]:
-    """One run for --json: the stored fields as they are, plus ``kind`` in words."""
+    """One run for --json: the stored fields as they are, plus the words History shows for it: ``kind``,
+    ``planned`` (a plan or dry run: it sent nothing), ``display`` (History's row, by column),
+    ``decisions`` (its tooltip's lines) and ``outcome`` (its details line)."""
     return {
         "run_id": run.id,
         "mode": run.mode,
@@ -56,14 +58,19 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "withheld_reason": run.withheld_reason,
         "problem": run.problem,
         "message": run.message,
+        "planned": run_text.is_planned(run),
+        "display": run_text.run_cells(run),
+        "decisions": run_text.count_lines(run),
+        "outcome": run_text.run_outcome_text(run),
     }
 
 
 def _line(run: RunRecord) -> str:
-    started = datetime.datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M")
-    sent = "" if run.people_sent is None else f"{run.people_sent:,} sent"
-    text = f"#{run.id:<5} {started}  {run_kind_text(run.mode, run.plan_of):<20} {run.status_text:<24} {sent}"
-    return text.rstrip() + (f"\n       {run.message}" if run.message else "")
+    """The run as History's row reads (same words, same cells), then its outcome as History's details."""
+    c = run_text.run_cells(run)
+    sent = c["sent"] if run_text.is_planned(run) else f"{c['sent']} sent"
+    text = f"#{run.id:<5} {c['started']}  {c['mode']:<20} {c['status']:<24} {sent}"
+    return text.rstrip() + f"\n       {run_text.run_outcome_text(run)}"
 
 
 def run(args: argparse.Namespace) -> int:

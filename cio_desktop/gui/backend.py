@@ -26,9 +26,17 @@ from cio_desktop.net.errors import ServiceError
 from cio_desktop.sync.deletions import WITHHELD_PREFIX
 from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.progress import Phase
+from cio_desktop.sync.run_text import PROBLEM_TEXT as PROBLEM_TEXT
+from cio_desktop.sync.run_text import duration_text as duration_text
+from cio_desktop.sync.run_text import run_outcome_text as run_outcome_text
+from cio_desktop.sync.run_text import run_tooltip as run_tooltip
+from cio_desktop.sync.run_text import run_totals as run_totals
+from cio_desktop.sync.run_text import totals as totals
+from cio_desktop.sync.run_text import withheld_text as withheld_text
 from cio_desktop.sync.runs import LedgerError, RunError, RunRecord, RunStatus, WithheldDeletion
 from cio_desktop.sync.summary import RunMode, RunSummary
-from cio_desktop.sync.words import is_unchanged, label_text, plan_text
+from cio_desktop.sync.words import mode_text as mode_text
+from cio_desktop.sync.words import run_kind_text
 
 if TYPE_CHECKING:
     # Only for annotations: the engine module loads the HTTP clients, which start-up does not need.
@@ -304,43 +312,6 @@ def export_errors(profile_name: str, run_id: int, path: str, search: str | None)
         return ledger.export_errors_csv(run_id, path, search)
 
 
-def run_totals(run: RunRecord) -> dict[str, int]:
-    """Sent / unchanged / skipped / failed people of a stored run, deletions withheld, and the object
-    and relationship operations of accounts sent as objects."""
-    return totals(run.counts, run.failed, run.people_sent, run.withheld)
-
-
-def totals(counts: Mapping[str, int], failed: int, people_sent: int | None, withheld: int) -> dict[str, int]:
-    """What the Sync page and History both show of a run (one function, the run record's numbers):
-    sent is what Customer.io accepted (runs older than that record: what was planned, less failures)."""
-    planned = unchanged = skipped = objects = relationships = objects_withheld = 0
-    for label, n in counts.items():
-        if is_unchanged(label):
-            unchanged += n
-        elif label.startswith("skip"):
-            skipped += n
-        elif label.startswith(("identify", "delete", "merge")):
-            planned += n
-        elif label.startswith(("object identify", "object delete")):
-            objects += n
-        elif label.startswith("relationship ("):
-            relationships += n
-        elif label.startswith("withheld: object"):
-            objects_withheld += n
-    sent = people_sent if people_sent is not None else max(0, planned - failed)
-    return {
-        "sent": sent,
-        "unchanged": unchanged,
-        "skipped": skipped,
-        "failed": failed,
-        "withheld": withheld,
-        # Accounts as objects: object operations and relationship changes of the run.
-        "objects": objects,
-        "relationships": relationships,
-        "objects_withheld": objects_withheld,
-    }
-
-
 def run_status_level(run: RunRecord) -> ErrorKind:
     """How a stored run is shown: a tick only for a completed run without failures."""
     if run.status is RunStatus.COMPLETED:
@@ -352,61 +323,9 @@ def run_status_level(run: RunRecord) -> ErrorKind:
     return ErrorKind.WARNING
 
 
-PROBLEM_TEXT: Mapping[str, str] = {
-    "credentials": "the credentials were refused",
-    "configuration": "the profile cannot work as set up",
-    "busy": "another sync of this profile was running",
-    "source": "reading Hull (or the export file) failed",
-    "service": "Customer.io kept failing",
-    "not_found": "the person was not found",
-    "internal": "an unexpected error",
-}
-
-
-def run_outcome_text(run: RunRecord) -> str:
-    """A stored run's outcome in words: its status and the message the Sync page and CLI showed; a
-    failed run says what the problem was."""
-    if run.status is RunStatus.FAILED and run.problem:
-        why = PROBLEM_TEXT.get(run.problem, run.problem)
-        return f"Failed because {why}: {run.message}" if run.message else f"Failed because {why}."
-    if not run.message:
-        return f"{run.status_text}."
-    if run.message.startswith(run.status_text):
-        return run.message  # "Deletions withheld: ..." names the status itself
-    return f"{run.status_text}: {run.message}"
-
-
-def run_tooltip(run: RunRecord) -> str:
-    lines = [f"{label_text(label)}: {n:,}" for label, n in sorted(run.counts.items())]
-    if run.message:
-        lines.append(run.message)
-    return "\n".join(lines) or "No people handled."
-
-
-# Keyed by the enum; looked up with the ledger's stored text (RunRecord.mode), which is its value.
-MODE_TEXT: Mapping[str, str] = {
-    RunMode.FULL: "Full",
-    RunMode.INCREMENTAL: "Changes",
-    RunMode.DRY_RUN: "Dry run",
-    RunMode.SINGLE: "One person",
-}
-
-
-def mode_text(mode: str) -> str:
-    return MODE_TEXT.get(mode, mode)
-
-
 def run_mode_text(run: RunRecord) -> str:
     """A run's kind as History shows it: a plan by the mode it planned, not as "Dry run"."""
-    return plan_text(run.plan_of) if run.plan_of else mode_text(run.mode)
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds) // 60} min {int(seconds) % 60:02d} s"
+    return run_kind_text(run.mode, run.plan_of)
 
 
 # Keyed by the enum; looked up with Progress.phase, which is its value.
@@ -553,12 +472,3 @@ def summary_text(summary: RunSummary) -> tuple[ErrorKind, str]:
         return ErrorKind.WARNING, f"{message} {head}" if message else head
     sent_any = summary.people_sent or summary.events_sent
     return ErrorKind.ERROR, (message or "The sync failed.") + (f" {head}" if sent_any else "")
-
-
-def withheld_text(run: RunRecord) -> str:
-    """History's Withheld cell: people, and account objects when the run held any back."""
-    objects = totals(run.counts, run.failed, run.people_sent, run.withheld)["objects_withheld"]
-    parts = [f"{run.withheld:,}"] if run.withheld else []
-    if objects:
-        parts.append(f"{objects:,} object{'' if objects == 1 else 's'}")
-    return " + ".join(parts)

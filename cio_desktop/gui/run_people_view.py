@@ -74,7 +74,9 @@ class RunPeopleView(QWidget):
             ],
             self,
         )
-        self.model.tooltip = lambda p: f"{p.outcome(dry=self.dry)}\n{label_text(p.decision)}\nHull id {p.hull_id}"
+        self.model.tooltip = lambda p: (
+            f"{p.outcome(dry=self.dry)}\n{label_text(p.decision, planned=self.dry)}\nHull id {p.hull_id}"
+        )
         self.table = QTableView()
         self.table.setAccessibleName("People of the run")
         compact_rows(self.table)

@@ -49,7 +49,7 @@ class WithheldDialog(QDialog):
         self.setMinimumSize(640, 420)
         layout = QVBoxLayout(self)
         intro = QLabel(
-            f"{run.message}\n\nApproving starts a {backend.mode_text(run.mode).lower()} sync: it reads the source"
+            f"{run.message}\n\nApproving starts a new run ({backend.mode_text(run.mode)}): it reads the source"
             " again and deletes from Customer.io only the people below who are still outside the chosen"
             " segments, and only if every row can be read. Deleting a person cannot be undone."
         )

@@ -11,12 +11,16 @@ setting, which the client respects). So the time left is the longest of
 
 Until a phase has run a few seconds and a few batches went out (when it sends anything), the rates
 say little: the estimate is "estimating…". A dry run sends nothing, so reading alone sets its time.
+
+A step the source cannot count (accounts as objects, deletions, events) has no total. When its likely
+size is known (``expected``: the accounts and relationships the users pass noted) the estimate goes by
+it and says it is rough; without one, the words say what is happening ("sending events…"), not a dash.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 # Before this long in a phase, or this share of it, the reading rate says nothing yet.
@@ -24,8 +28,9 @@ WARMUP_S = 5.0
 WARMUP_FRACTION = 0.02
 # Requests that must have gone out in the phase before the sending rate and batch size mean anything.
 MIN_REQUESTS = 3
-# Decision labels whose people or events go out in requests (skips, unchanged and withheld do not).
-_SENDING = ("identify", "merge", "delete", "event (")
+# Decision labels whose people, events or accounts go out in requests (skips, unchanged, waiting and
+# withheld do not).
+_SENDING = ("identify", "merge", "delete", "event (", "object identify", "object delete", "relationship (")
 
 
 def sends(label: str) -> bool:
@@ -45,7 +50,8 @@ class EtaInput:
     """What the estimate looks at, all of the current phase. ``to_send``: operations decided that go
     out in requests; ``sent`` and ``requests``: operations and requests that went out;
     ``rate_limit``: requests per second the run may send (None when it sends nothing: a dry run);
-    ``max_per_request``: the most operations one request carries."""
+    ``max_per_request``: the most operations one request carries; ``expected``: the phase's likely size
+    when ``total`` is unknown."""
 
     phase: str
     done: int
@@ -57,15 +63,20 @@ class EtaInput:
     requests: int = 0
     rate_limit: float | None = None
     max_per_request: int = 1000
+    expected: int | None = None
 
 
 @dataclass(frozen=True)
 class Eta:
-    """``seconds`` left of the phase when KNOWN; ``rate_limited`` when the rate limit alone sets it."""
+    """``seconds`` left of the phase when KNOWN; ``rate_limited`` when the rate limit alone sets it;
+    ``rough`` when it goes by the phase's likely size, not a count; ``sending``: the run sends (not a
+    dry run), which is what the words of a phase of unknown size say it does."""
 
     state: EtaState
     seconds: float | None = None
     rate_limited: bool = False
+    rough: bool = False
+    sending: bool = True
 
 
 ESTIMATING = Eta(EtaState.ESTIMATING)
@@ -76,7 +87,12 @@ def estimate_eta(i: EtaInput) -> Eta:
     if i.phase in ("finishing", "done"):
         return Eta(EtaState.NONE)
     if i.total is None:
-        return ESTIMATING if i.phase == "starting" else Eta(EtaState.UNKNOWN_SIZE)
+        if i.phase == "starting":
+            return ESTIMATING
+        if i.expected is None or i.done >= i.expected:  # no likely size, or already past it
+            return Eta(EtaState.UNKNOWN_SIZE, sending=i.rate_limit is not None)
+        eta = estimate_eta(replace(i, total=i.expected, expected=None))
+        return replace(eta, rough=eta.state is EtaState.KNOWN)
     left = max(0, i.total - i.done)
     if i.in_phase_s < WARMUP_S or i.done < WARMUP_FRACTION * i.total or i.done <= 0:
         return ESTIMATING
@@ -110,18 +126,31 @@ def format_seconds(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+# What a step of unknown size is doing, by phase: (when sending, when only planning: a dry run).
+_DOING = {
+    "users": ("sending people", "reading people"),
+    "deletions": ("deleting people who left the segments", "looking for people who left the segments"),
+    "objects": ("sending accounts", "planning accounts"),
+    "events": ("sending events", "reading events"),
+}
+# What the time left is of, by phase ("about 26 s for people, then events").
+_OF = {"users": "people", "deletions": "deletions", "objects": "accounts", "events": "events"}
+
+
 def eta_text(eta: Eta, phase: str, *, then: str = "") -> str:
-    """The estimate in words for the Sync page: "about 26 s for people, then events", "estimating…".
-    ``then``: what the run does after people ("accounts and events"), not included in the estimate."""
+    """The estimate in words for the Sync page: "about 26 s for people, then events", "estimating…",
+    "sending events… (how many is not known ahead)". ``then``: what the run does after this phase
+    ("accounts and events"), not included in the estimate."""
     if eta.state is EtaState.NONE:
         return "—"
     if eta.state is EtaState.UNKNOWN_SIZE:
-        return "— (size unknown)"
+        sending, planning = _DOING.get(phase, ("working", "working"))
+        return f"{sending if eta.sending else planning}… (how many is not known ahead)"
     if eta.state is EtaState.ESTIMATING or eta.seconds is None:
         return "estimating…"
-    after = f" for people, then {then}" if phase == "users" and then else ""
+    after = f" for {_OF.get(phase, phase)}, then {then}" if then else ""
     limit = " (Customer.io's rate limit)" if eta.rate_limited else ""
-    return f"about {format_seconds(eta.seconds)}{after}{limit}"
+    return f"{'roughly' if eta.rough else 'about'} {format_seconds(eta.seconds)}{after}{limit}"
 
 
 __all__ = [

@@ -101,7 +101,10 @@ class ObjectsStep:
     # ------------------------------------------------------------------ after the users pass
     def run(self) -> None:
         s = self.s
-        s.progress.phase(Phase.OBJECTS, message="Sending accounts as Customer.io objects")
+        # The source cannot count this step; the accounts noted while reading people give its likely size.
+        s.progress.phase(
+            Phase.OBJECTS, expected=s.ledger.objects_step_size(), message="Sending accounts as Customer.io objects"
+        )
         try:
             if not s.dry:
                 s.ledger.forget_relationships_of_deleted()
@@ -238,6 +241,7 @@ class ObjectsStep:
             return
         try:
             result = track.batch(batch.operations, cancel=s.cancel, body=batch.body)
+            s.progress.sent(len(batch))  # the time left is measured on what went out
             answers = []
             for i, (tag, _op) in enumerate(batch.items):
                 # A 200 answers nothing per operation: every one was accepted.

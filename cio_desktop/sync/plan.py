@@ -176,7 +176,7 @@ class Plan:
             "people": {c.value: self.count(c) for c in Category},
             "skipped_by_reason": {label_text(k): v for k, v in sorted(self.skipped.items())},
             "events": {label_text(k): v for k, v in sorted(self.events.items())},
-            "objects": {label_text(k): v for k, v in sorted(self.objects.items())},
+            "objects": {label_text(k, planned=True): v for k, v in sorted(self.objects.items())},
             "deletion_guard": self.guard_note,
             "warnings": list(self.warnings),
             "unreadable_records": self.unreadable,
@@ -222,7 +222,7 @@ class Plan:
         for label, n in sorted(self.events.items(), key=lambda kv: -kv[1]):
             out.append(f"  {n:>10,} {label_text(label, planned=True)}")
         for label, n in sorted(self.objects.items(), key=lambda kv: -kv[1]):
-            out.append(f"  {n:>10,} {label_text(label)}")
+            out.append(f"  {n:>10,} {label_text(label, planned=True)}")
         if self.guard_note:
             out.append(self.guard_note)
         if self.first_sync:

@@ -61,6 +61,8 @@ class Progress:
     eta: Eta = ESTIMATING
     # Requests that went out in this phase (what the estimate's sending rate is measured on).
     requests: int = 0
+    # The phase's likely size when ``total`` is unknown (the objects step: what the users pass noted).
+    expected: int | None = None
 
     @property
     def fraction(self) -> float | None:
@@ -91,6 +93,7 @@ class ProgressTracker:
         self._phase = Phase.STARTING.value
         self._done = 0
         self._total: int | None = None
+        self._expected: int | None = None
         self._counts: dict[str, int] = {}
         self._failed = 0
         self._message = ""
@@ -105,12 +108,16 @@ class ProgressTracker:
         self._requests = 0
 
     # ------------------------------------------------------------------ updates
-    def phase(self, phase: Phase | str, *, total: int | None = None, message: str = "") -> None:
-        """Start a phase: ``done`` restarts at 0. Always reported."""
+    def phase(
+        self, phase: Phase | str, *, total: int | None = None, expected: int | None = None, message: str = ""
+    ) -> None:
+        """Start a phase: ``done`` restarts at 0. Always reported. ``expected``: the phase's likely size
+        when ``total`` is unknown (only the time left uses it; the progress bar stays without a total)."""
         with self._lock:
             self._phase = str(phase)
             self._done = 0
             self._total = total
+            self._expected = expected
             self._message = message
             self._samples.clear()
             self._phase_started = self._clock()
@@ -163,6 +170,7 @@ class ProgressTracker:
                 phase=self._phase,
                 done=self._done,
                 total=self._total,
+                expected=self._expected,
                 in_phase_s=now - self._phase_started,
                 read_rate=rate,
                 to_send=self._to_send,
@@ -183,6 +191,7 @@ class ProgressTracker:
             message=self._message,
             eta=eta,
             requests=self._requests,
+            expected=self._expected,
         )
 
     def _emit(self, *, force: bool) -> None:

@@ -42,8 +42,21 @@ _EXACT: Mapping[str, str] = {
     "relationship waiting: account not in Customer.io": "relationships waiting: their account is not in Customer.io",
 }
 _PLANNED: Mapping[str, str] = {
+    "identify (new)": "will be created in Customer.io",
+    "identify (changed)": "will be updated in Customer.io",
+    "identify (customerId changed)": "will be updated under a new customerId",
+    "identify (unchanged)": "will be sent again on request (unchanged)",
+    "delete (no customerId)": "will be deleted from Customer.io: no customerId any more",
+    "merge (customerId changed)": "will be merged into the new customerId",
+    "delete (left the segments)": "will be deleted from Customer.io: left the chosen segments",
     "event (sent)": "events will be sent",
     "event (anonymous)": "events will be sent anonymously",
+    "object identify (new)": "account objects will be created in Customer.io",
+    "object identify (changed)": "account objects will be updated in Customer.io",
+    "object delete (no member left)": "account objects will be deleted: none of their people is sent any more",
+    "relationship (added)": "people will be related to their account",
+    "relationship (moved to another account)": "people will be moved to their new account",
+    "relationship (removed: no account)": "people will no longer be related to an account (they have none now)",
 }
 
 
@@ -56,7 +69,8 @@ def plan_text(mode: str) -> str:
     return _PLAN_OF.get(mode, "Plan")
 
 
-# A run's kind as the CLI and --json name it (a plan by the mode it planned, see plan_text).
+# A run's kind, the one set of words for it: the Sync page's buttons, History's Mode column, the CLI's
+# `history` and its --json "kind" (a plan by the mode it planned, see plan_text; stored values unchanged).
 _RUN_KIND: Mapping[str, str] = {
     "full": "Full sync",
     "incremental": "Sync changes",
@@ -65,9 +79,14 @@ _RUN_KIND: Mapping[str, str] = {
 }
 
 
+def mode_text(mode: str) -> str:
+    """What a run of ``mode`` ("full", "incremental", "dry_run", "single") is called; unknown modes as stored."""
+    return _RUN_KIND.get(mode, mode)
+
+
 def run_kind_text(mode: str, plan_of: str | None = None) -> str:
     """What a stored run was: "Full sync", "Dry run", "Plan (sync changes)"; unknown modes as stored."""
-    return plan_text(plan_of) if plan_of else _RUN_KIND.get(mode, mode)
+    return plan_text(plan_of) if plan_of else mode_text(mode)
 
 
 def label_text(label: str, *, planned: bool = False) -> str:
@@ -82,8 +101,54 @@ def label_text(label: str, *, planned: bool = False) -> str:
     return _EXACT.get(label, label)
 
 
+# What a plan (or a dry run) would do with ``n`` people, events or accounts of a decision, as a sentence.
+_PLANNED_COUNT: Mapping[str, str] = {
+    "identify (new)": "would create {n} people in Customer.io",
+    "identify (changed)": "would update {n} people in Customer.io",
+    "identify (customerId changed)": "would update {n} people under a new customerId",
+    "identify (unchanged)": "would send {n} unchanged people again (on request)",
+    "merge (customerId changed)": "would merge {n} people into their new customerId",
+    "delete (no customerId)": "would delete {n} people from Customer.io: no customerId any more",
+    "delete (left the segments)": "would delete {n} people from Customer.io: left the chosen segments",
+    "skip: unchanged": "would leave {n} people unchanged: nothing to send",
+    "event (sent)": "would send {n} events",
+    "event (anonymous)": "would send {n} events anonymously",
+    "object identify (new)": "would create {n} account objects",
+    "object identify (changed)": "would update {n} account objects",
+    "object unchanged": "would leave {n} account objects unchanged: nothing to send",
+    "object delete (no member left)": "would delete {n} account objects: none of their people is sent any more",
+    "relationship (added)": "would relate {n} people to their account",
+    "relationship (moved to another account)": "would move {n} people to their new account",
+    "relationship (removed: no account)": "would remove the account of {n} people (they have none now)",
+    "relationship unchanged": "would leave {n} relationships unchanged: nothing to send",
+    "relationship waiting: account not in Customer.io": (
+        "would keep {n} relationships waiting: their account is not in Customer.io"
+    ),
+}
+
+
+def planned_count_text(label: str, n: int) -> str:
+    """``n`` people (or events, accounts) of ``label`` as what a plan would do: "would create 16 account
+    objects", "would not send 4 people: this person has no email"; never as if it had happened."""
+    count = f"{n:,}"
+    if label in _PLANNED_COUNT:
+        return _PLANNED_COUNT[label].format(n=count)
+    if label.startswith(WITHHELD_PREFIX):
+        what = "account object" if label.startswith(WITHHELD_PREFIX + "object") else "people"
+        return f"would hold back deleting {count} {what}{'s' if what != 'people' else ''} (the deletion guard)"
+    text = label_text(label)
+    for sentence, subject in (
+        ("event not sent: ", "events"),
+        ("account objects not sent: ", "account objects"),
+        ("not sent: ", "people"),
+    ):
+        if text.startswith(sentence):
+            return f"would not send {count} {subject}: {text[len(sentence) :]}"
+    return f"{text}: {count} (planned)"
+
+
 def is_unchanged(label: str) -> bool:
     return label == "skip: unchanged"
 
 
-__all__ = ["is_unchanged", "label_text", "plan_text", "run_kind_text"]
+__all__ = ["is_unchanged", "label_text", "mode_text", "plan_text", "planned_count_text", "run_kind_text"]

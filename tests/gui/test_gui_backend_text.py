@@ -100,5 +100,5 @@ def test_history_names_a_plan_by_the_mode_it_planned_and_a_plain_dry_run_as_a_dr
     assert backend.run_mode_text(dry("full")) == "Plan (full sync)"
     assert backend.run_mode_text(dry("incremental")) == "Plan (sync changes)"
     assert backend.run_mode_text(dry(None)) == "Dry run"
-    assert backend.run_mode_text(_run(RunStatus.COMPLETED)) == "Full"
+    assert backend.run_mode_text(_run(RunStatus.COMPLETED)) == "Full sync"
     assert backend.phase_text("users") == "Sending people"

@@ -120,7 +120,8 @@ def test_a_dry_run_from_the_gui_plans_everything_and_sends_nothing(qtbot, make_s
     assert finished.args[0] == "completed"
     assert sb.cio_people() == {}
     assert "Dry run" in sync.summary.text() and "Nothing was sent" in sync.summary.text()
-    assert "created in Customer.io" in sync.counts_label.text()
+    assert "people in Customer.io" in sync.counts_label.text(), "what it would create, not that it did"
+    assert "created in Customer.io" not in sync.counts_label.text()
 
 
 def test_withheld_deletions_are_explained_reviewed_and_approved_from_history(qtbot, make_sandbox, make_window) -> None:
@@ -180,5 +181,6 @@ def test_the_time_left_is_the_cores_estimate_with_what_follows_people(qtbot, mak
     assert show(Eta(EtaState.ESTIMATING)) == "estimating…"
     assert show(Eta(EtaState.KNOWN, 68.0)) == f"about 1 min 08 s for people, then {then}"
     assert show(Eta(EtaState.KNOWN, 20.0, rate_limited=True), "events") == "about 20 s (Customer.io's rate limit)"
-    assert show(Eta(EtaState.UNKNOWN_SIZE), "events", None) == "— (size unknown)"
+    assert show(Eta(EtaState.UNKNOWN_SIZE), "events", None) == "sending events… (how many is not known ahead)"
+    assert show(Eta(EtaState.KNOWN, 12.0, rough=True), "objects", None) == "roughly 12 s for accounts, then events"
     assert "rate limit" in sync.eta_label.toolTip()

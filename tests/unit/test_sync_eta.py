@@ -71,18 +71,39 @@ def test_a_last_handful_to_send_needs_no_batches_to_estimate() -> None:
     assert e.state is EtaState.KNOWN and e.seconds == 1.0
 
 
-def test_phases_without_a_size_or_time_left_say_so() -> None:
-    assert eta_text(eta(phase="events", total=None), "events") == "— (size unknown)"
-    assert eta_text(eta(phase="deletions", total=None), "deletions") == "— (size unknown)"
+def test_a_step_whose_size_cannot_be_known_says_what_it_is_doing_not_a_dash() -> None:
+    assert eta_text(eta(phase="events", total=None, rate_limit=100.0), "events") == (
+        "sending events… (how many is not known ahead)"
+    )
+    assert eta_text(eta(phase="deletions", total=None, rate_limit=1.0), "deletions").startswith(
+        "deleting people who left the segments…"
+    )
+    assert eta_text(eta(phase="events", total=None, rate_limit=None), "events").startswith("reading events…")
     assert eta_text(eta(phase="starting", total=None), "starting") == "estimating…"
     assert eta_text(eta(phase="finishing"), "finishing") == "—"
 
 
+def test_the_accounts_step_goes_by_the_accounts_noted_and_says_the_estimate_is_rough() -> None:
+    # 3,000 accounts and relationships noted; 1,000 done in 10 s, all of them sent, 10 requests at 100/s.
+    kw: dict[str, Any] = {"phase": "objects", "total": None, "to_send": 1000, "sent": 1000, "requests": 10}
+    e = eta(done=1000, read_rate=100.0, expected=3000, rate_limit=100.0, **kw)
+    assert e.state is EtaState.KNOWN and e.rough and e.seconds == 20.0
+    assert eta_text(e, "objects", then="events") == "roughly 20 s for accounts, then events"
+    # The same as a known size would give: only the words say it is rough.
+    assert e.seconds == eta(done=1000, read_rate=100.0, rate_limit=100.0, **{**kw, "total": 3000}).seconds
+    assert eta(done=10, expected=3000, in_phase_s=1.0, **kw).state is EtaState.ESTIMATING, "too early still"
+    past = eta(done=3500, read_rate=100.0, expected=3000, rate_limit=100.0, **kw)
+    assert eta_text(past, "objects") == "sending accounts… (how many is not known ahead)", "past the estimate"
+
+
 def test_only_decisions_that_go_out_count_as_sending() -> None:
     assert all(sends(label) for label in ("identify (new)", "delete (left the segments)", "event (anonymous)"))
+    assert all(sends(label) for label in ("object identify (new)", "object delete (no member left)"))
+    assert sends("relationship (moved to another account)")
     assert not any(
         sends(label) for label in ("skip: unchanged", "withheld: delete (left the segments)", "event skip: invalid")
     )
+    assert not any(sends(label) for label in ("object unchanged", "relationship waiting: account not in Customer.io"))
 
 
 class Clock:
@@ -118,3 +139,20 @@ def test_a_dry_runs_tracker_goes_by_reading_alone() -> None:
         clock.now += 1.0
         tracker.advance(1000, label="identify (new)")
     assert seen[-1].eta.state is EtaState.KNOWN and seen[-1].eta_s == 5.0
+
+
+def test_the_tracker_estimates_a_step_of_unknown_size_by_its_expected_size_without_faking_a_total() -> None:
+    clock, seen = Clock(), list[Progress]()
+    tracker = ProgressTracker(seen.append, clock=clock, rate_limit=10.0, max_per_request=100)
+    tracker.phase(Phase.OBJECTS, expected=2000)
+    for _ in range(6):  # 6 s: 100 accounts a second, each sent in a request of 100
+        clock.now += 1.0
+        tracker.sent(100)
+        tracker.advance(100, label="object identify (new)")
+    p = seen[-1]
+    assert p.total is None and p.fraction is None, "the bar does not pretend to know the size"
+    # 1,400 left at 100 a second: 14 s (the rate limit alone would allow 1.4 s).
+    assert p.eta.state is EtaState.KNOWN and p.eta.rough and p.eta.seconds == 14.0
+    clock.now += 1.0
+    tracker.phase(Phase.EVENTS)
+    assert seen[-1].eta.state is EtaState.UNKNOWN_SIZE and seen[-1].eta.sending

@@ -3,7 +3,7 @@ person it decided about (decision and reason, searchable, exportable) and its er
 
 from __future__ import annotations
 
-import time
+from collections.abc import Collection
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
@@ -31,6 +31,7 @@ from cio_desktop.gui.run_people_view import RunPeopleView
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import Page, SearchField, StatusLine, compact_rows, tab_chain
 from cio_desktop.gui.withheld import WithheldDialog
+from cio_desktop.sync import run_text
 from cio_desktop.sync.runs import RunError, RunRecord, RunStatus
 
 # Unchanged people are not drawn: a run that sent one person beside 100,000 unchanged would not show.
@@ -51,14 +52,18 @@ class RunChart(QWidget):
         self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.bars: list[tuple[str, dict[str, int]]] = []
+        self.planned: frozenset[str] = frozenset()
 
     def sizeHint(self) -> QSize:
         return QSize(600, 170)
 
-    def set_runs(self, bars: list[tuple[str, dict[str, int]]]) -> None:
+    def set_runs(self, bars: list[tuple[str, dict[str, int]]], planned: Collection[str] = ()) -> None:
+        """``planned``: labels of bars of plans and dry runs, drawn as outlines: they sent nothing."""
         self.bars = bars
+        self.planned = frozenset(planned)
         total = sum(sum(v.get(name, 0) for name, _c in SERIES) for _l, v in bars)
-        self.setAccessibleDescription(f"{len(bars)} runs, {total:,} people sent, skipped, failed or withheld")
+        outlined = f"; {len(self.planned)} of them plans or dry runs, which sent nothing" if self.planned else ""
+        self.setAccessibleDescription(f"{len(bars)} runs, {total:,} people sent, skipped, failed or withheld{outlined}")
         self.update()
 
     def paintEvent(self, _event: QPaintEvent) -> None:
@@ -77,6 +82,10 @@ class RunChart(QWidget):
             p.setPen(text_color)
             p.drawText(int(x + 14), 4 + fm.ascent() - 1, name)
             x += 14 + fm.horizontalAdvance(name) + 16
+        if self.planned:
+            p.setPen(text_color)
+            p.drawRect(QRectF(x, 4, 10, 10))
+            p.drawText(int(x + 14), 4 + fm.ascent() - 1, PLANNED_LEGEND)
         if not self.bars:
             p.setPen(text_color)
             p.drawText(area, Qt.AlignmentFlag.AlignCenter, "No runs yet.")
@@ -98,7 +107,11 @@ class RunChart(QWidget):
                 # Anything at all is at least a few pixels high: a one-person run stays visible.
                 h = max(MIN_BAR_PX, area.height() * value / top) if value > 0 else 0.0
                 if h > 0:
-                    p.fillRect(QRectF(cx, y - h, width, h), color)
+                    if label in self.planned:  # what it would have done: an outline, not a bar
+                        p.setPen(color)
+                        p.drawRect(QRectF(cx + 0.5, y - h + 0.5, width - 1, h - 1))
+                    else:
+                        p.fillRect(QRectF(cx, y - h, width, h), color)
                     y -= h
             if slot >= fm.horizontalAdvance(label) + 4:
                 p.setPen(text_color)
@@ -110,6 +123,7 @@ class RunChart(QWidget):
 
 
 MIN_BAR_PX = 3.0
+PLANNED_LEGEND = "outline: plan or dry run, nothing sent"
 
 
 def _short(n: int) -> str:
@@ -138,21 +152,9 @@ class HistoryPage(Page):
         self.ctx = ctx
         self.chart = RunChart()
 
+        # The same cells as `cio-desktop history --json` shows under "display" (sync/run_text.py).
         self.runs_model = LazyTableModel[RunRecord](
-            [
-                Column("Run", lambda r: str(r.id), align_right=True),
-                Column("Started", lambda r: time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at))),
-                Column("Mode", backend.run_mode_text),
-                Column("Status", lambda r: r.status_text),
-                Column("Sent", lambda r: f"{backend.run_totals(r)['sent']:,}", align_right=True),
-                Column("Unchanged", lambda r: f"{backend.run_totals(r)['unchanged']:,}", align_right=True),
-                Column("Skipped", lambda r: f"{backend.run_totals(r)['skipped']:,}", align_right=True),
-                Column("Failed", lambda r: f"{r.failed:,}", align_right=True),
-                Column("Withheld", backend.withheld_text, align_right=True),
-                Column("Objects", lambda r: _nonzero(backend.run_totals(r)["objects"]), align_right=True),
-                Column("Relationships", lambda r: _nonzero(backend.run_totals(r)["relationships"]), align_right=True),
-                Column("Duration", lambda r: backend.duration_text(r.duration_s)),
-            ],
+            [Column(title, text, align_right=right) for title, _key, text, right in run_text.COLUMNS],
             self,
         )
         self.runs_model.tooltip = backend.run_tooltip
@@ -295,7 +297,11 @@ class HistoryPage(Page):
 
         def shown(runs: list[RunRecord]) -> None:
             self.runs_model.set_rows(runs)
-            self.chart.set_runs([(f"#{r.id}", backend.run_totals(r)) for r in reversed(runs[: backend.CHART_RUNS])])
+            shown_runs = list(reversed(runs[: backend.CHART_RUNS]))
+            self.chart.set_runs(
+                [(f"#{r.id}", _chart_values(r)) for r in shown_runs],
+                planned=[f"#{r.id}" for r in shown_runs if run_text.is_planned(r)],
+            )
             # Keep the user's selection, unless a new run arrived: then show the newest.
             newest = runs[0].id if runs else None
             target = 0
@@ -385,6 +391,9 @@ class HistoryPage(Page):
         )
 
 
-def _nonzero(n: int) -> str:
-    """A count for a column that is empty unless the run did any (accounts as objects)."""
-    return f"{n:,}" if n else ""
+def _chart_values(run: RunRecord) -> dict[str, int]:
+    """A run's bar: what it sent; a plan's (drawn as an outline) what it would have sent."""
+    values = backend.run_totals(run)
+    if run_text.is_planned(run):
+        values["sent"] = values["planned"]
+    return values

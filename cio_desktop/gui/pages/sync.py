@@ -37,7 +37,7 @@ from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import RunMode, RunSummary
-from cio_desktop.sync.words import label_text
+from cio_desktop.sync.words import label_text, mode_text, planned_count_text
 
 # A run longer than this that ends while the window is in the background gets a desktop notification.
 NOTIFY_AFTER_S = 20.0
@@ -46,16 +46,16 @@ LOG_MAX_LINES = 5000
 MODES = (
     (
         RunMode.INCREMENTAL,
-        "Sync changes",
+        mode_text(RunMode.INCREMENTAL),
         "People updated and events created since the last sync (asks first if anyone would be deleted).",
     ),
     (
         RunMode.FULL,
-        "Full sync",
+        mode_text(RunMode.FULL),
         "Every person of the chosen segments, and deletions of people who left them; shows the plan and"
         " sends once you confirm.",
     ),
-    (RunMode.DRY_RUN, "Dry run", "Plan everything, send nothing: see what a sync would do."),
+    (RunMode.DRY_RUN, mode_text(RunMode.DRY_RUN), "Plan everything, send nothing: see what a sync would do."),
 )
 MODE_NAMES = {mode: name for mode, name, _tip in MODES}
 # What the progress bar says once a run is over.
@@ -68,7 +68,8 @@ END_TEXT = {
     RunStatus.FAILED: "Failed",
 }
 # Keyboard: Alt+letter on this page; "Sync changes" also Ctrl+R and Cancel also Ctrl+. from any page (main window).
-BUTTON_TEXT = {RunMode.INCREMENTAL: "&Sync changes", RunMode.FULL: "&Full sync", RunMode.DRY_RUN: "&Dry run"}
+# The same words as History and the CLI (sync/words.py), each with its first letter as the Alt key.
+BUTTON_TEXT = {mode: f"&{name}" for mode, name in MODE_NAMES.items()}
 CANCEL_TEXT = "&Cancel"
 
 
@@ -115,6 +116,7 @@ class SyncPage(Page):
         self._stage = ""  # "planning" or "running"
         self._awaiting = False  # a plan waits for the user's confirmation (nothing runs meanwhile)
         self._cancelling = False
+        self._sends_nothing = False  # planning or a dry run
 
         modes = QHBoxLayout()
         self.mode_buttons: dict[RunMode, QPushButton] = {}
@@ -178,7 +180,9 @@ class SyncPage(Page):
             "People (or events) handled per second, over the last few seconds",
             "Time left in the current step: the longest of reading what is left, sending it at the speed"
             " requests went out so far, and sending it within Customer.io's rate limit (the profile's requests"
-            " per second). \u201cestimating\u2026\u201d until a few seconds and a few batches went out.",
+            " per second). \u201cestimating\u2026\u201d until a few seconds and a few batches went out;"
+            " \u201croughly\u201d when a step's size is itself estimated (accounts: from those noted while"
+            " reading people); for a step whose size cannot be known ahead (events, deletions), what it is doing.",
             "People and events Customer.io did not accept in this run (listed in History; sent again next run)",
         )
         for col, (title, value, tip) in enumerate(
@@ -201,7 +205,8 @@ class SyncPage(Page):
         self.counts_label.setAccessibleName("Counts per decision")
         self.counts_label.setToolTip(
             "How many people and events got each decision so far: created, updated, unchanged (nothing to"
-            " send), not sent and why. History lists every person with the decision and its reason."
+            " send), not sent and why; while planning and in a dry run, what the run would do (nothing is"
+            " sent). History lists every person with the decision and its reason."
         )
         bl.addWidget(self.counts_label)
         self.body_layout.addWidget(box)
@@ -260,6 +265,7 @@ class SyncPage(Page):
 
     def _begin(self, mode: RunMode, what: str, *, keep_log: bool = False) -> None:
         self._stage = "planning" if what == "Planning" else "running"
+        self._sends_nothing = self._stage == "planning" or mode is RunMode.DRY_RUN
         self._cancelling = False
         self._started_at = time.monotonic()
         self.last_progress = None
@@ -398,24 +404,26 @@ class SyncPage(Page):
             what = f"{phase}: {p.done:,}" + (f" of {p.total:,}" if p.total else "") + "…"
             self.summary.show_status(ErrorKind.BUSY, what)
         self.rate_label.setText(f"{p.rate:,.0f} / s")
-        self.eta_label.setText(eta_text(p.eta, p.phase, then=self._after_people()))
+        self.eta_label.setText(eta_text(p.eta, p.phase, then=self._after(p.phase)))
         self.failed_label.setText(f"{p.failed:,}")
         self._show_counts(p.counts)
 
-    def _after_people(self) -> str:
-        """What a run of this profile does after people, which the time left does not include."""
+    def _after(self, phase: str) -> str:
+        """What a run of this profile does after ``phase`` (accounts, events): not in the time left."""
         profile = self.ctx.profile
-        steps = (
-            []
-            if profile is None
-            else [name for name, on in (("accounts", profile.objects.enabled), ("events", bool(profile.events))) if on]
-        )
-        return " and ".join(steps)
+        if profile is None:
+            return ""
+        steps = {"users": [("accounts", profile.objects.enabled), ("events", bool(profile.events))]}
+        steps["deletions"] = steps["users"]
+        steps["objects"] = [("events", bool(profile.events))]
+        return " and ".join(name for name, on in steps.get(phase, []) if on)
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
-        self.counts_label.setText(
-            "   ".join(f"{label_text(label)}: {n:,}" for label, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        )
+        ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+        if self._sends_nothing:  # a plan or a dry run: its counts are what it would do
+            self.counts_label.setText("   ".join(planned_count_text(label, n) for label, n in ordered))
+        else:
+            self.counts_label.setText("   ".join(f"{label_text(label)}: {n:,}" for label, n in ordered))
 
     def append_log(self, lines: list[str]) -> None:
         self.log_view.appendPlainText("\n".join(lines))
