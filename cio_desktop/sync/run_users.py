@@ -154,7 +154,7 @@ class UsersPass:
     def _plan_page(self, chunk: list[HullUser], packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s
         ledger = s.ledger
-        ids = [u["id"] if isinstance(u.get("id"), str) else str(u.get("id", "")) for u in chunk]
+        ids = [i if type(i := u.get("id", "")) is str else str(i) for u in chunk]
         known = ledger.known_with_fingerprints(ids)
         if full:
             self._seen.extend(ids)
@@ -171,13 +171,18 @@ class UsersPass:
         same: list[tuple[str, str, str, str, str, str]] = []  # the unchanged people's rows of the run's list
         for user, hid in zip(chunk, ids, strict=True):
             kp, stored_fp = known.get(hid, (None, None))
-            # A plan stores nothing: the fingerprint of someone the ledger does not know would go unused.
-            fp = self.fingerprint(user, now) if kp is not None or not s.dry else None
-            if fp is not None and fp == stored_fp and kp is not None and kp.deleted_at is None:
+            if (
+                stored_fp is not None
+                and kp is not None
+                and kp.deleted_at is None
+                and self.same_fingerprint(user, stored_fp)
+            ):
                 # Same Hull data and settings as when Customer.io accepted them: no need to map again.
                 in_cio.append((user, kp.customer_id))
                 same.append((hid, kp.customer_id, _UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, user_line(user)))
                 continue
+            # A plan stores nothing: the fingerprint of someone the ledger does not know would go unused.
+            fp = self.fingerprint(user, now) if kp is not None or not s.dry else None
             decision = plan_user(user, self.ctx, kp, now=now)
             if decision.action is not Action.DELETE:  # deletions are listed by the deletion step
                 s.people.decided(decision, user_line(user))
@@ -260,6 +265,21 @@ class UsersPass:
         ts = parse_date(updated)
         if ts is None or ts > now - FINGERPRINT_SETTLE_S:
             return None
+        return self._material_fp(user, updated)
+
+    def same_fingerprint(self, user: HullUser, stored: str) -> bool:
+        """Whether ``user`` has the ``stored`` fingerprint, without reading ``updated_at`` as a date.
+
+        A stored fingerprint was made when that ``updated_at`` was already settled (see
+        :meth:`fingerprint`), and the same text is no less settled now: only the comparison is needed."""
+        if self.ctx_fp is None:
+            return False
+        updated = user.get("updated_at")
+        if updated is None or isinstance(updated, bool):
+            return False
+        return self._material_fp(user, updated) == stored
+
+    def _material_fp(self, user: HullUser, updated: object) -> str:
         segments = user.get("segment_ids")
         if not isinstance(segments, list):
             seg_text = ""

@@ -493,3 +493,29 @@ def test_unchanged_users_are_recognised_without_mapping_them_again(
     planned.clear()
     other = engine(profile(send_nulls=True), source, ledger, track).run(RunMode.DRY_RUN)
     assert len(planned) == 20 and sum(other.counts.values()) == 20
+
+
+def test_a_stored_fingerprint_is_recognised_without_reading_the_update_time_as_a_date(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fingerprint is stored only once its updated_at was settled; the same text is still settled,
+    so the everyday run only compares (the date parse was a tenth of an unchanged plan)."""
+    import cio_desktop.sync.run_users as users_module
+
+    users = [make_user(i) for i in range(10)]
+    source, track = FakeSource(users), FakeTrack()
+    eng = engine(profile(), source, ledger, track)
+    eng.run(RunMode.FULL)
+    parsed: list[object] = []
+    real_parse = users_module.parse_date
+
+    def counting(value: object) -> int | None:
+        parsed.append(value)
+        return real_parse(value)
+
+    monkeypatch.setattr(users_module, "parse_date", counting)
+    again = eng.run(RunMode.FULL)
+    assert again.counts == {"skip: unchanged": 10} and parsed == []
+    users[2].update(traits_plan="pro", updated_at=time.time() - 3600)  # changed an hour ago: settled
+    third = eng.run(RunMode.FULL)
+    assert third.counts["identify (changed)"] == 1 and len(parsed) == 1
