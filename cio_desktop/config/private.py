@@ -23,6 +23,7 @@ import os
 import sqlite3
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, overload
@@ -211,6 +212,26 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 # ---------------------------------------------------------------------------- SQLite
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode. Switching needs the database to itself, and SQLite answers
+    "database is locked" at once, without waiting, when another connection opens the new file at
+    that moment (two jobs of the app creating a profile's ledger together): look again until one of
+    them switched it, up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def open_private_sqlite(
     path: Path, *, schema_version: int, what: str, timeout: float, if_damaged: str = ""
 ) -> tuple[sqlite3.Connection, int]:
@@ -241,7 +262,7 @@ def open_private_sqlite(
         if found > schema_version:
             raise NewerDatabaseError(path, what, found, schema_version)
         _tighten(path, FILE_MODE)  # an older version created it 0644
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn, timeout)
         # SQLite creates -wal/-shm with the main file's mode; older versions' side files may be open.
         for suffix in _SQLITE_SIDE_FILES:
             side = path.with_name(path.name + suffix)

@@ -294,3 +294,28 @@ def test_log_files_an_older_version_left_readable_are_tightened(isolated_home: P
     logs.setup_logging("INFO")
     assert mode(folder) == 0o700
     assert {mode(folder / name) for name in names} == {0o600}
+
+
+def test_jobs_that_create_the_same_ledger_together_all_open_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL answers "database is locked" at once to a second opener (it does not
+    wait): the app's jobs opening a new profile's ledger together must all get it."""
+    import threading
+
+    failures: list[str] = []
+    for attempt in range(60):
+        path = tmp_path / f"p{attempt}" / "ledger.sqlite3"
+        start = threading.Barrier(6)
+
+        def open_it(path: Path = path, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                Ledger(path).close()
+            except LedgerError as exc:
+                failures.append(str(exc))
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
