@@ -81,18 +81,23 @@ def _plural(n: int, one: str, many: str) -> str:
     return f"{n:,} {one if n == 1 else many}"
 
 
+def _has_accounts(run: RunRecord) -> bool:
+    """Whether the run decided on or sent any account object or relationship."""
+    t = run_totals(run)
+    return bool(t["objects"] or t["relationships"] or t["objects_planned"] or t["relationships_planned"])
+
+
 def accepted_text(run: RunRecord) -> str:
     """What Customer.io accepted in a run that sent, from its record: "Customer.io accepted 19,000
     people, 120 events, 2 account objects and 4 relationships." Empty for a plan (it sent nothing)."""
     if is_planned(run):
         return ""
-    t = run_totals(run)
     parts = []
     if run.people_sent is not None:
         parts.append(_plural(run.people_sent, "person", "people"))
     if run.events_sent is not None:
         parts.append(_plural(run.events_sent, "event", "events"))
-    accounts = run.objects_sent or run.relationships_sent or t["objects_planned"] or t["relationships_planned"]
+    accounts = _has_accounts(run)
     unknown = ""
     if accounts and run.objects_sent is not None and run.relationships_sent is not None:
         parts.append(_plural(run.objects_sent, "account object", "account objects"))
@@ -124,15 +129,15 @@ def _count(run: RunRecord, key: str, verb: str) -> str:
 
 def _accounts(run: RunRecord, key: str) -> str:
     """The Objects or Relationships cell: what Customer.io accepted ("—" when the record does not say);
-    of a plan what it would send. Empty when the run had nothing of the kind to do."""
+    of a plan what it would send. Empty when the run had nothing to do with accounts."""
     t = run_totals(run)
-    planned, accepted = t[f"{key}_planned"], t[key]
     if is_planned(run):
+        planned = t[f"{key}_planned"]
         return f"would send {planned:,}" if planned else ""
+    if not _has_accounts(run):
+        return ""
     stored = run.objects_sent if key == "objects" else run.relationships_sent
-    if stored is None:
-        return "—" if planned else ""
-    return f"{accepted:,}" if accepted or planned else ""
+    return "—" if stored is None else f"{stored:,}"
 
 
 def _sent(run: RunRecord) -> str:
