@@ -38,7 +38,8 @@ def _positive(text: str) -> int:
 def run_dict(run: RunRecord) -> dict[str, Any]:
     """One run for --json: the stored fields as they are, plus the words History shows for it: ``kind``,
     ``planned`` (a plan or dry run: it sent nothing), ``display`` (History's row, by column),
-    ``decisions`` (its tooltip's lines) and ``outcome`` (its details line)."""
+    ``decisions`` (its tooltip's decision lines), ``accepted`` (what Customer.io accepted, in words) and
+    ``outcome`` (its details line)."""
     return {
         "run_id": run.id,
         "mode": run.mode,
@@ -53,6 +54,9 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "failed": run.failed,
         "people_sent": run.people_sent,
         "events_sent": run.events_sent,
+        # Accounts as objects, as Customer.io accepted them (null: not recorded for this run).
+        "objects_sent": run.objects_sent,
+        "relationships_sent": run.relationships_sent,
         "unreadable_records": run.unreadable,
         "deletions_withheld": run.withheld,
         "withheld_reason": run.withheld_reason,
@@ -61,6 +65,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "planned": run_text.is_planned(run),
         "display": run_text.run_cells(run),
         "decisions": run_text.count_lines(run),
+        "accepted": run_text.accepted_text(run),
         "outcome": run_text.run_outcome_text(run),
     }
 

@@ -27,8 +27,7 @@ from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine
 from cio_desktop.sync.plan import FIRST_SYNC_NOTE, Plan
 from cio_desktop.sync.run_people import Category
-from cio_desktop.sync.summary import RunMode
-from cio_desktop.sync.words import label_text
+from cio_desktop.sync.words import label_text, mode_text
 
 ROWS = (
     (Category.CREATE, "will be created in Customer.io"),
@@ -51,8 +50,8 @@ class PlanDialog(QDialog):
         super().__init__(parent)
         self.ctx = ctx
         self.plan = plan
-        what = "full sync" if plan.mode is RunMode.FULL else "sync of changes"
-        self.setWindowTitle(f"Confirm the {what}")
+        # Named as the button that asked for it (sync/words.py): "Confirm: Full sync".
+        self.setWindowTitle(f"Confirm: {mode_text(plan.mode)}")
         self.setMinimumWidth(640)
         layout = QVBoxLayout(self)
         head = QLabel(

@@ -1,5 +1,6 @@
-"""The Sync page's schedule control: off / every N hours / daily at HH:MM, changes or full, "Keep running
-when the app is closed" (the operating system's scheduler), and the "Last sync" / "Next sync" lines.
+"""The Sync page's schedule control: off / every N hours / daily at HH:MM, Sync changes or Full sync,
+"Keep running when the app is closed" (the operating system's scheduler), and the "Last sync" / "Next
+sync" lines.
 
 A widget of its own beside the page's progress, so the Sync page itself stays about the run in hand.
 """
@@ -28,11 +29,18 @@ from cio_desktop.gui.tray import SystemTray, Tray
 from cio_desktop.gui.widgets import StatusLine
 from cio_desktop.gui.workers import JobContext
 from cio_desktop.schedule import install as system
+from cio_desktop.sync.summary import RunMode
+from cio_desktop.sync.words import mode_text
 
 if TYPE_CHECKING:
     from cio_desktop.gui.main_window import MainWindow
 
 KINDS = ((ScheduleKind.OFF, "Off"), (ScheduleKind.EVERY, "Every"), (ScheduleKind.DAILY, "Daily at"))
+SCHEDULE_WHAT_TIP = (
+    f"{mode_text(RunMode.INCREMENTAL)}: the people and events that changed since the last sync."
+    f" {mode_text(RunMode.FULL)}: everyone in the segments, and it also deletes people who left them (within"
+    " the deletion guard). A scheduled run does not ask first: deletions the guard holds back wait in History."
+)
 KEEP_RUNNING_TIP = (
     "Let the operating system run this schedule (a systemd timer on Linux, a launch agent on macOS, a"
     " scheduled task on Windows), also when the app is closed. A time missed while the computer slept runs"
@@ -63,9 +71,10 @@ class SchedulePanel(QGroupBox):
         self.daily.setToolTip("Local time of this computer")
         self.what = QComboBox()
         self.what.setAccessibleName("What scheduled syncs send")
-        self.what.addItem("changes only", False)
-        self.what.addItem("full sync", True)
-        self.what.setToolTip("A full sync also deletes people who left the segments (within the deletion guard).")
+        # The Sync page's names for the two kinds of run (sync/words.py), so a schedule reads as its button.
+        self.what.addItem(mode_text(RunMode.INCREMENTAL), False)
+        self.what.addItem(mode_text(RunMode.FULL), True)
+        self.what.setToolTip(SCHEDULE_WHAT_TIP)
         for w in (self.kind, self.hours, self.daily, self.what):
             row.addWidget(w)
         row.addStretch(1)

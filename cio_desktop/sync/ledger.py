@@ -242,7 +242,7 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
                         c.execute(stmt)
                 c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._init_object_tables()  # objects need no schema version: see ledger_objects
-        self._add_plan_column()  # nor does naming plans: see runs.RUNS_PLAN_COLUMN
+        self._add_run_columns()  # nor do the runs' newer columns: see runs.RUNS_ADDED_COLUMNS
 
     def close(self) -> None:
         """Close; a run not finished lets its run lock go (the next open marks it interrupted)."""

@@ -19,7 +19,7 @@ from cio_desktop.net.errors import (
     OrganizationDisabledError,
     ServiceError,
 )
-from cio_desktop.sync.ledger import Checkpoint, ErrorWrite, LedgerBusyError, LedgerError, RunStatus
+from cio_desktop.sync.ledger import Checkpoint, ErrorWrite, LedgerBusyError, LedgerError, RunRecord, RunStatus
 from cio_desktop.sync.objects_step import ObjectsStep
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.run_events import EventsPass
@@ -78,7 +78,7 @@ class Run:
         failed = s.progress.failed
         status, message = self._outcome(failed, bad_rows)
         message = self._message(message, failed, write_back_failed, bad_rows, duplicate_rows)
-        s.ledger.finish_run(
+        record = s.ledger.finish_run(
             s.run_id,
             status,
             counts=s.progress.counts,
@@ -91,6 +91,8 @@ class Run:
             people_sent=self.sender.people_sent,
             events_sent=self.sender.events_sent,
             problem=s.problem.value if s.problem is not None and status is RunStatus.FAILED else None,
+            objects_sent=s.objects_sent,
+            relationships_sent=s.relationships_sent,
         )
         s.progress.phase(Phase.DONE, message=message or status.value)
         return self._summary(
@@ -101,6 +103,7 @@ class Run:
             write_back_failed=write_back_failed,
             bad_rows=bad_rows,
             duplicate_rows=duplicate_rows,
+            record=record,
         )
 
     def _body(self, hull_id: str | None) -> None:
@@ -221,9 +224,13 @@ class Run:
         write_back_failed: int = 0,
         bad_rows: int = 0,
         duplicate_rows: int = 0,
+        record: RunRecord | None = None,
     ) -> RunSummary:
+        """The run's summary; what Customer.io accepted is read from ``record`` (the stored run), so the
+        Sync page says what History and the CLI say of the run."""
         s = self.s
         ended = s.e.clock()
+        people_sent, events_sent, objects_sent, relationships_sent = _accepted(record)
         return RunSummary(
             run_id=s.run_id,
             mode=s.mode,
@@ -236,10 +243,10 @@ class Run:
             errors_sample=tuple(s.errors_sample),
             message=message,
             problem=problem,
-            people_sent=self.sender.people_sent,
-            events_sent=self.sender.events_sent,
-            objects_sent=s.objects_sent,
-            relationships_sent=s.relationships_sent,
+            people_sent=people_sent,
+            events_sent=events_sent,
+            objects_sent=objects_sent,
+            relationships_sent=relationships_sent,
             requests=self.sender.requests + s.object_requests,
             write_back_failed=write_back_failed,
             bad_rows=bad_rows,
@@ -254,6 +261,19 @@ def _classify_source_error(exc: SourceError) -> Problem:
     if isinstance(cause, AuthenticationError | OrganizationDisabledError | NotFoundError):
         return Problem.CREDENTIALS
     return Problem.SOURCE
+
+
+def _accepted(record: RunRecord | None) -> tuple[int, int, int, int]:
+    """People, events, account objects and relationship operations Customer.io accepted, as the run's
+    record stores them (a run that could not open its record sent nothing)."""
+    if record is None:
+        return 0, 0, 0, 0
+    return (
+        record.people_sent or 0,
+        record.events_sent or 0,
+        record.objects_sent or 0,
+        record.relationships_sent or 0,
+    )
 
 
 def _sentence(text: str) -> str:

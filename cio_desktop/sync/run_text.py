@@ -20,10 +20,20 @@ def is_planned(run: RunRecord) -> bool:
     return run.mode == "dry_run"
 
 
-def totals(counts: Mapping[str, int], failed: int, people_sent: int | None, withheld: int) -> dict[str, int]:
+def totals(
+    counts: Mapping[str, int],
+    failed: int,
+    people_sent: int | None,
+    withheld: int,
+    *,
+    objects_sent: int | None = None,
+    relationships_sent: int | None = None,
+) -> dict[str, int]:
     """What the Sync page and History both show of a run (one function, the run record's numbers):
     sent is what Customer.io accepted (runs older than that record: what was planned, less failures);
-    ``planned`` the people operations the run decided on (what a dry run would have sent)."""
+    ``planned`` the people operations the run decided on (what a dry run would have sent). Accounts as
+    objects: ``objects`` / ``relationships`` are what Customer.io accepted (0 when not recorded), and
+    ``objects_planned`` / ``relationships_planned`` the operations the run decided on."""
     planned = unchanged = skipped = objects = relationships = objects_withheld = 0
     for label, n in counts.items():
         if is_unchanged(label):
@@ -46,17 +56,60 @@ def totals(counts: Mapping[str, int], failed: int, people_sent: int | None, with
         "skipped": skipped,
         "failed": failed,
         "withheld": withheld,
-        # Accounts as objects: object operations and relationship changes of the run.
-        "objects": objects,
-        "relationships": relationships,
+        "objects": objects_sent or 0,
+        "relationships": relationships_sent or 0,
+        "objects_planned": objects,
+        "relationships_planned": relationships,
         "objects_withheld": objects_withheld,
     }
 
 
 def run_totals(run: RunRecord) -> dict[str, int]:
     """Sent / unchanged / skipped / failed people of a stored run, deletions withheld, and the object
-    and relationship operations of accounts sent as objects."""
-    return totals(run.counts, run.failed, run.people_sent, run.withheld)
+    and relationship operations of accounts sent as objects (accepted, and decided)."""
+    return totals(
+        run.counts,
+        run.failed,
+        run.people_sent,
+        run.withheld,
+        objects_sent=run.objects_sent,
+        relationships_sent=run.relationships_sent,
+    )
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _has_accounts(run: RunRecord) -> bool:
+    """Whether the run decided on or sent any account object or relationship."""
+    t = run_totals(run)
+    return bool(t["objects"] or t["relationships"] or t["objects_planned"] or t["relationships_planned"])
+
+
+def accepted_text(run: RunRecord) -> str:
+    """What Customer.io accepted in a run that sent, from its record: "Customer.io accepted 19,000
+    people, 120 events, 2 account objects and 4 relationships." Empty for a plan (it sent nothing)."""
+    if is_planned(run):
+        return ""
+    parts = []
+    if run.people_sent is not None:
+        parts.append(_plural(run.people_sent, "person", "people"))
+    if run.events_sent is not None:
+        parts.append(_plural(run.events_sent, "event", "events"))
+    accounts = _has_accounts(run)
+    unknown = ""
+    if accounts and run.objects_sent is not None and run.relationships_sent is not None:
+        parts.append(_plural(run.objects_sent, "account object", "account objects"))
+        parts.append(_plural(run.relationships_sent, "relationship", "relationships"))
+    elif accounts:
+        # Runs recorded before the accepted accounts were: only what the run decided is known.
+        unknown = "How many account objects and relationships Customer.io accepted was not recorded for this run."
+    said = ""
+    if parts:
+        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        said = f"Customer.io accepted {listed}."
+    return " ".join(p for p in (said, unknown) if p)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -68,12 +121,23 @@ def duration_text(seconds: float | None) -> str:
 
 
 # ---------------------------------------------------------------------- History's columns
-def _count(run: RunRecord, key: str, verb: str, *, blank_zero: bool = False) -> str:
-    """A count cell: "1,234"; of a plan "would <verb> 1,234" (empty when zero and ``blank_zero``)."""
+def _count(run: RunRecord, key: str, verb: str) -> str:
+    """A count cell: "1,234"; of a plan "would <verb> 1,234"."""
     n = run_totals(run)[key]
-    if blank_zero and not n:
-        return ""
     return f"would {verb} {n:,}" if is_planned(run) else f"{n:,}"
+
+
+def _accounts(run: RunRecord, key: str) -> str:
+    """The Objects or Relationships cell: what Customer.io accepted ("—" when the record does not say);
+    of a plan what it would send. Empty when the run had nothing to do with accounts."""
+    t = run_totals(run)
+    if is_planned(run):
+        planned = t[f"{key}_planned"]
+        return f"would send {planned:,}" if planned else ""
+    if not _has_accounts(run):
+        return ""
+    stored = run.objects_sent if key == "objects" else run.relationships_sent
+    return "—" if stored is None else f"{stored:,}"
 
 
 def _sent(run: RunRecord) -> str:
@@ -108,8 +172,8 @@ COLUMNS: tuple[tuple[str, str, Callable[[RunRecord], str], bool], ...] = (
     ("Skipped", "skipped", lambda r: _count(r, "skipped", "skip"), True),
     ("Failed", "failed", _failed, True),
     ("Withheld", "withheld", withheld_text, True),
-    ("Objects", "objects", lambda r: _count(r, "objects", "send", blank_zero=True), True),
-    ("Relationships", "relationships", lambda r: _count(r, "relationships", "send", blank_zero=True), True),
+    ("Objects", "objects", lambda r: _accounts(r, "objects"), True),
+    ("Relationships", "relationships", lambda r: _accounts(r, "relationships"), True),
     ("Duration", "duration", lambda r: duration_text(r.duration_s), False),
 )
 
@@ -153,10 +217,21 @@ def count_lines(run: RunRecord) -> list[str]:
     return [f"{label_text(label)}: {n:,}" for label, n in ordered if n]
 
 
+# Runs that stopped before the end: their decisions are more than what reached Customer.io.
+_STOPPED = frozenset({RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.INTERRUPTED})
+
+
 def run_tooltip(run: RunRecord) -> str:
+    """History's tooltip of a run: what Customer.io accepted (from the record), then each decision."""
     lines = count_lines(run)
     if is_planned(run):
         lines.insert(0, f"{run_kind_text(run.mode, run.plan_of)}: nothing was sent.")
+    else:
+        if lines and run.status in _STOPPED:
+            lines.insert(0, "Decided before it stopped (not all of it reached Customer.io):")
+        accepted = accepted_text(run)
+        if accepted:
+            lines.insert(0, accepted)
     if run.message:
         lines.append(run.message)
     return "\n".join(lines) or "No people handled."
@@ -179,19 +254,26 @@ def run_outcome_text(run: RunRecord) -> str:
     if run.status is RunStatus.FAILED and run.problem:
         why = PROBLEM_TEXT.get(run.problem, run.problem)
         text = f"Failed because {why}: {run.message}" if run.message else f"Failed because {why}."
-        return f"{text.rstrip('.')}. Nothing was sent." if is_planned(run) else text
+        if is_planned(run):
+            return f"{text.rstrip('.')}. Nothing was sent."
+        return " ".join(p for p in (_sentence_end(text), accepted_text(run)) if p)
     head = f"{run.status_text}."
     if run.message:
         head = run.message if run.message.startswith(run.status_text) else f"{run.status_text}: {run.message}"
     if not is_planned(run):
-        return head
+        return " ".join(p for p in (_sentence_end(head), accepted_text(run)) if p)
     planned = "; ".join(count_lines(run))
     return f"{head.rstrip('.')}. Nothing was sent" + (f": {planned}." if planned else ".")
+
+
+def _sentence_end(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 __all__ = [
     "COLUMNS",
     "PROBLEM_TEXT",
+    "accepted_text",
     "count_lines",
     "duration_text",
     "is_planned",

@@ -96,13 +96,19 @@ RUNS_MIGRATION_5 = (
     ("problem", "ALTER TABLE runs ADD COLUMN problem TEXT"),
 )
 
-# A plan is stored as a dry run (its stored mode stays "dry_run"); ``plan_of`` says which mode it
-# planned. Added on open when missing, like the object tables: no schema version needed.
-RUNS_PLAN_COLUMN = ("plan_of", "ALTER TABLE runs ADD COLUMN plan_of TEXT")
+# Columns added on open when missing, like the object tables: no schema version needed (older code
+# ignores them). A plan is stored as a dry run (its stored mode stays "dry_run"); ``plan_of`` says which
+# mode it planned. ``objects_sent`` / ``relationships_sent``: what Customer.io accepted of the run's
+# accounts (NULL in runs recorded before, whose accepted counts are not known).
+RUNS_ADDED_COLUMNS = (
+    ("plan_of", "ALTER TABLE runs ADD COLUMN plan_of TEXT"),
+    ("objects_sent", "ALTER TABLE runs ADD COLUMN objects_sent INTEGER"),
+    ("relationships_sent", "ALTER TABLE runs ADD COLUMN relationships_sent INTEGER"),
+)
 
 _SELECT_RUNS = (
     "SELECT id, mode, status, started_at, ended_at, counts, failed, message, unreadable, audience, withheld,"
-    " withheld_reason, people_sent, events_sent, problem, plan_of FROM runs"
+    " withheld_reason, people_sent, events_sent, problem, plan_of, objects_sent, relationships_sent FROM runs"
 )
 
 
@@ -158,6 +164,10 @@ class RunRecord:
     problem: str | None = None
     # A plan (the dry run behind a sync's confirmation): the mode it planned ("full", "incremental").
     plan_of: str | None = None
+    # Account objects (identified or deleted) and relationship operations Customer.io accepted in this
+    # run (None: a run recorded before these were, or one interrupted before it finished).
+    objects_sent: int | None = None
+    relationships_sent: int | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -225,12 +235,13 @@ class RunsMixin:
     def _tx(self) -> AbstractContextManager[None]:  # provided by Ledger
         raise NotImplementedError
 
-    def _add_plan_column(self) -> None:
-        """Add ``runs.plan_of`` to a ledger made before plans were named (idempotent)."""
-        column, stmt = RUNS_PLAN_COLUMN
+    def _add_run_columns(self) -> None:
+        """Add the columns of :data:`RUNS_ADDED_COLUMNS` a ledger made before them lacks (idempotent)."""
         with self._tx():
-            if column not in {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}:
-                self._conn.execute(stmt)
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+            for column, stmt in RUNS_ADDED_COLUMNS:
+                if column not in have:
+                    self._conn.execute(stmt)
 
     def mark_plan(self, run_id: int, mode: str) -> None:
         """Name the (finished) dry run ``run_id`` as the plan of a ``mode`` run."""
@@ -330,11 +341,16 @@ class RunsMixin:
         people_sent: int | None = None,
         events_sent: int | None = None,
         problem: str | None = None,
+        objects_sent: int | None = None,
+        relationships_sent: int | None = None,
     ) -> RunRecord:
+        """Write the run's outcome and let its run lock go; the returned record is what every page and
+        the CLI show of the run (the Sync page's last line included)."""
         with self._tx():
             self._conn.execute(
                 "UPDATE runs SET status=?, ended_at=?, counts=?, failed=?, message=?, unreadable=?, audience=?,"
-                " withheld=?, withheld_reason=?, people_sent=?, events_sent=?, problem=? WHERE id=?",
+                " withheld=?, withheld_reason=?, people_sent=?, events_sent=?, problem=?, objects_sent=?,"
+                " relationships_sent=? WHERE id=?",
                 (
                     status.value,
                     self._clock(),
@@ -348,6 +364,8 @@ class RunsMixin:
                     people_sent,
                     events_sent,
                     problem,
+                    objects_sent,
+                    relationships_sent,
                     run_id,
                 ),
             )
@@ -504,6 +522,8 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         es,
         problem,
         plan_of,
+        objects_sent,
+        relationships_sent,
     ) = row
     try:
         parsed = json.loads(counts or "{}")
@@ -526,4 +546,6 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         events_sent=None if es is None else int(es),
         problem=None if problem is None else str(problem),
         plan_of=None if plan_of is None else str(plan_of),
+        objects_sent=None if objects_sent is None else int(objects_sent),
+        relationships_sent=None if relationships_sent is None else int(relationships_sent),
     )

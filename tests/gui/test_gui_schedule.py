@@ -19,11 +19,14 @@ from cio_desktop.config.paths import profile_data_dir
 from cio_desktop.config.profile import ScheduleKind, ScheduleSettings
 from cio_desktop.config.secrets import SecretKey
 from cio_desktop.gui.main_window import MainWindow
+from cio_desktop.gui.plan_dialog import PlanDialog
 from cio_desktop.gui.schedule_panel import SchedulePanel, add_scheduling
 from cio_desktop.gui.scheduling import Scheduling
 from cio_desktop.gui.tray import SystemTray, TraySignals
 from cio_desktop.sandbox import Sandbox
 from cio_desktop.schedule import install as system
+from cio_desktop.sync.plan import Plan, SourceStamp
+from cio_desktop.sync.summary import RunMode
 
 pytestmark = [
     pytest.mark.gui,
@@ -271,3 +274,25 @@ def test_the_real_tray_menu_shows_the_status_lines_and_forwards_its_commands(qtb
             action.trigger()
     with qtbot.waitSignal(tray.signals.open_window, timeout=1000):
         tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+
+
+def test_the_schedule_and_the_confirmation_name_runs_as_the_sync_pages_buttons_do(qtbot: Any, scheduled: Any) -> None:
+    window, _scheduling, _tray, _clock = scheduled()
+    buttons = {
+        mode: window.sync_page.mode_buttons[mode].text().replace("&", "")
+        for mode in (RunMode.INCREMENTAL, RunMode.FULL)
+    }
+    assert buttons == {RunMode.INCREMENTAL: "Sync changes", RunMode.FULL: "Full sync"}
+    panel = panel_of(window)
+    assert [(panel.what.itemText(i), panel.what.itemData(i)) for i in range(panel.what.count())] == [
+        ("Sync changes", False),
+        ("Full sync", True),
+    ]
+    assert panel.what.toolTip().startswith("Sync changes: ") and " Full sync: " in panel.what.toolTip()
+    for mode, name in buttons.items():
+        plan = Plan(
+            mode, 1, "site", "us", "users.jsonl", {}, {}, {}, SourceStamp("users.jsonl", (), None, "", None), 0.1
+        )
+        dialog = PlanDialog(window.ctx, plan, window)
+        assert dialog.windowTitle() == f"Confirm: {name}"
+        dialog.deleteLater()

@@ -413,3 +413,26 @@ def test_lookups_do_not_wait_for_a_sender_transaction_in_progress(tmp_path: Path
             threading.Thread(target=look).start()
             assert done.wait(5), "the lookup waited for the transaction"
         assert found["h1"][0].customer_id == "c1"
+
+
+def test_a_ledger_made_before_accepted_accounts_were_recorded_gains_them_on_open_without_a_new_version(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as led:
+        rid = led.start_run("full")
+        led.finish_run(rid, RunStatus.COMPLETED, counts={"object identify (new)": 3}, failed=0, people_sent=0)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            "ALTER TABLE runs DROP COLUMN objects_sent; ALTER TABLE runs DROP COLUMN relationships_sent;"
+        )
+    with Ledger(path) as led:
+        (old,) = led.runs()
+        assert old.counts == {"object identify (new)": 3}
+        assert old.objects_sent is None and old.relationships_sent is None, "older runs: accepted is not known"
+        rid = led.start_run("full")
+        done = led.finish_run(rid, RunStatus.CANCELLED, counts={}, failed=0, objects_sent=2, relationships_sent=4)
+        assert (done.objects_sent, done.relationships_sent) == (2, 4)
+        assert led.run(rid) == done
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

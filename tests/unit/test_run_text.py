@@ -43,7 +43,7 @@ def test_every_count_cell_of_a_plan_reads_as_planned() -> None:
 
 
 def test_a_run_that_sent_shows_plain_numbers_and_empty_account_cells_when_it_did_none() -> None:
-    cells = run_text.run_cells(_run("full", None, people_sent=70, failed=3))
+    cells = run_text.run_cells(_run("full", None, people_sent=70, failed=3, objects_sent=16, relationships_sent=54))
     assert (cells["mode"], cells["sent"], cells["failed"], cells["objects"]) == ("Full sync", "70", "3", "16")
     no_objects = _run("incremental", None, counts=MappingProxyType({"identify (new)": 1}), people_sent=1)
     assert run_text.run_cells(no_objects)["objects"] == "" and run_text.run_cells(no_objects)["mode"] == "Sync changes"
@@ -70,7 +70,9 @@ def test_a_plans_details_say_nothing_was_sent_and_what_it_would_have_done() -> N
     text = run_text.run_outcome_text(_run())
     assert text.startswith("Completed. Nothing was sent: would create 46 people in Customer.io; would update 27")
     assert run_text.run_outcome_text(_run(counts=MappingProxyType({}))) == "Completed. Nothing was sent."
-    assert run_text.run_outcome_text(_run("full", None)) == "Completed."
+    assert run_text.run_outcome_text(_run("full", None, counts=MappingProxyType({}))) == (
+        "Completed. Customer.io accepted 0 people and 0 events."
+    )
     failed = _run(status=RunStatus.FAILED, problem="source", message="The users file is gone.")
     assert run_text.run_outcome_text(failed) == (
         "Failed because reading Hull (or the export file) failed: The users file is gone. Nothing was sent."
@@ -109,3 +111,36 @@ def test_the_plan_printout_says_accounts_will_be_created_not_that_they_were() ->
         "account objects will be created in Customer.io": 16,
         "people will be related to their account": 54,
     }
+
+
+def test_a_cancelled_runs_account_cells_tooltip_and_details_say_what_customerio_accepted_not_what_it_decided() -> None:
+    run = _run(
+        "full",
+        None,
+        RunStatus.CANCELLED,
+        people_sent=73,
+        events_sent=0,
+        objects_sent=5,
+        relationships_sent=0,
+        message="Cancelled; the next run continues where this one stopped.",
+    )
+    cells = run_text.run_cells(run)
+    assert (cells["objects"], cells["relationships"]) == ("5", "0"), "16 and 54 were only decided"
+    accepted = "Customer.io accepted 73 people, 0 events, 5 account objects and 0 relationships."
+    tooltip = run_text.run_tooltip(run).splitlines()
+    assert tooltip[:2] == [accepted, "Decided before it stopped (not all of it reached Customer.io):"]
+    assert run_text.run_outcome_text(run) == f"Cancelled; the next run continues where this one stopped. {accepted}"
+
+
+def test_a_run_recorded_before_accepted_accounts_were_shows_a_dash_and_says_the_number_is_not_known() -> None:
+    old = _run("full", None, people_sent=73, events_sent=175)
+    cells = run_text.run_cells(old)
+    assert (cells["objects"], cells["relationships"]) == ("—", "—")
+    assert run_text.accepted_text(old) == (
+        "Customer.io accepted 73 people and 175 events. How many account objects and relationships"
+        " Customer.io accepted was not recorded for this run."
+    )
+    no_accounts = _run("full", None, counts=MappingProxyType({"identify (new)": 1}), people_sent=1, events_sent=None)
+    assert run_text.run_cells(no_accounts)["objects"] == "" and run_text.accepted_text(no_accounts) == (
+        "Customer.io accepted 1 person."
+    )
