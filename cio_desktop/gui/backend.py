@@ -445,7 +445,7 @@ def _summary_head(summary: RunSummary) -> str:
             f" {skipped:,} skipped. Nothing was sent."
         )
     objects = (
-        f", {summary.objects_sent:,} account objects and {summary.relationships_sent:,} relationships"
+        f", {summary.objects_sent:,} account objects, {summary.relationships_sent:,} relationships"
         if summary.objects_sent or summary.relationships_sent
         else ""
     )

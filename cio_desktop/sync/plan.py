@@ -198,9 +198,8 @@ class Plan:
 
     def lines(self) -> list[str]:
         """The plan as plain lines (the CLI's text and the confirmation's summary say the same)."""
-        mode = "full sync" if self.mode is not RunMode.INCREMENTAL else "sync of changes"
         out = [
-            f"Plan of a {mode} into Customer.io workspace {self.site_id or '(no site id)'} ({self.region})",
+            f"{plan_text(self.mode.value)} into Customer.io workspace {self.site_id or '(no site id)'} ({self.region})",
             f"from {self.source}; nothing has been sent.",
         ]
         for cat in Category:

@@ -71,7 +71,7 @@ def test_the_sync_sentence_counts_objects_and_relationships(qtbot, make_sandbox,
     summary = finished.args[1]
     assert summary.objects_sent == len(sb.cio.objects_detail()) > 0
     _, text = backend.summary_text(summary)
-    assert f"{summary.objects_sent:,} account objects and {summary.relationships_sent:,} relationships" in text
+    assert f"{summary.objects_sent:,} account objects, {summary.relationships_sent:,} relationships and" in text
 
 
 def test_history_counts_objects_and_relationships_per_run(qtbot, make_sandbox, make_window) -> None:

@@ -49,7 +49,7 @@ def test_a_cancelled_run_shows_the_account_objects_customerio_accepted_everywher
 
     # The Sync page's last line.
     _kind, line = backend.summary_text(summary)
-    assert line.startswith("Cancelled.") and f"Sent {people:,} people, 2 account objects and 0 relationships" in line
+    assert line.startswith("Cancelled.") and f"Sent {people:,} people, 2 account objects, 0 relationships and" in line
 
     # History: the row, its tooltip and the details line.
     window.show_page("History")
