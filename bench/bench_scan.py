@@ -33,20 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# The same seeded export as bench_file_sync.py (this folder is on sys.path when a bench script runs).
+from bench_file_sync import _generate
+
 WORKER_SETTINGS = (0, 1, 2, 4)
-
-
-def _generate(folder: Path, users: int) -> Path:
-    code = (
-        "import sys; from pathlib import Path; from cio_desktop.sandbox.data import FakeOrg;"
-        " from cio_desktop.sandbox.export import export_organization;"
-        " print(export_organization(FakeOrg(int(sys.argv[1]), seed=2026), Path(sys.argv[2]),"
-        " formats=('jsonl',), events=False)['jsonl'])"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(users), str(folder)], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    return Path(out.stdout.strip().splitlines()[-1])
 
 
 def child_scan(path: Path) -> dict[str, Any]:
