@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 
 from cio_desktop import __version__
@@ -66,6 +67,9 @@ class UsersPass:
         self.ctx = ctx
         # Fingerprints would not save a single send anything: it always maps and sends its person.
         self.ctx_fp = context_fingerprint(ctx) if state.mode is not RunMode.SINGLE else None
+        # Mapped attributes read from the user's account: an account changes without the user's
+        # updated_at changing, so their values are part of the fingerprint.
+        self._account_keys = tuple(dict.fromkeys(f.account_key for f in ctx.fields if f.account_key is not None))
         # Set by the run when accounts go out as objects: sees each page's people in Customer.io.
         self.objects: ObjectsStep | None = None
         # Members seen (Hull ids, customer ids) and changes to the anonymous users, written to the
@@ -260,7 +264,7 @@ class UsersPass:
         if self.ctx_fp is None:
             return None
         updated = user.get("updated_at")
-        if updated is None or isinstance(updated, bool):
+        if not _to_the_second(updated):
             return None
         ts = parse_date(updated)
         if ts is None or ts > now - FINGERPRINT_SETTLE_S:
@@ -275,7 +279,7 @@ class UsersPass:
         if self.ctx_fp is None:
             return False
         updated = user.get("updated_at")
-        if updated is None or isinstance(updated, bool):
+        if not _to_the_second(updated):  # also for fingerprints stored before this check existed
             return False
         return self._material_fp(user, updated) == stored
 
@@ -288,8 +292,12 @@ class UsersPass:
                 seg_text = ",".join(segments)
             except TypeError:  # odd input: the ids that are text
                 seg_text = ",".join(s for s in segments if isinstance(s, str))
-        material = f"{self.ctx_fp}|{updated}|{seg_text}".encode("utf-8", "surrogatepass")
-        return hashlib.blake2b(material, digest_size=8).hexdigest()
+        text = f"{self.ctx_fp}|{updated}|{seg_text}"
+        if self._account_keys:
+            account = user.get("account")
+            values = [account.get(k) for k in self._account_keys] if isinstance(account, dict) else None
+            text += f"|{values!r}"  # any value; a different order of an object's keys only maps again
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
     def _deletions(self, packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s
@@ -366,6 +374,21 @@ class UsersPass:
             self.sender.pack_person(packer, decision)
         self.sender.flush(packer)
         self.sender.drain()
+
+
+# Hours, minutes and seconds in an update time's text: a date alone, or a time to the minute, would let
+# two changes within that day or minute look the same to the fingerprint.
+_SECONDS = re.compile(r"\d:\d\d:\d\d")
+
+
+def _to_the_second(updated: object) -> bool:
+    """Whether ``updated`` (a user's ``updated_at``) tells changes apart to the second: epoch numbers
+    do, and text that holds a time with seconds."""
+    if isinstance(updated, bool) or updated is None:
+        return False
+    if isinstance(updated, int | float):
+        return True
+    return isinstance(updated, str) and (_SECONDS.search(updated) is not None or updated.strip().isdigit())
 
 
 def user_line(user: HullUser) -> str:

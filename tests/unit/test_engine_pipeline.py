@@ -519,3 +519,46 @@ def test_a_stored_fingerprint_is_recognised_without_reading_the_update_time_as_a
     users[2].update(traits_plan="pro", updated_at=time.time() - 3600)  # changed an hour ago: settled
     third = eng.run(RunMode.FULL)
     assert third.counts["identify (changed)"] == 1 and len(parsed) == 1
+
+
+def test_an_account_change_reaches_the_people_whose_attributes_come_from_it(ledger: Ledger) -> None:
+    """Hull does not touch a user's updated_at when their account changes: the fingerprint holds the
+    account values the mappings read, so a new account plan is sent, not skipped as unchanged."""
+    users = [{**make_user(i), "account": {"domain": f"co{i}.com", "plan": "pro"}} for i in range(3)]
+    source, track = FakeSource(users), FakeTrack()
+    mappings = (AttributeMapping("traits_plan", "plan"), AttributeMapping("account.plan", "account_plan"))
+    eng = engine(profile(mappings=mappings), source, ledger, track)
+    eng.run(RunMode.FULL)
+    assert eng.run(RunMode.FULL).counts == {"skip: unchanged": 3}
+    users[1]["account"] = {"domain": "co1.com", "plan": "enterprise"}  # the user's updated_at stays
+    track.batches.clear()
+    third = eng.run(RunMode.FULL)
+    assert third.counts == {"identify (changed)": 1, "skip: unchanged": 2}
+    assert [op["attributes"]["account_plan"] for op in track.ops] == ["enterprise"]
+
+
+@pytest.mark.parametrize("updated", ["2020-01-01", "2020-01-01T10:15Z", "2020-01-01 10:15", "1577873700.5"])
+def test_an_update_time_without_seconds_never_lets_a_person_be_skipped_unmapped(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, updated: str
+) -> None:
+    """Two changes within the same day or minute would carry the same update time: such people are
+    always mapped (and still found unchanged by their payload, without a request)."""
+    import cio_desktop.sync.run_users as users_module
+    from cio_desktop.sync.planner import plan_user as real_plan
+
+    users = [make_user(i) | {"updated_at": updated} for i in range(3)]
+    source, track = FakeSource(users), FakeTrack()
+    eng = engine(profile(), source, ledger, track)
+    eng.run(RunMode.FULL)
+    planned: list[str] = []
+
+    def counting(user: HullUser, *a: Any, **kw: Any) -> Any:
+        planned.append(user["id"])
+        return real_plan(user, *a, **kw)
+
+    monkeypatch.setattr(users_module, "plan_user", counting)
+    users[0]["traits_plan"] = "pro"  # changed within the same day/minute: same update time
+    track.batches.clear()
+    again = eng.run(RunMode.FULL)
+    assert len(planned) == 3
+    assert again.counts == {"identify (changed)": 1, "skip: unchanged": 2}
