@@ -37,6 +37,7 @@ class Run:
     def __init__(self, state: RunState) -> None:
         self.s = state
         self.sender = Sender(state)
+        state.accepted = lambda: (self.sender.people_sent, self.sender.events_sent)
 
     def execute(self, hull_id: str | None) -> RunSummary:
         s = self.s

@@ -318,12 +318,33 @@ class RunsMixin:
                 raise
         return run_id
 
-    def update_run(self, run_id: int, *, counts: Mapping[str, int], failed: int) -> None:
-        """Save the running counts (so an interrupted run still shows how far it got)."""
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        counts: Mapping[str, int],
+        failed: int,
+        people_sent: int | None = None,
+        events_sent: int | None = None,
+        objects_sent: int | None = None,
+        relationships_sent: int | None = None,
+    ) -> None:
+        """Save the running counts and what Customer.io accepted so far (so an interrupted run still
+        shows how far it got, and what it sent rather than what it planned). None keeps what is stored."""
         with self._tx():
             self._conn.execute(
-                "UPDATE runs SET counts=?, failed=? WHERE id=?",
-                (json.dumps(dict(counts), sort_keys=True), failed, run_id),
+                "UPDATE runs SET counts=?, failed=?, people_sent=COALESCE(?, people_sent),"
+                " events_sent=COALESCE(?, events_sent), objects_sent=COALESCE(?, objects_sent),"
+                " relationships_sent=COALESCE(?, relationships_sent) WHERE id=?",
+                (
+                    json.dumps(dict(counts), sort_keys=True),
+                    failed,
+                    people_sent,
+                    events_sent,
+                    objects_sent,
+                    relationships_sent,
+                    run_id,
+                ),
             )
 
     def finish_run(

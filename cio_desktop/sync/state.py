@@ -105,6 +105,8 @@ class RunState:
         self.objects_withheld = 0
         self.objects_withheld_message = ""
         self.event_ckpt: EventCheckpoint | None = None  # set by the events pass
+        # People and events Customer.io accepted so far (set by the run: its sender counts them).
+        self.accepted: Callable[[], tuple[int, int]] | None = None
         self._checkpoint_saved_at = float("-inf")
         self._counts_saved_at = float("-inf")
 
@@ -159,4 +161,14 @@ class RunState:
         if now - self._counts_saved_at < SAVE_EVERY_S:
             return
         self._counts_saved_at = now
-        self.ledger.update_run(self.run_id, counts=self.progress.counts, failed=self.progress.failed)
+        people, events = self.accepted() if self.accepted is not None else (None, None)
+        # What Customer.io accepted so far too: a run that is killed shows what it sent, not what it planned.
+        self.ledger.update_run(
+            self.run_id,
+            counts=self.progress.counts,
+            failed=self.progress.failed,
+            people_sent=people,
+            events_sent=events,
+            objects_sent=self.objects_sent,
+            relationships_sent=self.relationships_sent,
+        )

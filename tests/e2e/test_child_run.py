@@ -224,3 +224,41 @@ def test_a_killed_window_cancels_the_sync_it_started(sandbox: Sandbox, tmp_path:
         time.sleep(0.1)
     assert not pid_alive(child_pid), "the sync outlived the window that started it"
     assert _runs() == [("full", "cancelled")]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL of the sync's process is a POSIX test")
+def test_a_killed_run_shows_what_customer_io_accepted_not_what_it_planned(sandbox: Sandbox, tmp_path: Path) -> None:
+    from cio_desktop.sync.run_text import run_cells
+
+    sandbox.set_faults("cio_track", latency_ms=300)  # small batches, slowly: still sending at the kill
+    handoff = tmp_path / "request.pickle"
+    handoff.write_bytes(pickle.dumps(_request(sandbox, Task.RUN)))
+    code = (
+        "import pickle, sys\n"
+        "from cio_desktop.config.secrets import SecretStore\n"
+        "from cio_desktop.sync.factory import open_services\n"
+        "from cio_desktop.sync.summary import RunMode\n"
+        "request = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "secrets = SecretStore.in_memory()\n"
+        "for key, value in request.secrets.items():\n"
+        "    secrets.set(request.profile.name, key, value)\n"
+        "with open_services(request.profile, secrets) as services:\n"
+        "    print('started', flush=True)\n"
+        "    services.engine(batch_max_ops=10).run(RunMode.FULL)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen([sys.executable, "-c", code, str(handoff)], stdout=subprocess.PIPE, text=True, env=env) as p:
+        assert p.stdout is not None and p.stdout.readline().strip() == "started"
+        handoff.unlink()
+        deadline = time.monotonic() + 20
+        while not sandbox.cio_people() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.5)  # past the first save of the run's counts (every 2 s)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+    with Ledger.for_profile("Child") as ledger:  # opening it marks the killed run interrupted
+        [run] = ledger.runs()
+    assert run.status is RunStatus.INTERRUPTED
+    # Saved every 2 s while the run went: at most what Customer.io holds, never what was planned.
+    assert run.people_sent is not None and 0 < run.people_sent <= len(sandbox.cio_people())
+    assert run_cells(run)["sent"] == f"{run.people_sent:,}"
