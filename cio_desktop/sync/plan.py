@@ -33,7 +33,7 @@ from cio_desktop.sync.guard import DeletionApproval, WithheldReason
 from cio_desktop.sync.objects_step import OBJECTS_WITHHELD_PREFIX
 from cio_desktop.sync.plan_sample import SAMPLE_SIZE, SHOWN_PEOPLE, Customers, ExistingPerson, sample_existing
 from cio_desktop.sync.progress import Progress
-from cio_desktop.sync.run_people import CATEGORY_TEXT, Category
+from cio_desktop.sync.run_people import CATEGORY_TEXT, KEEP_RUN_PEOPLE_FOR_RUNS, Category
 from cio_desktop.sync.runs import RunStatus
 from cio_desktop.sync.summary import Problem, RunMode, RunSummary
 from cio_desktop.sync.words import label_text, plan_text
@@ -365,6 +365,18 @@ class PlanChanged:
         return f"Nothing was sent: {self.reason} since the plan was made. Planning again."
 
 
+def _list_gone(engine: SyncEngine, plan: Plan) -> str:
+    """Why the plan's list of people will not be there for the run to check its deletions against
+    ("" when it will): each run keeps the lists of the last few runs only, its own included."""
+    if plan.count(Category.DELETE) == 0:
+        return ""
+    newest = engine.ledger.runs(limit=1)
+    next_id = (newest[0].id if newest else plan.run_id) + 1
+    if plan.run_id > next_id - KEEP_RUN_PEOPLE_FOR_RUNS:
+        return ""
+    return "other plans or dry runs were made since, so the list of people this plan would delete is no longer kept"
+
+
 def run_planned(
     engine: SyncEngine,
     plan: Plan,
@@ -375,7 +387,7 @@ def run_planned(
 ) -> RunSummary | PlanChanged:
     """Run the sync ``plan`` describes, bounded by it (deletions at most the plan's), or refuse
     without sending when the source, the settings or the ledger changed since the plan."""
-    change = stamp_change(plan.stamp, source_stamp(engine))
+    change = stamp_change(plan.stamp, source_stamp(engine)) or _list_gone(engine, plan)
     if change:
         return PlanChanged(change)
     return engine.run(plan.mode, on_progress=on_progress, on_log=on_log, cancel=cancel, allow_deletions=plan.approval())

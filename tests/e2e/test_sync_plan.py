@@ -19,7 +19,7 @@ from cio_desktop.sandbox.export import export_organization
 from cio_desktop.sync.engine import RunMode
 from cio_desktop.sync.factory import open_services
 from cio_desktop.sync.plan import PlanChanged, compute_plan, run_planned
-from cio_desktop.sync.run_people import Category
+from cio_desktop.sync.run_people import KEEP_RUN_PEOPLE_FOR_RUNS, Category
 from cio_desktop.sync.runs import RunStatus
 from tests.e2e.test_deletion_safety import Cli, people_in_cio
 
@@ -163,6 +163,29 @@ def test_a_confirmed_plan_deletes_only_its_people_when_the_file_changed_unseen(
         assert [w.hull_id for w in services.ledger.withheld_deletions(outcome.run_id)] == [gone]
     assert people_in_cio(sandbox) == before - (planned - {back}), "only people the plan listed were deleted"
     assert gone in people_in_cio(sandbox)
+
+
+def test_a_plan_whose_list_is_no_longer_kept_is_planned_again(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Each run keeps the people lists of the last few runs only: after enough dry runs the confirmed
+    plan's list would be gone, and its deletions could not be checked against it. Planned again."""
+    exported = export_organization(sandbox, tmp_path / "export", formats=("jsonl",))
+    users = tmp_path / "users.jsonl"
+    lines = exported["jsonl"].read_bytes().splitlines(keepends=True)
+    users.write_bytes(b"".join(lines))
+    cli = Cli(sandbox, users, tmp_path)
+    assert cli.sync("--json")[0] == 0
+    before = people_in_cio(sandbox)
+    gone = set(sorted(before)[:2])
+    users.write_bytes(b"".join(line for line in lines if json.loads(line)["id"] not in gone))
+    with open_services(cli.profile, _secrets(sandbox, cli.profile.name)) as services:
+        plan = compute_plan(services.engine(), RunMode.FULL)
+        assert plan.deletions == 2
+        for _ in range(KEEP_RUN_PEOPLE_FOR_RUNS - 1):
+            services.engine().run(RunMode.DRY_RUN)
+        outcome = run_planned(services.engine(), plan)
+        assert isinstance(outcome, PlanChanged)
+        assert "the list of people this plan would delete is no longer kept" in outcome.message
+    assert sandbox.cio_deletions() == [] and people_in_cio(sandbox) == before
 
 
 def test_the_plans_events_are_the_events_the_run_sends(sandbox: Sandbox) -> None:
