@@ -56,6 +56,8 @@ class DeletionApproval:
     # From a plan the user confirmed (``from_run`` is the plan's dry run): never more than
     # ``max_count`` deletions, even where the guard's thresholds alone would let more go.
     planned: bool = False
+    # Also from a plan: how many account objects it showed deleted; the run deletes no more.
+    objects: int = 0
 
 
 @dataclass(frozen=True)

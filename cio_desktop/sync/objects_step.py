@@ -51,6 +51,7 @@ RELATIONSHIP_UNCHANGED = "relationship unchanged"
 RELATIONSHIP_WAITING = "relationship waiting: account not in Customer.io"
 # The run's sentence about object deletions the guard held back (the plan tells it from the people's).
 OBJECTS_WITHHELD_PREFIX = "Object deletions withheld: "
+OBJECT_DELETE_LABEL = "object delete (no member left)"
 
 
 @dataclass(slots=True)
@@ -193,6 +194,7 @@ class ObjectsStep:
                 full=True,
             )
         )
+        planned = s.approval.objects if s.approval is not None and s.approval.planned else None
         if s.withheld:
             # People's deletions were held back: those people are still in Customer.io, and the accounts
             # seen this run do not include theirs, so any of these objects may still have members.
@@ -200,10 +202,16 @@ class ObjectsStep:
                 f"{count:,} account objects would be deleted, but this run held back people's deletions and"
                 " those people may still belong to them; they go with the first run whose deletions go through"
             )
-        elif verdict.allowed:
-            why = ""
         elif verdict.reason is WithheldReason.INCOMPLETE_READ:
             why = f"{s.users_read.describe_loss()}; fix the file or run again"
+        elif planned is not None and count > planned:
+            # The plan bounds how many objects go, as it does people (it lists objects by count only).
+            why = (
+                f"{count:,} account objects would be deleted, more than the {planned:,} in the plan you confirmed;"
+                " plan again to see them"
+            )
+        elif verdict.allowed:
+            why = ""
         else:
             why = (
                 f"the deletion guard holds back deleting {count:,} of the {created:,} account objects this tool"
@@ -212,12 +220,12 @@ class ObjectsStep:
         if why:
             s.objects_withheld = count
             s.objects_withheld_message = f"{OBJECTS_WITHHELD_PREFIX}{why}."
-            s.progress.advance(count, label="withheld: object delete (no member left)")
+            s.progress.advance(count, label=f"withheld: {OBJECT_DELETE_LABEL}")
             s.say(s.objects_withheld_message)
             return
         packer: BatchPacker[_Tag] = BatchPacker(max_ops=s.e.batch_max_ops)
         for oid in list(s.ledger.objects_not_seen(self.type_id)):
-            s.progress.advance(1, label="object delete (no member left)")
+            s.progress.advance(1, label=OBJECT_DELETE_LABEL)
             if not s.dry:
                 self._add(packer, _Tag("delete", oid), [object_delete_operation(self.type_id, oid)])
         self._flush(packer)

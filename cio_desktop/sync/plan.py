@@ -30,7 +30,7 @@ from typing import Any
 from cio_desktop.config.profile import Region
 from cio_desktop.sync.engine import SyncEngine
 from cio_desktop.sync.guard import DeletionApproval, WithheldReason
-from cio_desktop.sync.objects_step import OBJECTS_WITHHELD_PREFIX
+from cio_desktop.sync.objects_step import OBJECT_DELETE_LABEL, OBJECTS_WITHHELD_PREFIX
 from cio_desktop.sync.plan_sample import SAMPLE_SIZE, SHOWN_PEOPLE, Customers, ExistingPerson, sample_existing
 from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run_people import CATEGORY_TEXT, KEEP_RUN_PEOPLE_FOR_RUNS, Category
@@ -164,7 +164,12 @@ class Plan:
     def approval(self) -> DeletionApproval:
         """The deletion guard's approval this plan carries once confirmed: only the people its dry
         run listed as deletions, at most as many as it showed."""
-        return DeletionApproval(self.deletions, from_run=self.run_id, planned=True)
+        return DeletionApproval(
+            self.deletions,
+            from_run=self.run_id,
+            planned=True,
+            objects=int(self.objects.get(OBJECT_DELETE_LABEL, 0)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -238,3 +238,30 @@ def test_object_deletions_wait_while_the_peoples_deletions_are_withheld(world: W
     assert summary.to_dict()["object_deletions_withheld"] == 2
     assert "Object deletions withheld: 2 account objects would be deleted" in summary.message
     assert set(world.objects()) == {"co0.com", "co1.com", "co2.com"} and world.sb.cio.object_deletions() == []
+
+
+def test_a_confirmed_plan_bounds_the_account_objects_deleted(world: World) -> None:
+    """The plan showed no object deletion; the file was rewritten unseen (same size and time) so one
+    account lost its last member: the planned run withholds that deletion instead of sending it."""
+    import os
+
+    from cio_desktop.sync.plan import PlanChanged, compute_plan, run_planned
+
+    w, sandbox = world, world.sb
+    rows = [user(n, account(n)) for n in range(3)]
+    w.write(rows)
+    w.sync()
+    assert set(w.objects()) == {"co0.com", "co1.com", "co2.com"}
+    with demo_services(sandbox, profile=w.profile) as services:
+        plan = compute_plan(services.engine(), RunMode.FULL)
+        assert not any(label.startswith("object delete") for label in plan.objects)
+        stat = w.path.stat()
+        rows[2] = {**user(2, account(0)), "updated_at": "2021-01-01T00:00:00Z"}  # co2.com loses its member
+        w.write(rows)
+        assert w.path.stat().st_size == stat.st_size
+        os.utime(w.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        outcome = run_planned(services.engine(), plan)
+        assert not isinstance(outcome, PlanChanged), "the stamp cannot tell"
+    assert sandbox.cio.object_deletions() == [], "the plan showed no object deletion"
+    assert "more than the 0 in the plan you confirmed" in outcome.message
+    assert set(w.objects()) == {"co0.com", "co1.com", "co2.com"}
