@@ -194,3 +194,28 @@ def test_a_refused_request_split_in_parts_counts_its_operations_once() -> None:
     tracker.answered(2)
     tracker.answered(2)
     assert tracker.sending == (4, 4, 3), "three requests answered, four operations settled"
+
+
+def test_no_tracker_estimate_beats_the_operations_truly_due_at_the_rate_limit() -> None:
+    # Whatever the mix of merges, moved relationships and plain sends, and however far the answers lag.
+    truth = {"merge (customerId changed)": 2, "relationship (moved to another account)": 2, "identify (new)": 1}
+    truth["skip: unchanged"] = 0
+    rng = random.Random(7)
+    for _ in range(300):
+        clock, seen = Clock(), list[Progress]()
+        rate = rng.choice([1.0, 10.0, 100.0])
+        tracker = ProgressTracker(seen.append, clock=clock, max_per_second=1e9, rate_limit=rate, max_per_request=100)
+        steps = [(rng.choice(list(truth)), rng.randint(1, 400)) for _step in range(rng.randint(1, 30))]
+        # Half the time the whole phase is read by the end: only what is due is left.
+        tracker.phase(Phase.USERS, total=sum(n for _, n in steps) * rng.choice([1, 3]))
+        decided = answered = 0
+        for label, n in steps:
+            clock.now += rng.uniform(0.1, 2.0)
+            settled = rng.randint(0, min(100, decided - answered))
+            tracker.answered(settled)
+            answered += settled
+            decided += n * truth[label]
+            tracker.advance(n, label=label)  # reports what the tracker knows now
+        eta, due = seen[-1].eta, decided - answered
+        if eta.state is EtaState.KNOWN and due:
+            assert eta.seconds is not None and eta.seconds >= math.ceil(due / 100) / rate - 1e-9
