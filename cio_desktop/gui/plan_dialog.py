@@ -1,7 +1,8 @@
 """The confirmation before a sync: what it will do, from its plan, and the user's go-ahead.
 
 Shown by the Sync page once a plan is made (on a worker): the workspace, how many people will be
-created, updated, left unchanged, skipped (by reason) and deleted, and the events. Each number opens
+created, updated, merged (their customerId changed), left unchanged, skipped (by reason) and deleted,
+and the events. Each number opens
 the people behind it. Confirming is also the deletion guard's approval of exactly the deletions shown
 (:meth:`~cio_desktop.sync.plan.Plan.approval`); refusing sends nothing.
 
@@ -25,7 +26,7 @@ from cio_desktop.gui.context import AppContext
 from cio_desktop.gui.run_people_view import PeopleDialog
 from cio_desktop.gui.status import ErrorKind
 from cio_desktop.gui.widgets import StatusLine
-from cio_desktop.sync.plan import FIRST_SYNC_NOTE, Plan
+from cio_desktop.sync.plan import FIRST_SYNC_NOTE, MERGE_LABEL, MERGED_TEXT, Plan
 from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.words import label_text, mode_text
 
@@ -65,25 +66,21 @@ class PlanDialog(QDialog):
         grid = QGridLayout()
         grid.setHorizontalSpacing(12)
         self.count_buttons: dict[Category, QPushButton] = {}
+        self.merged_button: QPushButton | None = None
         row = 0
         for category, text in ROWS:
             n = plan.count(category)
             if category is Category.WITHHELD and not n:
                 continue
-            button = QPushButton(f"{n:,}")
-            button.setFlat(True)
-            button.setEnabled(bool(n))
-            if n:  # looks like what it does: opens the list
-                button.setStyleSheet("QPushButton { color: palette(link); text-decoration: underline; }")
-            button.setAccessibleName(f"{n:,} {_people(n)} {text}: show them")
-            button.setToolTip(f"List these {_people(n)}: search them, export them to CSV")
+            button = self._count_row(grid, row, n, text)
             button.clicked.connect(lambda _c=False, c=category, t=text: self.show_people(c, t))
-            grid.addWidget(button, row, 0)
-            label = QLabel(f"{_people(n)} {text}")
-            label.setToolTip(f"Click the number to list these {_people(n)}, search them and export them to CSV.")
-            grid.addWidget(label, row, 1)
             self.count_buttons[category] = button
             row += 1
+            if category is Category.UPDATE and plan.merged:
+                # Merges are listed under their decision: the run's list keeps them with the updates.
+                self.merged_button = self._count_row(grid, row, plan.merged, MERGED_TEXT)
+                self.merged_button.clicked.connect(self.show_merged)
+                row += 1
             if category is Category.SKIP:
                 for reason, k in sorted(plan.skipped.items(), key=lambda kv: -kv[1]):
                     detail = QLabel(f"    {k:,} {label_text(reason)}")
@@ -125,9 +122,25 @@ class PlanDialog(QDialog):
         layout.addWidget(buttons)
         self.people_dialog: PeopleDialog | None = None
 
+    def _count_row(self, grid: QGridLayout, row: int, n: int, text: str) -> QPushButton:
+        """A number that opens the list of its people, and what they are."""
+        button = QPushButton(f"{n:,}")
+        button.setFlat(True)
+        button.setEnabled(bool(n))
+        if n:  # looks like what it does: opens the list
+            button.setStyleSheet("QPushButton { color: palette(link); text-decoration: underline; }")
+        button.setAccessibleName(f"{n:,} {_people(n)} {text}: show them")
+        button.setToolTip(f"List these {_people(n)}: search them, export them to CSV")
+        grid.addWidget(button, row, 0)
+        label = QLabel(f"{_people(n)} {text}")
+        label.setWordWrap(True)  # the merge line is long: wrapped, not cut
+        label.setToolTip(f"Click the number to list these {_people(n)}, search them and export them to CSV.")
+        grid.addWidget(label, row, 1)
+        return button
+
     def _send_text(self) -> str:
         p = self.plan
-        sends = p.count(Category.CREATE) + p.count(Category.UPDATE)
+        sends = p.count(Category.CREATE) + p.count(Category.UPDATE) + p.merged
         parts = [f"send {sends:,} {_people(sends)}"] if sends else []
         if p.deletions:
             parts.append(f"delete {p.deletions:,}")
@@ -136,7 +149,17 @@ class PlanDialog(QDialog):
     def show_people(self, category: Category, text: str) -> None:
         n = self.plan.count(category)
         title = f"{n:,} {_people(n)} {text}"
+        if category is Category.UPDATE and self.plan.merged:
+            title += f", listed with the {self.plan.merged:,} to be merged"
         self.people_dialog = PeopleDialog(self.ctx, self.plan.run_id, self.plan.categories(category), title, self)
+        self.people_dialog.open()
+
+    def show_merged(self) -> None:
+        """The people to be merged: the updates' list, searched for the merge decision."""
+        n = self.plan.merged
+        title = f"{n:,} {_people(n)} {MERGED_TEXT}"
+        self.people_dialog = PeopleDialog(self.ctx, self.plan.run_id, (Category.UPDATE,), title, self)
+        self.people_dialog.view.search.setText(MERGE_LABEL)
         self.people_dialog.open()
 
     def confirm(self) -> None:

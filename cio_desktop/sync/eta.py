@@ -5,9 +5,13 @@ for Customer.io, whose Track API takes at most ``rate_limit`` requests per secon
 setting, which the client respects). So the time left is the longest of
 
 - reading what is left of the phase at the current reading rate;
-- sending what is left (the people still to read who will need a request, at the share seen so far,
-  plus those decided but not sent yet) at the rate requests went out so far;
+- sending what is left (the operations the people still to read will need, at the share seen so far,
+  plus those decided but not answered yet) at the rate Customer.io answered them so far;
 - the same requests at the rate limit: no estimate is ever shorter than requests left / rate limit.
+
+Both sides count operations, not people: a merge is two (identify, then merge), a relationship moved
+to another account two (remove, add). An operation counts as sent once Customer.io answered its
+request (accepted or not): a request queued, throttled or being retried has not gone yet.
 
 Until a phase has run a few seconds and a few batches went out (when it sends anything), the rates
 say little: the estimate is "estimating…". A dry run sends nothing, so reading alone sets its time.
@@ -33,9 +37,20 @@ MIN_REQUESTS = 3
 _SENDING = ("identify", "merge", "delete", "event (", "object identify", "object delete", "relationship (")
 
 
+# Decisions that take two operations each (see the module docstring).
+_TWO_OPERATIONS = ("merge", "relationship (moved")
+
+
 def sends(label: str) -> bool:
     """Whether people or events counted under ``label`` are sent to Customer.io."""
     return label.startswith(_SENDING)
+
+
+def operations(label: str) -> int:
+    """How many operations one decision counted under ``label`` sends (0: it sends nothing)."""
+    if not sends(label):
+        return 0
+    return 2 if label.startswith(_TWO_OPERATIONS) else 1
 
 
 class EtaState(StrEnum):
@@ -48,7 +63,7 @@ class EtaState(StrEnum):
 @dataclass(frozen=True)
 class EtaInput:
     """What the estimate looks at, all of the current phase. ``to_send``: operations decided that go
-    out in requests; ``sent`` and ``requests``: operations and requests that went out;
+    out in requests; ``sent`` and ``requests``: operations and requests Customer.io answered;
     ``rate_limit``: requests per second the run may send (None when it sends nothing: a dry run);
     ``max_per_request``: the most operations one request carries; ``expected``: the phase's likely size
     when ``total`` is unknown."""
@@ -110,7 +125,7 @@ def estimate_eta(i: EtaInput) -> Eta:
         # All that is left fits in one request: reading sets the time, the rate limit the least.
         floor = 1.0 / i.rate_limit
         return Eta(EtaState.KNOWN, max(read_s, floor), rate_limited=floor > read_s)
-    per_request = max(1.0, i.sent / i.requests)
+    per_request = min(float(i.max_per_request), max(1.0, i.sent / i.requests))
     floor = math.ceil(ops_left / per_request) / i.rate_limit
     send_s = ops_left / (i.sent / i.in_phase_s)
     seconds = max(read_s, send_s, floor)
@@ -164,5 +179,6 @@ __all__ = [
     "estimate_eta",
     "eta_text",
     "format_seconds",
+    "operations",
     "sends",
 ]

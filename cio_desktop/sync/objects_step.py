@@ -159,7 +159,9 @@ class ObjectsStep:
             waiting = new_oid is not None and not self._object_in_customerio(new_oid)
             change = RelationshipChange(cid, old_oid, None if waiting else new_oid)
             if waiting:
-                s.progress.advance(1, label=RELATIONSHIP_WAITING)
+                # It still removes the old relationship when there is one (one operation to send).
+                removes = old_oid is not None and old_oid != new_oid
+                s.progress.advance(1, label=RELATIONSHIP_WAITING, sending=int(removes))
                 if old_oid is None or old_oid == new_oid:
                     continue
             else:
@@ -249,7 +251,6 @@ class ObjectsStep:
             return
         try:
             result = track.batch(batch.operations, cancel=s.cancel, body=batch.body)
-            s.progress.sent(len(batch))  # the time left is measured on what went out
             answers = []
             for i, (tag, _op) in enumerate(batch.items):
                 # A 200 answers nothing per operation: every one was accepted.
@@ -257,7 +258,9 @@ class ObjectsStep:
                 answers.append((tag, r is None or r.ok, "" if r is None else r.message or r.reason))
         except RejectedError as exc:
             if len(batch) > 1:
-                # Customer.io refused the whole request: find the operation it refuses, one by one.
+                # Customer.io refused the whole request: find the operation it refuses, one by one (their
+                # answers settle its operations, not this one).
+                s.progress.answered(0)
                 for tag, op in batch.items:
                     single: BatchPacker[_Tag] = BatchPacker(max_ops=1)
                     one = single.add(op, tag) or single.flush()
@@ -267,6 +270,7 @@ class ObjectsStep:
             answers = [(batch.items[0][0], False, str(exc))]
         with s.lock:
             s.object_requests += 1
+        s.progress.answered(len(batch))  # the time left counts a request once answered
         self._record(answers)
 
     def _record(self, answers: list[tuple[_Tag, bool, str]]) -> None:

@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 _OBJECT_LABELS = ("object ", "relationship ", "withheld: object")
 
 
+# A merge is stored as an update (a run sends the new person's data too) under this decision label; the
+# plan shows merges on a line of their own because the old Customer.io profile goes away.
+MERGE_LABEL = "merge (customerId changed)"
+MERGED_TEXT = "will be merged (their customerId changed: the old profile is folded into the new one)"
+
+
 FIRST_SYNC_NOTE = (
     "First sync of this profile: people the workspace already holds under the same id are updated, not"
     " duplicated (counted here as created), and attributes they have that are not mapped stay as they are."
@@ -117,7 +123,8 @@ def stamp_change(old: SourceStamp, new: SourceStamp) -> str:
 class Plan:
     """What a run of ``mode`` will do. ``people`` counts per :class:`Category` (deletions the guard
     would withhold but the user may approve are in DELETE; ``guard_note`` says what the guard thought);
-    ``skipped`` and ``events`` count per decision label; ``run_id`` is the dry run listing the people."""
+    ``skipped`` and ``events`` count per decision label; ``run_id`` is the dry run listing the people;
+    ``merged``: people whose customerId changed, counted apart from UPDATE (where the run lists them)."""
 
     mode: RunMode
     run_id: int
@@ -140,6 +147,7 @@ class Plan:
     existing: tuple[ExistingPerson, ...] = ()
     # Accounts as objects: object and relationship operations per decision label (empty when off).
     objects: Mapping[str, int] = field(default_factory=dict)
+    merged: int = 0
 
     def count(self, category: Category) -> int:
         return int(self.people.get(category, 0))
@@ -151,8 +159,10 @@ class Plan:
     @property
     def sends_anything(self) -> bool:
         sent = (Category.CREATE, Category.UPDATE, Category.DELETE)
-        return any(self.count(c) for c in sent) or any(
-            n for label, n in self.events.items() if label in ("event (sent)", "event (anonymous)")
+        return (
+            bool(self.merged)
+            or any(self.count(c) for c in sent)
+            or any(n for label, n in self.events.items() if label in ("event (sent)", "event (anonymous)"))
         )
 
     def categories(self, category: Category) -> tuple[Category, ...]:
@@ -178,7 +188,7 @@ class Plan:
             "plan_run_id": self.run_id,
             "workspace": {"site_id": self.site_id, "region": self.region},
             "source": self.source,
-            "people": {c.value: self.count(c) for c in Category},
+            "people": {**{c.value: self.count(c) for c in Category}, "merge": self.merged},
             "skipped_by_reason": {label_text(k): v for k, v in sorted(self.skipped.items())},
             "events": {label_text(k): v for k, v in sorted(self.events.items())},
             "objects": {label_text(k, planned=True): v for k, v in sorted(self.objects.items())},
@@ -220,6 +230,8 @@ class Plan:
                 )
             )
             out.append(f"  {self.count(cat):>10,} {'person' if self.count(cat) == 1 else 'people'} {what}")
+            if cat is Category.UPDATE and self.merged:
+                out.append(f"  {self.merged:>10,} {'person' if self.merged == 1 else 'people'} {MERGED_TEXT}")
             if cat is Category.SKIP:
                 for label, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]):
                     out.append(f"  {'':>10}   {n:,} {label_text(label)}")
@@ -339,6 +351,9 @@ def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: So
             else f"{summary.objects_withheld:,} account object deletions would be withheld."
         )
     first_sync = ledger.people_count(active_only=False) == 0 and bool(people.get(Category.CREATE))
+    merged = ledger.run_people_reasons(summary.run_id, Category.UPDATE).get(MERGE_LABEL, 0)
+    if merged:
+        people[Category.UPDATE] -= merged
     return Plan(
         mode=mode,
         run_id=summary.run_id,
@@ -356,6 +371,7 @@ def _plan_from(engine: SyncEngine, mode: RunMode, summary: RunSummary, stamp: So
         warnings=tuple(warnings),
         unreadable=summary.bad_rows,
         first_sync=first_sync,
+        merged=merged,
     )
 
 
@@ -399,6 +415,8 @@ def run_planned(
 
 
 __all__ = [
+    "MERGED_TEXT",
+    "MERGE_LABEL",
     "Plan",
     "PlanChanged",
     "PlanError",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from cio_desktop.sync.eta import ESTIMATING, Eta, EtaInput, estimate_eta, sends
+from cio_desktop.sync.eta import ESTIMATING, Eta, EtaInput, estimate_eta, operations
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Progress:
     failed: int = 0
     message: str = ""
     eta: Eta = ESTIMATING
-    # Requests that went out in this phase (what the estimate's sending rate is measured on).
+    # Requests Customer.io answered in this phase (what the estimate's sending rate is measured on).
     requests: int = 0
     # The phase's likely size when ``total`` is unknown (the objects step: what the users pass noted).
     expected: int | None = None
@@ -101,7 +101,8 @@ class ProgressTracker:
         self._samples: deque[tuple[float, int]] = deque()
         self._rate_limit = rate_limit
         self._max_per_request = max_per_request
-        # Of the current phase: when it started, operations decided that go out, and what went out.
+        # Of the current phase: when it started, operations decided that go out, and the operations and
+        # requests Customer.io answered.
         self._phase_started = self._clock()
         self._to_send = 0
         self._sent = 0
@@ -125,21 +126,26 @@ class ProgressTracker:
             self._to_send = self._sent = self._requests = 0
         self._emit(force=True)
 
-    def advance(self, n: int = 1, *, label: str | None = None) -> None:
-        """``n`` more items handled in the current phase; ``label`` counts them under a decision."""
+    def advance(self, n: int = 1, *, label: str | None = None, sending: int | None = None) -> None:
+        """``n`` more items handled in the current phase; ``label`` counts them under a decision.
+        ``sending``: the operations they send, when not what their label sends (eta.operations)."""
         with self._lock:
             self._done += n
             if label is not None:
                 self._counts[label] = self._counts.get(label, 0) + n
-                if sends(label):
-                    self._to_send += n
+            if sending is not None:
+                self._to_send += sending
+            elif label is not None:
+                self._to_send += n * operations(label)
         self._emit(force=False)
 
-    def sent(self, operations: int) -> None:
-        """A request carrying ``operations`` went out to Customer.io (sender threads)."""
+    def answered(self, settled: int) -> None:
+        """Customer.io answered a request (accepted or refused): ``settled`` operations of those decided are
+        now settled (0 for a refused request that is split and sent again in parts). Called once per
+        request, after its answer, from the sender threads."""
         with self._lock:
             self._requests += 1
-            self._sent += operations
+            self._sent += settled
 
     def fail(self, n: int = 1) -> None:
         with self._lock:
@@ -156,6 +162,12 @@ class ProgressTracker:
     def failed(self) -> int:
         with self._lock:
             return self._failed
+
+    @property
+    def sending(self) -> tuple[int, int, int]:
+        """Of the current phase: operations decided that go out, operations and requests answered."""
+        with self._lock:
+            return self._to_send, self._sent, self._requests
 
     # ------------------------------------------------------------------ internals
     def _snapshot_locked(self, now: float) -> Progress:

@@ -92,7 +92,8 @@ class RunPerson:
         """The decision in words, with what happened to it ("not sent: this person has no email")."""
         if self.category in _NOT_SENT:
             return f"{_NOT_SENT[self.category]}: {self.reason or CATEGORY_TEXT[self.category]}"
-        what = CATEGORY_TEXT[self.category]
+        # A merge is listed with the updates, but its old profile goes away: say so.
+        what = "merged" if self.decision.startswith("merge") else CATEGORY_TEXT[self.category]
         if dry:
             return f"would be {what}"
         return what if self.sent else f"not {what} (not sent: the run stopped first, or Customer.io refused)"

@@ -223,13 +223,14 @@ class Sender:
         try:
             with self.lock:
                 self.requests += 1
-            self.s.progress.sent(len(ops))  # the time left is measured on what went out
             # The packer already encoded the request: sending its bytes saves encoding every op again.
             result = track.batch(ops, cancel=self.s.cancel, body=body)
         except RejectedError as exc:
             groups = _entry_groups(items)
             if len(groups) > 1:
-                # The whole request was refused: split it to find the operation(s) at fault.
+                # The whole request was refused: split it to find the operation(s) at fault. Its operations
+                # are settled by the answers to the halves, not this one.
+                self.s.progress.answered(0)
                 half = len(groups) // 2
                 self._send_batch([it for g in groups[:half] for it in g])
                 self._send_batch([it for g in groups[half:] for it in g])
@@ -249,7 +250,6 @@ class Sender:
         try:
             with self.lock:
                 self.requests += 1
-            self.s.progress.sent(1)
             track.track_anonymous(
                 str(body.get("anonymous_id") or ""),
                 str(body.get("name")),
@@ -290,6 +290,8 @@ class Sender:
     # ------------------------------------------------------------------ recording (sender threads)
     def _record(self, items: list[Item], result: BatchResult | None, *, failure: tuple[str, str] | None = None) -> None:
         results = classify(items, result, failure)
+        # The time left counts a request once answered; a merge whose first step failed never sends its merge.
+        self.s.progress.answered(len(items) + sum(len(f.entry.followup) for f in results.failed))
         self._write(results)
         if results.merges:
             self._send_merges(results.merges)

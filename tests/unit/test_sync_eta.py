@@ -7,7 +7,7 @@ import math
 import random
 from typing import Any
 
-from cio_desktop.sync.eta import Eta, EtaInput, EtaState, estimate_eta, eta_text, sends
+from cio_desktop.sync.eta import Eta, EtaInput, EtaState, estimate_eta, eta_text, operations, sends
 from cio_desktop.sync.progress import Phase, Progress, ProgressTracker
 
 
@@ -120,7 +120,7 @@ def test_the_tracker_measures_each_phase_and_bounds_its_estimate_by_the_rate_lim
     tracker.phase(Phase.USERS, total=100_000)
     for _ in range(10):  # 10 s: 2,000 read per second, all to send, but 1 request of 1,000 per second
         clock.now += 1.0
-        tracker.sent(1000)
+        tracker.answered(1000)
         tracker.advance(2000, label="identify (new)")
     p = seen[-1]
     assert p.requests == 10 and p.eta.state is EtaState.KNOWN
@@ -147,7 +147,7 @@ def test_the_tracker_estimates_a_step_of_unknown_size_by_its_expected_size_witho
     tracker.phase(Phase.OBJECTS, expected=2000)
     for _ in range(6):  # 6 s: 100 accounts a second, each sent in a request of 100
         clock.now += 1.0
-        tracker.sent(100)
+        tracker.answered(100)
         tracker.advance(100, label="object identify (new)")
     p = seen[-1]
     assert p.total is None and p.fraction is None, "the bar does not pretend to know the size"
@@ -156,3 +156,66 @@ def test_the_tracker_estimates_a_step_of_unknown_size_by_its_expected_size_witho
     clock.now += 1.0
     tracker.phase(Phase.EVENTS)
     assert seen[-1].eta.state is EtaState.UNKNOWN_SIZE and seen[-1].eta.sending
+
+
+def test_a_merge_counts_two_operations_and_a_moved_relationship_two() -> None:
+    assert operations("merge (customerId changed)") == 2
+    assert operations("relationship (moved to another account)") == 2
+    assert operations("identify (changed)") == operations("relationship (added)") == operations("event (sent)") == 1
+    assert operations("skip: unchanged") == operations("relationship waiting: account not in Customer.io") == 0
+
+
+def test_merges_still_due_are_never_estimated_faster_than_the_rate_limit_allows() -> None:
+    # The reported case: 1,000 merges read, 1,000 of their 2,000 operations answered in 10 requests of
+    # 100, 1 request per second: 1,000 operations are still due, 10 requests, so 10 s, not "about 0 s".
+    e = estimate_eta(EtaInput("users", 1000, 1000, 10.0, 100.0, 2000, 1000, 10, rate_limit=1.0, max_per_request=100))
+    assert e.state is EtaState.KNOWN and e.seconds == 10.0 and e.rate_limited
+
+
+def test_the_tracker_counts_a_merge_as_the_two_operations_it_sends() -> None:
+    clock, seen = Clock(), list[Progress]()
+    tracker = ProgressTracker(seen.append, clock=clock, rate_limit=1.0, max_per_request=100)
+    tracker.phase(Phase.USERS, total=1000)
+    for _ in range(10):  # 100 merges read a second; each second one request of 100 operations answered
+        clock.now += 2.0
+        tracker.answered(100)
+        tracker.advance(100, label="merge (customerId changed)")
+    assert tracker.sending == (2000, 1000, 10)
+    p = seen[-1]
+    assert p.done == 1000 and p.eta.state is EtaState.KNOWN
+    assert p.eta.seconds is not None and p.eta.seconds >= 10.0, "1,000 operations due: 10 requests at 1 a second"
+
+
+def test_a_refused_request_split_in_parts_counts_its_operations_once() -> None:
+    tracker = ProgressTracker(None, rate_limit=10.0)
+    tracker.phase(Phase.USERS, total=4)
+    tracker.advance(4, label="identify (new)")
+    tracker.answered(0)  # 400 on the whole request: split in two
+    tracker.answered(2)
+    tracker.answered(2)
+    assert tracker.sending == (4, 4, 3), "three requests answered, four operations settled"
+
+
+def test_no_tracker_estimate_beats_the_operations_truly_due_at_the_rate_limit() -> None:
+    # Whatever the mix of merges, moved relationships and plain sends, and however far the answers lag.
+    truth = {"merge (customerId changed)": 2, "relationship (moved to another account)": 2, "identify (new)": 1}
+    truth["skip: unchanged"] = 0
+    rng = random.Random(7)
+    for _ in range(300):
+        clock, seen = Clock(), list[Progress]()
+        rate = rng.choice([1.0, 10.0, 100.0])
+        tracker = ProgressTracker(seen.append, clock=clock, max_per_second=1e9, rate_limit=rate, max_per_request=100)
+        steps = [(rng.choice(list(truth)), rng.randint(1, 400)) for _step in range(rng.randint(1, 30))]
+        # Half the time the whole phase is read by the end: only what is due is left.
+        tracker.phase(Phase.USERS, total=sum(n for _, n in steps) * rng.choice([1, 3]))
+        decided = answered = 0
+        for label, n in steps:
+            clock.now += rng.uniform(0.1, 2.0)
+            settled = rng.randint(0, min(100, decided - answered))
+            tracker.answered(settled)
+            answered += settled
+            decided += n * truth[label]
+            tracker.advance(n, label=label)  # reports what the tracker knows now
+        eta, due = seen[-1].eta, decided - answered
+        if eta.state is EtaState.KNOWN and due:
+            assert eta.seconds is not None and eta.seconds >= math.ceil(due / 100) / rate - 1e-9

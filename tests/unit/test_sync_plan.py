@@ -11,8 +11,9 @@ import pytest
 
 from cio_desktop.sync.engine import RunMode
 from cio_desktop.sync.ledger import Ledger, RunStatus
-from cio_desktop.sync.plan import PlanChanged, compute_plan, run_planned, source_stamp, stamp_change
-from cio_desktop.sync.run_people import Category
+from cio_desktop.sync.model import Action, Decision, Reason
+from cio_desktop.sync.plan import MERGE_LABEL, PlanChanged, compute_plan, run_planned, source_stamp, stamp_change
+from cio_desktop.sync.run_people import Category, category_of
 from tests.unit.test_engine_pipeline import OTHER, FakeSource, FakeTrack, _cid, engine, hid, make_user, profile
 
 
@@ -212,3 +213,34 @@ def test_a_ledger_from_before_plans_were_named_gains_the_column_and_keeps_its_ru
         plan = compute_plan(engine(profile(), source, led, None))
         record = led.run(plan.run_id)
         assert record is not None and record.plan_of == "full"
+
+
+def test_people_whose_customer_id_changed_are_counted_as_merged_not_updated(ledger: Ledger) -> None:
+    source, track = _synced(ledger)
+    for i in (4, 5):
+        source.users[i].update(external_id=f"new-{i}", updated_at=2000.0)
+    source.users[6].update(traits_plan="pro", updated_at=2000.0)
+    plan = compute_plan(engine(profile(cio_site_id="site42"), source, ledger, None))
+    assert track.batches == [], "a plan sends nothing"
+    assert plan.merged == 2 and plan.count(Category.UPDATE) == 1 and plan.sends_anything
+    text = "\n".join(plan.lines())
+    assert "1 person will be updated" in text
+    assert "2 people will be merged (their customerId changed: the old profile is folded into the new one)" in text
+    people = plan.to_dict()["people"]
+    assert people["merge"] == 2 and people["update"] == 1
+    # The run's list keeps them with the updates, under the merge decision (what the dialog lists).
+    listed = ledger.iter_run_people(plan.run_id, category=Category.UPDATE, search=MERGE_LABEL)
+    assert sorted(p.customer_id for p in listed) == ["new-4", "new-5"]
+
+
+def test_a_plan_without_merges_has_no_merge_line(ledger: Ledger) -> None:
+    source, _track = _synced(ledger)
+    source.users[6].update(traits_plan="pro", updated_at=2000.0)
+    plan = compute_plan(engine(profile(), source, ledger, None))
+    assert plan.merged == 0 and not any("merged" in line for line in plan.lines())
+    assert plan.to_dict()["people"]["merge"] == 0
+
+
+def test_the_merge_label_is_the_one_runs_decide_under() -> None:
+    merge = Decision("h", "new", Action.MERGE, Reason.CUSTOMER_ID_CHANGED)
+    assert merge.label == MERGE_LABEL and category_of(merge) is Category.UPDATE
