@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,16 +41,35 @@ def _secrets(sandbox: Sandbox, name: str) -> SecretStore:
     return secrets
 
 
-def test_sync_plan_prints_the_plan_and_sends_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+@dataclass
+class Synced:
+    """An export file the sandbox's organization was synced from once, and the people it put in Customer.io."""
+
+    users: Path
+    lines: list[bytes]
+    cli: Cli
+    before: set[str]
+
+    def write_without(self, hull_ids: set[str]) -> None:
+        """Rewrite the export without these users (they left the segments)."""
+        self.users.write_bytes(b"".join(line for line in self.lines if json.loads(line)["id"] not in hull_ids))
+
+
+def _synced(sandbox: Sandbox, tmp_path: Path) -> Synced:
     exported = export_organization(sandbox, tmp_path / "export", formats=("jsonl",))
     users = tmp_path / "users.jsonl"
     lines = exported["jsonl"].read_bytes().splitlines(keepends=True)
     users.write_bytes(b"".join(lines))
     cli = Cli(sandbox, users, tmp_path)
     assert cli.sync("--json")[0] == 0
-    before = people_in_cio(sandbox)
+    return Synced(users, lines, cli, people_in_cio(sandbox))
+
+
+def test_sync_plan_prints_the_plan_and_sends_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    w = _synced(sandbox, tmp_path)
+    cli, before = w.cli, w.before
     gone = set(sorted(before)[:40])
-    users.write_bytes(b"".join(line for line in lines if json.loads(line)["id"] not in gone))
+    w.write_without(gone)
     requests_before = sandbox.cio_request_count()
 
     code, plan, _ = cli.sync("--plan", "--json")
@@ -96,15 +116,10 @@ def _history(cli: Cli, *args: str) -> str:
 def test_a_confirmed_plan_is_what_the_run_does_and_a_changed_file_is_planned_again(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    exported = export_organization(sandbox, tmp_path / "export", formats=("jsonl",))
-    users = tmp_path / "users.jsonl"
-    lines = exported["jsonl"].read_bytes().splitlines(keepends=True)
-    users.write_bytes(b"".join(lines))
-    cli = Cli(sandbox, users, tmp_path)
-    assert cli.sync("--json")[0] == 0
-    before = people_in_cio(sandbox)
+    w = _synced(sandbox, tmp_path)
+    cli, before = w.cli, w.before
     gone = set(sorted(before)[:30])
-    users.write_bytes(b"".join(line for line in lines if json.loads(line)["id"] not in gone))
+    w.write_without(gone)
     with open_services(cli.profile, _secrets(sandbox, cli.profile.name)) as services:
         plan = compute_plan(services.engine(), RunMode.FULL)
         assert plan.deletions == 30 and plan.region == "US"
@@ -114,7 +129,7 @@ def test_a_confirmed_plan_is_what_the_run_does_and_a_changed_file_is_planned_aga
         assert listed == gone
 
         more = set(sorted(before)[:31])  # the export is rewritten after the plan: one more left
-        users.write_bytes(b"".join(line for line in lines if json.loads(line)["id"] not in more))
+        w.write_without(more)
         outcome = run_planned(services.engine(), plan)
         assert isinstance(outcome, PlanChanged) and "users.jsonl changed" in outcome.message
         assert sandbox.cio_deletions() == [], "a stale plan sends nothing"
@@ -130,17 +145,12 @@ def test_a_confirmed_plan_is_what_the_run_does_and_a_changed_file_is_planned_aga
 def test_a_confirmed_plan_deletes_only_its_people_when_the_file_changed_unseen(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    exported = export_organization(sandbox, tmp_path / "export", formats=("jsonl",))
-    users = tmp_path / "users.jsonl"
-    lines = exported["jsonl"].read_bytes().splitlines(keepends=True)
+    w = _synced(sandbox, tmp_path)
+    users, lines, cli, before = w.users, w.lines, w.cli, w.before
     by_id = {json.loads(line)["id"]: line for line in lines}
-    users.write_bytes(b"".join(lines))
-    cli = Cli(sandbox, users, tmp_path)
-    assert cli.sync("--json")[0] == 0
-    before = people_in_cio(sandbox)
     ordered = sorted(before)
     planned = set(ordered[:3])
-    users.write_bytes(b"".join(line for line in lines if json.loads(line)["id"] not in planned))
+    w.write_without(planned)
     with open_services(cli.profile, _secrets(sandbox, cli.profile.name)) as services:
         plan = compute_plan(services.engine(), RunMode.FULL)
         assert plan.deletions == 3
@@ -168,15 +178,10 @@ def test_a_confirmed_plan_deletes_only_its_people_when_the_file_changed_unseen(
 def test_a_plan_whose_list_is_no_longer_kept_is_planned_again(sandbox: Sandbox, tmp_path: Path) -> None:
     """Each run keeps the people lists of the last few runs only: after enough dry runs the confirmed
     plan's list would be gone, and its deletions could not be checked against it. Planned again."""
-    exported = export_organization(sandbox, tmp_path / "export", formats=("jsonl",))
-    users = tmp_path / "users.jsonl"
-    lines = exported["jsonl"].read_bytes().splitlines(keepends=True)
-    users.write_bytes(b"".join(lines))
-    cli = Cli(sandbox, users, tmp_path)
-    assert cli.sync("--json")[0] == 0
-    before = people_in_cio(sandbox)
+    w = _synced(sandbox, tmp_path)
+    cli, before = w.cli, w.before
     gone = set(sorted(before)[:2])
-    users.write_bytes(b"".join(line for line in lines if json.loads(line)["id"] not in gone))
+    w.write_without(gone)
     with open_services(cli.profile, _secrets(sandbox, cli.profile.name)) as services:
         plan = compute_plan(services.engine(), RunMode.FULL)
         assert plan.deletions == 2
