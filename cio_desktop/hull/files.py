@@ -219,6 +219,19 @@ class FileSource:
     ) -> Iterator[HullUser]:
         """Users in file order. ``updated_since`` keeps users whose ``updated_at`` is at or after it;
         a user without a readable ``updated_at`` is always kept (it might have changed)."""
+        for user, _raw, _offset in self.iter_users_raw(segment_ids, updated_since=updated_since):
+            yield user
+
+    def iter_users_raw(
+        self,
+        segment_ids: Sequence[str] | None,
+        *,
+        updated_since: float | None = None,
+    ) -> Iterator[tuple[HullUser, bytes | None, int]]:
+        """:meth:`iter_users`, each user with the bytes of its line when ``normalize_user(orjson.loads(raw))``
+        gives that user again (a JSON-lines row read the fast way), else None, and where those bytes start
+        in the file (uncompressed: in its decompressed stream). A process that reads the file for another
+        (sync/read_ahead.py) tells where the line is instead of pickling the user."""
         self._user_problems = ProblemLog()
         if segment_ids is not None and not segment_ids:
             return
@@ -227,7 +240,7 @@ class FileSource:
         keep = meta.duplicates
         log = self._user_problems
         name = str(self.users_path)
-        for ordinal, line, user, _ in self._read_users(log.add):
+        for ordinal, line, user, _, raw, offset in self._read_user_rows(log.add):
             if keep:
                 key = duplicate_key(user["id"])
                 if key in keep and keep[key] != ordinal:
@@ -246,7 +259,7 @@ class FileSource:
                 updated = parse_hull_date(user.get("updated_at"))
                 if updated is not None and updated < updated_since:
                     continue
-            yield user
+            yield user, raw, offset
 
     def iter_connector_created(self, segment_ids: Sequence[str]) -> Iterator[HullUser]:
         """Every user, for the full run's look outside ``segment_ids`` for the people Hull's hosted
@@ -361,6 +374,15 @@ class FileSource:
     ) -> Iterator[tuple[int, int, HullUser, SegmentPairs]]:
         """(ordinal, line, user, segment pairs) for each usable row; ordinals count usable rows,
         so the scan and later iterations agree on them."""
+        for ordinal, line, user, pairs, _raw, _offset in self._read_user_rows(report, progress):
+            yield ordinal, line, user, pairs
+
+    def _read_user_rows(
+        self,
+        report: Callable[[SourceProblem], None],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[tuple[int, int, HullUser, SegmentPairs, bytes | None, int]]:
+        """:meth:`_read_users` with each row's bytes and where they start (:attr:`Row.raw`, :attr:`Row.offset`)."""
         shape = detect_format(self.users_path, "users file")
         name = str(self.users_path)
         ordinal = 0
@@ -369,7 +391,7 @@ class FileSource:
             if isinstance(result, str):
                 report(SourceProblem(name, row.line, result))
                 continue
-            yield ordinal, row.line, result[0], result[1]
+            yield ordinal, row.line, result[0], result[1], row.raw, row.offset
             ordinal += 1
 
     def _read_events(
@@ -404,6 +426,31 @@ class FileSource:
                 on_progress(ScanProgress(str(path), min(position, total), total, records))
 
         return report
+
+    # ------------------------------------------------------------------ a reading process (sync/read_ahead.py)
+    def users_meta_for_reader(self) -> tuple[dict[str, Any], UsersMeta]:
+        """The users file's metadata and its cache key, for a process that reads the same file."""
+        with self._meta_lock:
+            meta = self._users_meta()
+            assert self._users_meta_memo is not None
+            return self._users_meta_memo[0], meta
+
+    def adopt_users_meta(self, key: dict[str, Any], meta: UsersMeta) -> None:
+        """Use ``meta`` as the users file's metadata while the file's cache key stays ``key`` (a reading
+        process: the run's process already has it, no scan again)."""
+        with self._meta_lock:
+            self._users_meta_memo = (key, meta)
+
+    def reset_user_problems(self) -> None:
+        """Forget the problems of the last iteration of users (a reading process reads the next one)."""
+        self._user_problems = ProblemLog()
+
+    def adopt_user_problems(self, log: ProblemLog) -> None:
+        """The problems a reading process met iterating users: this source's read report from now."""
+        self._user_problems = log
+
+    def user_problem_log(self) -> ProblemLog:
+        return self._user_problems
 
     def _users_meta(
         self, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None

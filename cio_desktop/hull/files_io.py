@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, NamedTuple, cast
 
 from cio_desktop.hull.source import ProblemKind, SourceError, SourceProblem
 
@@ -39,12 +39,15 @@ class FileFormat(StrEnum):
     CSV = "csv"
 
 
-@dataclass(frozen=True)
-class Row:
-    """One record read from a file: the line it starts on and its value."""
+class Row(NamedTuple):
+    """One record read from a file: the line it starts on and its value; ``raw``: the line's bytes when
+    ``orjson.loads(raw)`` alone gives ``value`` (JSON lines read the fast way), else None. A named tuple:
+    one is made per record, and a tuple is made several times faster than a frozen dataclass."""
 
     line: int
     value: Any
+    raw: bytes | None = None
+    offset: int = -1  # where ``raw`` starts in the (decompressed) stream, when it is given
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,8 @@ def read_json_lines(
     stream: IO[bytes] = opened.stream
     line = 0
     pending = b""  # the start of a line whose end is not read yet
+    pending_at = 0  # where it starts in the stream
+    at = 0  # where the next block starts in the stream
     skipping = False  # inside a line already over the limit: dropped up to its end
     # Large blocks split in C: a readline() call per line costs more than the split. read1 returns
     # what one read gave, so a truncated gzip file loses only the data after the last good piece.
@@ -104,39 +106,54 @@ def read_json_lines(
             parts, tail = [b""], b""  # the last line has no line break
         else:
             return
+        cursor = at  # where parts[i] starts in the stream (i > 0)
         for i, raw in enumerate(parts):
             line += 1
+            start = cursor
+            cursor += len(raw) + 1
             if i == 0:
                 if skipping:
                     skipping = False
                     yield SourceProblem(name, line, too_long("record", max_record))
                     continue
                 raw = pending + raw
+                start = pending_at
             if len(raw) > max_record:
                 yield SourceProblem(name, line, too_long("record", max_record))
                 continue
             item = _json_line(
-                raw, line, name, fast=(clean and i > 0) or not long_digit_run(raw), bom=at_file_start and line == 1
+                raw,
+                line,
+                name,
+                fast=(clean and i > 0) or not long_digit_run(raw),
+                bom=at_file_start and line == 1,
+                offset=start,
             )
             if item is not None:
                 yield item
         if not block:
             return
         if parts or not skipping:
-            pending = (pending + tail) if not parts else tail
+            if parts:
+                pending, pending_at = tail, at + len(block) - len(tail)
+            else:
+                pending += tail
             if len(pending) > max_record:
                 pending, skipping = b"", True
+        at += len(block)
 
 
-def _json_line(raw: bytes, line: int, name: str, *, fast: bool = True, bom: bool = False) -> Item | None:
+def _json_line(
+    raw: bytes, line: int, name: str, *, fast: bool = True, bom: bool = False, offset: int = -1
+) -> Item | None:
     """One line as a row, the problem with it, or None for a blank line (``bom``: the file's first
-    line, where a byte order mark is ignored)."""
+    line, where a byte order mark is ignored; ``offset``: where the line starts in the stream)."""
     if fast:
         try:
             # The common case at orjson's speed; anything it refuses (a BOM, a blank line, bytes that
             # are not UTF-8, what the standard library reads but orjson does not) takes the path
             # below, which decides and words the problem exactly as before.
-            return Row(line, jsonfast.fast_loads(raw))
+            return Row(line, jsonfast.fast_loads(raw), raw, offset)
         except jsonfast.DecodeError:
             pass
     try:

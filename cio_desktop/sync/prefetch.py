@@ -31,10 +31,21 @@ class Prefetch:
 
     _END = object()
 
-    def __init__(self, make: Callable[[], Iterator[Any]], size: int, stop: threading.Event, depth: int = 4) -> None:
+    def __init__(
+        self,
+        make: Callable[[], Iterator[Any]],
+        size: int,
+        stop: threading.Event,
+        depth: int = 4,
+        *,
+        paged: bool = False,
+    ) -> None:
+        """``make()`` gives the items, or with ``paged`` the pages themselves (lists, passed on as they are)."""
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = stop
         self._error: BaseException | None = None
+        self._paged = paged
+        self._closed = threading.Event()  # the consumer is done (or gave up): read no further
         self._thread = threading.Thread(target=self._run, args=(make, size), name="sync-prefetch", daemon=True)
         self._thread.start()
 
@@ -42,7 +53,7 @@ class Prefetch:
         it: Iterator[Any] | None = None
         try:
             it = make()
-            for chunk in chunks(it, size):
+            for chunk in it if self._paged else chunks(it, size):
                 if not self._put(chunk):
                     return
         except BaseException as exc:  # handed to the consumer thread, which raises it
@@ -55,7 +66,7 @@ class Prefetch:
             self._put(self._END)
 
     def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._closed.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
                 return True
@@ -78,4 +89,6 @@ class Prefetch:
             yield item
 
     def join(self) -> None:
+        """Stop reading ahead (the consumer is done, or stopped early) and wait for the thread."""
+        self._closed.set()
         self._thread.join(timeout=5)

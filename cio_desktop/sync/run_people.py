@@ -24,7 +24,12 @@ from cio_desktop.sync.model import Action, Decision, Reason
 
 # Lists of older runs are pruned when a run starts writing its own (a plan counts as a run).
 KEEP_RUN_PEOPLE_FOR_RUNS = 6
-_FLUSH_EVERY = 5000
+# Rows written in one transaction. The list's B-tree is written where the run's rows land, which is
+# all over its newest region (people come in file order, not key order): each write rewrites most of
+# that region's pages, so few large writes cost far less than many small ones (100,000 rows: 1.4 s in
+# writes of 5,000, 0.55 s in writes of 25,000, measured on the bench's ledger). 25,000 rows wait in
+# memory at most (about 6 MB).
+_FLUSH_EVERY = 25_000
 _PAGE = 1000
 
 RUN_PEOPLE_SCHEMA = """
@@ -99,6 +104,10 @@ class RunPerson:
         return what if self.sent else f"not {what} (not sent: the run stopped first, or Customer.io refused)"
 
 
+def _key(row: tuple[str, str, str, str, str, str]) -> tuple[str, str]:
+    return row[0], row[1]
+
+
 def _like(search: str) -> str:
     return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -116,11 +125,14 @@ class RunPeopleMixin:
         """Add (hull id, customer id, category, decision, reason, who) rows to the run's list."""
         if not rows:
             return
+        # In key order, the rows of one write land on neighbouring pages of the list's B-tree: in file
+        # order they would land all over it (a sort that keeps ties in order: the later row still wins).
+        ordered = sorted(rows, key=_key)
         with self._tx():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO run_people (run_id, hull_id, customer_id, category, decision, reason, who)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, *row) for row in rows],
+                [(run_id, *row) for row in ordered],
             )
 
     def mark_run_people_sent(self, run_id: int, people: Iterable[tuple[str, str]]) -> None:

@@ -9,15 +9,22 @@ same as when Customer.io accepted them (same fingerprint) is not even mapped aga
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections.abc import Sequence
 
-from cio_desktop import __version__
+from cio_desktop.hull.files import FileSource
 from cio_desktop.hull.source import HullUser, SourceError, Stream
 from cio_desktop.sync.batching import BatchPacker
 from cio_desktop.sync.deletions import DeletionStep, defer_row
+from cio_desktop.sync.digest import (
+    FINGERPRINT_SETTLE_S,
+    NOT_COMPUTED,
+    Digest,
+    account_keys_of,
+    context_fingerprint,
+    hull_id_of,
+    material_fp,
+    user_line,
+)
 from cio_desktop.sync.mapping import identify_operation, parse_date
 from cio_desktop.sync.migration import connector_deletions_step
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
@@ -26,6 +33,7 @@ from cio_desktop.sync.pass_tuning import tuned_for_pass
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
+from cio_desktop.sync.read_ahead import Users, digest_pages, reader_processes
 from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.sender import Entry, Sender
 from cio_desktop.sync.state import RunState
@@ -33,29 +41,11 @@ from cio_desktop.sync.summary import Problem, RunMode
 
 # Skips of users who are not members of the chosen segments (their account has no member in them).
 _NOT_MEMBERS = frozenset({Reason.NOT_IN_SEGMENTS, Reason.LEFT_SEGMENTS})
-# A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
-FINGERPRINT_SETTLE_S = 300.0
 # Page writes (seen members, anonymous users) go to the ledger once this many wait, and after the read.
 PAGE_WRITES_FLUSH = 10 * PAGE_SIZE
 UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
 UNCHANGED_WHY = "same data as the last sync"
 _UNCHANGED = Category.UNCHANGED.value
-
-# Profile settings that do not change what a person's payload is.
-_NOT_IN_PAYLOAD = frozenset(
-    {
-        "name",
-        "concurrency",
-        "rate_limit",
-        "webhook_public_url",
-        "webhook_listen",
-        "endpoints",
-        "events",
-        "deletion_guard_percent",
-        "deletion_guard_max",
-        "objects",  # accounts go out as objects in their own step (sync/objects_step.py)
-    }
-)
 
 
 class UsersPass:
@@ -69,7 +59,7 @@ class UsersPass:
         self.ctx_fp = context_fingerprint(ctx) if state.mode is not RunMode.SINGLE else None
         # Mapped attributes read from the user's account: an account changes without the user's
         # updated_at changing, so their values are part of the fingerprint.
-        self._account_keys = tuple(dict.fromkeys(f.account_key for f in ctx.fields if f.account_key is not None))
+        self._account_keys = account_keys_of(ctx)
         # Set by the run when accounts go out as objects: sees each page's people in Customer.io.
         self.objects: ObjectsStep | None = None
         # Members seen (Hull ids, customer ids) and changes to the anonymous users, written to the
@@ -79,6 +69,8 @@ class UsersPass:
         self._seen_customers: list[str] = []
         self._anon_record: dict[str, str | None] = {}
         self._anon_forget: set[str] = set()
+        # Gets users back from digests (sync/read_ahead.py) while the pass reads.
+        self._users = Users(None)
 
     def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
         s = self.s
@@ -126,17 +118,38 @@ class UsersPass:
         s = self.s
         s.read_source = True
         members = 0
-        feed = Prefetch(lambda: s.e.source.iter_users(segment_ids, updated_since=updated_since), PAGE_SIZE, s.stop)
+        source = s.e.source
+        self._users = Users(source.users_path) if isinstance(source, FileSource) else Users(None)
+        if isinstance(source, FileSource) and reader_processes(source, dry=s.dry):
+            # Pages of digests from a reading process (sync/read_ahead.py): the same users, in the same order.
+            feed = Prefetch(
+                lambda: digest_pages(
+                    source,
+                    segment_ids,
+                    updated_since=updated_since,
+                    ctx_fp=self.ctx_fp,
+                    account_keys=self._account_keys,
+                    page_size=PAGE_SIZE,
+                ),
+                PAGE_SIZE,
+                s.stop,
+                paged=True,
+            )
+            digested = True
+        else:
+            feed = Prefetch(lambda: source.iter_users(segment_ids, updated_since=updated_since), PAGE_SIZE, s.stop)
+            digested = False
         try:
             with tuned_for_pass():
                 for chunk in feed:
                     if s.stopped():
                         break
                     members += len(chunk)
-                    self._plan_page(chunk, packer, full=full)
+                    self._plan_page(chunk if digested else [_digest(u) for u in chunk], packer, full=full)
                     s.save_counts()
         finally:
             feed.join()
+            self._users.close()
         self._flush_page_writes()  # also when stopped: what was read stays recorded
         if s.stopped():
             return None
@@ -155,10 +168,10 @@ class UsersPass:
         self._seen, self._seen_customers = [], []
         self._anon_record, self._anon_forget = {}, set()
 
-    def _plan_page(self, chunk: list[HullUser], packer: BatchPacker[Entry], *, full: bool) -> None:
+    def _plan_page(self, chunk: list[Digest], packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s
         ledger = s.ledger
-        ids = [i if type(i := u.get("id", "")) is str else str(i) for u in chunk]
+        ids = [d[0] for d in chunk]
         known = ledger.known_with_fingerprints(ids)
         if full:
             self._seen.extend(ids)
@@ -173,23 +186,24 @@ class UsersPass:
         # step never deletes it, though it relates nobody to it.
         members_only: list[HullUser] = []
         same: list[tuple[str, str, str, str, str, str]] = []  # the unchanged people's rows of the run's list
-        for user, hid in zip(chunk, ids, strict=True):
+        objects = self.objects is not None
+        for hid, material, line, packed in chunk:
             kp, stored_fp = known.get(hid, (None, None))
-            if (
-                stored_fp is not None
-                and kp is not None
-                and kp.deleted_at is None
-                and self.same_fingerprint(user, stored_fp)
-            ):
-                # Same Hull data and settings as when Customer.io accepted them: no need to map again.
-                in_cio.append((user, kp.customer_id))
-                same.append((hid, kp.customer_id, _UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, user_line(user)))
-                continue
+            if stored_fp is not None and kp is not None and kp.deleted_at is None:
+                if material is NOT_COMPUTED:
+                    material = material_fp(self.ctx_fp, self._account_keys, packed)
+                if material == stored_fp:
+                    # Same Hull data and settings as when Customer.io accepted them: no need to map again.
+                    if objects:
+                        in_cio.append((self._users.user(hid, packed), kp.customer_id))
+                    same.append((hid, kp.customer_id, _UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, line))
+                    continue
+            user = self._users.user(hid, packed)
             # A plan stores nothing: the fingerprint of someone the ledger does not know would go unused.
-            fp = self.fingerprint(user, now) if kp is not None or not s.dry else None
+            fp = self.fingerprint(user, now, material) if kp is not None or not s.dry else None
             decision = plan_user(user, self.ctx, kp, now=now)
             if decision.action is not Action.DELETE:  # deletions are listed by the deletion step
-                s.people.decided(decision, user_line(user))
+                s.people.decided(decision, line)
             if decision.action is Action.DELETE:
                 # Counted, guarded and sent (or withheld) by the deletion step, once every user was read.
                 deferred.append(defer_row(decision, known=kp is not None))
@@ -257,47 +271,26 @@ class UsersPass:
                 record.pop(h, None)
                 forget.add(h)
 
-    def fingerprint(self, user: HullUser, now: float) -> str | None:
-        """What the person's payload is made of, cheaply: the sync settings (``self.ctx_fp``), Hull's
+    def fingerprint(self, user: HullUser, now: float, material: str | None = NOT_COMPUTED) -> str | None:
+        """What the person's payload is made of, cheaply (:func:`~cio_desktop.sync.digest.material_fp`,
+        given as ``material`` when already worked out): the sync settings (``self.ctx_fp``), Hull's
         ``updated_at`` and the user's segments. None (always map) without an update time, or when the
         update is recent: two changes within one clock tick would look the same."""
-        if self.ctx_fp is None:
+        if material is NOT_COMPUTED:
+            material = material_fp(self.ctx_fp, self._account_keys, user)
+        if material is None:
             return None
-        updated = user.get("updated_at")
-        if not _to_the_second(updated):
-            return None
-        ts = parse_date(updated)
+        ts = parse_date(user.get("updated_at"))
         if ts is None or ts > now - FINGERPRINT_SETTLE_S:
             return None
-        return self._material_fp(user, updated)
+        return material
 
     def same_fingerprint(self, user: HullUser, stored: str) -> bool:
         """Whether ``user`` has the ``stored`` fingerprint, without reading ``updated_at`` as a date.
 
         A stored fingerprint was made when that ``updated_at`` was already settled (see
         :meth:`fingerprint`), and the same text is no less settled now: only the comparison is needed."""
-        if self.ctx_fp is None:
-            return False
-        updated = user.get("updated_at")
-        if not _to_the_second(updated):  # also for fingerprints stored before this check existed
-            return False
-        return self._material_fp(user, updated) == stored
-
-    def _material_fp(self, user: HullUser, updated: object) -> str:
-        segments = user.get("segment_ids")
-        if not isinstance(segments, list):
-            seg_text = ""
-        else:
-            try:
-                seg_text = ",".join(segments)
-            except TypeError:  # odd input: the ids that are text
-                seg_text = ",".join(s for s in segments if isinstance(s, str))
-        text = f"{self.ctx_fp}|{updated}|{seg_text}"
-        if self._account_keys:
-            account = user.get("account")
-            values = [account.get(k) for k in self._account_keys] if isinstance(account, dict) else None
-            text += f"|{values!r}"  # any value; a different order of an object's keys only maps again
-        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        return material_fp(self.ctx_fp, self._account_keys, user) == stored
 
     def _deletions(self, packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s
@@ -376,39 +369,9 @@ class UsersPass:
         self.sender.drain()
 
 
-# Hours, minutes and seconds in an update time's text: a date alone, or a time to the minute, would let
-# two changes within that day or minute look the same to the fingerprint.
-_SECONDS = re.compile(r"\d:\d\d:\d\d")
+def _digest(user: HullUser) -> Digest:
+    """A user read on the run's own thread: the fingerprint is worked out only when the ledger has one."""
+    return (hull_id_of(user), NOT_COMPUTED, user_line(user), user)
 
 
-def _to_the_second(updated: object) -> bool:
-    """Whether ``updated`` (a user's ``updated_at``) tells changes apart to the second: epoch numbers
-    do, and text that holds a time with seconds."""
-    if isinstance(updated, bool) or updated is None:
-        return False
-    if isinstance(updated, int | float):
-        return True
-    return isinstance(updated, str) and (_SECONDS.search(updated) is not None or updated.strip().isdigit())
-
-
-def user_line(user: HullUser) -> str:
-    """One line that tells a person who this user is: name, email and Hull id."""
-    name = user.get("name")
-    email = user.get("email")
-    parts = [str(name)] if isinstance(name, str) and name else []
-    if isinstance(email, str) and email:
-        parts.append(f"<{email}>")
-    parts.append(f"(Hull id {user.get('id', '?')})")
-    return " ".join(parts)
-
-
-def context_fingerprint(ctx: MappingContext) -> str:
-    """Everything besides the user's own data that shapes a payload: settings, segment names,
-    attribute types, and this program's version (a new mapping may send differently)."""
-    settings = {k: v for k, v in ctx.profile.to_dict().items() if k not in _NOT_IN_PAYLOAD}
-    material = json.dumps(
-        [__version__, settings, dict(ctx.segment_names), dict(ctx.attribute_types)],
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.blake2b(material.encode(), digest_size=8).hexdigest()
+__all__ = ["FINGERPRINT_SETTLE_S", "UsersPass", "context_fingerprint", "user_line"]

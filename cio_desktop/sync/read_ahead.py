@@ -1,0 +1,254 @@
+"""Reading a large export file in a second process while the run plans (the users pass of a file source).
+
+Reading an export file (decoding JSON, normalizing each user) and the per-user work before the ledger
+is asked (fingerprint, the person's line) are pure Python: on a thread of the run's process they hold
+the same GIL as the planning, so the two take turns on one core. A spawned **reading process** runs the
+very same :meth:`FileSource.iter_users` (same order, filters, duplicates and problems) and makes each
+user's :mod:`digest <cio_desktop.sync.digest>`; the run gets pages of digests through a pipe and
+decodes only the users it must map. A digest carries the user (:class:`Users` gets it back):
+
+- for a line that ``orjson.loads`` alone reads (the common case, :meth:`FileSource.iter_users_raw`):
+  where the line is in the file, ``(offset, length)``; the run reads those bytes itself when it needs
+  the user, and decoding them again gives the same user. Nothing of the user goes through the pipe,
+  which would cost more than the decoding saves (a 1.6 KB line per person);
+- the line's bytes, for such a line of a gzip file (no offsets to read it by);
+- the user pickled, for any other line (pickle's header byte, 0x80, never starts text orjson reads).
+
+An everyday plan, where nearly everyone is unchanged, then maps almost nobody and decodes almost
+nothing itself. A file changed while it is read is noticed when a line read again is not the person
+it was (another Hull id, or not JSON any more): the run stops with a source error, as when the file
+cannot be read, and deletes nobody.
+
+When (:func:`reader_processes`): only for an export file with at least :data:`PROCESS_MIN_USERS`
+users (below that, starting a process costs more than it saves), never when ``CIO_DESKTOP_WORKERS``
+is 0, and by default for plans and dry runs on any machine with 2 cores or more (they send nothing,
+so the core a run leaves to sending and the network is free), for real runs where the machine has
+cores to spare for workers (:func:`cio_desktop.parallel.worker_count`).
+
+Safety: the reading process only reads the file; it never opens the ledger. Memory stays bounded:
+pages go through a pipe (the reading process waits while the run is behind) and at most a few wait
+in the run's queue. A run that stops early (cancel, an error) stops the reading process; a reading
+process whose run's process died ends at its next write to the pipe. Its problems with the file
+come back with the last page, so the run's read report is the one an in-process read would give;
+an error it raises is raised in the run, with its type (or as a :class:`SourceError` when it cannot
+be sent); a reading process that dies says so instead of passing for the end of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cio_desktop import jsonfast
+from cio_desktop.hull.files import FileSource
+from cio_desktop.hull.files_meta import UsersMeta
+from cio_desktop.hull.files_normalize import normalize_user
+from cio_desktop.hull.files_readers import detect_format
+from cio_desktop.hull.source import HullUser, SourceError, UserSource
+from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, worker_count
+from cio_desktop.sync.digest import Digest, hull_id_of, material_fp, user_line
+
+# Smaller files are read on a thread of the run's process: a process start (about 0.2 s) would not pay.
+PROCESS_MIN_USERS = 20_000
+
+_PICKLE = pickle.HIGHEST_PROTOCOL
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """What the reading process needs: the users file, its metadata (so it scans nothing again), what
+    to read and the fingerprint's settings."""
+
+    users_path: str
+    max_record_bytes: int
+    meta_key: dict[str, Any]
+    meta: UsersMeta
+    segment_ids: tuple[str, ...] | None
+    updated_since: float | None
+    ctx_fp: str | None
+    account_keys: tuple[str, ...]
+    page_size: int
+
+
+def reader_processes(source: UserSource, *, dry: bool, environ: dict[str, str] | None = None) -> bool:
+    """Whether this users pass reads ``source`` in a reading process (see the module docstring)."""
+    if not isinstance(source, FileSource):
+        return False
+    env = dict(os.environ) if environ is None else environ
+    try:
+        workers = worker_count(env)
+    except WorkersSettingError:
+        return False  # the source's own read reports the bad setting where it matters
+    if env.get(WORKERS_ENV, "").strip():
+        wanted = workers >= 1
+    else:
+        wanted = workers >= 1 or (dry and (os.cpu_count() or 1) >= 2)
+    if not wanted:
+        return False
+    try:
+        users = source.count_users(None)
+    except SourceError:
+        return False  # the in-process read finds and words the problem
+    return users is not None and users >= PROCESS_MIN_USERS
+
+
+def digest_pages(
+    source: FileSource,
+    segment_ids: Sequence[str] | None,
+    *,
+    updated_since: float | None,
+    ctx_fp: str | None,
+    account_keys: tuple[str, ...],
+    page_size: int,
+) -> Iterator[list[Digest]]:
+    """Pages of digests of ``source``'s users, read in a spawned process. Close the iterator (or let
+    it end) to stop that process; the source's read report is the process's once the pages end."""
+    key, meta = source.users_meta_for_reader()
+    spec = ReaderSpec(
+        str(source.users_path),
+        source.max_record_bytes,
+        key,
+        meta,
+        None if segment_ids is None else tuple(segment_ids),
+        updated_since,
+        ctx_fp,
+        account_keys,
+        page_size,
+    )
+    source.reset_user_problems()
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_serve, args=(send, spec), name="cio-desktop file reader", daemon=True)
+    process.start()
+    send.close()
+    name = source.users_path.name
+    finished = False
+    try:
+        while True:
+            try:
+                kind, value = pickle.loads(receive.recv_bytes())  # noqa: S301 (our own reading process)
+            except EOFError:
+                process.join(5)
+                raise SourceError(
+                    f"The process reading {name} stopped unexpectedly (exit code {process.exitcode})."
+                    " Nothing was lost: run again."
+                ) from None
+            if kind == "page":
+                yield value
+            elif kind == "end":
+                source.adopt_user_problems(value)
+                finished = True
+                return
+            else:  # "error": what the read raised there
+                raise value
+    finally:
+        receive.close()
+        if finished:
+            process.join(5)
+        if process.is_alive():  # stopped early: the pages left are not wanted
+            process.kill()
+            process.join(5)
+
+
+class Users:
+    """Gets the users of digests back in the run's process (see the module docstring); open while the
+    pass reads (``close()`` after)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path  # the users file (None: every user is read in the run's process)
+        self._file: BinaryIO | None = None
+
+    def user(self, hull_id: str, packed: Any) -> HullUser:
+        if type(packed) is tuple:
+            raw = self._read(*packed)
+        elif type(packed) is bytes and packed[:1] == b"\x80":
+            user: HullUser = pickle.loads(packed)  # noqa: S301 (pickled by our own reading process)
+            return user
+        elif type(packed) is bytes:
+            raw = packed
+        else:
+            assert isinstance(packed, dict)  # read on the run's own thread
+            return packed
+        try:
+            normalized = normalize_user(jsonfast.fast_loads(raw))
+        except jsonfast.DecodeError:
+            normalized = "not JSON any more"
+        if isinstance(normalized, str) or hull_id_of(normalized[0]) != hull_id:
+            name = self.path.name if self.path else "The users file"
+            raise SourceError(
+                f"{name} changed while it was read (user {hull_id} is not where it was)."
+                " Nobody was deleted: run again once the file is complete."
+            )
+        return normalized[0]
+
+    def _read(self, offset: int, length: int) -> bytes:
+        if self.path is None:
+            raise SourceError("A user read ahead has no file to be read from.")
+        if self._file is None:
+            try:
+                self._file = open(self.path, "rb", buffering=0)
+            except OSError as exc:
+                raise SourceError(f"{self.path.name} cannot be read again: {exc.strerror or exc}.") from None
+        try:
+            if _pread is not None:
+                data: bytes = _pread(self._file.fileno(), length, offset)
+                return data
+            self._file.seek(offset)
+            return self._file.read(length)
+        except OSError as exc:
+            raise SourceError(f"{self.path.name} cannot be read again: {exc.strerror or exc}.") from None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+# One system call per line where there is one (not on Windows).
+_pread = getattr(os, "pread", None)
+
+
+def _serve(conn: Connection, spec: ReaderSpec) -> None:
+    """The reading process: pages of digests, then ("end", problems) or ("error", exception)."""
+    try:
+        source = FileSource(spec.users_path, max_record_bytes=spec.max_record_bytes, workers=0)
+        source.adopt_users_meta(spec.meta_key, spec.meta)
+        by_offset = not detect_format(source.users_path, "users file").gzip
+        page: list[Digest] = []
+        packed: Any
+        for user, raw, offset in source.iter_users_raw(spec.segment_ids, updated_since=spec.updated_since):
+            if raw is None:
+                packed = pickle.dumps(user, _PICKLE)
+            elif by_offset and offset >= 0:
+                packed = (offset, len(raw))
+            else:
+                packed = raw
+            page.append((hull_id_of(user), material_fp(spec.ctx_fp, spec.account_keys, user), user_line(user), packed))
+            if len(page) >= spec.page_size:
+                conn.send_bytes(pickle.dumps(("page", page), _PICKLE))
+                page = []
+        if page:
+            conn.send_bytes(pickle.dumps(("page", page), _PICKLE))
+        conn.send_bytes(pickle.dumps(("end", source.user_problem_log()), _PICKLE))
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return  # the run is gone or stopped reading: nobody waits for the rest
+    except BaseException as exc:  # sent to the run, which raises it
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+            try:
+                message = pickle.dumps(("error", exc), _PICKLE)
+                pickle.loads(message)  # noqa: S301 (an exception that cannot come back is sent as its words)
+            except Exception:
+                message = pickle.dumps(("error", SourceError(f"{type(exc).__name__}: {exc}")), _PICKLE)
+            conn.send_bytes(message)
+    finally:
+        conn.close()
+
+
+__all__ = ["PROCESS_MIN_USERS", "ReaderSpec", "Users", "digest_pages", "reader_processes"]

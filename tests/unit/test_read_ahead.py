@@ -1,0 +1,181 @@
+"""Reading an export file in a second process (sync/read_ahead.py): the same users, in the same order,
+with the same problems, as the run's own read; a file changed under it, a reading process that fails
+or is no longer wanted, and the choice of when to use one."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cio_desktop.hull import files_readers
+from cio_desktop.hull.files import FileSource
+from cio_desktop.hull.files_readers import OpenedFile, Row, read_json_lines
+from cio_desktop.hull.source import SourceError, Stream
+from cio_desktop.parallel import WORKERS_ENV
+from cio_desktop.sync import read_ahead
+from cio_desktop.sync.digest import NOT_COMPUTED, material_fp, to_the_second, user_line
+from cio_desktop.sync.read_ahead import Users, digest_pages, reader_processes
+
+CTX_FP = "0123456789abcdef"
+ACCOUNT_KEYS = ("domain",)
+
+
+def _user(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"user-{n:04d}",  # not 19 digits in a row: those lines go the slow way
+        "email": f"u{n}@example.com",
+        "name": f"User {n}",
+        "updated_at": f"2024-05-{1 + n % 28:02d}T10:{n % 60:02d}:07Z",
+        "segment_ids": ["a"] if n % 3 else ["a", "b"],
+        "account": {"domain": f"d{n % 4}.example"},
+        **extra,
+    }
+
+
+def _messy_lines() -> list[bytes]:
+    """Users the fast way, and every kind of line that is not: a byte order mark, a duplicate id (the
+    later row counts), a bad row, a blank line, NaN (only the standard library reads it), an integer
+    past 64 bits (orjson would read it as a float), CRLF line ends and non-ASCII text."""
+    lines = [b"\xef\xbb\xbf" + json.dumps(_user(0)).encode()]
+    lines += [json.dumps(_user(n)).encode() for n in range(1, 40)]
+    lines.append(json.dumps(_user(5, name="Later row of 5")).encode())
+    lines.append(b'{"id": broken')
+    lines.append(b"")
+    lines.append(json.dumps(_user(41)).encode().replace(b'"name"', b'"score": NaN, "name"'))
+    lines.append(json.dumps(_user(42, big=123456789012345678901234567890)).encode())
+    lines.append(json.dumps(_user(43, name="Zoë Ångström")).encode() + b"\r")
+    lines += [json.dumps(_user(n)).encode() for n in range(44, 60)]
+    return lines
+
+
+def _write(path: Path, lines: list[bytes], *, gz: bool = False) -> Path:
+    data = b"\n".join(lines) + b"\n"
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, NaN included (NaN is not equal to itself)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_each_fast_row_says_where_its_bytes_are_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(files_readers, "READ_BLOCK", block)  # lines cross many block boundaries
+    lines = [*_messy_lines(), b"x" * 300, json.dumps(_user(70)).encode()]
+    path = _write(tmp_path / "users.jsonl", lines)
+    data = path.read_bytes()
+    with OpenedFile(path, "users file") as opened:
+        rows = [item for item in read_json_lines(opened, max_record=260) if isinstance(item, Row)]
+    fast = [row for row in rows if row.raw is not None]
+    assert len(fast) >= 55
+    for row in fast:
+        assert row.raw is not None
+        assert data[row.offset : row.offset + len(row.raw)] == row.raw
+        assert _same(json.loads(row.raw), row.value)
+    # The lines the standard library reads (byte order mark, NaN, long integer) carry no bytes.
+    assert {r.value["id"] for r in rows if r.raw is None} == {f"user-{n:04d}" for n in (0, 41, 42)}
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_the_reading_process_gives_the_users_and_problems_of_the_runs_own_read(tmp_path: Path, gz: bool) -> None:
+    path = _write(tmp_path / ("users.jsonl.gz" if gz else "users.jsonl"), _messy_lines(), gz=gz)
+    source = FileSource(path, workers=0)
+    expected = list(source.iter_users(["b"]))
+    report = source.read_report(Stream.USERS)
+    assert report.unreadable == 1 and report.duplicates == 1
+
+    digests = [d for page in digest_pages(
+        source, ["b"], updated_since=None, ctx_fp=CTX_FP, account_keys=ACCOUNT_KEYS, page_size=4
+    ) for d in page]  # fmt: skip
+    users = Users(source.users_path)
+    try:
+        got = [users.user(hid, packed) for hid, _fp, _line, packed in digests]
+    finally:
+        users.close()
+    assert _same(got, expected) and len(got) == len(expected) > 5
+    assert [d[0] for d in digests] == [u["id"] for u in expected]
+    assert [d[1] for d in digests] == [material_fp(CTX_FP, ACCOUNT_KEYS, u) for u in expected]
+    assert [d[2] for d in digests] == [user_line(u) for u in expected]
+    assert source.read_report(Stream.USERS) == report, "the run's read report is the reading process's"
+    # Plain files: the users go by where their line is, never through the pipe; gzip: by their bytes.
+    kinds = {type(packed).__name__ for _h, _f, _l, packed in digests}
+    assert kinds == ({"bytes"} if gz else {"tuple", "bytes"})
+
+
+def test_a_line_that_changed_since_it_was_read_stops_the_run(tmp_path: Path) -> None:
+    lines = [json.dumps(_user(n)).encode() for n in range(30)]
+    path = _write(tmp_path / "users.jsonl", lines)
+    source = FileSource(path, workers=0)
+    digests = [d for page in digest_pages(
+        source, None, updated_since=None, ctx_fp=CTX_FP, account_keys=(), page_size=10
+    ) for d in page]  # fmt: skip
+    _write(path, [json.dumps(_user(n + 100)).encode() for n in range(30)])  # a new export, same layout
+    users = Users(path)
+    with pytest.raises(SourceError, match=r"users.jsonl changed while it was read .*Nobody was deleted"):
+        users.user(digests[3][0], digests[3][3])
+    path.write_bytes(b"")
+    with pytest.raises(SourceError, match="changed while it was read"):
+        users.user(digests[5][0], digests[5][3])
+    users.close()
+
+
+def test_what_the_reading_process_raises_is_raised_in_the_run(tmp_path: Path) -> None:
+    path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(5)])
+    source = FileSource(path, workers=0)
+    source.count_users(None)
+    path.unlink()  # gone between the metadata and the read
+    with pytest.raises(SourceError, match="does not exist"):
+        for _page in digest_pages(source, None, updated_since=None, ctx_fp=None, account_keys=(), page_size=2):
+            pass
+    assert not multiprocessing.active_children()
+
+
+def test_a_reading_process_no_longer_wanted_is_stopped(tmp_path: Path) -> None:
+    path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(3000)])
+    source = FileSource(path, workers=0)
+    pages = digest_pages(source, None, updated_since=None, ctx_fp=CTX_FP, account_keys=(), page_size=10)
+    assert len(next(pages)) == 10
+    assert multiprocessing.active_children(), "the reading process runs ahead"
+    pages.close()  # the run stopped (cancel, an error): the rest is not wanted
+    assert not multiprocessing.active_children()
+
+
+def test_when_a_reading_process_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(50)])
+    source = FileSource(path, workers=0)
+    monkeypatch.setattr(read_ahead, "PROCESS_MIN_USERS", 50)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert reader_processes(source, dry=True, environ={}), "a plan sends nothing: its second core is free"
+    assert not reader_processes(source, dry=False, environ={}), "a run on 2 cores leaves one to sending"
+    assert reader_processes(source, dry=False, environ={WORKERS_ENV: "1"})
+    assert not reader_processes(source, dry=True, environ={WORKERS_ENV: "0"}), "0: in the run's own process"
+    assert not reader_processes(source, dry=True, environ={WORKERS_ENV: "lots"})
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert reader_processes(source, dry=False, environ={})
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert not reader_processes(source, dry=True, environ={})
+    monkeypatch.setattr(read_ahead, "PROCESS_MIN_USERS", 51)
+    assert not reader_processes(source, dry=True, environ={WORKERS_ENV: "4"}), "too small to pay a process start"
+
+
+def test_the_iso_shortcut_of_to_the_second_answers_as_the_pattern() -> None:
+    texts = ["2024-05-01T10:07:07Z", "2024-05-01 10:07:07", "2024-05-01T10:07Z", "2024-05-01T1a:07:07Z"]
+    texts += ["2024-05-01T10:07:0", "xxxxxxxxxxx12:34:56", "2024-05-01T\u0661\u0662:07:07Z", "2024-05-01T\u00b2:07:07Z"]
+    for text in texts:
+        assert to_the_second(text) == (read_ahead_pattern(text)), text
+    assert NOT_COMPUTED != material_fp(CTX_FP, (), _user(1))
+
+
+def read_ahead_pattern(text: str) -> bool:
+    import re
+
+    return re.search(r"\d:\d\d:\d\d", text) is not None or text.strip().isdigit()
