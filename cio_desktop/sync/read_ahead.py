@@ -126,7 +126,15 @@ def digest_pages(
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_serve, args=(send, spec), name="cio-desktop file reader", daemon=True)
-    process.start()
+    try:
+        process.start()
+    except OSError as exc:
+        receive.close()
+        send.close()
+        raise SourceError(
+            f"The process that reads {source.users_path.name} could not start ({exc.strerror or exc})."
+            f" Set {WORKERS_ENV}=0 to read it in the run's own process."
+        ) from None
     send.close()
     name = source.users_path.name
     finished = False

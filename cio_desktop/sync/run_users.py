@@ -4,7 +4,9 @@ send (one person, as a test).
 
 Planning happens on the run's calling thread, one page at a time: one ledger query per page, then
 :func:`~cio_desktop.sync.planner.plan_user` per user. A user whose Hull data and sync settings are the
-same as when Customer.io accepted them (same fingerprint) is not even mapped again.
+same as when Customer.io accepted them (same fingerprint) is not even mapped again. Pages come as
+digests (:mod:`~cio_desktop.sync.digest`): from a reading process for a large export file
+(:mod:`~cio_desktop.sync.read_ahead`), else made here from the users a prefetch thread reads.
 """
 
 from __future__ import annotations
@@ -284,13 +286,6 @@ class UsersPass:
         if ts is None or ts > now - FINGERPRINT_SETTLE_S:
             return None
         return material
-
-    def same_fingerprint(self, user: HullUser, stored: str) -> bool:
-        """Whether ``user`` has the ``stored`` fingerprint, without reading ``updated_at`` as a date.
-
-        A stored fingerprint was made when that ``updated_at`` was already settled (see
-        :meth:`fingerprint`), and the same text is no less settled now: only the comparison is needed."""
-        return material_fp(self.ctx_fp, self._account_keys, user) == stored
 
     def _deletions(self, packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s

@@ -85,8 +85,14 @@ def test_each_fast_row_says_where_its_bytes_are_in_the_file(
     assert {r.value["id"] for r in rows if r.raw is None} == {f"user-{n:04d}" for n in (0, 41, 42)}
 
 
-@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
-def test_the_reading_process_gives_the_users_and_problems_of_the_runs_own_read(tmp_path: Path, gz: bool) -> None:
+@pytest.mark.parametrize(
+    ("gz", "pread"), [(False, True), (False, False), (True, True)], ids=["plain", "windows", "gzip"]
+)
+def test_the_reading_process_gives_the_users_and_problems_of_the_runs_own_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool, pread: bool
+) -> None:
+    if not pread:  # Windows has no os.pread: the run seeks and reads
+        monkeypatch.setattr(read_ahead, "_pread", None)
     path = _write(tmp_path / ("users.jsonl.gz" if gz else "users.jsonl"), _messy_lines(), gz=gz)
     source = FileSource(path, workers=0)
     expected = list(source.iter_users(["b"]))
