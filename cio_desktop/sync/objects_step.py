@@ -104,7 +104,11 @@ class ObjectsStep:
         s = self.s
         # The source cannot count this step; the accounts noted while reading people give its likely size.
         s.progress.phase(
-            Phase.OBJECTS, expected=s.ledger.objects_step_size(), message="Sending accounts as Customer.io objects"
+            Phase.OBJECTS,
+            expected=s.ledger.objects_step_size(),
+            message="Working out accounts as Customer.io objects (nothing is sent)"
+            if s.dry
+            else "Sending accounts as Customer.io objects",
         )
         try:
             if not s.dry:

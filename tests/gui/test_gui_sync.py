@@ -115,13 +115,27 @@ def test_a_dry_run_from_the_gui_plans_everything_and_sends_nothing(qtbot, make_s
     sb = make_sandbox(users=150, seed=6)
     window = make_window(sb)
     sync = window.sync_page
+    seen: list[tuple[str, str]] = []  # (phase, the phase line shown)
+    show = sync.show_progress
+
+    def recorded(p: Progress) -> None:
+        show(p)
+        seen.append((p.phase, sync.phase_label.text()))
+
+    sync.show_progress = recorded  # type: ignore[method-assign]
     with qtbot.waitSignal(sync.run_finished, timeout=30000) as finished:
         qtbot.mouseClick(sync.mode_buttons["dry_run"], Qt.MouseButton.LeftButton)
     assert finished.args[0] == "completed"
+    assert seen and all(text.startswith("Dry run: ") for _phase, text in seen), seen
+    assert not [text for _phase, text in seen if "Sending" in text or "Deleting" in text], "nothing is sent"
+    sync.show_progress = show  # type: ignore[method-assign]
     assert sb.cio_people() == {}
     assert "Dry run" in sync.summary.text() and "Nothing was sent" in sync.summary.text()
     assert "people in Customer.io" in sync.counts_label.text(), "what it would create, not that it did"
     assert "created in Customer.io" not in sync.counts_label.text()
+    for phase in ("users", "deletions", "objects", "events"):  # every phase, whether this run had it or not
+        recorded(Progress(phase, 1, 2, 1.0, None, MappingProxyType({})))
+        assert sync.phase_label.text().startswith("Dry run: ") and "Sending" not in sync.phase_label.text()
 
 
 def test_withheld_deletions_are_explained_reviewed_and_approved_from_history(qtbot, make_sandbox, make_window) -> None:

@@ -81,10 +81,12 @@ def shortcut_text(mode: RunMode) -> str:
     return text
 
 
+# Phases of a plan or a dry run: nothing is sent, so no phase says "sending".
 PLAN_PHASE_TEXT = {
     "starting": "starting",
     "users": "reading people",
     "deletions": "looking for people who left the segments",
+    "objects": "working out accounts as objects",
     "events": "reading events",
     "finishing": "finishing",
     "done": "done",
@@ -398,7 +400,12 @@ class SyncPage(Page):
         else:
             self.bar.setRange(0, 0)
         planning = self._stage == "planning"
-        phase = ("Planning: " + PLAN_PHASE_TEXT.get(p.phase, p.phase)) if planning else backend.phase_text(p.phase)
+        if planning:
+            phase = "Planning: " + PLAN_PHASE_TEXT.get(p.phase, p.phase)
+        elif self._sends_nothing:
+            phase = "Dry run: " + PLAN_PHASE_TEXT.get(p.phase, p.phase)
+        else:
+            phase = backend.phase_text(p.phase)
         self.phase_label.setText(phase + (f" — {p.message}" if p.message else ""))
         if not self._cancelling:
             what = f"{phase}: {p.done:,}" + (f" of {p.total:,}" if p.total else "") + "…"
