@@ -60,6 +60,9 @@ class _Tag:
     key: str  # object id, or customer id
     value: str | None = None  # object hash, or the relationship's new object id
     ops: int = 1  # operations of this change (a moved relationship has two)
+    # A relationship change the plan counts as one (added, removed or moved): what "relationships sent"
+    # counts, so a run's number is its plan's. The removal a waiting relationship still sends is not one.
+    counted: bool = True
     answered: int = 0  # of its operations Customer.io answered so far (they may span requests)
     failed: list[str] = field(default_factory=list)
 
@@ -173,7 +176,7 @@ class ObjectsStep:
             if s.dry:
                 continue
             ops = change.operations(self.ctx.id_key, self.type_id, old_type)
-            self._add(packer, _Tag("relationship", cid, change.new, ops=len(ops)), ops)
+            self._add(packer, _Tag("relationship", cid, change.new, ops=len(ops), counted=not waiting), ops)
         self._flush(packer)
 
     def _object_in_customerio(self, object_id: str) -> bool:
@@ -307,7 +310,7 @@ class ObjectsStep:
                 sent_objects += 1
             else:
                 related.append((tag.key, tag.value))
-                sent_relationships += tag.ops
+                sent_relationships += tag.counted  # one per person's relationship change, as planned
         if identified or deleted:
             s.ledger.record_objects(self.type_id, identified, deleted)
         if related:

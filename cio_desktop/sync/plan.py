@@ -145,7 +145,7 @@ class Plan:
     # First sync, App API key set: how many to-be-created people were looked up, and those already there.
     sampled: int = 0
     existing: tuple[ExistingPerson, ...] = ()
-    # Accounts as objects: object and relationship operations per decision label (empty when off).
+    # Accounts as objects: objects and relationship changes per decision label (empty when off).
     objects: Mapping[str, int] = field(default_factory=dict)
     merged: int = 0
 

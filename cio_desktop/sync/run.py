@@ -265,7 +265,7 @@ def _classify_source_error(exc: SourceError) -> Problem:
 
 
 def _accepted(record: RunRecord | None) -> tuple[int, int, int, int]:
-    """People, events, account objects and relationship operations Customer.io accepted, as the run's
+    """People, events, account objects and relationship changes Customer.io accepted, as the run's
     record stores them (a run that could not open its record sent nothing)."""
     if record is None:
         return 0, 0, 0, 0

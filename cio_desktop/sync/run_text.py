@@ -33,7 +33,8 @@ def totals(
     sent is what Customer.io accepted (runs older than that record: what was planned, less failures);
     ``planned`` the people operations the run decided on (what a dry run would have sent). Accounts as
     objects: ``objects`` / ``relationships`` are what Customer.io accepted (0 when not recorded), and
-    ``objects_planned`` / ``relationships_planned`` the operations the run decided on."""
+    ``objects_planned`` / ``relationships_planned`` what the run decided on: objects identified or deleted,
+    relationship changes (one per person, a move too: the unit of ``relationships``)."""
     planned = unchanged = skipped = objects = relationships = objects_withheld = 0
     for label, n in counts.items():
         if is_unchanged(label):
@@ -66,7 +67,7 @@ def totals(
 
 def run_totals(run: RunRecord) -> dict[str, int]:
     """Sent / unchanged / skipped / failed people of a stored run, deletions withheld, and the object
-    and relationship operations of accounts sent as objects (accepted, and decided)."""
+    and relationship changes of accounts sent as objects (accepted, and decided)."""
     return totals(
         run.counts,
         run.failed,

@@ -164,8 +164,9 @@ class RunRecord:
     problem: str | None = None
     # A plan (the dry run behind a sync's confirmation): the mode it planned ("full", "incremental").
     plan_of: str | None = None
-    # Account objects (identified or deleted) and relationship operations Customer.io accepted in this
-    # run (None: a run recorded before these were, or one interrupted before it finished).
+    # Account objects (identified or deleted) and relationship changes (one per person: added, removed
+    # or moved, as the plan counts them) Customer.io accepted in this run (None: a run recorded before
+    # these were, or one interrupted before it finished).
     objects_sent: int | None = None
     relationships_sent: int | None = None
 
