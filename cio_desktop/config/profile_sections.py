@@ -198,7 +198,8 @@ class ScheduleSettings:
             raise ProfileError("schedule.full", "must be true or false")
 
     def describe(self) -> str:
-        """ "every 2 hours, changes" / "daily at 07:30, full" / "off"."""
+        """ "every 2 hours, sync changes" / "daily at 07:30, full sync" / "off": the Sync page's words for
+        the two kinds of run (Full sync, Sync changes)."""
         if self.kind is ScheduleKind.OFF:
             return "off"
         when = (
@@ -206,7 +207,7 @@ class ScheduleSettings:
             if self.kind is ScheduleKind.EVERY
             else f"daily at {self.daily_at}"
         )
-        return f"{when}, {'full sync' if self.full else 'changes'}"
+        return f"{when}, {'full sync' if self.full else 'sync changes'}"
 
 
 def _expect(name: str, value: Any, typ: type | tuple[type, ...], what: str) -> Any:

@@ -57,7 +57,7 @@ class Installed:
     """A scheduled sync found in the operating system's scheduler."""
 
     profile: str
-    schedule: str  # as the file says it ("every 2 hours, changes")
+    schedule: str  # as the file says it ("every 2 hours, sync changes")
     state: str  # "enabled", "not enabled", ...
     where: str  # file or task name
 
@@ -226,7 +226,7 @@ def _intervals_text(document: dict[str, object]) -> str:
     )
     arguments = document.get("ProgramArguments")
     full = isinstance(arguments, list) and "--full" in arguments
-    return f"at {', '.join(times)}, {'full sync' if full else 'changes'}"
+    return f"at {', '.join(times)}, {'full sync' if full else 'sync changes'}"
 
 
 # ---------------------------------------------------------------------------------------------- Windows

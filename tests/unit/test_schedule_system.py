@@ -275,7 +275,7 @@ def test_list_and_remove_through_the_cli(
     assert main(["schedule", "list"]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].split() == ["PROFILE", "SCHEDULE", "STATE", "WHERE"]
-    assert rows[1].startswith("Acme") and "every 12 hours, changes" in rows[1]
+    assert rows[1].startswith("Acme") and "every 12 hours, sync changes" in rows[1]
     assert main(["schedule", "remove", "--profile", "Acme"]) == 0
     assert "Removed the scheduled sync of 'Acme'" in capsys.readouterr().out
     assert ProfileStore().load("Acme").schedule == ScheduleSettings()

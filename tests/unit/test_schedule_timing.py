@@ -168,4 +168,4 @@ def test_schedule_settings_round_trip_through_the_profile_document() -> None:
     assert Profile.from_dict(document) == profile
     assert Profile.from_dict({"name": "Old"}).schedule == ScheduleSettings()  # profiles written before schedules
     assert profile.schedule.describe() == "daily at 23:59, full sync"
-    assert ScheduleSettings(ScheduleKind.EVERY, every_hours=2).describe() == "every 2 hours, changes"
+    assert ScheduleSettings(ScheduleKind.EVERY, every_hours=2).describe() == "every 2 hours, sync changes"
