@@ -39,13 +39,15 @@ class Prefetch:
         depth: int = 4,
         *,
         paged: bool = False,
+        closed: threading.Event | None = None,
     ) -> None:
-        """``make()`` gives the items, or with ``paged`` the pages themselves (lists, passed on as they are)."""
+        """``make()`` gives the items, or with ``paged`` the pages themselves (lists, passed on as they are).
+        ``closed`` (set by :meth:`join`) may be given, so that what ``make()`` gives can see it too."""
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = stop
         self._error: BaseException | None = None
         self._paged = paged
-        self._closed = threading.Event()  # the consumer is done (or gave up): read no further
+        self._closed = closed or threading.Event()  # the consumer is done (or gave up): read no further
         self._thread = threading.Thread(target=self._run, args=(make, size), name="sync-prefetch", daemon=True)
         self._thread.start()
 

@@ -16,11 +16,12 @@ decodes only the users it must map. A digest carries the user (:class:`Users` ge
 
 An everyday plan, where nearly everyone is unchanged, then maps almost nobody and decodes almost
 nothing itself. A file changed while it is read is noticed when a line read again is not the person
-it was (another Hull id, or not JSON any more): the run stops with a source error, as when the file
+it was (another Hull id, line or fingerprint, or not JSON any more), or when the file's size or
+modification time moved by the end of the pass: the run stops with a source error, as when the file
 cannot be read, and deletes nobody.
 
-When (:func:`reader_processes`): only for an export file with at least :data:`PROCESS_MIN_USERS`
-users (below that, starting a process costs more than it saves), never when ``CIO_DESKTOP_WORKERS``
+When (:func:`reader_processes`): only for an export file of at least :data:`PROCESS_MIN_BYTES`
+(below that, starting a process costs more than it saves), never when ``CIO_DESKTOP_WORKERS``
 is 0, and by default for plans and dry runs on any machine with 2 cores or more (they send nothing,
 so the core a run leaves to sending and the network is free), for real runs where the machine has
 cores to spare for workers (:func:`cio_desktop.parallel.worker_count`).
@@ -40,7 +41,7 @@ import contextlib
 import multiprocessing
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -56,7 +57,11 @@ from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, worker_count
 from cio_desktop.sync.digest import Digest, hull_id_of, material_fp, user_line
 
 # Smaller files are read on a thread of the run's process: a process start (about 0.2 s) would not pay.
-PROCESS_MIN_USERS = 20_000
+# Decided by the file's size, so the choice never waits for a metadata scan (32 MB: about 20,000 users
+# of a Hull export's 1.6 KB lines).
+PROCESS_MIN_BYTES = 32 << 20
+# How often a reading thread waiting for the next page looks whether the run still wants it.
+POLL_SECONDS = 0.1
 
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
@@ -93,10 +98,10 @@ def reader_processes(source: UserSource, *, dry: bool, environ: dict[str, str] |
     if not wanted:
         return False
     try:
-        users = source.count_users(None)
-    except SourceError:
+        size = source.users_path.stat().st_size
+    except OSError:
         return False  # the in-process read finds and words the problem
-    return users is not None and users >= PROCESS_MIN_USERS
+    return size >= PROCESS_MIN_BYTES
 
 
 def digest_pages(
@@ -107,10 +112,16 @@ def digest_pages(
     ctx_fp: str | None,
     account_keys: tuple[str, ...],
     page_size: int,
+    users: Users | None = None,
+    wanted: Callable[[], bool] = lambda: True,
 ) -> Iterator[list[Digest]]:
     """Pages of digests of ``source``'s users, read in a spawned process. Close the iterator (or let
-    it end) to stop that process; the source's read report is the process's once the pages end."""
+    it end) to stop that process; the source's read report is the process's once the pages end.
+    ``users`` learns the state of the file the pages describe (:meth:`Users.verify`); while it waits
+    for a page, the iterator stops (and stops the process) as soon as ``wanted()`` is false."""
     key, meta = source.users_meta_for_reader()
+    if users is not None:
+        users.read_from(key)
     spec = ReaderSpec(
         str(source.users_path),
         source.max_record_bytes,
@@ -140,6 +151,9 @@ def digest_pages(
     finished = False
     try:
         while True:
+            while not receive.poll(POLL_SECONDS):  # a filtered read may send rarely: stay stoppable
+                if not wanted():
+                    return
             try:
                 kind, value = pickle.loads(receive.recv_bytes())  # noqa: S301 (our own reading process)
             except EOFError:
@@ -151,7 +165,8 @@ def digest_pages(
             if kind == "page":
                 yield value
             elif kind == "end":
-                source.adopt_user_problems(value)
+                if wanted():  # a pass given up on leaves the source's report to whoever reads next
+                    source.adopt_user_problems(value)
                 finished = True
                 return
             else:  # "error": what the read raised there
@@ -169,11 +184,21 @@ class Users:
     """Gets the users of digests back in the run's process (see the module docstring); open while the
     pass reads (``close()`` after)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, ctx_fp: str | None = None, account_keys: tuple[str, ...] = ()) -> None:
         self.path = path  # the users file (None: every user is read in the run's process)
+        self.ctx_fp = ctx_fp
+        self.account_keys = account_keys
         self._file: BinaryIO | None = None
+        self._stamp: tuple[int, int] | None = None  # (size, mtime_ns) of the file the digests describe
 
-    def user(self, hull_id: str, packed: Any) -> HullUser:
+    def read_from(self, key: dict[str, Any]) -> None:
+        """The digests describe the users file as it was at ``key`` (the metadata's cache key)."""
+        self._stamp = (int(key["size"]), int(key["mtime_ns"]))
+
+    def user(self, digest: Digest) -> HullUser:
+        """The user of ``digest``. A user read again from the file must still be the person the digest
+        describes (same Hull id, line and fingerprint), else the file changed under the run."""
+        hull_id, material, line, packed = digest
         if type(packed) is tuple:
             raw = self._read(*packed)
         elif type(packed) is bytes and packed[:1] == b"\x80":
@@ -188,13 +213,31 @@ class Users:
             normalized = normalize_user(jsonfast.fast_loads(raw))
         except jsonfast.DecodeError:
             normalized = "not JSON any more"
-        if isinstance(normalized, str) or hull_id_of(normalized[0]) != hull_id:
-            name = self.path.name if self.path else "The users file"
-            raise SourceError(
-                f"{name} changed while it was read (user {hull_id} is not where it was)."
-                " Nobody was deleted: run again once the file is complete."
-            )
+        if (
+            isinstance(normalized, str)
+            or hull_id_of(normalized[0]) != hull_id
+            or user_line(normalized[0]) != line
+            or (material is not None and material_fp(self.ctx_fp, self.account_keys, normalized[0]) != material)
+        ):
+            raise self._changed(f"user {hull_id} is not as it was")
         return normalized[0]
+
+    def verify(self) -> None:
+        """After the pass: the file is still the one the digests describe (not rewritten meanwhile)."""
+        if self._stamp is None or self.path is None:
+            return
+        try:
+            st = self.path.stat()
+        except OSError:
+            raise self._changed("it is gone") from None
+        if (st.st_size, st.st_mtime_ns) != self._stamp:
+            raise self._changed("it was written to")
+
+    def _changed(self, why: str) -> SourceError:
+        name = self.path.name if self.path else "The users file"
+        return SourceError(
+            f"{name} changed while it was read ({why}). Nobody was deleted: run again once the file is complete."
+        )
 
     def _read(self, offset: int, length: int) -> bytes:
         if self.path is None:
@@ -259,4 +302,4 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
         conn.close()
 
 
-__all__ = ["PROCESS_MIN_USERS", "ReaderSpec", "Users", "digest_pages", "reader_processes"]
+__all__ = ["PROCESS_MIN_BYTES", "ReaderSpec", "Users", "digest_pages", "reader_processes"]

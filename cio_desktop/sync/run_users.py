@@ -11,6 +11,7 @@ digests (:mod:`~cio_desktop.sync.digest`): from a reading process for a large ex
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from cio_desktop.hull.files import FileSource
@@ -72,7 +73,7 @@ class UsersPass:
         self._anon_record: dict[str, str | None] = {}
         self._anon_forget: set[str] = set()
         # Gets users back from digests (sync/read_ahead.py) while the pass reads.
-        self._users = Users(None)
+        self._users = Users(None, self.ctx_fp, self._account_keys)
 
     def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
         s = self.s
@@ -121,9 +122,12 @@ class UsersPass:
         s.read_source = True
         members = 0
         source = s.e.source
-        self._users = Users(source.users_path) if isinstance(source, FileSource) else Users(None)
+        self._users = Users(
+            source.users_path if isinstance(source, FileSource) else None, self.ctx_fp, self._account_keys
+        )
         if isinstance(source, FileSource) and reader_processes(source, dry=s.dry):
             # Pages of digests from a reading process (sync/read_ahead.py): the same users, in the same order.
+            closed = threading.Event()
             feed = Prefetch(
                 lambda: digest_pages(
                     source,
@@ -132,10 +136,13 @@ class UsersPass:
                     ctx_fp=self.ctx_fp,
                     account_keys=self._account_keys,
                     page_size=PAGE_SIZE,
+                    users=self._users,
+                    wanted=lambda: not (s.stop.is_set() or closed.is_set()),
                 ),
                 PAGE_SIZE,
                 s.stop,
                 paged=True,
+                closed=closed,
             )
             digested = True
         else:
@@ -155,6 +162,7 @@ class UsersPass:
         self._flush_page_writes()  # also when stopped: what was read stays recorded
         if s.stopped():
             return None
+        self._users.verify()  # the users read again from the file were read from the same file
         s.users_read = s.e.source.read_report(Stream.USERS)
         return members
 
@@ -189,7 +197,8 @@ class UsersPass:
         members_only: list[HullUser] = []
         same: list[tuple[str, str, str, str, str, str]] = []  # the unchanged people's rows of the run's list
         objects = self.objects is not None
-        for hid, material, line, packed in chunk:
+        for digest in chunk:
+            hid, material, line, packed = digest
             kp, stored_fp = known.get(hid, (None, None))
             if stored_fp is not None and kp is not None and kp.deleted_at is None:
                 if material is NOT_COMPUTED:
@@ -197,10 +206,10 @@ class UsersPass:
                 if material == stored_fp:
                     # Same Hull data and settings as when Customer.io accepted them: no need to map again.
                     if objects:
-                        in_cio.append((self._users.user(hid, packed), kp.customer_id))
+                        in_cio.append((self._users.user(digest), kp.customer_id))
                     same.append((hid, kp.customer_id, _UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, line))
                     continue
-            user = self._users.user(hid, packed)
+            user = self._users.user(digest)
             # A plan stores nothing: the fingerprint of someone the ledger does not know would go unused.
             fp = self.fingerprint(user, now, material) if kp is not None or not s.dry else None
             decision = plan_user(user, self.ctx, kp, now=now)

@@ -51,7 +51,7 @@ def _rewrite(w: Synced, gone: set[str], changed: set[str], *, bad: bool) -> None
 @pytest.fixture
 def reading(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Reading processes for files of any size; the list grows by one per pass that used one."""
-    monkeypatch.setattr(read_ahead, "PROCESS_MIN_USERS", 1)
+    monkeypatch.setattr(read_ahead, "PROCESS_MIN_BYTES", 1)
     used: list[int] = []
     real = run_users.digest_pages
 

@@ -8,6 +8,8 @@ import gzip
 import json
 import multiprocessing
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +104,10 @@ def test_the_reading_process_gives_the_users_and_problems_of_the_runs_own_read(
     digests = [d for page in digest_pages(
         source, ["b"], updated_since=None, ctx_fp=CTX_FP, account_keys=ACCOUNT_KEYS, page_size=4
     ) for d in page]  # fmt: skip
-    users = Users(source.users_path)
+    users = Users(source.users_path, CTX_FP, ACCOUNT_KEYS)
     try:
-        got = [users.user(hid, packed) for hid, _fp, _line, packed in digests]
+        got = [users.user(d) for d in digests]
+        users.verify()
     finally:
         users.close()
     assert _same(got, expected) and len(got) == len(expected) > 5
@@ -124,14 +127,58 @@ def test_a_line_that_changed_since_it_was_read_stops_the_run(tmp_path: Path) -> 
     digests = [d for page in digest_pages(
         source, None, updated_since=None, ctx_fp=CTX_FP, account_keys=(), page_size=10
     ) for d in page]  # fmt: skip
-    _write(path, [json.dumps(_user(n + 100)).encode() for n in range(30)])  # a new export, same layout
-    users = Users(path)
+    users = Users(path, CTX_FP, ())
+    assert users.user(digests[3])["id"] == "user-0003"
+    # A new export, same layout: other people where these were.
+    _write(path, [json.dumps(_user(n + 100)).encode() for n in range(30)])
     with pytest.raises(SourceError, match=r"users.jsonl changed while it was read .*Nobody was deleted"):
-        users.user(digests[3][0], digests[3][3])
+        users.user(digests[3])
+    # The same person, same length, updated since (another fingerprint): not the person the digest describes.
+    _write(path, [json.dumps(_user(n)).encode().replace(b"T10:", b"T11:") for n in range(30)])
+    with pytest.raises(SourceError, match="changed while it was read"):
+        users.user(digests[4])
     path.write_bytes(b"")
     with pytest.raises(SourceError, match="changed while it was read"):
-        users.user(digests[5][0], digests[5][3])
+        users.user(digests[5])
     users.close()
+
+
+def test_a_file_written_to_during_the_pass_stops_the_run(tmp_path: Path) -> None:
+    lines = [json.dumps(_user(n)).encode() for n in range(30)]
+    path = _write(tmp_path / "users.jsonl", lines)
+    source = FileSource(path, workers=0)
+    users = Users(path, CTX_FP, ())
+    for _page in digest_pages(
+        source, None, updated_since=None, ctx_fp=CTX_FP, account_keys=(), page_size=10, users=users
+    ):
+        pass
+    users.verify()  # untouched: fine
+    with path.open("ab") as f:
+        f.write(json.dumps(_user(99)).encode() + b"\n")
+    with pytest.raises(SourceError, match=r"changed while it was read \(it was written to\)"):
+        users.verify()
+    path.unlink()
+    with pytest.raises(SourceError, match=r"changed while it was read \(it is gone\)"):
+        users.verify()
+
+
+def test_a_filtered_read_given_up_on_stops_at_once(tmp_path: Path) -> None:
+    # Only the first 3 users are in "b": after them the reading process sends nothing for a long time.
+    lines = [json.dumps(_user(n, segment_ids=["b"] if n < 3 else ["a"])).encode() for n in range(60_000)]
+    path = _write(tmp_path / "users.jsonl", lines)
+    source = FileSource(path, workers=0)
+    source.count_users(None)
+    stop = threading.Event()
+    pages = digest_pages(
+        source, ["b"], updated_since=None, ctx_fp=None, account_keys=(), page_size=3, wanted=lambda: not stop.is_set()
+    )
+    assert len(next(pages)) == 3
+    stop.set()
+    started = time.monotonic()
+    assert list(pages) == []
+    assert time.monotonic() - started < 1.0, "it stopped without waiting for the rest of the file"
+    assert not multiprocessing.active_children()
+    assert source.read_report(Stream.USERS).unreadable == 0
 
 
 def test_what_the_reading_process_raises_is_raised_in_the_run(tmp_path: Path) -> None:
@@ -158,7 +205,7 @@ def test_a_reading_process_no_longer_wanted_is_stopped(tmp_path: Path) -> None:
 def test_when_a_reading_process_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(50)])
     source = FileSource(path, workers=0)
-    monkeypatch.setattr(read_ahead, "PROCESS_MIN_USERS", 50)
+    monkeypatch.setattr(read_ahead, "PROCESS_MIN_BYTES", path.stat().st_size)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert reader_processes(source, dry=True, environ={}), "a plan sends nothing: its second core is free"
     assert not reader_processes(source, dry=False, environ={}), "a run on 2 cores leaves one to sending"
@@ -169,7 +216,7 @@ def test_when_a_reading_process_is_used(tmp_path: Path, monkeypatch: pytest.Monk
     assert reader_processes(source, dry=False, environ={})
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert not reader_processes(source, dry=True, environ={})
-    monkeypatch.setattr(read_ahead, "PROCESS_MIN_USERS", 51)
+    monkeypatch.setattr(read_ahead, "PROCESS_MIN_BYTES", path.stat().st_size + 1)
     assert not reader_processes(source, dry=True, environ={WORKERS_ENV: "4"}), "too small to pay a process start"
 
 
