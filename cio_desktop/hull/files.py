@@ -61,6 +61,7 @@ from cio_desktop.hull.files_readers import (
     OpenedFile,
     Row,
     detect_format,
+    read_json_lines,
 )
 from cio_desktop.hull.files_scan import can_split, scan_users_in_ranges, scan_users_serial
 from cio_desktop.hull.source import (
@@ -163,6 +164,8 @@ class FileSource:
         self._events_meta_memo: tuple[dict[str, Any], EventsMeta] | None = None
         self._user_problems = ProblemLog()
         self._event_problems = ProblemLog()
+        # Lines in the byte range the last ranged read of users went through (iter_users_raw).
+        self.range_lines = 0
         # One metadata pass at a time: GUI workers may ask for segments and attributes at once.
         self._meta_lock = threading.RLock()
 
@@ -227,11 +230,20 @@ class FileSource:
         segment_ids: Sequence[str] | None,
         *,
         updated_since: float | None = None,
+        byte_range: tuple[int, int] | None = None,
     ) -> Iterator[tuple[HullUser, bytes | None, int]]:
         """:meth:`iter_users`, each user with the bytes of its line when ``normalize_user(orjson.loads(raw))``
         gives that user again (a JSON-lines row read the fast way), else None, and where those bytes start
         in the file (uncompressed: in its decompressed stream). A process that reads the file for another
-        (sync/read_ahead.py) tells where the line is instead of pickling the user."""
+        (sync/read_ahead.py) tells where the line is instead of pickling the user.
+
+        ``byte_range`` (start, end): only the lines of those bytes of an uncompressed JSON-lines file
+        (``start`` at a line start, :func:`~cio_desktop.hull.files_scan.split_ranges`), for a reading
+        process of several; problems then carry line numbers counted from the range's first line, and
+        :attr:`range_lines` tells how many lines the range held. A file with duplicate ids is read
+        whole (which row of an id counts is decided by its ordinal in the whole file)."""
+        if byte_range is not None and self._users_meta().duplicates:
+            raise SourceError(f"{self.users_path.name} has duplicate user ids: it is read whole, not in ranges.")
         self._user_problems = ProblemLog()
         if segment_ids is not None and not segment_ids:
             return
@@ -240,7 +252,7 @@ class FileSource:
         keep = meta.duplicates
         log = self._user_problems
         name = str(self.users_path)
-        for ordinal, line, user, _, raw, offset in self._read_user_rows(log.add):
+        for ordinal, line, user, _, raw, offset in self._read_user_rows(log.add, byte_range=byte_range):
             if keep:
                 key = duplicate_key(user["id"])
                 if key in keep and keep[key] != ordinal:
@@ -381,18 +393,42 @@ class FileSource:
         self,
         report: Callable[[SourceProblem], None],
         progress: Callable[[int, int], None] | None = None,
+        *,
+        byte_range: tuple[int, int] | None = None,
     ) -> Iterator[tuple[int, int, HullUser, SegmentPairs, bytes | None, int]]:
-        """:meth:`_read_users` with each row's bytes and where they start (:attr:`Row.raw`, :attr:`Row.offset`)."""
+        """:meth:`_read_users` with each row's bytes and where they start in the file (:attr:`Row.raw`,
+        :attr:`Row.offset`); ``byte_range``: see :meth:`iter_users_raw`."""
         shape = detect_format(self.users_path, "users file")
         name = str(self.users_path)
         ordinal = 0
-        for row in self._records(self.users_path, shape, "users file", report, progress):
+        if byte_range is None:
+            rows = self._records(self.users_path, shape, "users file", report, progress)
+            start = 0
+        else:
+            if not can_split(shape):
+                raise SourceError(f"{self.users_path.name} cannot be read in ranges (only uncompressed JSON lines).")
+            rows = self._range_records(byte_range, report)
+            start = byte_range[0]
+        for row in rows:
             result = normalize_user(row.value)
             if isinstance(result, str):
                 report(SourceProblem(name, row.line, result))
                 continue
-            yield ordinal, row.line, result[0], result[1], row.raw, row.offset
+            yield ordinal, row.line, result[0], result[1], row.raw, (row.offset + start if row.offset >= 0 else -1)
             ordinal += 1
+
+    def _range_records(self, byte_range: tuple[int, int], report: Callable[[SourceProblem], None]) -> Iterator[Row]:
+        start, end = byte_range
+        self.range_lines = 0
+        with files_scan.RangeFile(self.users_path, start, end) as opened:
+            items = read_json_lines(opened, self.max_record_bytes, at_file_start=start == 0)
+            with contextlib.closing(items):
+                for item in items:
+                    if isinstance(item, Row):
+                        yield item
+                    else:
+                        report(item)
+            self.range_lines = opened.range.line_breaks
 
     def _read_events(
         self,

@@ -156,10 +156,10 @@ class _RangeStream:
     read = read1
 
     def close(self) -> None:
-        pass  # the file is closed by _RangeFile
+        pass  # the file is closed by RangeFile
 
 
-class _RangeFile(OpenedFile):
+class RangeFile(OpenedFile):
     """The bytes ``start`` to ``end`` of an uncompressed file, opened for a reader."""
 
     def __init__(self, path: Path, start: int, end: int) -> None:  # no super(): nothing to detect
@@ -174,7 +174,7 @@ class _RangeFile(OpenedFile):
         self.range = _RangeStream(raw, end - start)
         self.stream = cast(IO[bytes], self.range)
 
-    def __enter__(self) -> _RangeFile:
+    def __enter__(self) -> RangeFile:
         return self
 
 
@@ -228,7 +228,7 @@ def scan_range(path: str, start: int, end: int, max_record: int) -> RangeScan:
     tally = UserTally()
     hashes: array[int] = array("Q")
     records = 0
-    with _RangeFile(Path(path), start, end) as opened:
+    with RangeFile(Path(path), start, end) as opened:
         for item in read_json_lines(opened, max_record, at_file_start=start == 0):
             if not isinstance(item, Row):
                 log.add(item)
@@ -256,7 +256,7 @@ def tally_range(path: str, start: int, end: int, max_record: int, skip: array[in
 
 def _range_rows(path: str, start: int, end: int, max_record: int) -> Iterator[tuple[int, int, HullUser, SegmentPairs]]:
     """(ordinal, line, user, pairs) of the usable rows of a range, problems ignored."""
-    with _RangeFile(Path(path), start, end) as opened:
+    with RangeFile(Path(path), start, end) as opened:
         ordinal = 0
         for item in read_json_lines(opened, max_record, at_file_start=start == 0):
             if isinstance(item, Row):

@@ -20,11 +20,12 @@ it was (another Hull id, line or fingerprint, or not JSON any more), or when the
 modification time moved by the end of the pass: the run stops with a source error, as when the file
 cannot be read, and deletes nobody.
 
-When (:func:`reader_processes`): only for an export file of at least :data:`PROCESS_MIN_BYTES`
+When (:func:`reading_processes`): only for an export file of at least :data:`PROCESS_MIN_BYTES`
 (below that, starting a process costs more than it saves), never when ``CIO_DESKTOP_WORKERS``
-is 0, and by default for plans and dry runs on any machine with 2 cores or more (they send nothing,
-so the core a run leaves to sending and the network is free), for real runs where the machine has
-cores to spare for workers (:func:`cio_desktop.parallel.worker_count`).
+is 0; as many processes as :func:`cio_desktop.parallel.worker_count` gives (for real runs: where the
+machine has cores to spare), and for plans and dry runs at least 2 on any machine with 2 cores or
+more (they send nothing, so the core a run leaves to sending and the network is free). Several
+processes each read a byte range of an uncompressed JSON-lines file (:func:`digest_pages`).
 
 Safety: the reading process only reads the file; it never opens the ledger. Memory stays bounded:
 pages go through a pipe (the reading process waits while the run is behind) and at most a few wait
@@ -42,16 +43,17 @@ import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cio_desktop import jsonfast
 from cio_desktop.hull.files import FileSource
-from cio_desktop.hull.files_meta import UsersMeta
+from cio_desktop.hull.files_meta import ProblemLog, UsersMeta
 from cio_desktop.hull.files_normalize import normalize_user
 from cio_desktop.hull.files_readers import detect_format
+from cio_desktop.hull.files_scan import can_split, split_ranges
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, worker_count
 from cio_desktop.sync.digest import Digest, hull_id_of, material_fp, user_line
@@ -80,28 +82,33 @@ class ReaderSpec:
     ctx_fp: str | None
     account_keys: tuple[str, ...]
     page_size: int
+    byte_range: tuple[int, int] | None = None  # one range of the file (several reading processes)
 
 
-def reader_processes(source: UserSource, *, dry: bool, environ: dict[str, str] | None = None) -> bool:
-    """Whether this users pass reads ``source`` in a reading process (see the module docstring)."""
+def reading_processes(source: UserSource, *, dry: bool, environ: dict[str, str] | None = None) -> int:
+    """How many reading processes this users pass reads ``source`` with (0: on a thread of the run's
+    process); see the module docstring."""
     if not isinstance(source, FileSource):
-        return False
+        return 0
     env = dict(os.environ) if environ is None else environ
     try:
         workers = worker_count(env)
     except WorkersSettingError:
-        return False  # the source's own read reports the bad setting where it matters
+        return 0  # the source's own read reports the bad setting where it matters
+    cpus = os.cpu_count() or 1
     if env.get(WORKERS_ENV, "").strip():
-        wanted = workers >= 1
-    else:
-        wanted = workers >= 1 or (dry and (os.cpu_count() or 1) >= 2)
-    if not wanted:
-        return False
+        count = workers
+    elif workers >= 1:
+        count = workers
+    else:  # a plan sends nothing: on 2 cores both may read while the run plans
+        count = min(cpus, 2) if dry and cpus >= 2 else 0
+    if count < 1:
+        return 0
     try:
         size = source.users_path.stat().st_size
     except OSError:
-        return False  # the in-process read finds and words the problem
-    return size >= PROCESS_MIN_BYTES
+        return 0  # the in-process read finds and words the problem
+    return count if size >= PROCESS_MIN_BYTES else 0
 
 
 def digest_pages(
@@ -114,70 +121,107 @@ def digest_pages(
     page_size: int,
     users: Users | None = None,
     wanted: Callable[[], bool] = lambda: True,
+    readers: int = 1,
 ) -> Iterator[list[Digest]]:
-    """Pages of digests of ``source``'s users, read in a spawned process. Close the iterator (or let
-    it end) to stop that process; the source's read report is the process's once the pages end.
-    ``users`` learns the state of the file the pages describe (:meth:`Users.verify`); while it waits
-    for a page, the iterator stops (and stops the process) as soon as ``wanted()`` is false."""
+    """Pages of digests of ``source``'s users, read in spawned processes. Close the iterator (or let
+    it end) to stop them; the source's read report is theirs once the pages end. ``users`` learns the
+    state of the file the pages describe (:meth:`Users.verify`); while it waits for a page, the
+    iterator stops (and stops the processes) as soon as ``wanted()`` is false.
+
+    ``readers`` > 1 splits an uncompressed JSON-lines file without duplicate ids into that many byte
+    ranges at line starts, one process each; their pages come in turn (a page of the first range,
+    one of the second, ...), so the order is the same every time, though not the file's. Their
+    problems are merged in file order with their line numbers counted from the file's start."""
     key, meta = source.users_meta_for_reader()
     if users is not None:
         users.read_from(key)
-    spec = ReaderSpec(
-        str(source.users_path),
-        source.max_record_bytes,
-        key,
-        meta,
-        None if segment_ids is None else tuple(segment_ids),
-        updated_since,
-        ctx_fp,
-        account_keys,
-        page_size,
-    )
+    ranges: list[tuple[int, int] | None] = [None]
+    if readers > 1 and not meta.duplicates and can_split(detect_format(source.users_path, "users file")):
+        ranges = list(split_ranges(source.users_path, int(key["size"]), readers)) or [None]
+    specs = [
+        ReaderSpec(
+            str(source.users_path),
+            source.max_record_bytes,
+            key,
+            meta,
+            None if segment_ids is None else tuple(segment_ids),
+            updated_since,
+            ctx_fp,
+            account_keys,
+            page_size,
+            byte_range,
+        )
+        for byte_range in ranges
+    ]
     source.reset_user_problems()
-    ctx = multiprocessing.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_serve, args=(send, spec), name="cio-desktop file reader", daemon=True)
-    try:
-        process.start()
-    except OSError as exc:
-        receive.close()
-        send.close()
-        raise SourceError(
-            f"The process that reads {source.users_path.name} could not start ({exc.strerror or exc})."
-            f" Set {WORKERS_ENV}=0 to read it in the run's own process."
-        ) from None
-    send.close()
     name = source.users_path.name
-    finished = False
+    started: list[tuple[Connection, Any]] = []  # (pipe, process) of each range
+    ends: dict[int, tuple[ProblemLog, int]] = {}
     try:
-        while True:
-            while not receive.poll(POLL_SECONDS):  # a filtered read may send rarely: stay stoppable
-                if not wanted():
-                    return
+        ctx = multiprocessing.get_context("spawn")
+        for spec in specs:
+            receive, send = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_serve, args=(send, spec), name="cio-desktop file reader", daemon=True)
             try:
-                kind, value = pickle.loads(receive.recv_bytes())  # noqa: S301 (our own reading process)
-            except EOFError:
-                process.join(5)
+                process.start()
+            except OSError as exc:
+                receive.close()
+                send.close()
                 raise SourceError(
-                    f"The process reading {name} stopped unexpectedly (exit code {process.exitcode})."
-                    " Nothing was lost: run again."
+                    f"The process that reads {name} could not start ({exc.strerror or exc})."
+                    f" Set {WORKERS_ENV}=0 to read it in the run's own process."
                 ) from None
-            if kind == "page":
-                yield value
-            elif kind == "end":
-                if wanted():  # a pass given up on leaves the source's report to whoever reads next
-                    source.adopt_user_problems(value)
-                finished = True
-                return
-            else:  # "error": what the read raised there
-                raise value
+            send.close()
+            started.append((receive, process))
+        while len(ends) < len(started):
+            for index, (receive, process) in enumerate(started):  # in turn: the same order every time
+                if index in ends:
+                    continue
+                while not receive.poll(POLL_SECONDS):  # a filtered read may send rarely: stay stoppable
+                    if not wanted():
+                        return
+                try:
+                    kind, value = pickle.loads(receive.recv_bytes())  # noqa: S301 (our own reading process)
+                except EOFError:
+                    process.join(5)
+                    raise SourceError(
+                        f"The process reading {name} stopped unexpectedly (exit code {process.exitcode})."
+                        " Nothing was lost: run again."
+                    ) from None
+                if kind == "page":
+                    yield value
+                elif kind == "end":
+                    ends[index] = value
+                else:  # "error": what the read raised there
+                    raise value
+        if wanted():  # a pass given up on leaves the source's report to whoever reads next
+            source.adopt_user_problems(_merged([ends[i] for i in range(len(started))]))
     finally:
-        receive.close()
-        if finished:
-            process.join(5)
-        if process.is_alive():  # stopped early: the pages left are not wanted
-            process.kill()
-            process.join(5)
+        for receive, _process in started:
+            receive.close()
+        for index, (_receive, reader) in enumerate(started):
+            if index in ends:
+                reader.join(5)
+            if reader.is_alive():  # stopped early: the pages left are not wanted
+                reader.kill()
+                reader.join(5)
+
+
+def _merged(ends: list[tuple[ProblemLog, int]]) -> ProblemLog:
+    """The problem logs of consecutive ranges as one, in file order, lines counted from the file's start."""
+    if len(ends) == 1:
+        return ends[0][0]
+    merged = ProblemLog(ends[0][0].keep)
+    before = 0  # lines in the ranges before
+    for log, lines in ends:
+        for problem in (*log.items, *log.warnings):
+            merged.add(replace(problem, line=problem.line + before))
+        # Counted beyond those kept, as each range counted them.
+        merged.count += log.count - len(log.items)
+        merged.warning_count += log.warning_count - len(log.warnings)
+        merged.truncated = merged.truncated or log.truncated
+        before += lines
+    return merged
 
 
 class Users:
@@ -274,7 +318,8 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
         by_offset = not detect_format(source.users_path, "users file").gzip
         page: list[Digest] = []
         packed: Any
-        for user, raw, offset in source.iter_users_raw(spec.segment_ids, updated_since=spec.updated_since):
+        rows = source.iter_users_raw(spec.segment_ids, updated_since=spec.updated_since, byte_range=spec.byte_range)
+        for user, raw, offset in rows:
             if raw is None:
                 packed = pickle.dumps(user, _PICKLE)
             elif by_offset and offset >= 0:
@@ -287,7 +332,7 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
                 page = []
         if page:
             conn.send_bytes(pickle.dumps(("page", page), _PICKLE))
-        conn.send_bytes(pickle.dumps(("end", source.user_problem_log()), _PICKLE))
+        conn.send_bytes(pickle.dumps(("end", (source.user_problem_log(), source.range_lines)), _PICKLE))
     except (BrokenPipeError, ConnectionResetError, EOFError):
         return  # the run is gone or stopped reading: nobody waits for the rest
     except BaseException as exc:  # sent to the run, which raises it
@@ -302,4 +347,4 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
         conn.close()
 
 
-__all__ = ["PROCESS_MIN_BYTES", "ReaderSpec", "Users", "digest_pages", "reader_processes"]
+__all__ = ["PROCESS_MIN_BYTES", "ReaderSpec", "Users", "digest_pages", "reading_processes"]

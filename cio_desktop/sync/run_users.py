@@ -36,7 +36,7 @@ from cio_desktop.sync.pass_tuning import tuned_for_pass
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
-from cio_desktop.sync.read_ahead import Users, digest_pages, reader_processes
+from cio_desktop.sync.read_ahead import Users, digest_pages, reading_processes
 from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.sender import Entry, Sender
 from cio_desktop.sync.state import RunState
@@ -125,7 +125,8 @@ class UsersPass:
         self._users = Users(
             source.users_path if isinstance(source, FileSource) else None, self.ctx_fp, self._account_keys
         )
-        if isinstance(source, FileSource) and reader_processes(source, dry=s.dry):
+        readers = reading_processes(source, dry=s.dry)
+        if isinstance(source, FileSource) and readers:
             # Pages of digests from a reading process (sync/read_ahead.py): the same users, in the same order.
             closed = threading.Event()
             feed = Prefetch(
@@ -138,6 +139,7 @@ class UsersPass:
                     page_size=PAGE_SIZE,
                     users=self._users,
                     wanted=lambda: not (s.stop.is_set() or closed.is_set()),
+                    readers=readers,
                 ),
                 PAGE_SIZE,
                 s.stop,

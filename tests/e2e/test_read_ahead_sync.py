@@ -87,6 +87,9 @@ def test_a_plan_and_a_run_read_in_a_reading_process_are_the_runs_own(
     assert dict(ahead.people) == dict(own.people) and dict(ahead.skipped) == dict(own.skipped)
     assert ahead.unreadable == own.unreadable == 1
     assert ahead_rows == own_rows, "person by person, decision and reason"
+    ranges, ranges_rows = plan_with("3")  # three reading processes, each a third of the file
+    assert reading == [1, 1]
+    assert dict(ranges.people) == dict(own.people) and ranges_rows == own_rows and ranges.unreadable == 1
     # A bad row: nobody is deleted on doubt, whoever reads the file.
     assert ahead.people[Category.WITHHELD] == 4 and ahead.people[Category.UPDATE] == 6
 
@@ -94,11 +97,11 @@ def test_a_plan_and_a_run_read_in_a_reading_process_are_the_runs_own(
     _rewrite(w, gone, changed, bad=False)
     ahead, _rows = plan_with("1")
     assert ahead.people[Category.DELETE] == 4 and ahead.people[Category.UPDATE] == 6
-    assert reading == [1, 1]
+    assert reading == [1, 1, 1]
     with open_services(w.cli.profile, secrets) as services:
         outcome = run_planned(services.engine(), ahead)
     assert not isinstance(outcome, PlanChanged)
-    assert reading == [1, 1, 1]
+    assert reading == [1, 1, 1, 1]
     assert outcome.status is RunStatus.COMPLETED, outcome.message
     assert people_in_cio(sandbox) == w.before - gone
     renamed = {str(a.get("hull_id")): a.get("name") for a in sandbox.cio_people().values()}

@@ -22,7 +22,7 @@ from cio_desktop.hull.source import SourceError, Stream
 from cio_desktop.parallel import WORKERS_ENV
 from cio_desktop.sync import read_ahead
 from cio_desktop.sync.digest import NOT_COMPUTED, material_fp, to_the_second, user_line
-from cio_desktop.sync.read_ahead import Users, digest_pages, reader_processes
+from cio_desktop.sync.read_ahead import Users, digest_pages, reading_processes
 
 CTX_FP = "0123456789abcdef"
 ACCOUNT_KEYS = ("domain",)
@@ -207,17 +207,70 @@ def test_when_a_reading_process_is_used(tmp_path: Path, monkeypatch: pytest.Monk
     source = FileSource(path, workers=0)
     monkeypatch.setattr(read_ahead, "PROCESS_MIN_BYTES", path.stat().st_size)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert reader_processes(source, dry=True, environ={}), "a plan sends nothing: its second core is free"
-    assert not reader_processes(source, dry=False, environ={}), "a run on 2 cores leaves one to sending"
-    assert reader_processes(source, dry=False, environ={WORKERS_ENV: "1"})
-    assert not reader_processes(source, dry=True, environ={WORKERS_ENV: "0"}), "0: in the run's own process"
-    assert not reader_processes(source, dry=True, environ={WORKERS_ENV: "lots"})
+    assert reading_processes(source, dry=True, environ={}) == 2, "a plan sends nothing: both cores may read"
+    assert reading_processes(source, dry=False, environ={}) == 0, "a run on 2 cores leaves one to sending"
+    assert reading_processes(source, dry=False, environ={WORKERS_ENV: "1"}) == 1
+    assert reading_processes(source, dry=True, environ={WORKERS_ENV: "0"}) == 0, "0: in the run's own process"
+    assert reading_processes(source, dry=True, environ={WORKERS_ENV: "lots"}) == 0
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert reader_processes(source, dry=False, environ={})
+    assert reading_processes(source, dry=False, environ={}) == 4
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert not reader_processes(source, dry=True, environ={})
+    assert reading_processes(source, dry=True, environ={}) == 0
     monkeypatch.setattr(read_ahead, "PROCESS_MIN_BYTES", path.stat().st_size + 1)
-    assert not reader_processes(source, dry=True, environ={WORKERS_ENV: "4"}), "too small to pay a process start"
+    assert reading_processes(source, dry=True, environ={WORKERS_ENV: "4"}) == 0, "too small to pay a process start"
+
+
+def _clean_lines() -> list[bytes]:
+    """No duplicate ids (so it can be read in ranges), and bad rows all along the file."""
+    lines: list[bytes] = []
+    for n in range(90):
+        if n % 17 == 5:
+            lines.append(b'{"id": "broken row %d' % n)
+        elif n % 29 == 7:
+            lines.append(json.dumps(_user(n, segment_ids=7)).encode())  # not a list: a bad row
+        else:
+            lines.append(json.dumps(_user(n)).encode())
+    return lines
+
+
+def _read_ahead(source: FileSource, readers: int) -> list[Any]:
+    users = Users(source.users_path, CTX_FP, ACCOUNT_KEYS)
+    try:
+        pages = digest_pages(
+            source, ["a"], updated_since=None, ctx_fp=CTX_FP, account_keys=ACCOUNT_KEYS, page_size=4, readers=readers
+        )
+        return [(d[0], d[1], d[2], users.user(d)) for page in pages for d in page]
+    finally:
+        users.close()
+
+
+def test_several_reading_processes_read_the_file_in_ranges_with_its_problems_in_file_order(tmp_path: Path) -> None:
+    path = _write(tmp_path / "users.jsonl", _clean_lines())
+    source = FileSource(path, workers=0)
+    expected = list(source.iter_users(["a"]))
+    report = source.read_report(Stream.USERS)
+    assert report.unreadable == 8
+
+    got = _read_ahead(source, readers=3)
+    # Pages come range by range in turn: the same people, each once, in the same order every time.
+    assert sorted(d[0] for d in got) == sorted(u["id"] for u in expected) and len(got) == len(expected)
+    assert [d[0] for d in got] != [u["id"] for u in expected], "three ranges' pages in turn, not file order"
+    assert [d[0] for d in _read_ahead(source, readers=3)] == [d[0] for d in got]
+    by_id = {u["id"]: u for u in expected}
+    for hid, material, line, user in got:
+        assert (
+            _same(user, by_id[hid]) and material == material_fp(CTX_FP, ACCOUNT_KEYS, user) and line == user_line(user)
+        )
+    assert source.read_report(Stream.USERS) == report, "problems merged in file order, lines from the file's start"
+
+
+def test_a_file_with_duplicate_ids_is_read_whole(tmp_path: Path) -> None:
+    path = _write(tmp_path / "users.jsonl", [*_clean_lines(), json.dumps(_user(3, name="Later row of 3")).encode()])
+    source = FileSource(path, workers=0)
+    expected = list(source.iter_users(["a"]))
+    got = _read_ahead(source, readers=3)
+    assert [d[0] for d in got] == [u["id"] for u in expected], "one process, in file order: the later row counts"
+    assert _same([d[3] for d in got], expected)
 
 
 def test_the_iso_shortcut_of_to_the_second_answers_as_the_pattern() -> None:
