@@ -435,7 +435,9 @@ def test_the_look_outside_the_segments_for_the_connectors_people_reads_nothing_w
     source.count_users(None)  # the metadata scan, done when the file was picked
     reads: list[int] = []
     original = FileSource._read_user_rows
-    monkeypatch.setattr(FileSource, "_read_user_rows", lambda self, *a, **k: (reads.append(1), original(self, *a, **k))[1])
+    monkeypatch.setattr(
+        FileSource, "_read_user_rows", lambda self, *a, **k: (reads.append(1), original(self, *a, **k))[1]
+    )
     assert list(source.iter_connector_created(["a"])) == [] and reads == []  # every marked user is in "a"
     # Someone marked is outside "b": every row is read (the caller keeps the marked ones outside).
     assert [u["id"] for u in source.iter_connector_created(["b"])] == [r["id"] for r in rows] and reads == [1]
