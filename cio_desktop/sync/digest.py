@@ -24,6 +24,7 @@ from typing import Any
 
 from cio_desktop import __version__
 from cio_desktop.hull.source import HullUser
+from cio_desktop.sync.mapping import parse_date
 from cio_desktop.sync.model import MappingContext
 
 # A user updated less than this long ago is always mapped again (see UsersPass.fingerprint).
@@ -106,6 +107,22 @@ def material_fp(ctx_fp: str | None, account_keys: tuple[str, ...], user: HullUse
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+def settled_fp(
+    ctx_fp: str | None, account_keys: tuple[str, ...], user: HullUser, now: float, material: str | None = NOT_COMPUTED
+) -> str | None:
+    """The fingerprint to store for ``user`` (``material``: its :func:`material_fp`, when already worked
+    out), or None (always map): no update time to the second, or an update less than
+    :data:`FINGERPRINT_SETTLE_S` ago (two changes within one clock tick would look the same)."""
+    if material is NOT_COMPUTED:
+        material = material_fp(ctx_fp, account_keys, user)
+    if material is None:
+        return None
+    ts = parse_date(user.get("updated_at"))
+    if ts is None or ts > now - FINGERPRINT_SETTLE_S:
+        return None
+    return material
+
+
 def user_line(user: HullUser) -> str:
     """One line that tells a person who this user is: name, email and Hull id."""
     name = user.get("name")
@@ -143,6 +160,7 @@ __all__ = [
     "context_fingerprint",
     "hull_id_of",
     "material_fp",
+    "settled_fp",
     "to_the_second",
     "user_line",
 ]

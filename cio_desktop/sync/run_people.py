@@ -257,6 +257,15 @@ class PeopleLog:
             if len(self._rows) >= _FLUSH_EVERY:
                 self._flush_locked()
 
+    def sample_left(self) -> int:
+        """How many more people to be created the plan's sample wants (0: no sample)."""
+        return 0 if self.sample is None else max(0, self.sample_size - len(self.sample))
+
+    def add_sample(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """People to be created, with their attributes, for the plan's sample (up to its size)."""
+        if self.sample is not None and entries:
+            self.sample.extend(entries[: self.sample_left()])
+
     def decided(self, decision: Decision, who: str, category: Category | None = None) -> None:
         cat = category or category_of(decision)
         sample = self.sample

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from cio_desktop.hull.files import FileSource
 from cio_desktop.hull.source import HullUser, SourceError, Stream
 from cio_desktop.sync.batching import BatchPacker
-from cio_desktop.sync.deletions import DeletionStep, defer_row
+from cio_desktop.sync.decide import PageOutcome, decide_page
+from cio_desktop.sync.deletions import DeletionStep
 from cio_desktop.sync.digest import (
     FINGERPRINT_SETTLE_S,
     NOT_COMPUTED,
@@ -25,10 +26,9 @@ from cio_desktop.sync.digest import (
     account_keys_of,
     context_fingerprint,
     hull_id_of,
-    material_fp,
     user_line,
 )
-from cio_desktop.sync.mapping import identify_operation, parse_date
+from cio_desktop.sync.mapping import identify_operation
 from cio_desktop.sync.migration import connector_deletions_step
 from cio_desktop.sync.model import Action, Decision, MappingContext, Reason
 from cio_desktop.sync.objects_step import ObjectsStep
@@ -37,18 +37,12 @@ from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
 from cio_desktop.sync.read_ahead import Users, digest_pages, reading_processes
-from cio_desktop.sync.run_people import Category
 from cio_desktop.sync.sender import Entry, Sender
 from cio_desktop.sync.state import RunState
 from cio_desktop.sync.summary import Problem, RunMode
 
-# Skips of users who are not members of the chosen segments (their account has no member in them).
-_NOT_MEMBERS = frozenset({Reason.NOT_IN_SEGMENTS, Reason.LEFT_SEGMENTS})
 # Page writes (seen members, anonymous users) go to the ledger once this many wait, and after the read.
 PAGE_WRITES_FLUSH = 10 * PAGE_SIZE
-UNCHANGED_LABEL = Decision("", None, Action.SKIP, Reason.UNCHANGED).label
-UNCHANGED_WHY = "same data as the last sync"
-_UNCHANGED = Category.UNCHANGED.value
 
 
 class UsersPass:
@@ -180,84 +174,44 @@ class UsersPass:
         self._seen, self._seen_customers = [], []
         self._anon_record, self._anon_forget = {}, set()
 
-    def _plan_page(self, chunk: list[Digest], packer: BatchPacker[Entry], *, full: bool) -> None:
+    def _plan_page(self, chunk: list[Digest] | PageOutcome, packer: BatchPacker[Entry], *, full: bool) -> None:
+        """Decide a page of digests (or take a page a reading process decided, sync/decide.py), then
+        record it: the run's list first (a "sent" mark never comes before its row), then what to send."""
         s = self.s
         ledger = s.ledger
-        ids = [d[0] for d in chunk]
-        known = ledger.known_with_fingerprints(ids)
+        if isinstance(chunk, PageOutcome):
+            out = chunk
+        else:
+            out = decide_page(
+                chunk,
+                ledger.known_with_fingerprints([d[0] for d in chunk]),
+                self.ctx,
+                ctx_fp=self.ctx_fp,
+                account_keys=self._account_keys,
+                now=s.e.clock(),
+                dry=s.dry,
+                objects=self.objects is not None,
+                user_of=self._users.user,
+                sample_left=s.people.sample_left(),
+            )
+        ids = out.ids
         if full:
             self._seen.extend(ids)
-        now = s.e.clock()
-        labels: dict[str, int] = {}
-        refresh: list[tuple[str, str | None, str | None]] = []
-        deferred: list[tuple[str, str, str, bool]] = []
-        planned: list[str] = []  # customer ids of members (never counted as gone, see mark_seen_customers)
-        anonymous: dict[str, str | None] = {}  # Hull id -> first anonymous id, members without customerId
-        in_cio: list[tuple[HullUser, str]] = []  # people who are (or stay) in Customer.io, for the objects step
-        # Other members (skipped: no email, invalid...): their account still has a member, so the objects
-        # step never deletes it, though it relates nobody to it.
-        members_only: list[HullUser] = []
-        same: list[tuple[str, str, str, str, str, str]] = []  # the unchanged people's rows of the run's list
-        objects = self.objects is not None
-        for digest in chunk:
-            hid, material, line, packed = digest
-            kp, stored_fp = known.get(hid, (None, None))
-            if stored_fp is not None and kp is not None and kp.deleted_at is None:
-                if material is NOT_COMPUTED:
-                    material = material_fp(self.ctx_fp, self._account_keys, packed)
-                if material == stored_fp:
-                    # Same Hull data and settings as when Customer.io accepted them: no need to map again.
-                    if objects:
-                        in_cio.append((self._users.user(digest), kp.customer_id))
-                    same.append((hid, kp.customer_id, _UNCHANGED, UNCHANGED_LABEL, UNCHANGED_WHY, line))
-                    continue
-            user = self._users.user(digest)
-            # A plan stores nothing: the fingerprint of someone the ledger does not know would go unused.
-            fp = self.fingerprint(user, now, material) if kp is not None or not s.dry else None
-            decision = plan_user(user, self.ctx, kp, now=now)
-            if decision.action is not Action.DELETE:  # deletions are listed by the deletion step
-                s.people.decided(decision, line)
-            if decision.action is Action.DELETE:
-                # Counted, guarded and sent (or withheld) by the deletion step, once every user was read.
-                deferred.append(defer_row(decision, known=kp is not None))
-                continue
-            labels[decision.label] = labels.get(decision.label, 0) + 1
-            sent_or_kept = decision.action is not Action.SKIP or decision.reason is Reason.UNCHANGED
-            if decision.customer_id:
-                planned.append(decision.customer_id)
-                if sent_or_kept:
-                    in_cio.append((user, decision.customer_id))
-            if not (decision.customer_id and sent_or_kept) and decision.reason not in _NOT_MEMBERS:
-                members_only.append(user)
-            if decision.reason is Reason.NO_CUSTOMER_ID and hid:
-                anonymous[hid] = decision.person.anonymous_id if decision.person else None
-            if decision.operations:
-                if not s.dry:
-                    self.sender.pack_person(packer, decision, fp)
-            elif (
-                decision.reason is Reason.UNCHANGED
-                and kp is not None
-                and decision.customer_id == kp.customer_id
-                and decision.person is not None
-                and (fp != stored_fp or decision.person.payload_hash != kp.payload_hash)
-            ):
-                # Found unchanged the slow way: store the fingerprint (and the hash in this version's
-                # kind, when the ledger held an older one) so the next run knows it cheaply.
-                refresh.append((kp.customer_id, fp, decision.person.payload_hash))
-        if refresh and not s.dry:
-            ledger.set_fingerprints(refresh)
-        ledger.defer_deletions(deferred)
+        s.people.add_rows(out.rows)
+        s.people.add_sample(out.sample)
+        for decision, fp in out.send:
+            self.sender.pack_person(packer, decision, fp)
+        if out.refresh and not s.dry:
+            ledger.set_fingerprints(out.refresh)
+        ledger.defer_deletions(out.deferred)
         if full:
-            self._seen_customers.extend(planned)
-        if same:
-            s.people.add_rows(same)
-            labels[UNCHANGED_LABEL] = labels.get(UNCHANGED_LABEL, 0) + len(same)
-        for label, n in labels.items():
+            self._seen_customers.extend(out.planned)
+        for label, n in out.labels.items():
             s.progress.advance(n, label=label)
         if not s.dry:
-            self._update_anonymous(ids, anonymous)
+            self._update_anonymous(ids, out.anonymous)
         if self.objects is not None:
-            self.objects.observe(in_cio, members_only)
+            self.objects.observe(out.in_cio, out.members_only)
         if len(self._seen) + len(self._anon_record) + len(self._anon_forget) >= PAGE_WRITES_FLUSH:
             self._flush_page_writes()
 
@@ -283,20 +237,6 @@ class UsersPass:
             else:
                 record.pop(h, None)
                 forget.add(h)
-
-    def fingerprint(self, user: HullUser, now: float, material: str | None = NOT_COMPUTED) -> str | None:
-        """What the person's payload is made of, cheaply (:func:`~cio_desktop.sync.digest.material_fp`,
-        given as ``material`` when already worked out): the sync settings (``self.ctx_fp``), Hull's
-        ``updated_at`` and the user's segments. None (always map) without an update time, or when the
-        update is recent: two changes within one clock tick would look the same."""
-        if material is NOT_COMPUTED:
-            material = material_fp(self.ctx_fp, self._account_keys, user)
-        if material is None:
-            return None
-        ts = parse_date(user.get("updated_at"))
-        if ts is None or ts > now - FINGERPRINT_SETTLE_S:
-            return None
-        return material
 
     def _deletions(self, packer: BatchPacker[Entry], *, full: bool) -> None:
         s = self.s

@@ -467,7 +467,7 @@ def test_customer_id_change_merges_after_the_new_primary_was_accepted(ledger: Le
 def test_unchanged_users_are_recognised_without_mapping_them_again(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cio_desktop.sync.run_users as users_module
+    import cio_desktop.sync.decide as users_module  # where the users pass plans each person
 
     users = [make_user(i) for i in range(20)]
     source, track = FakeSource(users), FakeTrack()
@@ -500,7 +500,7 @@ def test_a_stored_fingerprint_is_recognised_without_reading_the_update_time_as_a
 ) -> None:
     """A fingerprint is stored only once its updated_at was settled; the same text is still settled,
     so the everyday run only compares (the date parse was a tenth of an unchanged plan)."""
-    import cio_desktop.sync.run_users as users_module
+    import cio_desktop.sync.digest as users_module  # where the fingerprint reads the update time
 
     users = [make_user(i) for i in range(10)]
     source, track = FakeSource(users), FakeTrack()
@@ -543,7 +543,7 @@ def test_an_update_time_without_seconds_never_lets_a_person_be_skipped_unmapped(
 ) -> None:
     """Two changes within the same day or minute would carry the same update time: such people are
     always mapped (and still found unchanged by their payload, without a request)."""
-    import cio_desktop.sync.run_users as users_module
+    import cio_desktop.sync.decide as users_module  # where the users pass plans each person
     from cio_desktop.sync.planner import plan_user as real_plan
 
     users = [make_user(i) | {"updated_at": updated} for i in range(3)]
