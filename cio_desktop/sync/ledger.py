@@ -176,6 +176,40 @@ _MOVE_ASIDE = (
 )
 
 
+def known_with_fingerprints(
+    reader: sqlite3.Connection, hull_ids: Iterable[str]
+) -> dict[str, tuple[KnownPerson, str | None]]:
+    """:meth:`Ledger.known_with_fingerprints` on a connection to a ledger (a reading process has its own)."""
+    ids = list(dict.fromkeys(i for i in hull_ids if i))
+    out: dict[str, tuple[KnownPerson, str | None]] = {}
+    best: dict[str, tuple[bool, float]] = {}
+    for chunk in _chunks(ids):
+        rows = reader.execute(
+            _in_query(
+                "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at, synced_at, source_fp"
+                " FROM people WHERE hull_id",
+                len(chunk),
+            ),
+            tuple(chunk),
+        ).fetchall()
+        for cid, hid, phash, created, deleted, synced, fp in rows:
+            rank = (deleted is None, synced or 0.0)
+            if hid not in best or rank > best[hid]:
+                best[hid] = rank
+                out[hid] = (known_person(cid, hid, phash, created, deleted), fp)
+    return out
+
+
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the ledger at ``path`` (a reading process's)."""
+    try:
+        reader = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        reader.execute("PRAGMA query_only=ON")
+    except sqlite3.Error as exc:
+        raise LedgerError(f"The sync ledger {path} cannot be read ({exc}).") from exc
+    return reader
+
+
 # The ledger connection's page cache, in KiB (allocated only as pages are used).
 LEDGER_CACHE_KIB = 32_000
 
@@ -302,36 +336,13 @@ class Ledger(DeletionScratchMixin, ObjectsLedgerMixin, RunsMixin, RunPeopleMixin
     def known_with_fingerprints(self, hull_ids: Iterable[str]) -> dict[str, tuple[KnownPerson, str | None]]:
         """Like :meth:`known_by_hull_id`, with the source fingerprint stored with each person
         (see :attr:`PersonWrite.source_fp`)."""
-        ids = list(dict.fromkeys(i for i in hull_ids if i))
-        out: dict[str, tuple[KnownPerson, str | None]] = {}
-        best: dict[str, tuple[bool, float]] = {}
         with self._reader_lock:
-            reader = self._read_connection()
-            for chunk in _chunks(ids):
-                rows = reader.execute(
-                    _in_query(
-                        "SELECT customer_id, hull_id, payload_hash, created_at, deleted_at, synced_at, source_fp"
-                        " FROM people WHERE hull_id",
-                        len(chunk),
-                    ),
-                    tuple(chunk),
-                ).fetchall()
-                for cid, hid, phash, created, deleted, synced, fp in rows:
-                    rank = (deleted is None, synced or 0.0)
-                    if hid not in best or rank > best[hid]:
-                        best[hid] = rank
-                        out[hid] = (known_person(cid, hid, phash, created, deleted), fp)
-        return out
+            return known_with_fingerprints(self._read_connection(), hull_ids)
 
     def _read_connection(self) -> sqlite3.Connection:
         """The lookup connection (call with ``_reader_lock`` held); it only reads."""
         if self._reader is None:
-            try:
-                reader = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-                reader.execute("PRAGMA query_only=ON")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"The sync ledger {self.path} cannot be read ({exc}).") from exc
-            self._reader = reader
+            self._reader = open_for_reading(self.path)
         return self._reader
 
     def set_fingerprints(self, rows: Sequence[tuple[str, str | None, str | None]]) -> None:

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cio_desktop import jsonfast
+from cio_desktop.config.profile import Profile
 from cio_desktop.hull.files import FileSource
 from cio_desktop.hull.files_meta import ProblemLog, UsersMeta
 from cio_desktop.hull.files_normalize import normalize_user
@@ -56,7 +57,10 @@ from cio_desktop.hull.files_readers import detect_format
 from cio_desktop.hull.files_scan import can_split, split_ranges
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, worker_count
+from cio_desktop.sync.decide import PageOutcome, decide_page
 from cio_desktop.sync.digest import Digest, hull_id_of, material_fp, user_line
+from cio_desktop.sync.ledger import known_with_fingerprints, open_for_reading
+from cio_desktop.sync.model import MappingContext
 
 # Smaller files are read on a thread of the run's process: a process start (about 0.2 s) would not pay.
 # Decided by the file's size, so the choice never waits for a metadata scan (32 MB: about 20,000 users
@@ -83,6 +87,21 @@ class ReaderSpec:
     account_keys: tuple[str, ...]
     page_size: int
     byte_range: tuple[int, int] | None = None  # one range of the file (several reading processes)
+    decide: DecideSpec | None = None  # a plan's pages are decided in the reading process
+
+
+@dataclass(frozen=True)
+class DecideSpec:
+    """What a reading process needs to decide a plan's pages itself (:func:`~cio_desktop.sync.decide.decide_page`):
+    the mapping context's parts, the ledger to look people up in (read only), the run's clock and the
+    plan's sample size."""
+
+    profile: Profile
+    segment_names: dict[str, str]
+    attribute_types: dict[str, str]
+    ledger_path: str
+    now: float
+    sample_size: int
 
 
 def reading_processes(source: UserSource, *, dry: bool, environ: dict[str, str] | None = None) -> int:
@@ -122,7 +141,8 @@ def digest_pages(
     users: Users | None = None,
     wanted: Callable[[], bool] = lambda: True,
     readers: int = 1,
-) -> Iterator[list[Digest]]:
+    decide: DecideSpec | None = None,
+) -> Iterator[list[Digest] | PageOutcome]:
     """Pages of digests of ``source``'s users, read in spawned processes. Close the iterator (or let
     it end) to stop them; the source's read report is theirs once the pages end. ``users`` learns the
     state of the file the pages describe (:meth:`Users.verify`); while it waits for a page, the
@@ -131,7 +151,11 @@ def digest_pages(
     ``readers`` > 1 splits an uncompressed JSON-lines file without duplicate ids into that many byte
     ranges at line starts, one process each; their pages come in turn (a page of the first range,
     one of the second, ...), so the order is the same every time, though not the file's. Their
-    problems are merged in file order with their line numbers counted from the file's start."""
+    problems are merged in file order with their line numbers counted from the file's start.
+
+    With ``decide`` (a plan or dry run, accounts not sent as objects), the reading processes also
+    look each page up in the ledger and decide it (:func:`~cio_desktop.sync.decide.decide_page`, the
+    function a run uses): the pages are then :class:`PageOutcome` objects, and the run only records them."""
     key, meta = source.users_meta_for_reader()
     if users is not None:
         users.read_from(key)
@@ -150,6 +174,7 @@ def digest_pages(
             account_keys,
             page_size,
             byte_range,
+            decide,
         )
         for byte_range in ranges
     ]
@@ -310,17 +335,53 @@ class Users:
 _pread = getattr(os, "pread", None)
 
 
+class _Decider:
+    """A reading process's side of a plan: each page looked up in the ledger and decided."""
+
+    def __init__(self, spec: ReaderSpec) -> None:
+        assert spec.decide is not None
+        d = spec.decide
+        self.spec, self.d = spec, d
+        self.ctx = MappingContext(d.profile, d.segment_names, d.attribute_types)
+        self.ledger = open_for_reading(Path(d.ledger_path))
+        self.sampled = 0
+
+    def page(self, page: list[Digest]) -> PageOutcome:
+        out = decide_page(
+            page,
+            known_with_fingerprints(self.ledger, [dg[0] for dg in page]),
+            self.ctx,
+            ctx_fp=self.spec.ctx_fp,
+            account_keys=self.spec.account_keys,
+            now=self.d.now,
+            dry=True,
+            objects=False,
+            user_of=_own_user,
+            sample_left=self.d.sample_size - self.sampled,
+        )
+        self.sampled += len(out.sample)
+        return out
+
+
+def _own_user(digest: Digest) -> HullUser:
+    user: HullUser = digest[3]
+    return user
+
+
 def _serve(conn: Connection, spec: ReaderSpec) -> None:
     """The reading process: pages of digests, then ("end", problems) or ("error", exception)."""
     try:
         source = FileSource(spec.users_path, max_record_bytes=spec.max_record_bytes, workers=0)
         source.adopt_users_meta(spec.meta_key, spec.meta)
         by_offset = not detect_format(source.users_path, "users file").gzip
+        send_page = _Decider(spec).page if spec.decide is not None else None
         page: list[Digest] = []
         packed: Any
         rows = source.iter_users_raw(spec.segment_ids, updated_since=spec.updated_since, byte_range=spec.byte_range)
         for user, raw, offset in rows:
-            if raw is None:
+            if send_page is not None:
+                packed = user  # decided here: the user itself
+            elif raw is None:
                 packed = pickle.dumps(user, _PICKLE)
             elif by_offset and offset >= 0:
                 packed = (offset, len(raw))
@@ -328,10 +389,10 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
                 packed = raw
             page.append((hull_id_of(user), material_fp(spec.ctx_fp, spec.account_keys, user), user_line(user), packed))
             if len(page) >= spec.page_size:
-                conn.send_bytes(pickle.dumps(("page", page), _PICKLE))
+                conn.send_bytes(pickle.dumps(("page", send_page(page) if send_page else page), _PICKLE))
                 page = []
         if page:
-            conn.send_bytes(pickle.dumps(("page", page), _PICKLE))
+            conn.send_bytes(pickle.dumps(("page", send_page(page) if send_page else page), _PICKLE))
         conn.send_bytes(pickle.dumps(("end", (source.user_problem_log(), source.range_lines)), _PICKLE))
     except (BrokenPipeError, ConnectionResetError, EOFError):
         return  # the run is gone or stopped reading: nobody waits for the rest
@@ -347,4 +408,4 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
         conn.close()
 
 
-__all__ = ["PROCESS_MIN_BYTES", "ReaderSpec", "Users", "digest_pages", "reading_processes"]
+__all__ = ["PROCESS_MIN_BYTES", "DecideSpec", "ReaderSpec", "Users", "digest_pages", "reading_processes"]

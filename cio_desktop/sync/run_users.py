@@ -36,7 +36,7 @@ from cio_desktop.sync.pass_tuning import tuned_for_pass
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
-from cio_desktop.sync.read_ahead import Users, digest_pages, reading_processes
+from cio_desktop.sync.read_ahead import DecideSpec, Users, digest_pages, reading_processes
 from cio_desktop.sync.sender import Entry, Sender
 from cio_desktop.sync.state import RunState
 from cio_desktop.sync.summary import Problem, RunMode
@@ -134,6 +134,7 @@ class UsersPass:
                     users=self._users,
                     wanted=lambda: not (s.stop.is_set() or closed.is_set()),
                     readers=readers,
+                    decide=self._decide_spec(),
                 ),
                 PAGE_SIZE,
                 s.stop,
@@ -149,7 +150,7 @@ class UsersPass:
                 for chunk in feed:
                     if s.stopped():
                         break
-                    members += len(chunk)
+                    members += len(chunk.ids) if isinstance(chunk, PageOutcome) else len(chunk)
                     self._plan_page(chunk if digested else [_digest(u) for u in chunk], packer, full=full)
                     s.save_counts()
         finally:
@@ -161,6 +162,22 @@ class UsersPass:
         self._users.verify()  # the users read again from the file were read from the same file
         s.users_read = s.e.source.read_report(Stream.USERS)
         return members
+
+    def _decide_spec(self) -> DecideSpec | None:
+        """What reading processes need to decide a plan's pages themselves: only a plan or dry run (it
+        sends nothing, so the decisions are all it needs), and not with accounts as objects (their step
+        needs the users here)."""
+        s = self.s
+        if not s.dry or self.objects is not None:
+            return None
+        return DecideSpec(
+            self.ctx.profile,
+            dict(self.ctx.segment_names),
+            dict(self.ctx.attribute_types),
+            str(s.ledger.path),
+            s.e.clock(),
+            s.people.sample_left(),
+        )
 
     def _flush_page_writes(self) -> None:
         """Write the members seen and the anonymous users' changes waiting since the last flush."""

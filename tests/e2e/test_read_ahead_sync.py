@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cio_desktop.config.profile import ObjectSettings
 from cio_desktop.parallel import WORKERS_ENV
 from cio_desktop.sandbox import Sandbox
 from cio_desktop.sync import read_ahead, run_users
@@ -50,23 +51,29 @@ def _rewrite(w: Synced, gone: set[str], changed: set[str], *, bad: bool) -> None
 
 @pytest.fixture
 def reading(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Reading processes for files of any size; the list grows by one per pass that used one."""
+    """Reading processes for files of any size; the list grows by one per pass that used them: 2 when
+    they decided the pages too (a plan), 1 when they only read (a run)."""
     monkeypatch.setattr(read_ahead, "PROCESS_MIN_BYTES", 1)
     used: list[int] = []
     real = run_users.digest_pages
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        used.append(1)
+        used.append(2 if kwargs.get("decide") is not None else 1)  # 2: the reading processes decide too
         return real(*args, **kwargs)
 
     monkeypatch.setattr(run_users, "digest_pages", counted)
     yield used
 
 
+@pytest.mark.parametrize("objects", [True, False], ids=["accounts-as-objects", "people-only"])
 def test_a_plan_and_a_run_read_in_a_reading_process_are_the_runs_own(
-    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: list[int]
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: list[int], objects: bool
 ) -> None:
     w = _synced(sandbox, tmp_path)
+    if not objects:  # the reading processes then decide a plan's pages too (decide_page, as the run)
+        w.cli.profile = w.cli.profile.replace(objects=ObjectSettings())
+    assert w.cli.profile.objects.enabled is objects
+    plan_mode = 1 if objects else 2
     ordered = sorted(w.before)
     gone, changed = set(ordered[:4]), set(ordered[10:16])
     _rewrite(w, gone, changed, bad=True)
@@ -83,12 +90,12 @@ def test_a_plan_and_a_run_read_in_a_reading_process_are_the_runs_own(
     own, own_rows = plan_with("0")
     assert reading == [], "CIO_DESKTOP_WORKERS=0 reads in the run's own process"
     ahead, ahead_rows = plan_with("1")
-    assert reading == [1]
+    assert reading == [plan_mode]
     assert dict(ahead.people) == dict(own.people) and dict(ahead.skipped) == dict(own.skipped)
     assert ahead.unreadable == own.unreadable == 1
     assert ahead_rows == own_rows, "person by person, decision and reason"
     ranges, ranges_rows = plan_with("3")  # three reading processes, each a third of the file
-    assert reading == [1, 1]
+    assert reading == [plan_mode] * 2
     assert dict(ranges.people) == dict(own.people) and ranges_rows == own_rows and ranges.unreadable == 1
     # A bad row: nobody is deleted on doubt, whoever reads the file.
     assert ahead.people[Category.WITHHELD] == 4 and ahead.people[Category.UPDATE] == 6
@@ -97,11 +104,11 @@ def test_a_plan_and_a_run_read_in_a_reading_process_are_the_runs_own(
     _rewrite(w, gone, changed, bad=False)
     ahead, _rows = plan_with("1")
     assert ahead.people[Category.DELETE] == 4 and ahead.people[Category.UPDATE] == 6
-    assert reading == [1, 1, 1]
+    assert reading == [plan_mode] * 3
     with open_services(w.cli.profile, secrets) as services:
         outcome = run_planned(services.engine(), ahead)
     assert not isinstance(outcome, PlanChanged)
-    assert reading == [1, 1, 1, 1]
+    assert reading == [plan_mode] * 3 + [1], "the run reads ahead, and decides itself"
     assert outcome.status is RunStatus.COMPLETED, outcome.message
     assert people_in_cio(sandbox) == w.before - gone
     renamed = {str(a.get("hull_id")): a.get("name") for a in sandbox.cio_people().values()}
