@@ -58,7 +58,7 @@ from cio_desktop.hull.files_scan import can_split, split_ranges
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, worker_count
 from cio_desktop.sync.decide import PageOutcome, decide_page
-from cio_desktop.sync.digest import Digest, hull_id_of, material_fp, user_line
+from cio_desktop.sync.digest import NOT_COMPUTED, Digest, hull_id_of, material_fp, user_line
 from cio_desktop.sync.ledger import known_with_fingerprints, open_for_reading
 from cio_desktop.sync.model import MappingContext
 
@@ -387,7 +387,9 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
                 packed = (offset, len(raw))
             else:
                 packed = raw
-            page.append((hull_id_of(user), material_fp(spec.ctx_fp, spec.account_keys, user), user_line(user), packed))
+            # Decided here, the fingerprint is worked out only for people the ledger has one for.
+            material = NOT_COMPUTED if send_page is not None else material_fp(spec.ctx_fp, spec.account_keys, user)
+            page.append((hull_id_of(user), material, user_line(user), packed))
             if len(page) >= spec.page_size:
                 conn.send_bytes(pickle.dumps(("page", send_page(page) if send_page else page), _PICKLE))
                 page = []
