@@ -1,4 +1,5 @@
-"""Reading a large export file in a second process while the run plans (the users pass of a file source).
+"""Reading a large export file in reading processes while the run plans (the users pass of a file source);
+for a plan or dry run, deciding its pages there too (:class:`DecideSpec`).
 
 Reading an export file (decoding JSON, normalizing each user) and the per-user work before the ledger
 is asked (fingerprint, the person's line) are pure Python: on a thread of the run's process they hold
