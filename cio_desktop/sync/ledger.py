@@ -201,7 +201,9 @@ def known_with_fingerprints(
 
 
 def open_for_reading(path: Path) -> sqlite3.Connection:
-    """A connection that only reads the ledger at ``path`` (a reading process's)."""
+    """A connection that only reads the ledger at ``path`` (a reading process's); it never creates one."""
+    if not path.exists():
+        raise LedgerError(f"The sync ledger {path} is gone.")
     try:
         reader = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         reader.execute("PRAGMA query_only=ON")

@@ -28,13 +28,15 @@ machine has cores to spare), and for plans and dry runs at least 2 on any machin
 more (they send nothing, so the core a run leaves to sending and the network is free). Several
 processes each read a byte range of an uncompressed JSON-lines file (:func:`digest_pages`).
 
-Safety: the reading process only reads the file; it never opens the ledger. Memory stays bounded:
+Safety: a reading process only reads: the file, and for a plan or dry run the ledger, through a
+connection that cannot write (``query_only``); it never writes anything. Memory stays bounded:
 pages go through a pipe (the reading process waits while the run is behind) and at most a few wait
 in the run's queue. A run that stops early (cancel, an error) stops the reading process; a reading
 process whose run's process died ends at its next write to the pipe. Its problems with the file
 come back with the last page, so the run's read report is the one an in-process read would give;
-an error it raises is raised in the run, with its type (or as a :class:`SourceError` when it cannot
-be sent); a reading process that dies says so instead of passing for the end of the file.
+an error it raises is raised in the run, with its type and, as its cause, where the reading process
+raised it (a :class:`ReaderError` stands in for an exception that cannot be sent back); a reading
+process that dies says so instead of passing for the end of the file.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -95,7 +98,9 @@ class ReaderSpec:
 class DecideSpec:
     """What a reading process needs to decide a plan's pages itself (:func:`~cio_desktop.sync.decide.decide_page`):
     the mapping context's parts, the ledger to look people up in (read only), the run's clock and the
-    plan's sample size."""
+    plan's sample size. The sample (people to be created, looked up in Customer.io to show what will
+    change for them) is of the first people decided: with several reading processes, pages come range
+    by range, so they are not the file's first people, but a sample all the same."""
 
     profile: Profile
     segment_names: dict[str, str]
@@ -218,8 +223,9 @@ def digest_pages(
                     yield value
                 elif kind == "end":
                     ends[index] = value
-                else:  # "error": what the read raised there
-                    raise value
+                else:  # "error": what the read raised there, with where it was raised
+                    error, where = value
+                    raise error from RemoteTraceback(where)
         if wanted():  # a pass given up on leaves the source's report to whoever reads next
             source.adopt_user_problems(_merged([ends[i] for i in range(len(started))]))
     finally:
@@ -231,6 +237,21 @@ def digest_pages(
             if reader.is_alive():  # stopped early: the pages left are not wanted
                 reader.kill()
                 reader.join(5)
+
+
+class ReaderError(RuntimeError):
+    """What a reading process raised, when that exception could not come back as it was."""
+
+
+class RemoteTraceback(Exception):
+    """Where in the reading process an error was raised (the cause of the error raised in the run)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n(in the reading process)\n{self.text}"
 
 
 def _merged(ends: list[tuple[ProblemLog, int]]) -> ProblemLog:
@@ -401,11 +422,14 @@ def _serve(conn: Connection, spec: ReaderSpec) -> None:
         return  # the run is gone or stopped reading: nobody waits for the rest
     except BaseException as exc:  # sent to the run, which raises it
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+            where = traceback.format_exc()
             try:
-                message = pickle.dumps(("error", exc), _PICKLE)
+                message = pickle.dumps(("error", (exc, where)), _PICKLE)
                 pickle.loads(message)  # noqa: S301 (an exception that cannot come back is sent as its words)
             except Exception:
-                message = pickle.dumps(("error", SourceError(f"{type(exc).__name__}: {exc}")), _PICKLE)
+                # Not a problem with the source: a bug, which the run reports as one (with this traceback).
+                stand_in = ReaderError(f"{type(exc).__name__} in the process reading the file: {exc}")
+                message = pickle.dumps(("error", (stand_in, where)), _PICKLE)
             conn.send_bytes(message)
     finally:
         conn.close()

@@ -8,6 +8,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -181,15 +182,45 @@ def test_a_filtered_read_given_up_on_stops_at_once(tmp_path: Path) -> None:
     assert source.read_report(Stream.USERS).unreadable == 0
 
 
-def test_what_the_reading_process_raises_is_raised_in_the_run(tmp_path: Path) -> None:
+def test_what_the_reading_process_raises_is_raised_in_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(5)])
     source = FileSource(path, workers=0)
     source.count_users(None)
-    path.unlink()  # gone between the metadata and the read
-    with pytest.raises(SourceError, match="does not exist"):
+    real = source.users_meta_for_reader
+
+    def then_gone() -> Any:
+        out = real()
+        path.unlink()  # gone between the metadata and the reading process's read
+        return out
+
+    monkeypatch.setattr(source, "users_meta_for_reader", then_gone)
+    with pytest.raises(SourceError, match="does not exist") as raised:
         for _page in digest_pages(source, None, updated_since=None, ctx_fp=None, account_keys=(), page_size=2):
             pass
     assert not multiprocessing.active_children()
+    cause = raised.value.__cause__
+    assert isinstance(cause, read_ahead.RemoteTraceback) and "in _serve" in cause.text, "where it was raised"
+
+
+class _TwoArguments(Exception):
+    def __init__(self, path: str, message: str) -> None:  # pickle cannot make it again from its args
+        super().__init__(f"{path}: {message}")
+
+
+def test_an_error_that_cannot_come_back_as_it_was_comes_back_as_a_reader_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise _TwoArguments("users.jsonl", "a bug")
+
+    monkeypatch.setattr(read_ahead, "FileSource", broken)
+    receive, send = multiprocessing.Pipe(duplex=False)
+    spec = read_ahead.ReaderSpec("users.jsonl", 1000, {}, None, None, None, None, (), 10)  # type: ignore[arg-type]
+    read_ahead._serve(send, spec)  # what the reading process does, here
+    kind, (error, where) = pickle.loads(receive.recv_bytes())
+    assert kind == "error" and isinstance(error, read_ahead.ReaderError) and not isinstance(error, SourceError)
+    assert "_TwoArguments in the process reading the file: users.jsonl: a bug" in str(error)
+    assert "broken" in where
 
 
 def test_a_reading_process_no_longer_wanted_is_stopped(tmp_path: Path) -> None:
