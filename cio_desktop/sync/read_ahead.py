@@ -65,6 +65,7 @@ from cio_desktop.sync.decide import PageOutcome, decide_page
 from cio_desktop.sync.digest import NOT_COMPUTED, Digest, hull_id_of, material_fp, user_line
 from cio_desktop.sync.ledger import known_with_fingerprints, open_for_reading
 from cio_desktop.sync.model import MappingContext
+from cio_desktop.sync.pass_tuning import tuned_for_pass
 
 # Smaller files are read on a thread of the run's process: a process start (about 0.2 s) would not pay.
 # Decided by the file's size, so the choice never waits for a metadata scan (32 MB: about 20,000 users
@@ -392,6 +393,11 @@ def _own_user(digest: Digest) -> HullUser:
 
 def _serve(conn: Connection, spec: ReaderSpec) -> None:
     """The reading process: pages of digests, then ("end", problems) or ("error", exception)."""
+    with tuned_for_pass():  # the run's own pass settings: the cyclic collector would cost a sixth
+        _serve_tuned(conn, spec)
+
+
+def _serve_tuned(conn: Connection, spec: ReaderSpec) -> None:
     try:
         source = FileSource(spec.users_path, max_record_bytes=spec.max_record_bytes, workers=0)
         source.adopt_users_meta(spec.meta_key, spec.meta)
