@@ -109,7 +109,7 @@ class ObjectsStep:
         s.progress.phase(
             Phase.OBJECTS,
             expected=s.ledger.objects_step_size(),
-            message="Working out accounts as Customer.io objects (nothing is sent)"
+            message="nothing is sent: counting the accounts Customer.io would receive"
             if s.dry
             else "Sending accounts as Customer.io objects",
         )
