@@ -16,7 +16,8 @@ own core: the window only relays progress and log lines.
   one waits for every waiter to wake, forever when a waiter died): the run stops as a cancelled run
   does in-process, records what it did and answers; after :data:`CANCEL_GRACE_S` without an answer
   it is stopped. If the child dies instead (killed, out of memory), the parent says so with its exit
-  code; the ledger keeps what was recorded, as after any killed sync.
+  code; the ledger keeps what was recorded, as after any killed sync. A child that cannot start
+  (importing the app, reading the request) says why (:mod:`cio_desktop.sync.child_boot`).
 - The child cancels its own run when the window's process is gone (killed, crashed) or cannot be
   written to, and ignores Ctrl-C from the terminal (the window asks first, then cancels).
 - Exceptions keep their type across the pipe, also those whose ``__init__`` pickle cannot call again
@@ -41,6 +42,7 @@ from typing import Any
 
 from cio_desktop.config.profile import Profile
 from cio_desktop.config.secrets import SecretKey, SecretStore
+from cio_desktop.sync.child_boot import ChildStartError, boot
 from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.summary import RunMode
 
@@ -133,7 +135,9 @@ def run_in_child(
     stop = Stop(control_out)
     # Not a daemon: the run may start worker processes of its own (cio_desktop.parallel). It ends by
     # itself when this process is gone (child_main watches it), and is stopped below otherwise.
-    child = ctx.Process(target=child_main, args=(send, request, control_in), name="cio-desktop sync", daemon=False)
+    # The request goes pickled: the child reads it where a failure is answered, not only an exit code.
+    payload = pickle.dumps(request)
+    child = ctx.Process(target=boot, args=(send, payload, control_in), name="cio-desktop sync", daemon=False)
     try:
         child.start()
     except BaseException:
@@ -219,6 +223,8 @@ def _relay(
             return value
         elif kind == "error":
             error = value.rebuild() if isinstance(value, _Raised) else value
+            if isinstance(error, ChildStartError) and error.details:
+                log.warning("the sync process could not start:\n%s", error.details)
             if not isinstance(error, Exception):  # e.g. SystemExit: never raised into the window as such
                 error = ChildFailure(f"{type(error).__name__}: {error}")
             raise error

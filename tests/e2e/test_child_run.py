@@ -20,6 +20,7 @@ import pytest
 from cio_desktop.config.paths import HOME_ENV
 from cio_desktop.config.secrets import SecretKey
 from cio_desktop.sandbox import Sandbox
+from cio_desktop.sync.child_boot import ChildStartError, boot
 from cio_desktop.sync.child_run import (
     ChildFailure,
     ChildRequest,
@@ -150,6 +151,24 @@ def test_a_child_that_dies_without_answering_is_reported_with_its_exit_code() ->
     send.close()
     with pytest.raises(ChildRunError, match=r"stopped before it answered \(exit code 3\)"):
         _relay(receive, child, Stop(control), None, None, None)
+
+
+def test_a_child_that_cannot_start_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    """What fails before the run starts (here: a request that cannot be read) is answered through the
+    pipe: the window shows why, and logs where, instead of an exit code alone."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+    _, control = multiprocessing.Pipe(duplex=False)
+    boot(send, b"not a request", control)  # what the spawned child runs first, here
+
+    class _Gone:  # the child, gone after answering
+        exitcode = 0
+
+        def is_alive(self) -> bool:
+            return False
+
+    with caplog.at_level("WARNING"), pytest.raises(ChildStartError, match=r"could not start \(UnpicklingError"):
+        _relay(receive, _Gone(), Stop(control), None, None, None)
+    assert "Traceback" in caplog.text and "in boot" in caplog.text, "where it failed goes to the log"
 
 
 def test_the_secrets_handed_to_the_child_never_reach_a_file(sandbox: Sandbox, tmp_path: Path) -> None:
