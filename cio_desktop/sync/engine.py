@@ -34,6 +34,7 @@ from cio_desktop.customerio.track import TrackClient
 from cio_desktop.hull.firehose import FirehoseWriter
 from cio_desktop.hull.source import HullUser, UserSource
 from cio_desktop.sync.batching import DEFAULT_MAX_OPS
+from cio_desktop.sync.digest import user_line
 from cio_desktop.sync.events import event_label
 from cio_desktop.sync.guard import DeletionApproval
 from cio_desktop.sync.ledger import Ledger
@@ -43,7 +44,6 @@ from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, chunks
 from cio_desktop.sync.progress import Progress
 from cio_desktop.sync.run import Run
-from cio_desktop.sync.run_users import user_line
 from cio_desktop.sync.state import RunState
 from cio_desktop.sync.summary import Problem, RunMode, RunSummary
 from cio_desktop.sync.validation import describe

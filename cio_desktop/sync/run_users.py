@@ -20,7 +20,6 @@ from cio_desktop.sync.batching import BatchPacker
 from cio_desktop.sync.decide import PageOutcome, decide_page
 from cio_desktop.sync.deletions import DeletionStep
 from cio_desktop.sync.digest import (
-    FINGERPRINT_SETTLE_S,
     NOT_COMPUTED,
     Digest,
     account_keys_of,
@@ -337,4 +336,4 @@ def _digest(user: HullUser) -> Digest:
     return (hull_id_of(user), NOT_COMPUTED, user_line(user), user)
 
 
-__all__ = ["FINGERPRINT_SETTLE_S", "UsersPass", "context_fingerprint", "user_line"]
+__all__ = ["UsersPass"]

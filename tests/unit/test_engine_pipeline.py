@@ -464,23 +464,29 @@ def test_customer_id_change_merges_after_the_new_primary_was_accepted(ledger: Le
     assert set(ledger.known_by_customer_id(["ext-1", "ext-new"])) == {"ext-new"}
 
 
-def test_unchanged_users_are_recognised_without_mapping_them_again(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _count_planned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The Hull ids of the people the users pass plans (maps) from now on, in order."""
     import cio_desktop.sync.decide as users_module  # where the users pass plans each person
-
-    users = [make_user(i) for i in range(20)]
-    source, track = FakeSource(users), FakeTrack()
-    eng = engine(profile(), source, ledger, track)
-    eng.run(RunMode.FULL)
-    planned: list[str] = []
     from cio_desktop.sync.planner import plan_user as real_plan
+
+    planned: list[str] = []
 
     def counting(user: HullUser, *a: Any, **kw: Any) -> Any:
         planned.append(user["id"])
         return real_plan(user, *a, **kw)
 
     monkeypatch.setattr(users_module, "plan_user", counting)
+    return planned
+
+
+def test_unchanged_users_are_recognised_without_mapping_them_again(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [make_user(i) for i in range(20)]
+    source, track = FakeSource(users), FakeTrack()
+    eng = engine(profile(), source, ledger, track)
+    eng.run(RunMode.FULL)
+    planned = _count_planned(monkeypatch)
     again = eng.run(RunMode.FULL)
     assert again.counts == {"skip: unchanged": 20} and planned == []
     # A change Hull stamped just now is always mapped (two updates within one clock tick look alike).
@@ -543,20 +549,11 @@ def test_an_update_time_without_seconds_never_lets_a_person_be_skipped_unmapped(
 ) -> None:
     """Two changes within the same day or minute would carry the same update time: such people are
     always mapped (and still found unchanged by their payload, without a request)."""
-    import cio_desktop.sync.decide as users_module  # where the users pass plans each person
-    from cio_desktop.sync.planner import plan_user as real_plan
-
     users = [make_user(i) | {"updated_at": updated} for i in range(3)]
     source, track = FakeSource(users), FakeTrack()
     eng = engine(profile(), source, ledger, track)
     eng.run(RunMode.FULL)
-    planned: list[str] = []
-
-    def counting(user: HullUser, *a: Any, **kw: Any) -> Any:
-        planned.append(user["id"])
-        return real_plan(user, *a, **kw)
-
-    monkeypatch.setattr(users_module, "plan_user", counting)
+    planned = _count_planned(monkeypatch)
     users[0]["traits_plan"] = "pro"  # changed within the same day/minute: same update time
     track.batches.clear()
     again = eng.run(RunMode.FULL)
