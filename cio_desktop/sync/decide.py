@@ -7,9 +7,11 @@ and returns a :class:`PageOutcome`: the run's list rows, the counts per decision
 the deletion step, the members' customer ids, and, for a real run, what to send. The run's process
 applies it (ledger writes, progress, sending).
 
-It runs in the run's own process, or, for a plan or dry run without accounts as objects, in a
-reading process (:mod:`~cio_desktop.sync.read_ahead`): the same function on the same inputs, so a
-plan decided there is the plan decided here, person by person.
+It runs in the run's own process, or, without accounts as objects, in a reading process
+(:mod:`~cio_desktop.sync.read_ahead`): the same function on the same inputs, so a page decided there
+is the page decided here, person by person. What a real run sends crosses the pipe in a compact form
+(:func:`ship`, :func:`unship`): the identify operation's bytes instead of the mapped person, which
+would cost the run's process more to receive than to map (``bench/bench_worker_ipc.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cio_desktop import jsonfast
 from cio_desktop.hull.source import HullUser
 from cio_desktop.sync.deletions import defer_row
 from cio_desktop.sync.digest import NOT_COMPUTED, Digest, material_fp, settled_fp
-from cio_desktop.sync.model import Action, Decision, KnownPerson, MappingContext, Reason
+from cio_desktop.sync.model import Action, Decision, KnownPerson, MappedPerson, MappingContext, Reason
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.run_people import Category, category_of
 
@@ -56,7 +59,8 @@ class PageOutcome:
     in_cio: list[tuple[HullUser, str]] = field(default_factory=list)
     members_only: list[HullUser] = field(default_factory=list)
     anonymous: dict[str, str | None] = field(default_factory=dict)
-    send: list[tuple[Decision, str | None]] = field(default_factory=list)
+    # (Decision, fingerprint); from a reading process, packed for the pipe (see ship, unship).
+    send: list[tuple[Any, str | None]] = field(default_factory=list)
     refresh: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 
 
@@ -136,4 +140,80 @@ def decide_page(
     return out
 
 
-__all__ = ["UNCHANGED_LABEL", "UNCHANGED_WHY", "PageOutcome", "PeopleRow", "decide_page"]
+# A decision to send as it crosses the pipe from a reading process (see ship): hull id, customer id,
+# action, reason, message, previous customer id, traits (None: none), payload hash, email, anonymous id,
+# the identify operation's bytes, the operations after it (a merge).
+Shipped = tuple[
+    str,
+    str | None,
+    str,
+    str,
+    str,
+    str | None,
+    dict[str, Any] | None,
+    str,
+    str | None,
+    str | None,
+    bytes,
+    tuple[Any, ...],
+]
+_ACTIONS = {a.value: a for a in Action}
+_REASONS = {r.value: r for r in Reason}
+
+
+def ship(send: list[tuple[Any, str | None]]) -> list[tuple[Any, str | None]]:
+    """``PageOutcome.send`` for the pipe: a decision whose first operation is its person's identify,
+    encoded (the usual case), goes as a :data:`Shipped` tuple; any other decision as it is."""
+    out: list[tuple[Any, str | None]] = []
+    for decision, fp in send:
+        p, ops = decision.person, decision.operations
+        if p is not None and p.wire and ops and ops[0].get("attributes") is p.attributes and not p.violations:
+            d = decision
+            shipped: Shipped = (
+                d.hull_id,
+                d.customer_id,
+                d.action.value,
+                d.reason.value,
+                d.message,
+                d.previous_customer_id,
+                d.traits or None,
+                p.payload_hash,
+                p.email,
+                p.anonymous_id,
+                p.wire,
+                ops[1:],
+            )
+            out.append((shipped, fp))
+        else:
+            out.append((decision, fp))
+    return out
+
+
+def unship(send: list[tuple[Any, str | None]]) -> list[tuple[Decision, str | None]]:
+    """The decisions :func:`ship` packed, as the reading process made them: the identify operation is
+    decoded from the bytes that are sent (so it is exactly what goes out) and shared with the person's
+    attributes, as :func:`~cio_desktop.sync.mapping.identify_operation` makes it."""
+    out: list[tuple[Decision, str | None]] = []
+    for item, fp in send:
+        if type(item) is not tuple:
+            out.append((item, fp))
+            continue
+        hull_id, cid, action, reason, message, previous, traits, payload_hash, email, anon, wire, rest = item
+        op = jsonfast.loads(wire)
+        person = MappedPerson(hull_id, cid, op["identifiers"], op["attributes"], payload_hash, (), email, anon, wire)
+        decision = Decision(
+            hull_id,
+            cid,
+            _ACTIONS[action],
+            _REASONS[reason],
+            (op, *rest),
+            person,
+            previous,
+            message,
+            traits if traits is not None else {},
+        )
+        out.append((decision, fp))
+    return out
+
+
+__all__ = ["UNCHANGED_LABEL", "UNCHANGED_WHY", "PageOutcome", "PeopleRow", "Shipped", "decide_page", "ship", "unship"]

@@ -23,10 +23,12 @@ cannot be read, and deletes nobody.
 
 When (:func:`reading_processes`): only for an export file of at least :data:`PROCESS_MIN_BYTES`
 (below that, starting a process costs more than it saves), never when ``CIO_DESKTOP_WORKERS``
-is 0; as many processes as :func:`cio_desktop.parallel.worker_count` gives (for real runs: where the
-machine has cores to spare), and for plans and dry runs at least 2 on any machine with 2 cores or
-more (they send nothing, so the core a run leaves to sending and the network is free). Several
-processes each read a byte range of an uncompressed JSON-lines file (:func:`digest_pages`).
+is 0; as many processes as :func:`cio_desktop.parallel.worker_count` gives (one per core beyond two),
+and on a machine with 2 cores: 2 for plans and dry runs (they send nothing, so the core a run leaves
+to sending and the network is free), 1 for a run whose reading process decides (the run's process
+records and sends on the other core), none for a run with accounts as objects (a reading process that
+only reads was measured not to pay there). Several processes each read a byte range of an
+uncompressed JSON-lines file (:func:`digest_pages`).
 
 Safety: a reading process only reads: the file, and for a plan or dry run the ledger, through a
 connection that cannot write (``query_only``); it never writes anything. Memory stays bounded:
@@ -61,7 +63,7 @@ from cio_desktop.hull.files_readers import detect_format
 from cio_desktop.hull.files_scan import can_split, split_ranges
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
 from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, worker_count
-from cio_desktop.sync.decide import PageOutcome, decide_page
+from cio_desktop.sync.decide import PageOutcome, decide_page, ship
 from cio_desktop.sync.digest import NOT_COMPUTED, Digest, hull_id_of, material_fp, user_line
 from cio_desktop.sync.ledger import known_with_fingerprints, open_for_reading
 from cio_desktop.sync.model import MappingContext
@@ -97,11 +99,13 @@ class ReaderSpec:
 
 @dataclass(frozen=True)
 class DecideSpec:
-    """What a reading process needs to decide a plan's pages itself (:func:`~cio_desktop.sync.decide.decide_page`):
-    the mapping context's parts, the ledger to look people up in (read only), the run's clock and the
-    plan's sample size. The sample (people to be created, looked up in Customer.io to show what will
-    change for them) is of the first people decided: with several reading processes, pages come range
-    by range, so they are not the file's first people, but a sample all the same."""
+    """What a reading process needs to decide pages itself (:func:`~cio_desktop.sync.decide.decide_page`):
+    the mapping context's parts, the ledger to look people up in (read only), the run's clock, the
+    plan's sample size and whether the run is a plan or dry run. A real run's decisions to send come
+    packed (:func:`~cio_desktop.sync.decide.ship`). The sample (people to be created, looked up in
+    Customer.io to show what will change for them) is of the first people decided: with several reading
+    processes, pages come range by range, so they are not the file's first people, but a sample all the
+    same."""
 
     profile: Profile
     segment_names: dict[str, str]
@@ -109,11 +113,15 @@ class DecideSpec:
     ledger_path: str
     now: float
     sample_size: int
+    dry: bool = True
 
 
-def reading_processes(source: UserSource, *, dry: bool, environ: dict[str, str] | None = None) -> int:
+def reading_processes(
+    source: UserSource, *, dry: bool, decides: bool = False, environ: dict[str, str] | None = None
+) -> int:
     """How many reading processes this users pass reads ``source`` with (0: on a thread of the run's
-    process); see the module docstring."""
+    process); ``decides``: they would decide the pages too (:class:`DecideSpec`). See the module
+    docstring."""
     if not isinstance(source, FileSource):
         return 0
     env = dict(os.environ) if environ is None else environ
@@ -126,8 +134,12 @@ def reading_processes(source: UserSource, *, dry: bool, environ: dict[str, str] 
         count = workers
     elif workers >= 1:
         count = workers
-    else:  # a plan sends nothing: on 2 cores both may read while the run plans
-        count = min(cpus, 2) if dry and cpus >= 2 else 0
+    elif cpus < 2:
+        count = 0
+    elif dry:  # a plan sends nothing: on 2 cores both may read while the run records
+        count = 2
+    else:  # a run on 2 cores: one reads and decides, the other records and sends
+        count = 1 if decides else 0
     if count < 1:
         return 0
     try:
@@ -359,7 +371,7 @@ _pread = getattr(os, "pread", None)
 
 
 class _Decider:
-    """A reading process's side of a plan: each page looked up in the ledger and decided."""
+    """A reading process's side of deciding: each page looked up in the ledger and decided."""
 
     def __init__(self, spec: ReaderSpec) -> None:
         assert spec.decide is not None
@@ -377,12 +389,14 @@ class _Decider:
             ctx_fp=self.spec.ctx_fp,
             account_keys=self.spec.account_keys,
             now=self.d.now,
-            dry=True,
+            dry=self.d.dry,
             objects=False,
             user_of=_own_user,
             sample_left=self.d.sample_size - self.sampled,
         )
         self.sampled += len(out.sample)
+        if out.send:
+            out.send = ship(out.send)
         return out
 
 

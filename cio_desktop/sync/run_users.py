@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from cio_desktop.hull.files import FileSource
 from cio_desktop.hull.source import HullUser, SourceError, Stream
 from cio_desktop.sync.batching import BatchPacker
-from cio_desktop.sync.decide import PageOutcome, decide_page
+from cio_desktop.sync.decide import PageOutcome, decide_page, unship
 from cio_desktop.sync.deletions import DeletionStep
 from cio_desktop.sync.digest import (
     NOT_COMPUTED,
@@ -118,7 +118,7 @@ class UsersPass:
         self._users = Users(
             source.users_path if isinstance(source, FileSource) else None, self.ctx_fp, self._account_keys
         )
-        readers = reading_processes(source, dry=s.dry)
+        readers = reading_processes(source, dry=s.dry, decides=self.objects is None)
         if isinstance(source, FileSource) and readers:
             # Pages of digests from a reading process (sync/read_ahead.py): the same users, in the same order.
             closed = threading.Event()
@@ -163,11 +163,10 @@ class UsersPass:
         return members
 
     def _decide_spec(self) -> DecideSpec | None:
-        """What reading processes need to decide a plan's pages themselves: only a plan or dry run (it
-        sends nothing, so the decisions are all it needs), and not with accounts as objects (their step
-        needs the users here)."""
+        """What reading processes need to decide the pages themselves; not with accounts as objects
+        (their step needs the users here)."""
         s = self.s
-        if not s.dry or self.objects is not None:
+        if self.objects is not None:
             return None
         return DecideSpec(
             self.ctx.profile,
@@ -176,6 +175,7 @@ class UsersPass:
             str(s.ledger.path),
             s.e.clock(),
             s.people.sample_left(),
+            dry=s.dry,
         )
 
     def _flush_page_writes(self) -> None:
@@ -215,7 +215,7 @@ class UsersPass:
             self._seen.extend(ids)
         s.people.add_rows(out.rows)
         s.people.add_sample(out.sample)
-        for decision, fp in out.send:
+        for decision, fp in unship(out.send):
             self.sender.pack_person(packer, decision, fp)
         if out.refresh and not s.dry:
             ledger.set_fingerprints(out.refresh)

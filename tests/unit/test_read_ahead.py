@@ -239,7 +239,8 @@ def test_when_a_reading_process_is_used(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(read_ahead, "PROCESS_MIN_BYTES", path.stat().st_size)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert reading_processes(source, dry=True, environ={}) == 2, "a plan sends nothing: both cores may read"
-    assert reading_processes(source, dry=False, environ={}) == 0, "a run on 2 cores leaves one to sending"
+    assert reading_processes(source, dry=False, decides=True, environ={}) == 1, "one core decides, one sends"
+    assert reading_processes(source, dry=False, environ={}) == 0, "reading alone does not pay a run on 2 cores"
     assert reading_processes(source, dry=False, environ={WORKERS_ENV: "1"}) == 1
     assert reading_processes(source, dry=True, environ={WORKERS_ENV: "0"}) == 0, "0: in the run's own process"
     assert reading_processes(source, dry=True, environ={WORKERS_ENV: "lots"}) == 0
