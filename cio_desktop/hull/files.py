@@ -76,7 +76,7 @@ from cio_desktop.hull.source import (
     SourceProblem,
     Stream,
 )
-from cio_desktop.parallel import WorkersSettingError, worker_count
+from cio_desktop.parallel import WorkersSettingError, scan_workers
 
 PROGRESS_EVERY = 5000
 _FORMAT_LABELS = {FileFormat.JSON_LINES: "JSON lines", FileFormat.JSON_ARRAY: "JSON array", FileFormat.CSV: "CSV"}
@@ -148,7 +148,7 @@ class FileSource:
         workers: int | None = None,
     ) -> None:
         """``workers``: processes for the metadata scan of a large uncompressed JSON-lines users file
-        (0: none); None takes :func:`cio_desktop.parallel.worker_count`."""
+        (0: none); None takes :func:`cio_desktop.parallel.scan_workers`."""
         if max_record_bytes < 1:
             raise ValueError(f"max_record_bytes must be at least 1, not {max_record_bytes}")
         if not str(users_path).strip():
@@ -519,7 +519,7 @@ class FileSource:
         if self.workers is not None:
             return self.workers
         try:
-            return worker_count()
+            return scan_workers()
         except WorkersSettingError as exc:
             raise SourceError(f"{exc}. Fix that setting to read {self.users_path.name}.") from None
 

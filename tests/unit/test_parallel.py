@@ -10,6 +10,7 @@ from cio_desktop.parallel import (
     WorkersSettingError,
     check_worker,
     default_workers,
+    scan_workers,
     worker_count,
 )
 
@@ -26,6 +27,14 @@ def test_the_setting_wins_over_the_machine_default() -> None:
     assert worker_count({WORKERS_ENV: " 0 "}, cpus=16) == 0
     assert worker_count({WORKERS_ENV: ""}, cpus=6) == default_workers(6)
     assert worker_count({}, cpus=6) == default_workers(6)
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 1), (3, 1), (4, 2), (8, MAX_DEFAULT)])
+def test_a_scan_uses_the_second_core_of_a_two_core_machine(cpus: int, workers: int) -> None:
+    # Nothing is sent while a file is scanned: the core a run leaves to sending is free.
+    assert scan_workers({}, cpus=cpus) == workers
+    assert scan_workers({WORKERS_ENV: "0"}, cpus=cpus) == 0, "the setting wins"
+    assert scan_workers({WORKERS_ENV: "3"}, cpus=cpus) == 3
 
 
 @pytest.mark.parametrize("raw", ["two", "-1", "17", "1.5"])
