@@ -44,7 +44,11 @@ def object_hash(value: Any) -> str:
     JSON value (dicts, lists, text, numbers, booleans, None). Raises TypeError on anything else."""
     parts: list[str] = []
     _write(value, parts)
-    text = "".join(parts)
+    return _sha1("".join(parts))
+
+
+def _sha1(text: str) -> str:
+    """SHA-1 of object-hash's serialisation ``text``, as Node hashes it."""
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # Node writes a lone surrogate as U+FFFD
@@ -191,15 +195,100 @@ def connector_customers(user: dict[str, Any], ctx: MappingContext) -> list[dict[
     return out
 
 
+def connector_hashes(user: dict[str, Any], ctx: MappingContext) -> list[str]:
+    """``object_hash`` of each of :func:`connector_customers`, serialising what the customers share
+    once: they differ only in ``hull_segments`` (every person the hosted connector sent is checked
+    when moving over, so this runs for each of them). Raises TypeError on values that are not JSON."""
+    created = parse_date(user.get("created_at"))
+    customer: dict[str, Any] = {
+        "id": read_attribute(user, ctx.id_attribute),
+        "email": user.get("email"),
+        "created_at": created if created is not None else math.nan,
+    }
+    for f in ctx.fields:
+        if f.account_key is not None:
+            account = user.get("account")
+            if isinstance(account, dict) and f.account_key in account:
+                customer[f.cio] = account[f.account_key]
+        elif f.hull in user:
+            customer[f.cio] = user[f.hull]
+    if _SEGMENTS in customer or not all(type(k) is str and k.isascii() for k in customer):
+        return [object_hash(c) for c in connector_customers(user, ctx)]  # the general way
+    head: list[str] = [f"object:{len(customer) + 1}:"]
+    tail: list[str] = [","]
+    for key in _sorted_keys(customer):  # ASCII keys: code point order is UTF-16 order
+        value = customer[key]
+        prefix, dated, before = _KEYS.get(key) or _key(key)
+        if dated:
+            value = _connector_date(value)
+        out = head if before else tail
+        # The usual values (ASCII text, safe integers, null) inline, as in _write.
+        kind = type(value)
+        if kind is str and value.isascii():
+            out.append(f"{prefix}string:{len(value)}:{value},")
+        elif kind is int and -_SAFE_INT < value < _SAFE_INT:
+            out.append(f"{prefix}number:{value},")
+        elif value is None:
+            out.append(prefix + "Null,")
+        else:
+            out.append(prefix)
+            _write(value, out)
+            out.append(",")
+    head.append(f"string:{len(_SEGMENTS)}:{_SEGMENTS}:")
+    start, end = "".join(head), "".join(tail)
+    ids = user.get("segment_ids")
+    names = ctx.segment_names
+    ordered = [names[s] for s in ids if isinstance(s, str) and s in names] if isinstance(ids, list) else []
+    variants = [ordered] if sorted(ordered) == ordered else [ordered, sorted(ordered)]
+    hashes = []
+    for segments in variants:
+        middle: list[str] = []
+        _write(segments, middle)
+        hashes.append(_sha1(start + "".join(middle) + end))
+    return hashes
+
+
+_SEGMENTS = "hull_segments"
+# Per customer key (a profile's few names): its serialised text, whether its value is a connector date,
+# whether it sorts before hull_segments. And per set of keys, their order.
+_KEYS: dict[str, tuple[str, bool, bool]] = {}
+_ORDERS: dict[tuple[str, ...], list[str]] = {}
+_CACHE_MAX = 4096
+
+
+def _key(key: str) -> tuple[str, bool, bool]:
+    facts = (f"string:{len(key)}:{key}:", key != "created_at" and key.endswith(("_at", "_date")), key < _SEGMENTS)
+    if len(_KEYS) < _CACHE_MAX:
+        _KEYS[key] = facts
+    return facts
+
+
+def _sorted_keys(customer: dict[str, Any]) -> list[str]:
+    keys = tuple(customer)
+    order = _ORDERS.get(keys)
+    if order is None:
+        order = sorted(keys)
+        if len(_ORDERS) < _CACHE_MAX:
+            _ORDERS[keys] = order
+    return order
+
+
 def matches_connector_hash(user: dict[str, Any], ctx: MappingContext, trait_hash: Any) -> bool:
     """Whether ``trait_hash`` (the user's ``customerio/hash``) is the hosted connector's hash of what
     it would send for ``user`` today: the person has not changed since it sent them."""
     if not is_connector_hash(trait_hash):
         return False
     try:
-        return any(object_hash(c) == trait_hash for c in connector_customers(user, ctx))
+        return trait_hash in connector_hashes(user, ctx)
     except (TypeError, RecursionError):  # not a JSON value: cannot be the connector's payload
         return False
 
 
-__all__ = ["connector_customers", "is_connector_hash", "js_number", "matches_connector_hash", "object_hash"]
+__all__ = [
+    "connector_customers",
+    "connector_hashes",
+    "is_connector_hash",
+    "js_number",
+    "matches_connector_hash",
+    "object_hash",
+]

@@ -84,8 +84,12 @@ def _already_sent(person: MappedPerson, hashes: tuple[str, ...]) -> bool:
     write-back traits hold (computed only then, so an upgrade resends nobody)."""
     if person.payload_hash in hashes:
         return True
-    legacy = [h for h in hashes if not h.startswith(HASH_PREFIX)]
+    # Older hashes are 16 hex digits: a hosted connector's 40 (in the trait) can never be one of them.
+    legacy = [h for h in hashes if len(h) == _LEGACY_HASH_LEN and not h.startswith(HASH_PREFIX)]
     return bool(legacy) and legacy_payload_hash(person) in legacy
+
+
+_LEGACY_HASH_LEN = 16
 
 
 def _identifier(ctx: MappingContext, customer_id: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ import pytest
 from cio_desktop.config.profile import AttributeMapping, Profile, SegmentRef
 from cio_desktop.sync.legacy_hash import (
     connector_customers,
+    connector_hashes,
     is_connector_hash,
     js_number,
     matches_connector_hash,
@@ -166,3 +167,27 @@ def test_values_that_are_not_json_never_match() -> None:
     assert not matches_connector_hash(
         synced_by_connector(traits_coconut=object()), ctx(), REFERENCE["connector_customer"]
     )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"segment_ids": list(reversed([s["id"] for s in MESSAGE["segments"]]))},  # two orders: two hashes
+        {"traits_coconut": "Zoë 张 🥥", "traits_intercom/tags": ["a", "ß", 1.5, None, True]},
+        {"traits_intercom/companies": {"b": 1, "é": [2**60, -0.0, 1e21]}, "traits_sendgrid_test/mrr": None},
+        {"traits_intercom/signed_up_at": 1520953277000, "first_seen_at": "not a date", "email": None},
+        {"traits_coconut": "\ud800 lone surrogate"},
+    ],
+)
+def test_the_fast_hashes_are_object_hash_of_each_customer(changes: dict[str, Any]) -> None:
+    user = synced_by_connector(**changes)
+    for context in (
+        ctx(),
+        ctx(customer_id_attribute="external_id"),
+        # A mapped name that is not ASCII, or that is hull_segments itself: the general way.
+        ctx(mappings=(AttributeMapping("traits_coconut", "kokosnuß"),)),
+        ctx(mappings=(AttributeMapping("traits_coconut", "hull_segments"),)),
+    ):
+        expected = [object_hash(c) for c in connector_customers(user, context)]
+        assert connector_hashes(user, context) == expected

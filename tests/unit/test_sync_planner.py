@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cio_desktop.config.profile import AttributeMapping, Profile, SegmentRef
-from cio_desktop.sync.mapping import map_user
+from cio_desktop.sync.mapping import legacy_payload_hash, map_user
 from cio_desktop.sync.model import Action, Decision, KnownPerson, MappingContext, Reason
 from cio_desktop.sync.planner import plan_missing, plan_user
 
@@ -161,6 +161,17 @@ def test_unchanged_person_costs_no_request() -> None:
     d = plan(user(), created(payload_hash=first.person.payload_hash))
     assert (d.action, d.reason, d.operations) == (Action.SKIP, Reason.UNCHANGED, ())
     assert d.label == "skip: unchanged"
+
+
+def test_a_hash_of_the_older_kind_still_counts_as_sent() -> None:
+    # Ledgers and write-back traits from before the v2: hashes hold 16 hex digits of the older kind.
+    first = plan(user())
+    assert first.person is not None
+    older = legacy_payload_hash(first.person)
+    assert older is not None and len(older) == 16
+    assert plan(user(), created(payload_hash=older)).reason is Reason.UNCHANGED
+    # A hosted connector's 40-digit trait hash is never of that kind (it is recognised its own way).
+    assert plan(user(), created(payload_hash="a" * 40)).reason is Reason.CHANGED
 
 
 def test_changed_person_is_identified_as_changed() -> None:
