@@ -1,7 +1,8 @@
 """Command-line entry point: the GUI by default, headless subcommands for scripts and schedulers.
 
 The subcommands live in :mod:`cio_desktop.commands`; their shared exit codes are defined (and
-explained) in :mod:`cio_desktop.commands.common` and re-exported here.
+explained) in :mod:`cio_desktop.commands.exit_codes` and re-exported here. Importing this module loads
+nothing of the sync core: spawned processes import the program's main script, and so this, again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from cio_desktop import APP_NAME, __version__
-from cio_desktop.commands.common import (
+from cio_desktop.commands.exit_codes import (
     EXIT_BUSY,
     EXIT_CANCELLED,
     EXIT_CONFIG,

@@ -1,10 +1,5 @@
-"""What the subcommands share: exit codes, ``--profile``/``--demo``, and opening a profile's services.
-
-Exit codes shared by all subcommands: 0 success, 1 partial failure (some people failed, or a
-service failed mid-run), 2 configuration or credentials wrong (the reason is printed), 3 deletions
-withheld by the deletion guard (everything else was sent), 4 some records of the source could not
-be read (the rest was sent), 5 another sync of the same profile is running, 130 cancelled (Ctrl-C).
-"""
+"""What the subcommands share: exit codes (defined in :mod:`~cio_desktop.commands.exit_codes`, which
+explains them), ``--profile``/``--demo``, and opening a profile's services."""
 
 from __future__ import annotations
 
@@ -17,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
+from cio_desktop.commands import exit_codes as _codes
 from cio_desktop.config.paths import HOME_ENV
 from cio_desktop.config.profile import Profile
 from cio_desktop.sync.factory import ConfigurationError, Services, open_services
@@ -24,13 +20,14 @@ from cio_desktop.sync.factory import ConfigurationError, Services, open_services
 if TYPE_CHECKING:
     from cio_desktop.config.secrets import SecretStore
 
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_CONFIG = 2
-EXIT_DELETIONS_WITHHELD = 3
-EXIT_INCOMPLETE = 4
-EXIT_BUSY = 5  # another sync of the profile is running (its run lock is held)
-EXIT_CANCELLED = 130
+# The exit codes, for the commands (defined in exit_codes, which cli imports without the rest of this).
+EXIT_OK = _codes.EXIT_OK
+EXIT_PARTIAL = _codes.EXIT_PARTIAL
+EXIT_CONFIG = _codes.EXIT_CONFIG
+EXIT_DELETIONS_WITHHELD = _codes.EXIT_DELETIONS_WITHHELD
+EXIT_INCOMPLETE = _codes.EXIT_INCOMPLETE
+EXIT_BUSY = _codes.EXIT_BUSY
+EXIT_CANCELLED = _codes.EXIT_CANCELLED
 
 # What each command's add_parser(subparsers) receives: the `cio-desktop` parser's subparsers.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from cio_desktop.parallel import (
@@ -47,3 +50,16 @@ def test_a_bad_setting_is_refused_with_what_it_accepts(raw: str) -> None:
 
 def test_a_spawned_worker_process_answers() -> None:
     assert "a worker process (pid" in check_worker()
+
+
+def test_the_entry_point_a_spawned_process_imports_again_is_light() -> None:
+    # A spawned process (reading or scanning worker, the window's sync process) imports the program's main
+    # script again, which imports cio_desktop.cli: that must not load the sync core (0.17 s a process).
+    script = (
+        "import sys, cio_desktop.cli as cli;"
+        " heavy = sorted(m for m in sys.modules if m.startswith(('cio_desktop.sync', 'cio_desktop.hull', 'requests')));"
+        " print(heavy, cli.EXIT_PARTIAL)"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[] 1"
