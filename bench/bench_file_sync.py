@@ -14,6 +14,10 @@ start-up included; cio-desktop starts with an empty home each round: no ledger, 
 Rounds alternate peer / cio-desktop so machine noise hits both alike; the ratio of each round is
 peer seconds / cio-desktop seconds (> 1: cio-desktop is faster). Target: ratio >= 1.5.
 
+The CPU seconds of each contestant (all its processes: reading and scanning workers too) and of the
+sandbox while it ran are reported as well (the sandbox's from Linux's /proc): the sandbox shares this
+machine's cores, so ``(own CPU + sandbox CPU) / cores`` is a floor no overlap of the two can beat.
+
 ``--warm-cache`` scans the file (untimed) in each cio-desktop home before its timed sync, as the
 Connect page does when a user picks the file: the sync then reads the metadata from the cache.
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -150,8 +155,28 @@ def _start_sandbox() -> tuple[subprocess.Popen[str], dict[str, Any]]:
     return proc, json.loads(line)
 
 
-def _timed_child(env: dict[str, str], *args: str) -> tuple[float, dict[str, Any]]:
-    """Wall time of a whole child process (start-up and imports included) and what it printed."""
+# CPU seconds (user + system) of each contestant's whole process tree and of the sandbox, per round.
+CPU: dict[str, list[tuple[float, float]]] = {}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the children waited for, and theirs
+    return usage.ru_utime + usage.ru_stime
+
+
+def _sandbox_cpu(pid: int) -> float | None:
+    """The sandbox process's CPU seconds so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed_child(env: dict[str, str], *args: str, sandbox: int = 0) -> tuple[float, dict[str, Any]]:
+    """Wall time of a whole child process (start-up and imports included) and what it printed; its CPU
+    and the sandbox's meanwhile go to CPU[step]."""
+    cpu, box = _children_cpu(), _sandbox_cpu(sandbox) if sandbox else None
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", *args], env=env, capture_output=True, text=True, check=False
@@ -159,6 +184,10 @@ def _timed_child(env: dict[str, str], *args: str) -> tuple[float, dict[str, Any]
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"step {args[0]} failed:\n{proc.stderr[-3000:]}")
+    box_after = _sandbox_cpu(sandbox) if sandbox else None
+    CPU.setdefault(args[0], []).append(
+        (_children_cpu() - cpu, box_after - box if box is not None and box_after is not None else float("nan"))
+    )
     return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -224,12 +253,12 @@ def main() -> int:
             for i in range(args.rounds):
                 env = {**os.environ, "CIO_DESKTOP_HOME": str(Path(tmp) / f"home-{i}")}
                 _reset(info)
-                ps, peer = _timed_child(env, "peer", str(path), raw)
+                ps, peer = _timed_child(env, "peer", str(path), raw, sandbox=proc.pid)
                 peer_people = _people_in_sandbox(info)
                 _reset(info)
                 if args.warm_cache:
                     _timed_child(env, "scan", str(path))
-                cs, cio = _timed_child(env, "cio", str(path), raw, everyone)
+                cs, cio = _timed_child(env, "cio", str(path), raw, everyone, sandbox=proc.pid)
                 cio_people = _people_in_sandbox(info)
                 peer_s.append(ps)
                 cio_s.append(cs)
@@ -263,6 +292,14 @@ def main() -> int:
         f"ratio (plain script time / cio-desktop time; target >= 1.5): min {min(ratios):.2f},"
         f" median {statistics.median(ratios):.2f}, max {max(ratios):.2f}"
     )
+    cores = os.cpu_count() or 1
+    for step, name in (("peer", "plain script"), ("cio", "cio-desktop")):
+        own = statistics.median(c for c, _ in CPU[step])
+        box = statistics.median(b for _, b in CPU[step])
+        print(
+            f"CPU ({name}, median): its processes {own:.2f} s, the sandbox meanwhile {box:.2f} s; on {cores} cores"
+            f" no schedule runs both in under {(own + box) / cores:.2f} s"
+        )
     if base_s:
         before = [p / b for p, b in zip(peer_s, base_s, strict=True)]
         print(
