@@ -121,18 +121,23 @@ class RunPeopleMixin:
     def _tx(self) -> AbstractContextManager[None]:  # provided by Ledger
         raise NotImplementedError
 
-    def record_run_people(self, run_id: int, rows: Sequence[tuple[str, str, str, str, str, str]]) -> None:
-        """Add (hull id, customer id, category, decision, reason, who) rows to the run's list."""
+    def record_run_people(
+        self, run_id: int, rows: Sequence[tuple[str, str, str, str, str, str]], *, sent: bool = False
+    ) -> None:
+        """Add (hull id, customer id, category, decision, reason, who) rows to the run's list (``sent``:
+        of people Customer.io accepted, so their row and its mark are written at once)."""
         if not rows:
             return
         # In key order, the rows of one write land on neighbouring pages of the list's B-tree: in file
         # order they would land all over it (a sort that keeps ties in order: the later row still wins).
         ordered = sorted(rows, key=_key)
+        flag = 1 if sent else 0
         with self._tx():
             self._conn.executemany(
-                "INSERT OR REPLACE INTO run_people (run_id, hull_id, customer_id, category, decision, reason, who)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, *row) for row in ordered],
+                "INSERT OR REPLACE INTO run_people"
+                " (run_id, hull_id, customer_id, category, decision, reason, who, sent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row, flag) for row in ordered],
             )
 
     def mark_run_people_sent(self, run_id: int, people: Iterable[tuple[str, str]]) -> None:
@@ -237,7 +242,9 @@ class PeopleLog:
         self._ledger = ledger
         self._run_id = run_id
         self._lock = threading.Lock()
-        self._rows: list[tuple[str, str, str, str, str, str]] = []
+        # Rows not written yet, by (hull id, customer id): a later row of the same key replaces the
+        # earlier one, as INSERT OR REPLACE would.
+        self._rows: dict[tuple[str, str], tuple[str, str, str, str, str, str]] = {}
         # When a list: the first people to be created, with what they would be sent (a plan's sample).
         self.sample: list[tuple[str, dict[str, Any]]] | None = None
         self.sample_size = 0
@@ -245,16 +252,19 @@ class PeopleLog:
     def add(
         self, hull_id: str, customer_id: str | None, category: Category, decision: str, reason: str, who: str
     ) -> None:
+        row = (hull_id, customer_id or "", category.value, decision, reason, who)
         with self._lock:
-            self._rows.append((hull_id, customer_id or "", category.value, decision, reason, who))
+            self._rows[hull_id, row[1]] = row
             if len(self._rows) >= _FLUSH_EVERY:
                 self._flush_locked()
 
     def add_rows(self, rows: Sequence[tuple[str, str, str, str, str, str]]) -> None:
         """Add (hull id, customer id, category value, decision, reason, who) rows at once."""
         with self._lock:
-            self._rows.extend(rows)
-            if len(self._rows) >= _FLUSH_EVERY:
+            buffered = self._rows
+            for row in rows:
+                buffered[row[0], row[1]] = row
+            if len(buffered) >= _FLUSH_EVERY:
                 self._flush_locked()
 
     def sample_left(self) -> int:
@@ -281,18 +291,28 @@ class PeopleLog:
     def _flush_locked(self) -> None:
         # Written while holding the lock: a "sent" mark never overtakes the row it marks.
         run_id = self._run_id()
-        rows, self._rows = self._rows, []
+        rows, self._rows = self._rows, {}
         if run_id is not None and rows:
-            self._ledger.record_run_people(run_id, rows)
+            self._ledger.record_run_people(run_id, list(rows.values()))
 
     def sent(self, people: Iterable[tuple[str, str]]) -> None:
-        """Customer.io accepted these (hull id, customer id): rows still buffered are written first."""
+        """Customer.io accepted these (hull id, customer id): a row still buffered is written now, with
+        its mark (one insert, not an insert and an update); a row written earlier gets its mark."""
         run_id = self._run_id()
         if run_id is None:
             return
         with self._lock:
-            self._flush_locked()
-            self._ledger.mark_run_people_sent(run_id, people)
+            buffered = self._rows
+            rows, written = [], []
+            for pair in people:
+                row = buffered.pop(pair, None)
+                if row is None:
+                    written.append(pair)
+                else:
+                    rows.append(row)
+            self._ledger.record_run_people(run_id, rows, sent=True)
+            if written:
+                self._ledger.mark_run_people_sent(run_id, written)
 
 
 __all__ = [

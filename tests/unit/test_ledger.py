@@ -436,3 +436,31 @@ def test_a_ledger_made_before_accepted_accounts_were_recorded_gains_them_on_open
         assert led.run(rid) == done
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_the_runs_list_marks_who_was_sent_whether_or_not_their_row_was_written_yet(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cio_desktop.sync import run_people
+    from cio_desktop.sync.run_people import Category, PeopleLog
+
+    monkeypatch.setattr(run_people, "_FLUSH_EVERY", 4)
+    rid = ledger.start_run("full")
+    log = PeopleLog(ledger, lambda: rid)
+    log.add_rows([("h1", "c1", "create", "identify (new)", "new person", "One")])
+    log.add("h2", "c2", Category.UNCHANGED, "skip: unchanged", "same data as the last sync", "Two")
+    log.sent([("h1", "c1")])  # still buffered: written now, with its mark
+    assert [(p.hull_id, p.sent) for p in ledger.iter_run_people(rid)] == [("h1", True)]
+    log.add_rows([("h3", "c3", "create", "identify (new)", "new person", "Three")] * 2)  # the later row wins
+    log.add("h4", "c4", Category.UPDATE, "identify (changed)", "data changed", "Four")
+    log.add("h5", "", Category.SKIP, "skip: no customerId", "no value", "Five")  # 4 buffered: written
+    log.sent([("h3", "c3"), ("h4", "c4")])  # written before they were accepted: marked
+    log.flush()
+    people = {p.hull_id: (p.sent, p.category) for p in ledger.iter_run_people(rid)}
+    assert people == {
+        "h1": (True, Category.CREATE),
+        "h2": (False, Category.UNCHANGED),
+        "h3": (True, Category.CREATE),
+        "h4": (True, Category.UPDATE),
+        "h5": (False, Category.SKIP),
+    }
