@@ -17,6 +17,7 @@ JSON-like user: whatever is wrong ends up in ``MappedPerson.violations``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -48,6 +49,7 @@ def parse_date(value: Any) -> int | None:
     return None if seconds is None else math.floor(seconds)
 
 
+@functools.lru_cache(maxsize=8)  # a run stamps every person it sends with the same few seconds
 def format_time(unix_seconds: float) -> str:
     """ISO 8601 UTC text, as written back to Hull traits (``2018-03-30T14:38:02Z``)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(unix_seconds)))
