@@ -21,6 +21,9 @@ machine's cores, so ``(own CPU + sandbox CPU) / cores`` is a floor no overlap of
 ``--warm-cache`` scans the file (untimed) in each cio-desktop home before its timed sync, as the
 Connect page does when a user picks the file: the sync then reads the metadata from the cache.
 
+``--workers 0,1,2,4`` adds a contestant per count: cio-desktop with ``CIO_DESKTOP_WORKERS`` set to it
+(0: everything in the sync's own process; on 2 cores the default is 1 reading process for a sync).
+
 ``--baseline DIR`` adds a third contestant to every round: cio-desktop from another source tree
 (``PYTHONPATH=DIR``), e.g. the code before a change, so before and after are measured in one run:
 
@@ -219,8 +222,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", help="another cio_desktop source tree, run as a third contestant")
     parser.add_argument("--warm-cache", action="store_true", help="scan the file (untimed) before each sync")
+    parser.add_argument(
+        "--workers",
+        default="",
+        help="also run cio-desktop with CIO_DESKTOP_WORKERS set to each of these counts, e.g. 0,1,2,4",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
 
     if args.child:
         step, path = args.child[0], args.child[1]
@@ -230,7 +239,7 @@ def main() -> int:
             print(json.dumps({"users": FileSource(path).scan().users}))
             return 0
         info = json.loads(args.child[2])
-        result = child_peer(path, info) if step == "peer" else child_cio(path, info, args.child[3])
+        result = child_peer(path, info) if step == "peer" else child_cio(path, info, args.child[3])  # cio, cio-wN
         print(json.dumps(result))
         return 0
 
@@ -249,6 +258,7 @@ def main() -> int:
         peer_s: list[float] = []
         cio_s: list[float] = []
         base_s: list[float] = []
+        by_workers: dict[int, list[float]] = {n: [] for n in counts}
         try:
             for i in range(args.rounds):
                 env = {**os.environ, "CIO_DESKTOP_HOME": str(Path(tmp) / f"home-{i}")}
@@ -268,6 +278,17 @@ def main() -> int:
                     f" people, {cio['requests']} requests, status {cio['status']}, sandbox holds {cio_people:,})"
                     f" | ratio {ps / cs:.2f}"
                 )
+                for n in counts:
+                    _reset(info)
+                    n_env = {**env, "CIO_DESKTOP_HOME": str(Path(tmp) / f"w{n}-{i}"), "CIO_DESKTOP_WORKERS": str(n)}
+                    if args.warm_cache:
+                        _timed_child(n_env, "scan", str(path))
+                    ws, wres = _timed_child(n_env, f"cio-w{n}", str(path), raw, everyone, sandbox=proc.pid)
+                    by_workers[n].append(ws)
+                    print(
+                        f"round {i + 1} CIO_DESKTOP_WORKERS={n}: {ws:.2f} s ({wres['people_sent']:,} people, status"
+                        f" {wres['status']}, sandbox holds {_people_in_sandbox(info):,}) | ratio {ps / ws:.2f}"
+                    )
                 if args.baseline:
                     _reset(info)
                     base_env = {**env, "CIO_DESKTOP_HOME": str(Path(tmp) / f"base-{i}"), "PYTHONPATH": args.baseline}
@@ -299,6 +320,14 @@ def main() -> int:
         print(
             f"CPU ({name}, median): its processes {own:.2f} s, the sandbox meanwhile {box:.2f} s; on {cores} cores"
             f" no schedule runs both in under {(own + box) / cores:.2f} s"
+        )
+    for n, times in by_workers.items():
+        own = statistics.median(c for c, _ in CPU[f"cio-w{n}"])
+        box = statistics.median(b for _, b in CPU[f"cio-w{n}"])
+        print(
+            f"CIO_DESKTOP_WORKERS={n}: min {min(times):.2f} s, median {statistics.median(times):.2f} s;"
+            f" ratio median {statistics.median(p / t for p, t in zip(peer_s, times, strict=True)):.2f};"
+            f" CPU {own:.2f} s + sandbox {box:.2f} s"
         )
     if base_s:
         before = [p / b for p, b in zip(peer_s, base_s, strict=True)]
