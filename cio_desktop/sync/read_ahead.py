@@ -161,6 +161,7 @@ def digest_pages(
     wanted: Callable[[], bool] = lambda: True,
     readers: int = 1,
     decide: DecideSpec | None = None,
+    started_early: EarlyReaders | None = None,
 ) -> Iterator[list[Digest] | PageOutcome]:
     """Pages of digests of ``source``'s users, read in spawned processes. Close the iterator (or let
     it end) to stop them; the source's read report is theirs once the pages end. ``users`` learns the
@@ -174,7 +175,8 @@ def digest_pages(
 
     With ``decide`` (a plan or dry run, accounts not sent as objects), the reading processes also
     look each page up in the ledger and decide it (:func:`~cio_desktop.sync.decide.decide_page`, the
-    function a run uses): the pages are then :class:`PageOutcome` objects, and the run only records them."""
+    function a run uses): the pages are then :class:`PageOutcome` objects, and the run only records them.
+    ``started_early``: reading processes the run started before (:class:`EarlyReaders`), used first."""
     key, meta = source.users_meta_for_reader()
     if users is not None:
         users.read_from(key)
@@ -204,6 +206,10 @@ def digest_pages(
     try:
         ctx = multiprocessing.get_context("spawn")
         for spec in specs:
+            waiting = started_early.take(spec) if started_early is not None else None
+            if waiting is not None:  # started while the run scanned the file: told what to read
+                started.append(waiting)
+                continue
             receive, send = ctx.Pipe(duplex=False)
             process = ctx.Process(target=_serve, args=(send, spec), name="cio-desktop file reader", daemon=True)
             try:
@@ -250,6 +256,72 @@ def digest_pages(
             if reader.is_alive():  # stopped early: the pages left are not wanted
                 reader.kill()
                 reader.join(5)
+
+
+class EarlyReaders:
+    """Reading processes started while the run scans the file, each waiting to be told what to read: a
+    process start and its imports (about 0.2 s) then overlap with the scan instead of delaying the first
+    page. :func:`digest_pages` takes them; :meth:`close` stops those nobody took (always call it)."""
+
+    def __init__(self, count: int) -> None:
+        self._waiting: list[tuple[Connection, Connection, Any]] = []  # (to tell it, its pages, process)
+        ctx = multiprocessing.get_context("spawn")
+        for _ in range(count):
+            told, tell = ctx.Pipe(duplex=False)
+            receive, send = ctx.Pipe(duplex=False)
+            process = ctx.Process(
+                target=_serve_when_told, args=(told, send), name="cio-desktop file reader", daemon=True
+            )
+            try:
+                process.start()
+            except OSError:  # digest_pages starts its own, and words the failure if it fails again
+                for conn in (told, tell, receive, send):
+                    conn.close()
+                break
+            told.close()
+            send.close()
+            self._waiting.append((tell, receive, process))
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def take(self, spec: ReaderSpec) -> tuple[Connection, Any] | None:
+        """A waiting process, told to read ``spec``: (its pages, the process); None when none waits."""
+        while self._waiting:
+            tell, receive, process = self._waiting.pop(0)
+            try:
+                tell.send_bytes(pickle.dumps(spec, _PICKLE))
+            except OSError:  # it died waiting: the next one, or a new one
+                receive.close()
+                process.join(1)
+                continue
+            finally:
+                tell.close()
+            return receive, process
+        return None
+
+    def close(self) -> None:
+        """Stop the processes nobody took."""
+        for tell, receive, process in self._waiting:
+            tell.close()  # it ends by itself on the closed pipe; killed if it does not at once
+            receive.close()
+            process.join(0.5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        self._waiting.clear()
+
+
+def _serve_when_told(told: Connection, conn: Connection) -> None:
+    """A reading process started early: waits for its :class:`ReaderSpec`, then reads (:func:`_serve`)."""
+    try:
+        spec: ReaderSpec = pickle.loads(told.recv_bytes())  # noqa: S301 (our own run)
+    except (EOFError, OSError):
+        conn.close()
+        return  # not needed after all
+    finally:
+        told.close()
+    _serve(conn, spec)
 
 
 class ReaderError(RuntimeError):
@@ -455,4 +527,12 @@ def _serve_tuned(conn: Connection, spec: ReaderSpec) -> None:
         conn.close()
 
 
-__all__ = ["PROCESS_MIN_BYTES", "DecideSpec", "ReaderSpec", "Users", "digest_pages", "reading_processes"]
+__all__ = [
+    "PROCESS_MIN_BYTES",
+    "DecideSpec",
+    "EarlyReaders",
+    "ReaderSpec",
+    "Users",
+    "digest_pages",
+    "reading_processes",
+]

@@ -22,6 +22,7 @@ from cio_desktop.net.errors import (
 from cio_desktop.sync.ledger import Checkpoint, ErrorWrite, LedgerBusyError, LedgerError, RunRecord, RunStatus
 from cio_desktop.sync.objects_step import ObjectsStep
 from cio_desktop.sync.progress import Phase
+from cio_desktop.sync.read_ahead import EarlyReaders, reading_processes
 from cio_desktop.sync.run_events import EventsPass
 from cio_desktop.sync.run_users import UsersPass
 from cio_desktop.sync.sender import Sender
@@ -109,8 +110,21 @@ class Run:
 
     def _body(self, hull_id: str | None) -> None:
         s = self.s
+        # The reading processes of a large export file start now, while the file is scanned.
+        decides = not s.profile.objects.enabled  # with accounts as objects, the run decides itself
+        readers = 0 if s.mode is RunMode.SINGLE else reading_processes(s.e.source, dry=s.dry, decides=decides)
+        early = EarlyReaders(readers) if readers else None
+        try:
+            self._pass(hull_id, early)
+        finally:
+            if early is not None:
+                early.close()
+
+    def _pass(self, hull_id: str | None, early: EarlyReaders | None) -> None:
+        s = self.s
         ctx = s.e.context()
         users = UsersPass(s, self.sender, ctx)
+        users.early = early
         if s.mode is RunMode.SINGLE:
             assert hull_id is not None
             users.single(hull_id)

@@ -35,7 +35,7 @@ from cio_desktop.sync.pass_tuning import tuned_for_pass
 from cio_desktop.sync.planner import plan_user
 from cio_desktop.sync.prefetch import PAGE_SIZE, Prefetch
 from cio_desktop.sync.progress import Phase
-from cio_desktop.sync.read_ahead import DecideSpec, Users, digest_pages, reading_processes
+from cio_desktop.sync.read_ahead import DecideSpec, EarlyReaders, Users, digest_pages, reading_processes
 from cio_desktop.sync.sender import Entry, Sender
 from cio_desktop.sync.state import RunState
 from cio_desktop.sync.summary import Problem, RunMode
@@ -67,6 +67,8 @@ class UsersPass:
         self._anon_forget: set[str] = set()
         # Gets users back from digests (sync/read_ahead.py) while the pass reads.
         self._users = Users(None, self.ctx_fp, self._account_keys)
+        # Reading processes the run started while it scanned the file (the pass takes them).
+        self.early: EarlyReaders | None = None
 
     def run(self, segment_ids: Sequence[str] | None, *, updated_since: float | None, full: bool) -> None:
         s = self.s
@@ -134,6 +136,7 @@ class UsersPass:
                     wanted=lambda: not (s.stop.is_set() or closed.is_set()),
                     readers=readers,
                     decide=self._decide_spec(),
+                    started_early=self.early,
                 ),
                 PAGE_SIZE,
                 s.stop,

@@ -233,6 +233,43 @@ def test_a_reading_process_no_longer_wanted_is_stopped(tmp_path: Path) -> None:
     assert not multiprocessing.active_children()
 
 
+def test_reading_processes_started_early_read_what_they_are_told_and_the_rest_are_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Started while the run scans the file, told what to read once the pass begins.
+    path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(1200)])
+    source = FileSource(path, workers=0)
+    early = read_ahead.EarlyReaders(2)
+    assert len(early) == 2 and len(multiprocessing.active_children()) == 2
+    spawned: list[Any] = []
+    real = read_ahead.multiprocessing.get_context
+
+    def counting(method: str) -> Any:
+        ctx = real(method)
+
+        class Counting:
+            Pipe = staticmethod(ctx.Pipe)
+
+            def Process(self, *args: Any, **kwargs: Any) -> Any:
+                spawned.append(kwargs.get("name"))
+                return ctx.Process(*args, **kwargs)
+
+        return Counting()
+
+    monkeypatch.setattr(read_ahead.multiprocessing, "get_context", counting)
+    pages = list(
+        digest_pages(
+            source, None, updated_since=None, ctx_fp=CTX_FP, account_keys=(), page_size=500, started_early=early
+        )
+    )
+    monkeypatch.undo()
+    assert spawned == [], "the waiting process read the file: none was started"
+    assert [d[0] for page in pages for d in page] == [f"user-{n:04d}" for n in range(1200)]
+    assert len(early) == 1, "one read the file, one still waits"
+    early.close()
+    assert len(early) == 0 and not multiprocessing.active_children(), "the one nobody took is stopped"
+
+
 def test_when_a_reading_process_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(50)])
     source = FileSource(path, workers=0)
