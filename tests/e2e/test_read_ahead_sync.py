@@ -120,3 +120,34 @@ def test_a_plan_and_a_run_read_in_a_reading_process_are_the_runs_own(
     again, _rows = plan_with("0")
     assert again.people.get(Category.CREATE, 0) == again.people.get(Category.UPDATE, 0) == 0
     assert again.people[Category.UNCHANGED] == own.people[Category.UNCHANGED] + 6
+
+
+def test_a_run_decided_in_a_reading_process_sends_what_the_runs_own_decisions_send_through_faults(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: list[int]
+) -> None:
+    # The export synced by the CLI, deciding in its own process (the file is small): what Customer.io holds.
+    w = _synced(sandbox, tmp_path)
+    own = sandbox.cio_people()
+    assert len(own) == len(w.before) > 50
+    # The same file into an empty workspace from a new profile (an empty ledger), decided in a reading
+    # process, through 5xx, 429 and dropped connections, in small batches (many requests, many retries).
+    sandbox.reset_cio()
+    profile = w.cli.profile.replace(name="decided-ahead", objects=ObjectSettings())
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    sandbox.set_faults("cio_track", rate_5xx=0.10, rate_429=0.05, drop_rate=0.05, seed=5)
+    before = sandbox.request_counts()["cio_track"]
+    try:
+        with open_services(profile, _secrets(sandbox, profile.name)) as services:
+            summary = services.engine(batch_max_ops=8).run(RunMode.FULL)
+            assert reading == [2], "decided in the reading process"
+            assert summary.status is RunStatus.COMPLETED and summary.failed == 0, summary.message
+            assert sandbox.request_counts()["cio_track"] - before > summary.requests > 15, "faults did happen"
+            sent = sum(p.sent for p in services.ledger.iter_run_people(summary.run_id))
+            assert summary.people_sent == sent == len(own), "the run's list says who went out"
+    finally:
+        sandbox.set_faults("cio_track")
+    assert sandbox.cio_people() == own, "person by person, attribute by attribute"
+    # And it stored what the next run needs to know nobody changed: nothing to send.
+    with open_services(profile, _secrets(sandbox, profile.name)) as services:
+        again = services.engine().run(RunMode.FULL)
+    assert again.requests == 0 and again.people_sent == 0
