@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
@@ -69,18 +70,32 @@ def worker_count(environ: dict[str, str] | None = None, cpus: int | None = None)
     return value
 
 
+def ignore_interrupts() -> None:
+    """In a worker process: leave Ctrl-C to the run. A terminal's Ctrl-C reaches every process of its
+    group; the run's process turns it into a cancel and stops its workers itself. A worker that took
+    it would end the run with its own KeyboardInterrupt (or die mid-message) instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def process_pool(
     workers: int, initializer: Callable[..., object] | None = None, initargs: tuple[Any, ...] = ()
 ) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes (``initializer(*initargs)`` runs once in each)."""
+    """A pool of ``workers`` spawned processes (``initializer(*initargs)`` runs once in each), which
+    leave Ctrl-C to the run (:func:`ignore_interrupts`)."""
     if workers < 1:
         raise ValueError("a process pool needs at least one worker")
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=initializer,
-        initargs=initargs,
+        initializer=_start_worker,
+        initargs=(initializer, initargs),
     )
+
+
+def _start_worker(initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
+    ignore_interrupts()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _worker_answer(conn: Connection, number: int) -> None:
@@ -122,6 +137,8 @@ __all__ = [
     "WorkersSettingError",
     "check_worker",
     "default_workers",
+    "ignore_interrupts",
     "process_pool",
+    "scan_workers",
     "worker_count",
 ]

@@ -45,10 +45,11 @@ class PageOutcome:
     from ``deferred``); ``planned`` the members' customer ids (never counted as gone); ``sample`` the
     first people to be created with their attributes (a plan's sample, when asked).
 
-    Only a page decided in the run's own process fills the rest: ``in_cio`` (people who are or stay in
-    Customer.io) and ``members_only`` (members not sent) for the objects step, ``anonymous`` (members
-    without a customerId), ``send`` (decisions to send, with their fingerprint) and ``refresh``
-    (fingerprints of people found unchanged the slow way)."""
+    A real run's page also fills ``anonymous`` (members without a customerId), ``send`` (decisions to
+    send, with their fingerprint; packed by :func:`ship` when a reading process decided them) and
+    ``refresh`` (fingerprints of people found unchanged the slow way). Only a page decided in the run's
+    own process, with accounts as objects, fills ``in_cio`` (people who are or stay in Customer.io) and
+    ``members_only`` (members not sent) for the objects step."""
 
     ids: list[str]
     labels: dict[str, int] = field(default_factory=dict)

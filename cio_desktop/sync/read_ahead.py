@@ -1,5 +1,5 @@
-"""Reading a large export file in reading processes while the run plans (the users pass of a file source);
-for a plan or dry run, deciding its pages there too (:class:`DecideSpec`).
+"""Reading a large export file in reading processes while the run records and sends (the users pass of a
+file source), and, unless accounts go out as objects, deciding its pages there too (:class:`DecideSpec`).
 
 Reading an export file (decoding JSON, normalizing each user) and the per-user work before the ledger
 is asked (fingerprint, the person's line) are pure Python: on a thread of the run's process they hold
@@ -30,8 +30,9 @@ records and sends on the other core), none for a run with accounts as objects (a
 only reads was measured not to pay there). Several processes each read a byte range of an
 uncompressed JSON-lines file (:func:`digest_pages`).
 
-Safety: a reading process only reads: the file, and for a plan or dry run the ledger, through a
-connection that cannot write (``query_only``); it never writes anything. Memory stays bounded:
+Safety: a reading process only reads: the file, and when it decides the pages the ledger, through a
+connection that cannot write (``query_only``); it never writes anything. It leaves Ctrl-C to the run
+(:func:`~cio_desktop.parallel.ignore_interrupts`), which cancels and stops it. Memory stays bounded:
 pages go through a pipe (the reading process waits while the run is behind) and at most a few wait
 in the run's queue. A run that stops early (cancel, an error) stops the reading process; a reading
 process whose run's process died ends at its next write to the pipe. Its problems with the file
@@ -62,7 +63,7 @@ from cio_desktop.hull.files_normalize import normalize_user
 from cio_desktop.hull.files_readers import detect_format
 from cio_desktop.hull.files_scan import can_split, split_ranges
 from cio_desktop.hull.source import HullUser, SourceError, UserSource
-from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, worker_count
+from cio_desktop.parallel import WORKERS_ENV, WorkersSettingError, ignore_interrupts, worker_count
 from cio_desktop.sync.decide import PageOutcome, decide_page, ship
 from cio_desktop.sync.digest import NOT_COMPUTED, Digest, hull_id_of, material_fp, user_line
 from cio_desktop.sync.ledger import known_with_fingerprints, open_for_reading
@@ -173,7 +174,7 @@ def digest_pages(
     one of the second, ...), so the order is the same every time, though not the file's. Their
     problems are merged in file order with their line numbers counted from the file's start.
 
-    With ``decide`` (a plan or dry run, accounts not sent as objects), the reading processes also
+    With ``decide`` (accounts not sent as objects), the reading processes also
     look each page up in the ledger and decide it (:func:`~cio_desktop.sync.decide.decide_page`, the
     function a run uses): the pages are then :class:`PageOutcome` objects, and the run only records them.
     ``started_early``: reading processes the run started before (:class:`EarlyReaders`), used first."""
@@ -232,7 +233,7 @@ def digest_pages(
                         return
                 try:
                     kind, value = pickle.loads(receive.recv_bytes())  # noqa: S301 (our own reading process)
-                except EOFError:
+                except (EOFError, OSError):  # gone, perhaps in the middle of a message
                     process.join(5)
                     raise SourceError(
                         f"The process reading {name} stopped unexpectedly (exit code {process.exitcode})."
@@ -314,6 +315,7 @@ class EarlyReaders:
 
 def _serve_when_told(told: Connection, conn: Connection) -> None:
     """A reading process started early: waits for its :class:`ReaderSpec`, then reads (:func:`_serve`)."""
+    ignore_interrupts()
     try:
         spec: ReaderSpec = pickle.loads(told.recv_bytes())  # noqa: S301 (our own run)
     except (EOFError, OSError):
@@ -479,6 +481,7 @@ def _own_user(digest: Digest) -> HullUser:
 
 def _serve(conn: Connection, spec: ReaderSpec) -> None:
     """The reading process: pages of digests, then ("end", problems) or ("error", exception)."""
+    ignore_interrupts()  # Ctrl-C is the run's to handle: it cancels, and stops this process
     with tuned_for_pass():  # the run's own pass settings: the cyclic collector would cost a sixth
         _serve_tuned(conn, spec)
 

@@ -63,3 +63,18 @@ def test_the_entry_point_a_spawned_process_imports_again_is_light() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[] 1"
+
+
+def _interrupts_ignored() -> bool:
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_pool_workers_leave_ctrl_c_to_the_run() -> None:
+    # A terminal's Ctrl-C reaches every process of the group: the run cancels, its workers carry on
+    # until it stops them (a worker's own KeyboardInterrupt would end the run as an error).
+    from cio_desktop.parallel import process_pool
+
+    with process_pool(1) as pool:
+        assert pool.submit(_interrupts_ignored).result(timeout=60) is True

@@ -270,6 +270,23 @@ def test_reading_processes_started_early_read_what_they_are_told_and_the_rest_ar
     assert len(early) == 0 and not multiprocessing.active_children(), "the one nobody took is stopped"
 
 
+@pytest.mark.posix_only
+def test_a_reading_process_leaves_ctrl_c_to_the_run(tmp_path: Path) -> None:
+    # A terminal's Ctrl-C reaches the reading process too: the run cancels (and stops it); the reading
+    # process itself reads on, so it never ends the run with its own KeyboardInterrupt.
+    import signal
+
+    path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(3000)])
+    source = FileSource(path, workers=0)
+    pages = digest_pages(source, None, updated_since=None, ctx_fp=CTX_FP, account_keys=(), page_size=10)
+    first = next(pages)
+    (reader,) = multiprocessing.active_children()
+    assert reader.pid is not None
+    os.kill(reader.pid, signal.SIGINT)
+    rest = [d for page in pages for d in page]
+    assert len(first) + len(rest) == 3000 and not multiprocessing.active_children()
+
+
 def test_when_a_reading_process_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "users.jsonl", [json.dumps(_user(n)).encode() for n in range(50)])
     source = FileSource(path, workers=0)
