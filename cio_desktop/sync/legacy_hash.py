@@ -167,9 +167,9 @@ def _connector_date(value: Any) -> Any:
     return value
 
 
-def connector_customers(user: dict[str, Any], ctx: MappingContext) -> list[dict[str, Any]]:
-    """The customer the hosted connector would have sent for ``user`` under this profile's settings,
-    once with ``hull_segments`` in the user's own segment order and, when that differs, sorted."""
+def _customer_fields(user: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
+    """The connector's customer for ``user`` but ``hull_segments``, its ``*_at``/``*_date`` values not
+    converted yet."""
     created = parse_date(user.get("created_at"))
     customer: dict[str, Any] = {
         "id": read_attribute(user, ctx.id_attribute),
@@ -183,12 +183,24 @@ def connector_customers(user: dict[str, Any], ctx: MappingContext) -> list[dict[
                 customer[f.cio] = account[f.account_key]
         elif f.hull in user:  # lodash's pick keeps a null, leaves out what the user does not have
             customer[f.cio] = user[f.hull]
+    return customer
+
+
+def _segment_names(user: dict[str, Any], ctx: MappingContext) -> list[str]:
+    """The names of the user's segments, in the user's order (the connector's ``hull_segments``)."""
+    ids = user.get("segment_ids")
+    names = ctx.segment_names
+    return [names[s] for s in ids if isinstance(s, str) and s in names] if isinstance(ids, list) else []
+
+
+def connector_customers(user: dict[str, Any], ctx: MappingContext) -> list[dict[str, Any]]:
+    """The customer the hosted connector would have sent for ``user`` under this profile's settings,
+    once with ``hull_segments`` in the user's own segment order and, when that differs, sorted."""
+    customer = _customer_fields(user, ctx)
     for key, value in customer.items():
         if key != "created_at" and key.endswith(("_at", "_date")):
             customer[key] = _connector_date(value)
-    ids = user.get("segment_ids")
-    names = ctx.segment_names
-    ordered = [names[s] for s in ids if isinstance(s, str) and s in names] if isinstance(ids, list) else []
+    ordered = _segment_names(user, ctx)
     out = [{**customer, "hull_segments": ordered}]
     if sorted(ordered) != ordered:
         out.append({**customer, "hull_segments": sorted(ordered)})
@@ -199,19 +211,7 @@ def connector_hashes(user: dict[str, Any], ctx: MappingContext) -> list[str]:
     """``object_hash`` of each of :func:`connector_customers`, serialising what the customers share
     once: they differ only in ``hull_segments`` (every person the hosted connector sent is checked
     when moving over, so this runs for each of them). Raises TypeError on values that are not JSON."""
-    created = parse_date(user.get("created_at"))
-    customer: dict[str, Any] = {
-        "id": read_attribute(user, ctx.id_attribute),
-        "email": user.get("email"),
-        "created_at": created if created is not None else math.nan,
-    }
-    for f in ctx.fields:
-        if f.account_key is not None:
-            account = user.get("account")
-            if isinstance(account, dict) and f.account_key in account:
-                customer[f.cio] = account[f.account_key]
-        elif f.hull in user:
-            customer[f.cio] = user[f.hull]
+    customer = _customer_fields(user, ctx)  # dates as the user has them: converted below
     if _SEGMENTS in customer or not all(type(k) is str and k.isascii() for k in customer):
         return [object_hash(c) for c in connector_customers(user, ctx)]  # the general way
     head: list[str] = [f"object:{len(customer) + 1}:"]
@@ -236,9 +236,7 @@ def connector_hashes(user: dict[str, Any], ctx: MappingContext) -> list[str]:
             out.append(",")
     head.append(f"string:{len(_SEGMENTS)}:{_SEGMENTS}:")
     start, end = "".join(head), "".join(tail)
-    ids = user.get("segment_ids")
-    names = ctx.segment_names
-    ordered = [names[s] for s in ids if isinstance(s, str) and s in names] if isinstance(ids, list) else []
+    ordered = _segment_names(user, ctx)
     variants = [ordered] if sorted(ordered) == ordered else [ordered, sorted(ordered)]
     hashes = []
     for segments in variants:
