@@ -18,7 +18,8 @@ The CPU seconds of each contestant (all its processes: reading and scanning work
 sandbox while it ran are reported as well (the sandbox's from Linux's /proc): the sandbox shares this
 machine's cores, so ``(own CPU + sandbox CPU) / cores`` is a floor no overlap of the two can beat.
 cio-desktop's sync process is reported apart from its worker processes: its threads share one
-interpreter lock, so its CPU seconds are a floor on any machine, however many cores it has.
+interpreter lock (released only inside SQLite and socket calls, a small part), so its CPU seconds are
+close to a floor on any machine, however many cores it has.
 
 ``--warm-cache`` scans the file (untimed) in each cio-desktop home before its timed sync, as the
 Connect page does when a user picks the file: the sync then reads the metadata from the cache.
@@ -334,8 +335,8 @@ def main() -> int:
     print(
         f"CPU (cio-desktop, median): its sync process {own:.2f} s, its worker processes"
         f" {statistics.median(worker_cpu):.2f} s. The sync process's threads share one interpreter lock, so"
-        f" on any number of cores the sync takes at least {own:.2f} s: a ratio of at most"
-        f" {statistics.median(peer_s) / own:.2f} against this plain script"
+        f" on any number of cores the sync takes about {own:.2f} s at least: a ratio of about"
+        f" {statistics.median(peer_s) / own:.2f} at most against this plain script"
     )
     for n, times in by_workers.items():
         own = statistics.median(c for c, _ in CPU[f"cio-w{n}"])
